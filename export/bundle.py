@@ -1,0 +1,66 @@
+"""The bundle: one self-contained folder per (target, precision) with the model file, the tokenizer
+files and `manifest.json`. This module writes and reads manifests; nothing here imports torch.
+
+manifest.json (format "pocketbert-bundle/1"):
+  target, precision, task, model_type, source, model_file, seq_len, seq_lens, dynamic_seq,
+  inputs [{name, dtype, shape}], outputs [{name, dtype, shape}], label_names,
+  files {name: {bytes, sha256}}, parameters {total, non_embedding}, parity {...},
+  export_seconds, config {...}, versions {...}, git_revision, created_utc
+Shapes use "batch"/"seq" for dynamic axes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pocketbert.common import UsageError, file_size, sha256_path
+
+FORMAT = "pocketbert-bundle/1"
+MANIFEST = "manifest.json"
+
+
+def describe_files(bundle: Path) -> dict[str, dict[str, Any]]:
+    """{name: {bytes, sha256}} for every top-level entry of the bundle except the manifest."""
+    out = {}
+    for p in sorted(Path(bundle).iterdir()):
+        if p.name != MANIFEST and not p.name.startswith("."):
+            out[p.name] = {"bytes": file_size(p), "sha256": sha256_path(p)}
+    return out
+
+
+def read_manifest(bundle: Path, verify: bool = True) -> dict[str, Any]:
+    """Read a bundle's manifest; with verify, check every listed file's size and sha256.
+
+    Raises UsageError naming the bundle and the mismatching file, so a benchmark never times a
+    model other than the one the manifest describes.
+    """
+    bundle = Path(bundle)
+    path = bundle / MANIFEST
+    if not path.is_file():
+        raise UsageError(f"{bundle} is not a pocketbert bundle (no {MANIFEST}): "
+                         "create one with `pocketbert export`")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{path} is not valid JSON ({e}): re-export the bundle") from None
+    if manifest.get("format") != FORMAT:
+        raise UsageError(f"{path} has format {manifest.get('format')!r}, expected {FORMAT!r}")
+    if verify:
+        for name, meta in manifest.get("files", {}).items():
+            p = bundle / name
+            if not p.exists():
+                raise UsageError(f"bundle {bundle}: {name} listed in the manifest is missing")
+            if file_size(p) != meta["bytes"] or sha256_path(p) != meta["sha256"]:
+                raise UsageError(f"bundle {bundle}: {name} does not match its sha256 in the "
+                                 "manifest (modified or truncated): re-export the bundle")
+    return manifest
+
+
+def find_bundles(root: Path) -> list[Path]:
+    """Bundle folders at `root` or directly below it (an export run's --out holds several)."""
+    root = Path(root)
+    if (root / MANIFEST).is_file():
+        return [root]
+    return sorted(p.parent for p in root.glob(f"*/{MANIFEST}"))

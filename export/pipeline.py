@@ -1,0 +1,226 @@
+"""`pocketbert export`: load -> (per target and precision) export -> save -> validate -> manifest.
+
+Every bundle is built in a temporary folder and the whole `--out` appears only when every
+bundle passed parity: a failed or interrupted export leaves nothing that looks valid.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from pocketbert.common import (
+    CheckFailed,
+    UsageError,
+    atomic_output_dir,
+    check_output_dir,
+    git_revision,
+    library_versions,
+    write_json,
+)
+
+
+@dataclass
+class ExportConfig:
+    model: str  # preset name, local Hugging Face folder, or hub id
+    out: Path  # output folder: one bundle per (target, precision) inside it
+    task: str = "question-answering"  # which head: the paper's on-device study is QA
+    targets: list[str] = field(default_factory=lambda: ["executorch"])  # runtimes to export for
+    precisions: list[str] = field(default_factory=lambda: ["fp32"])  # weights/compute precision
+    seq_len: int = 384  # max tokens per input: SQuAD's standard window
+    coreml_seq_lens: list[int] | None = None  # CoreML enumerated lengths (default 128/256/384)
+    tokenizer: str | None = None  # vocab.txt or folder for presets (default: generated vocab)
+    calibration_samples: int = 32  # real-looking inputs the int8 quantizer observes
+    parity_samples: int = 8  # inputs of spread-out lengths checked against PyTorch
+    onnx_optimize: bool = False  # ORT transformer fusion (attention/LayerNorm/GELU) before saving
+    seed: int = 0  # presets' random init and the synthetic inputs
+    overwrite: bool = False  # replace a non-empty --out
+
+
+def plan(cfg: ExportConfig) -> list[tuple[str, str]]:
+    """(target, precision) pairs to build; unknown or unsupported names fail before any work."""
+    from export.targets import check_precision, get_target
+    from export.parity import TOLERANCES
+    from pocketbert.common import lookup
+
+    pairs = []
+    for name in dict.fromkeys(cfg.targets):
+        target = get_target(name)
+        for precision in dict.fromkeys(cfg.precisions):
+            lookup(TOLERANCES, precision, "precision")
+            if len(cfg.precisions) > 1 and precision not in target.precisions:
+                continue  # several precisions asked: each target builds those it supports
+            check_precision(target, precision)
+            pairs.append((name, precision))
+    if not pairs:
+        raise UsageError("nothing to export: no target supports the requested precisions")
+    return pairs
+
+
+def run_export(cfg: ExportConfig, log=None) -> list[Path]:
+    """Export `cfg.model` to every planned (target, precision); returns the bundle folders."""
+    from tqdm import tqdm
+
+    log = log or tqdm.write  # keeps log lines and the progress bar apart
+
+    from pocketbert.models import load_model
+    from pocketbert.textgen import synthetic_examples
+
+    pairs = plan(cfg)
+    check_output_dir(Path(cfg.out), cfg.overwrite)
+    if cfg.seq_len < 8:
+        raise UsageError(f"--seq-len {cfg.seq_len} is too short: use at least 8")
+    log(f"loading {cfg.model} ({cfg.task})")
+    loaded = load_model(cfg.model, cfg.task, tokenizer=cfg.tokenizer, seed=cfg.seed)
+    if cfg.seq_len > loaded.max_positions:
+        raise UsageError(f"--seq-len {cfg.seq_len} exceeds the model's position limit "
+                         f"({loaded.max_positions}): use --seq-len {loaded.max_positions} or less")
+    tok = loaded.tokenizer
+    calibration = synthetic_examples(tok, cfg.task, cfg.calibration_samples, cfg.seq_len,
+                                     seed=cfg.seed + 1)
+    examples = synthetic_examples(tok, cfg.task, cfg.parity_samples, cfg.seq_len, seed=cfg.seed + 2)
+    reference = _reference_runner(loaded)
+
+    bundles, failures = [], []
+    with atomic_output_dir(Path(cfg.out), cfg.overwrite) as tmp:
+        for target_name, precision in tqdm(pairs, desc="export", unit="bundle", disable=len(pairs) < 2):
+            name = f"{target_name}-{precision}"
+            bundle = tmp / name
+            bundle.mkdir()
+            step = lambda msg, _n=name: log(f"[{_n}] {msg}")  # noqa: E731
+            manifest = export_one(loaded, target_name, precision, cfg, calibration, examples,
+                                  reference, bundle, step)
+            step(f"{manifest['files'][manifest['model_file']]['bytes'] / 1e6:.1f} MB, "
+                 f"parity {manifest['parity']['status']} in {manifest['export_seconds']:.0f} s")
+            if manifest["parity"]["status"].startswith("failed"):
+                failures.append(f"{name}: {manifest['parity']['status']}")
+            bundles.append(Path(cfg.out) / name)
+        if failures:
+            raise CheckFailed("parity out of tolerance, no bundle written: " + " | ".join(failures))
+    return bundles
+
+
+def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, calibration,
+               examples, reference, bundle: Path, log=print) -> dict:
+    """export -> save tokenizer -> validate -> manifest, for one (target, precision)."""
+    from export.bundle import FORMAT, MANIFEST, describe_files
+    from export.runners import coreml_can_predict, load_runner
+    from export.targets import get_target
+    from export.wrapper import OUTPUT_NAMES
+    from pocketbert.models import count_parameters
+
+    t0 = time.perf_counter()
+    result = get_target(target_name).export(loaded, precision, cfg, calibration, bundle, log=log)
+    export_seconds = time.perf_counter() - t0
+    save_tokenizer(loaded.tokenizer, bundle)
+    loaded.model.config.save_pretrained(bundle)
+
+    model_path = bundle / result.model_file
+    if target_name == "coreml":
+        _check_coreml_package(model_path, loaded.input_names, OUTPUT_NAMES[loaded.task])
+    can_run, why = coreml_can_predict() if target_name == "coreml" else (True, "")
+    if can_run:
+        log("parity check")
+        runner = load_runner(target_name, model_path, loaded.input_names)
+        feeds = examples if result.dynamic_seq else [_pad_for(ex, result.seq_lens) for ex in examples]
+        parity = _check(loaded.task, precision, reference, runner, feeds)
+    else:
+        parity = {"status": why}
+
+    bs = "batch" if result.dynamic_batch else 1
+    seq = "seq" if result.dynamic_seq else result.seq_lens
+    manifest = {
+        "format": FORMAT,
+        "target": target_name,
+        "precision": precision,
+        "task": loaded.task,
+        "model_type": loaded.model_type,
+        "source": loaded.source,
+        "model_file": result.model_file,
+        "seq_len": max(result.seq_lens),
+        "seq_lens": result.seq_lens,
+        "dynamic_seq": result.dynamic_seq,
+        "inputs": [{"name": n, "dtype": result.input_dtype, "shape": [bs, seq]}
+                   for n in loaded.input_names],
+        "outputs": _output_specs(loaded, bs, seq),
+        "label_names": loaded.label_names,
+        "special_tokens": {k: getattr(loaded.tokenizer, k) for k in
+                           ("cls_token_id", "sep_token_id", "pad_token_id", "mask_token_id",
+                            "unk_token_id")},
+        "do_lower_case": bool(getattr(loaded.tokenizer, "do_lower_case", True)),
+        "parameters": count_parameters(loaded.model),
+        "parity": parity,
+        "export_seconds": round(export_seconds, 2),
+        "notes": result.notes or {},
+        "config": {**asdict(cfg), "out": str(cfg.out), "target": target_name,
+                   "precision": precision},
+        "versions": library_versions(),
+        "git_revision": git_revision(),
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    manifest["files"] = describe_files(bundle)
+    write_json(bundle / MANIFEST, manifest)
+    return manifest
+
+
+def _check(task, precision, reference, runner, feeds) -> dict:
+    from export.parity import check_parity
+
+    return check_parity(task, precision, reference, runner, feeds)
+
+
+def _pad_for(example: dict[str, np.ndarray], seq_lens: list[int]) -> dict[str, np.ndarray]:
+    """Pad to the smallest enumerated length that fits (what an app does with fixed shapes)."""
+    from pocketbert.textgen import pad_to
+
+    length = example["input_ids"].shape[1]
+    return pad_to(example, min(n for n in seq_lens if n >= length))
+
+
+def _output_specs(loaded, bs, seq) -> list[dict]:
+    from export.wrapper import OUTPUT_NAMES
+
+    config = loaded.model.config
+    shape = {"question-answering": [bs, seq],
+             "sequence-classification": [bs, config.num_labels],
+             "fill-mask": [bs, seq, config.vocab_size]}[loaded.task]
+    return [{"name": n, "dtype": "float32", "shape": shape} for n in OUTPUT_NAMES[loaded.task]]
+
+
+def _reference_runner(loaded):
+    """The PyTorch fp32 model as a runner: the ground truth every export is compared with."""
+    import torch
+
+    from export.wrapper import ExportWrapper
+
+    wrapper = ExportWrapper(loaded.model, loaded.task, loaded.uses_token_type_ids).eval()
+
+    def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        with torch.no_grad():
+            out = wrapper(*[torch.from_numpy(feeds[n]).long() for n in loaded.input_names])
+        return [o.numpy() for o in out]
+
+    return run
+
+
+def save_tokenizer(tokenizer, bundle: Path) -> None:
+    """tokenizer.json (+ config) for Python, and a plain vocab.txt for on-device WordPiece."""
+    tokenizer.save_pretrained(bundle)
+    vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
+    (bundle / "vocab.txt").write_text("".join(tok + "\n" for tok, _ in vocab))
+
+
+def _check_coreml_package(path: Path, input_names: list[str], output_names: list[str]) -> None:
+    """Load the package's spec (works off macOS) and check its interface is the one we meant."""
+    import coremltools as ct
+
+    spec = ct.models.MLModel(str(path), skip_model_load=True).get_spec()
+    got_in = [i.name for i in spec.description.input]
+    got_out = [o.name for o in spec.description.output]
+    if got_in != input_names or got_out != output_names:
+        raise CheckFailed(f"CoreML package interface {got_in} -> {got_out} != "
+                          f"{input_names} -> {output_names}")

@@ -1,0 +1,90 @@
+"""ExecuTorch: torch.export -> (int8: PT2E quantize) -> XNNPACK partitioner -> .pte.
+
+fp32: every linear/matmul delegated to XNNPACK. int8: XNNPACK quantizer, dynamic per-channel
+int8 linears (weights int8, activations quantized per call), calibrated on real-looking inputs,
+plus the word-embedding table as int8 rows. The sequence axis is dynamic up to `seq_len`, so the
+app may feed real lengths (faster) or pad to seq_len.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from export.targets import TargetResult, register_target
+
+MODEL_FILE = "model.pte"
+
+
+def _example_args(loaded, seq_len: int):
+    import torch
+
+    ids = torch.full((1, seq_len), 1, dtype=torch.long)  # (1, seq)
+    args = [ids, torch.ones_like(ids)]
+    if loaded.uses_token_type_ids:
+        args.append(torch.zeros_like(ids))
+    return tuple(args)
+
+
+def _dynamic_shapes(loaded, seq_len: int):
+    from torch.export import Dim
+
+    seq = Dim("seq", min=2, max=seq_len)
+    return {name: {1: seq} for name in loaded.input_names}
+
+
+@register_target("executorch", precisions=("fp32", "int8"))
+def export_executorch(loaded, precision: str, cfg, calibration: list[dict[str, np.ndarray]],
+                      bundle: Path, log=print) -> TargetResult:
+    import torch
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+    from torch.export import export
+
+    from export.wrapper import ExportWrapper
+
+    model = loaded.model
+    if precision == "int8":
+        from export.quant import with_int8_word_embeddings
+
+        model = with_int8_word_embeddings(model)
+    wrapper = ExportWrapper(model, loaded.task, loaded.uses_token_type_ids).eval()
+    args = _example_args(loaded, cfg.seq_len)
+    shapes = _dynamic_shapes(loaded, cfg.seq_len)
+
+    log("torch.export")
+    with torch.no_grad():
+        program = export(wrapper, args, dynamic_shapes=shapes, strict=False)
+        if precision == "int8":
+            program = _quantize_pt2e(program, loaded, calibration, args, shapes, log)
+        log("lowering to XNNPACK")
+        lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+        et_program = lowered.to_executorch()
+    (bundle / MODEL_FILE).write_bytes(et_program.buffer)
+    return TargetResult(model_file=MODEL_FILE, input_dtype="int64", seq_lens=[cfg.seq_len],
+                        dynamic_seq=True,
+                        notes={"backend": "XNNPACK",
+                               "quantization": ("PT2E XNNPACKQuantizer: dynamic per-channel int8 "
+                                                "linears; int8 word embeddings (per-row scale)")
+                               if precision == "int8" else "none"})
+
+
+def _quantize_pt2e(program, loaded, calibration, args, shapes, log):
+    """PT2E: annotate with the XNNPACK quantizer, calibrate, convert, re-export."""
+    import torch
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+    from torch.export import export
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    quantizer = XNNPACKQuantizer().set_global(
+        get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True))
+    prepared = prepare_pt2e(program.module(), quantizer)
+    log(f"calibrating on {len(calibration)} inputs")
+    for ex in calibration:
+        prepared(*[torch.from_numpy(ex[n]) for n in loaded.input_names])
+    converted = convert_pt2e(prepared)
+    return export(converted, args, dynamic_shapes=shapes, strict=False)

@@ -1,0 +1,53 @@
+"""The exportable form of a Hugging Face BERT-family model: plain tensors in, a tuple out.
+
+WORKAROUND (the one place for it): transformers 5 builds the attention mask inside the model
+(`create_bidirectional_mask`), with `new_ones` and integer adds that break PT2E calibration and
+CoreML conversion. A 4-D float mask is passed through untouched, so this wrapper turns the 2-D
+0/1 mask into an additive (bs, 1, 1, seq) mask itself. The bias is -1e4, not finfo.min, so it
+stays finite in fp16 (CoreML) and softmax still gives padded keys exactly zero weight.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+MASK_BIAS = -1.0e4
+
+# task -> names of the model outputs, in order
+OUTPUT_NAMES = {
+    "question-answering": ["start_logits", "end_logits"],
+    "sequence-classification": ["logits"],
+    "fill-mask": ["logits"],
+}
+
+
+def additive_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """(bs, seq) 0/1 -> (bs, 1, 1, seq) float: 0 where attended, MASK_BIAS where padded."""
+    keep = attention_mask[:, None, None, :].to(torch.float32)  # (bs, 1, 1, seq)
+    return (1.0 - keep) * MASK_BIAS
+
+
+class ExportWrapper(nn.Module):
+    """forward(input_ids, attention_mask[, token_type_ids]) -> tuple of task outputs."""
+
+    def __init__(self, model: nn.Module, task: str, use_token_type_ids: bool):
+        super().__init__()
+        self.model = model.eval()
+        self.task = task
+        self.use_token_type_ids = use_token_type_ids
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        kwargs = {"input_ids": input_ids, "attention_mask": additive_mask(attention_mask)}
+        if self.use_token_type_ids:
+            kwargs["token_type_ids"] = token_type_ids
+        out = self.model(**kwargs, return_dict=True)
+        if self.task == "question-answering":
+            return out.start_logits, out.end_logits  # (bs, seq), (bs, seq)
+        return (out.logits,)  # (bs, num_labels) or (bs, seq, vocab)
+
+
+def wrap(loaded) -> ExportWrapper:
+    """Wrap a pocketbert.models.LoadedModel."""
+    return ExportWrapper(loaded.model, loaded.task, loaded.uses_token_type_ids)

@@ -1,0 +1,247 @@
+"""Models in, without the internet: named presets (random init from a config), local Hugging Face
+folders, or hub ids (when online).
+
+Presets exist because latency, memory and size do not depend on trained weights: a `distilbert-base`
+built from its config benchmarks exactly like the released checkpoint. Presets need a tokenizer:
+pass `tokenizer=` (a folder or a vocab.txt, e.g. the real bert-base-uncased vocab), or get the small
+generated WordPiece vocabulary below.
+"""
+
+from __future__ import annotations
+
+import os
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pocketbert.common import UsageError, lookup
+
+# Model types whose architecture the exporters and the distiller know.
+BERT_FAMILY = ("bert", "distilbert")
+
+TASKS = ("question-answering", "sequence-classification", "fill-mask")
+
+_BERT_BASE = dict(model_type="bert", vocab_size=30522, hidden_size=768, num_hidden_layers=12,
+                  num_attention_heads=12, intermediate_size=3072, max_position_embeddings=512)
+_DISTILBERT_BASE = dict(model_type="distilbert", vocab_size=30522, dim=768, n_layers=6, n_heads=12,
+                        hidden_dim=3072, max_position_embeddings=512)
+
+# name -> config kwargs. `*-tiny` presets are for tests: seconds to export, same code paths.
+PRESETS: dict[str, dict[str, Any]] = {
+    "bert-base": _BERT_BASE,
+    "distilbert-base": _DISTILBERT_BASE,
+    "bert-tiny": dict(model_type="bert", vocab_size=1024, hidden_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, intermediate_size=128, max_position_embeddings=512),
+    "distilbert-tiny": dict(model_type="distilbert", vocab_size=1024, dim=64, n_layers=2,
+                            n_heads=4, hidden_dim=128, max_position_embeddings=512),
+}
+
+# Labels a preset's task head gets (a random-init head has no real labels; these keep outputs named).
+PRESET_NUM_LABELS = 2
+
+
+@dataclass
+class LoadedModel:
+    """A model in eval mode plus what the exporters and benchmarks need to know about it."""
+
+    model: Any  # transformers PreTrainedModel
+    tokenizer: Any  # transformers PreTrainedTokenizerFast
+    task: str
+    source: str  # "preset:NAME", a folder path, or "hub:ID"
+    model_type: str  # "bert" | "distilbert"
+
+    @property
+    def max_positions(self) -> int:
+        return int(self.model.config.max_position_embeddings)
+
+    @property
+    def uses_token_type_ids(self) -> bool:
+        """BERT has segment embeddings (question=0, context=1); DistilBERT dropped them."""
+        return self.model_type == "bert" and getattr(self.model.config, "type_vocab_size", 0) > 1
+
+    @property
+    def input_names(self) -> list[str]:
+        names = ["input_ids", "attention_mask"]
+        return names + ["token_type_ids"] if self.uses_token_type_ids else names
+
+    @property
+    def label_names(self) -> list[str]:
+        id2label = getattr(self.model.config, "id2label", None) or {}
+        return [id2label[i] for i in sorted(id2label)] if self.task == "sequence-classification" else []
+
+
+def _auto_class(task: str):
+    import transformers
+
+    classes = {"question-answering": transformers.AutoModelForQuestionAnswering,
+               "sequence-classification": transformers.AutoModelForSequenceClassification,
+               "fill-mask": transformers.AutoModelForMaskedLM}
+    return lookup(classes, task, "task")
+
+
+def preset_config(name: str, **overrides: Any):
+    """The transformers config of a preset (unknown names fail listing the valid ones)."""
+    from transformers import AutoConfig
+
+    kwargs = dict(lookup(PRESETS, name, "model preset"))
+    kwargs.update(overrides)
+    model_type = kwargs.pop("model_type")
+    return AutoConfig.for_model(model_type, **kwargs)
+
+
+def build_preset(name: str, task: str, seed: int = 0, **overrides: Any):
+    """A randomly initialised model of preset `name` for `task` (seeded, so reproducible)."""
+    import torch
+
+    config = preset_config(name, num_labels=PRESET_NUM_LABELS, **overrides)
+    torch.manual_seed(seed)
+    model = _auto_class(task).from_config(config)
+    return model.eval()
+
+
+# ---------------------------------------------------------------- tokenizers
+
+_COMMON_WORDS = """the of and to in is was for on that with as by at from his her it an are were be
+which this or had not but have also first one their its new after who they has two been she
+more all there when would other into time can only during over most some where about world
+year years city state national school team game season war film music album song river water
+what how many does did while through between under against since known called used people
+part city north south east west may later early high united american century three four five
+question answer context model phone fast small large language paper student teacher data
+distillation layer hidden token mask sentence word text number name group system power""".split()
+
+
+def generated_vocab(size: int = 1024) -> list[str]:
+    """A deterministic WordPiece vocabulary for presets: specials, characters, word pieces, words.
+
+    Enough to tokenize any ASCII text without [UNK] (every character has a piece), so synthetic
+    inputs look like real ones to the model; padded with `[unusedN]` up to `size`.
+    """
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    chars = [c for c in string.ascii_lowercase + string.digits + string.punctuation]
+    pieces = ["##" + c for c in string.ascii_lowercase + string.digits]
+    vocab = list(dict.fromkeys(specials + chars + pieces + _COMMON_WORDS))
+    if len(vocab) > size:
+        raise ValueError(f"generated vocab needs at least {len(vocab)} entries, got size={size}")
+    return vocab + [f"[unused{i}]" for i in range(size - len(vocab))]
+
+
+def load_tokenizer(path: str | os.PathLike | None, vocab_size: int = 1024):
+    """A fast BERT tokenizer from a folder, from a vocab.txt, or generated (path=None)."""
+    import tempfile
+
+    from transformers import AutoTokenizer, BertTokenizerFast
+
+    if path is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            Path(tmp, "vocab.txt").write_text("\n".join(generated_vocab(vocab_size)) + "\n")
+            return BertTokenizerFast.from_pretrained(tmp, do_lower_case=True)
+    p = Path(path).expanduser()
+    if p.is_file():  # a bare vocab.txt (transformers 5 ignores vocab_file=: load from a folder)
+        with tempfile.TemporaryDirectory() as tmp:
+            Path(tmp, "vocab.txt").write_bytes(p.read_bytes())
+            return BertTokenizerFast.from_pretrained(tmp, do_lower_case=True)
+    if p.is_dir():
+        if (p / "tokenizer.json").exists() or (p / "tokenizer_config.json").exists():
+            return AutoTokenizer.from_pretrained(p)
+        if (p / "vocab.txt").exists():
+            return BertTokenizerFast.from_pretrained(p, do_lower_case=True)
+        raise UsageError(f"no tokenizer in {p}: expected tokenizer.json or vocab.txt")
+    raise UsageError(f"tokenizer {path} not found: pass a folder with tokenizer.json/vocab.txt "
+                     "or a vocab.txt file")
+
+
+def _check_bert_family(config, where: str) -> str:
+    model_type = getattr(config, "model_type", None)
+    if model_type not in BERT_FAMILY:
+        raise UsageError(f"{where} is a '{model_type}' model, not BERT-family: pocketbert supports "
+                         f"{', '.join(BERT_FAMILY)}")
+    return model_type
+
+
+def _looks_like_path(spec: str) -> bool:
+    return spec.startswith((".", "/", "~")) or os.sep in spec.rstrip(os.sep) and spec.count("/") > 1
+
+
+def load_model(spec: str, task: str, tokenizer: str | None = None, seed: int = 0) -> LoadedModel:
+    """Resolve `--model`: a preset name, a local folder, or a hub id (in that order).
+
+    Every failure is a UsageError that names the problem and the fix (no traceback for the
+    user): missing folder, not BERT-family, corrupt weights, offline hub id.
+    """
+    _auto_class(task)  # fail early on an unknown task
+    if spec in PRESETS:
+        model = build_preset(spec, task, seed=seed)
+        vocab_size = model.config.vocab_size
+        tok = load_tokenizer(tokenizer, vocab_size=min(vocab_size, 1024))
+        if len(tok) > vocab_size:
+            raise UsageError(f"tokenizer has {len(tok)} tokens but preset '{spec}' only "
+                             f"{vocab_size}: use a preset with a larger vocabulary")
+        return LoadedModel(model, tok, task, f"preset:{spec}", model.config.model_type)
+
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return _load_folder(path, task, tokenizer)
+    if path.exists() or _looks_like_path(spec):
+        raise UsageError(f"model folder {spec} not found (or not a folder): pass a Hugging Face "
+                         f"folder with config.json, a hub id, or a preset: {', '.join(PRESETS)}")
+    return _load_hub(spec, task, tokenizer)
+
+
+def _load_folder(path: Path, task: str, tokenizer: str | None) -> LoadedModel:
+    import torch
+    from transformers import AutoConfig
+
+    if not (path / "config.json").exists():
+        raise UsageError(f"{path} has no config.json: it is not a Hugging Face model folder")
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except Exception as e:  # noqa: BLE001 - any parse error is the user's file
+        raise UsageError(f"cannot read {path}/config.json ({type(e).__name__}: {e})") from None
+    model_type = _check_bert_family(config, str(path))
+    weights = [p for p in ("model.safetensors", "pytorch_model.bin") if (path / p).exists()]
+    if not weights and not list(path.glob("model*.safetensors")):
+        raise UsageError(f"{path} has no weights (model.safetensors or pytorch_model.bin)")
+    try:
+        model = _auto_class(task).from_pretrained(path, dtype=torch.float32)
+    except Exception as e:  # noqa: BLE001 - corrupt/truncated weights surface as many types
+        raise UsageError(f"cannot load the weights in {path} ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0][:200]}): re-download or re-save the model") from None
+    tok = load_tokenizer(tokenizer or path)
+    return LoadedModel(model.eval(), tok, task, str(path), model_type)
+
+
+def _load_hub(spec: str, task: str, tokenizer: str | None) -> LoadedModel:
+    import torch
+    from transformers import AutoConfig, AutoTokenizer
+
+    try:
+        config = AutoConfig.from_pretrained(spec)
+        _check_bert_family(config, f"hub model '{spec}'")
+        model = _auto_class(task).from_pretrained(spec, dtype=torch.float32)
+        tok = load_tokenizer(tokenizer) if tokenizer else AutoTokenizer.from_pretrained(spec)
+    except UsageError:
+        raise
+    except Exception as e:  # noqa: BLE001 - offline, unknown id, gated repo...
+        raise UsageError(f"cannot get '{spec}' from the Hugging Face hub ({type(e).__name__}); "
+                         f"offline? pass a local folder or a preset: {', '.join(PRESETS)}") from None
+    return LoadedModel(model.eval(), tok, task, f"hub:{spec}", config.model_type)
+
+
+def count_parameters(model) -> dict[str, int]:
+    """Total and non-embedding parameter counts (tied weights counted once).
+
+    Non-embedding excludes word/position/token-type embeddings, as in scaling-law papers, so a
+    model's compute-bearing size is visible apart from its vocabulary table.
+    """
+    seen: set[int] = set()
+    total = embedding = 0
+    for name, p in model.named_parameters(remove_duplicate=False):
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        total += p.numel()
+        if "embeddings" in name:
+            embedding += p.numel()
+    return {"total": total, "non_embedding": total - embedding}
