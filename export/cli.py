@@ -37,6 +37,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                        "(default: a generated WordPiece vocab)")
     p.add_argument("--onnx-optimize", action="store_true",
                    help="run ONNX Runtime's transformer fusion before saving/quantizing")
+    p.add_argument("--eval-data", metavar="squad:PATH",
+                   help="gate trained QA exports by SQuAD F1 against PyTorch fp32 "
+                        "(e.g. squad:../shared/data/squad/dev-v1.1-first12.json)")
+    p.add_argument("--eval-questions", type=int, default=1000,
+                   help="questions the F1 gate scores (default 1000)")
+    p.add_argument("--max-f1-drop", type=float, default=3.0,
+                   help="F1 points an export may lose against fp32 (default 3.0)")
     p.add_argument("--calibration-samples", type=int, default=32)
     p.add_argument("--parity-samples", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
@@ -59,24 +66,8 @@ def run(args: argparse.Namespace) -> int:
                        coreml_seq_lens=args.coreml_seq_lens, tokenizer=args.tokenizer,
                        calibration_samples=args.calibration_samples,
                        parity_samples=args.parity_samples, onnx_optimize=args.onnx_optimize,
+                       eval_data=args.eval_data, eval_questions=args.eval_questions,
+                       max_f1_drop=args.max_f1_drop,
                        seed=args.seed, overwrite=args.overwrite)
-    bundles = run_export(cfg)
-    print(render_summary(bundles))
+    run_export(cfg)  # prints the summary table (also when a check fails)
     return 0
-
-
-def render_summary(bundles: list[Path]) -> str:
-    """A Markdown table of the bundles just written: size, parity figures, export time."""
-    from export.bundle import read_manifest
-
-    lines = ["| bundle | size MB | parity | max abs diff | min SNR dB | agreement | export s |",
-             "|---|---:|---|---:|---:|---:|---:|"]
-    for b in bundles:
-        m = read_manifest(b, verify=False)
-        p = m["parity"]
-        size = m["files"][m["model_file"]]["bytes"] / 1e6
-        fmt = lambda k, f: format(p[k], f) if k in p else "-"  # noqa: E731
-        lines.append(f"| {b} | {size:.1f} | {p['status']} | {fmt('max_abs_diff', '.2e')} | "
-                     f"{fmt('min_snr_db', '.1f')} | {fmt('decision_agreement', '.1%')} | "
-                     f"{m['export_seconds']:.0f} |")
-    return "\n".join(lines)

@@ -37,6 +37,9 @@ class ExportConfig:
     calibration_samples: int = 32  # real-looking inputs the int8 quantizer observes
     parity_samples: int = 8  # inputs of spread-out lengths checked against PyTorch
     onnx_optimize: bool = False  # ORT transformer fusion (attention/LayerNorm/GELU) before saving
+    eval_data: str | None = None  # squad:PATH: gate trained QA exports by F1 vs PyTorch fp32
+    eval_questions: int = 1000  # questions the F1 gate scores (>= 1000 to resolve ~1 F1 point)
+    max_f1_drop: float = 3.0  # F1 points an export may lose vs fp32 (int8 here: ~2.5)
     seed: int = 0  # presets' random init and the synthetic inputs
     overwrite: bool = False  # replace a non-empty --out
 
@@ -84,8 +87,9 @@ def run_export(cfg: ExportConfig, log=None) -> list[Path]:
                                      seed=cfg.seed + 1)
     examples = synthetic_examples(tok, cfg.task, cfg.parity_samples, cfg.seq_len, seed=cfg.seed + 2)
     reference = _reference_runner(loaded)
+    task_data = _task_data(cfg, loaded)
 
-    bundles, failures = [], []
+    bundles, manifests, failures = [], [], []
     with atomic_output_dir(Path(cfg.out), cfg.overwrite) as tmp:
         for target_name, precision in tqdm(pairs, desc="export", unit="bundle", disable=len(pairs) < 2):
             name = f"{target_name}-{precision}"
@@ -93,19 +97,55 @@ def run_export(cfg: ExportConfig, log=None) -> list[Path]:
             bundle.mkdir()
             step = lambda msg, _n=name: log(f"[{_n}] {msg}")  # noqa: E731
             manifest = export_one(loaded, target_name, precision, cfg, calibration, examples,
-                                  reference, bundle, step)
+                                  reference, bundle, step, task_data=task_data)
             step(f"{manifest['files'][manifest['model_file']]['bytes'] / 1e6:.1f} MB, "
                  f"parity {manifest['parity']['status']} in {manifest['export_seconds']:.0f} s")
-            if manifest["parity"]["status"].startswith("failed"):
-                failures.append(f"{name}: {manifest['parity']['status']}")
+            for check in ("parity", "task_eval"):
+                if manifest.get(check, {}).get("status", "").startswith("failed"):
+                    failures.append(f"{name} {check}: {manifest[check]['status']}")
             bundles.append(Path(cfg.out) / name)
+            manifests.append((name, manifest))
+        log(summary_markdown(manifests))
         if failures:
-            raise CheckFailed("parity out of tolerance, no bundle written: " + " | ".join(failures))
+            raise CheckFailed("out of tolerance, no bundle written: " + " | ".join(failures))
+    log(f"wrote {len(bundles)} bundle(s) to {cfg.out}")
     return bundles
 
 
+def summary_markdown(manifests: list[tuple[str, dict]]) -> str:
+    """A Markdown table of bundles: size, parity figures, task metric, export time."""
+    lines = ["| bundle | size MB | parity | max abs diff | min SNR dB | agreement | "
+             "F1 (fp32) | identical answers | export s |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for name, m in manifests:
+        p = m["parity"]
+        size = m["files"][m["model_file"]]["bytes"] / 1e6
+        fmt = lambda k, f: format(p[k], f) if k in p else "-"  # noqa: E731
+        t = m.get("task_eval") or {}
+        f1 = (f"{t['export']['f1']:.2f} ({t['fp32_pytorch']['f1']:.2f})" if "export" in t
+              else t.get("status", "-"))
+        same = f"{t['identical_answers']:.1%}" if "identical_answers" in t else "-"
+        lines.append(f"| {name} | {size:.1f} | {p['status']} | {fmt('max_abs_diff', '.2e')} | "
+                     f"{fmt('min_snr_db', '.1f')} | {fmt('decision_agreement', '.1%')} | {f1} | "
+                     f"{same} | {m['export_seconds']:.0f} |")
+    return "\n".join(lines)
+
+
+def _task_data(cfg: ExportConfig, loaded):
+    """SQuAD windows for the F1 gate, or None when no --eval-data was given."""
+    if not cfg.eval_data:
+        return None
+    from export.task_eval import parse_eval_spec, squad_windows
+
+    if cfg.task != "question-answering":
+        raise UsageError("--eval-data squad:PATH gates question-answering exports only")
+    _, path = parse_eval_spec(cfg.eval_data)
+    feats, examples = squad_windows(path, loaded.tokenizer, cfg.seq_len, cfg.eval_questions)
+    return {"feats": feats, "examples": examples, "cache": {}}
+
+
 def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, calibration,
-               examples, reference, bundle: Path, log=print) -> dict:
+               examples, reference, bundle: Path, log=print, task_data=None) -> dict:
     """export -> save tokenizer -> validate -> manifest, for one (target, precision)."""
     from export.bundle import FORMAT, MANIFEST, describe_files
     from export.runners import coreml_can_predict, load_runner
@@ -130,6 +170,17 @@ def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, cali
         parity = _check(loaded.task, precision, reference, runner, feeds)
     else:
         parity = {"status": why}
+    task_eval = None
+    if task_data is not None:
+        task_eval = {"status": why}
+        if can_run:
+            from export.task_eval import squad_f1_gate
+
+            log(f"task eval: SQuAD F1 on {len(task_data['examples'])} questions vs PyTorch fp32")
+            pad = None if result.dynamic_seq else max(result.seq_lens)
+            task_eval = squad_f1_gate(task_data["feats"], task_data["examples"], loaded.input_names,
+                                      reference, runner, pad, cfg.max_f1_drop,
+                                      cache=task_data["cache"])
 
     bs = "batch" if result.dynamic_batch else 1
     seq = "seq" if result.dynamic_seq else result.seq_lens
@@ -154,6 +205,7 @@ def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, cali
         "do_lower_case": bool(getattr(loaded.tokenizer, "do_lower_case", True)),
         "parameters": count_parameters(loaded.model),
         "parity": parity,
+        **({"task_eval": task_eval} if task_eval is not None else {}),
         "export_seconds": round(export_seconds, 2),
         "notes": result.notes or {},
         "config": {**asdict(cfg), "out": str(cfg.out), "target": target_name,

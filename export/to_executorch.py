@@ -1,6 +1,8 @@
 """ExecuTorch: torch.export -> (int8: PT2E quantize) -> XNNPACK partitioner -> .pte.
 
-fp32: every linear/matmul delegated to XNNPACK. int8: XNNPACK quantizer, dynamic per-channel
+fp32: every linear/matmul delegated to XNNPACK. (fp16 is not offered: XNNPACK's fp16 path gave
+non-finite outputs for DistilBERT-size models on x86 here, and an export we can't validate is
+not shipped; CoreML is the fp16 target.) int8: XNNPACK quantizer, dynamic per-channel
 int8 linears (weights int8, activations quantized per call), calibrated on real-looking inputs,
 plus the word-embedding table as int8 rows. The sequence axis is dynamic up to `seq_len`, so the
 app may feed real lengths (faster) or pad to seq_len.

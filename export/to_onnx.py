@@ -1,6 +1,7 @@
 """ONNX: torch.onnx (dynamo exporter) with dynamic batch and sequence axes -> optional ORT
 transformer fusion -> int8 via onnxruntime's dynamic per-channel quantization (after its
-pre-processing). Gather is quantized too, so the embedding table shrinks with the linears.
+pre-processing; Gather is quantized too, so the embedding table shrinks with the linears), or
+fp16 weights and compute via onnxruntime's float16 converter (inputs/outputs keep their types).
 
 The dynamo exporter is used on purpose: on this stack the legacy TorchScript exporter traces
 the sequence length into constants and gives wrong outputs at other lengths.
@@ -20,7 +21,7 @@ MODEL_FILE = "model.onnx"
 OPSET = 18
 
 
-@register_target("onnx", precisions=("fp32", "int8"))
+@register_target("onnx", precisions=("fp32", "fp16", "int8"))
 def export_onnx(loaded, precision: str, cfg, calibration: list[dict[str, np.ndarray]],
                 bundle: Path, log=print) -> TargetResult:
     from export.wrapper import OUTPUT_NAMES, ExportWrapper
@@ -38,6 +39,9 @@ def export_onnx(loaded, precision: str, cfg, calibration: list[dict[str, np.ndar
     if precision == "int8":
         log("int8: pre-process + dynamic per-channel quantization")
         path = _quantize(path, work)
+    elif precision == "fp16":
+        log("fp16: converting weights and compute")
+        path = _to_fp16(path, work / "fp16.onnx")
     path.replace(bundle / MODEL_FILE)
     for p in sorted(work.iterdir()):
         p.unlink()
@@ -47,7 +51,7 @@ def export_onnx(loaded, precision: str, cfg, calibration: list[dict[str, np.ndar
                         notes={"opset": OPSET, "ort_optimized": bool(cfg.onnx_optimize),
                                "quantization": ("onnxruntime quantize_dynamic: QInt8 per-channel "
                                                 "MatMul/Gemm/Gather/Attention")
-                               if precision == "int8" else "none"})
+                               if precision == "int8" else "fp16 weights" if precision == "fp16" else "none"})
 
 
 def _export_fp32(wrapper, loaded, output_names: list[str], path: Path) -> None:
@@ -73,6 +77,15 @@ def _optimize(path: Path, loaded, out: Path) -> Path:
     model = optimize_model(str(path), model_type="bert", num_heads=heads, hidden_size=hidden,
                            opt_level=1, use_gpu=False)
     model.save_model_to_file(str(out))
+    return out
+
+
+def _to_fp16(path: Path, out: Path) -> Path:
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(onnx.load(str(path)), keep_io_types=True)
+    onnx.save(model, str(out))
     return out
 
 

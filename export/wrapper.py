@@ -22,9 +22,9 @@ OUTPUT_NAMES = {
 }
 
 
-def additive_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+def additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """(bs, seq) 0/1 -> (bs, 1, 1, seq) float: 0 where attended, MASK_BIAS where padded."""
-    keep = attention_mask[:, None, None, :].to(torch.float32)  # (bs, 1, 1, seq)
+    keep = attention_mask[:, None, None, :].to(dtype)  # (bs, 1, 1, seq)
     return (1.0 - keep) * MASK_BIAS
 
 
@@ -36,16 +36,17 @@ class ExportWrapper(nn.Module):
         self.model = model.eval()
         self.task = task
         self.use_token_type_ids = use_token_type_ids
+        self.dtype = next(model.parameters()).dtype  # fp16 models get an fp16 mask
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
-        kwargs = {"input_ids": input_ids, "attention_mask": additive_mask(attention_mask)}
+        kwargs = {"input_ids": input_ids, "attention_mask": additive_mask(attention_mask, self.dtype)}
         if self.use_token_type_ids:
             kwargs["token_type_ids"] = token_type_ids
         out = self.model(**kwargs, return_dict=True)
         if self.task == "question-answering":
-            return out.start_logits, out.end_logits  # (bs, seq), (bs, seq)
-        return (out.logits,)  # (bs, num_labels) or (bs, seq, vocab)
+            return out.start_logits.float(), out.end_logits.float()  # (bs, seq), (bs, seq)
+        return (out.logits.float(),)  # (bs, num_labels) or (bs, seq, vocab)
 
 
 def wrap(loaded) -> ExportWrapper:
