@@ -51,14 +51,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
-    import os
     import warnings
 
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    warnings.filterwarnings("ignore")
-    logging.getLogger("torch").setLevel(logging.ERROR)
+    from pocketbert.common import quiet_backends
 
+    quiet_backends()
+    warnings.filterwarnings("ignore")  # backend conversion warnings; parity judges the result
     from export.pipeline import ExportConfig, run_export
 
     cfg = ExportConfig(model=args.model, out=args.out, task=args.task, targets=args.target,

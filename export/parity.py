@@ -25,12 +25,14 @@ class Tolerance:
     min_agreement: float | None  # fraction of identical decisions (None: report only)
 
 
-# Measured here: fp32 diffs ~1e-7; int8 (dynamic per-channel) SNR 32-41 dB, cosine > 0.9997;
-# a runner that ignores the attention mask: SNR < 10 dB. Bounds sit between the two.
+# Measured here: fp32 diffs ~1e-7 (random init) to ~2e-5 (trained, logits ~10); int8 (dynamic
+# per-channel) SNR 29-41 dB on random-init presets and 20.5-30 dB on a trained QA model (peaky
+# logits), whose SQuAD F1 still matched fp32. Broken exports of a model whose layers matter
+# (mask ignored, a layer dropped, other weights): SNR <= 8 dB. int8 bounds sit between the two.
 TOLERANCES: dict[str, Tolerance] = {
     "fp32": Tolerance(max_abs_diff=1e-4, min_cosine=0.99999, min_snr_db=60.0, min_agreement=1.0),
     "fp16": Tolerance(max_abs_diff=None, min_cosine=0.999, min_snr_db=30.0, min_agreement=None),
-    "int8": Tolerance(max_abs_diff=None, min_cosine=0.99, min_snr_db=20.0, min_agreement=None),
+    "int8": Tolerance(max_abs_diff=None, min_cosine=0.98, min_snr_db=15.0, min_agreement=None),
     "palette4": Tolerance(max_abs_diff=None, min_cosine=0.95, min_snr_db=12.0, min_agreement=None),
 }
 

@@ -41,6 +41,24 @@ def lookup(registry: dict[str, Any], name: str, what: str) -> Any:
         raise UsageError(f"unknown {what} '{name}': choose one of {valid}") from None
 
 
+def quiet_backends() -> None:
+    """Silence the import-time chatter of torch/torchao/coremltools (deprecation notes that say
+    nothing about the user's model), so a command's output is its progress and results."""
+    import logging
+    import os
+    import warnings
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*TracerWarning.*")
+    import torch  # noqa: F401 - torch configures its loggers on import; override after
+
+    for name in ("torch", "torch.utils._pytree", "torch.onnx", "torchao", "coremltools",
+                 "onnxscript", "transformers"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def git_revision() -> str:
     """The project's git revision (with '-dirty' when the tree has changes), or 'unknown'."""
     root = Path(__file__).resolve().parent.parent

@@ -1,0 +1,42 @@
+"""Bundles for the benchmark: reuse a cached export, or run `export.pipeline.run_export` once.
+
+Cache layout: <cache>/<model>-<task>-s<seq_len>[-ortopt]/<target>-<precision>/ (a normal bundle).
+A cached bundle is re-verified (sha256) by the worker's caller before every run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+
+
+def bundle_dir(cache: Path, model: str, task: str, target: str, precision: str, seq_len: int,
+               onnx_optimize: bool = False) -> Path:
+    """Where the cached bundle for this combination lives."""
+    safe = model.replace("/", "_").strip("._") or "model"
+    opt = "-ortopt" if onnx_optimize and target == "onnx" else ""
+    return Path(cache) / f"{safe}-{task}-s{seq_len}{opt}" / f"{target}-{precision}"
+
+
+def ensure_bundle(cache: Path, model: str, task: str, target: str, precision: str, seq_len: int,
+                  tokenizer: str | None, onnx_optimize: bool = False, log=print) -> Path:
+    """The bundle for (model, task, target, precision, seq_len), exported (parity-checked) if missing."""
+    from export.bundle import MANIFEST
+    from export.pipeline import ExportConfig, run_export
+
+    out = bundle_dir(cache, model, task, target, precision, seq_len, onnx_optimize)
+    if (out / MANIFEST).is_file():
+        return out
+    staging = out.parent / f".export-{out.name}"
+    if staging.exists():
+        shutil.rmtree(staging)  # left by an interrupted earlier export
+    cfg = ExportConfig(model=model, out=staging, task=task, targets=[target], precisions=[precision],
+                       seq_len=seq_len, tokenizer=tokenizer, onnx_optimize=onnx_optimize)
+    log(f"exporting {model} ({task}) -> {target}-{precision} at seq {seq_len}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # exporter deprecation chatter would bury the bench's own lines
+        made = run_export(cfg, log=lambda msg: None)
+    made[0].rename(out)
+    shutil.rmtree(staging, ignore_errors=True)
+    return out

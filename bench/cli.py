@@ -1,0 +1,92 @@
+"""Benchmark models x runtimes x precisions over a workload; one JSON record per run, then a report.
+
+With no arguments (the main job): the distilbert-base preset at seq 128 on the embedded synthetic
+workload, PyTorch / ONNX Runtime / ExecuTorch (and CoreML on macOS), fp32 + int8, fixed and real
+length, all physical cores. Exports are cached under OUT/bundles.
+
+Examples:
+  pocketbert bench
+  pocketbert bench --model bert-base distilbert-base --workload stsb:../shared/data/stsb/dev.tsv \\
+      --tokenizer ../shared/data/vocab/vocab.txt --shape dynamic
+  pocketbert bench --workload squad:../shared/data/squad/dev-v1.1-first12.json --seq-len 384 --limit 200
+  pocketbert bench --bundle out/            # time existing bundles (sha256-verified)
+  pocketbert bench --paper --stsb ../shared/data/stsb/dev.tsv --squad ../shared/data/squad/dev-v1.1-first12.json
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DEFAULT_RUNTIMES = ["pytorch", "onnx", "executorch", "coreml"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", nargs="+", default=["distilbert-base"], metavar="SPEC",
+                   help="presets (bert-base, distilbert-base, bert-tiny, distilbert-tiny) or HF folders")
+    p.add_argument("--bundle", nargs="+", type=Path, default=[], metavar="DIR",
+                   help="time existing bundles (a bundle or an export --out folder) instead of --model")
+    p.add_argument("--runtime", nargs="+", default=DEFAULT_RUNTIMES, metavar="NAME",
+                   help=f"runtimes (default: {' '.join(DEFAULT_RUNTIMES)})")
+    p.add_argument("--precision", nargs="+", default=["fp32", "int8"], metavar="P", help="fp32 int8 (default both)")
+    p.add_argument("--workload", nargs="+", default=["synthetic"], metavar="SPEC",
+                   help="synthetic | stsb:PATH | squad:PATH (default synthetic)")
+    p.add_argument("--shape", nargs="+", default=["fixed", "dynamic"], choices=["fixed", "dynamic"],
+                   help="fixed: pad to --seq-len; dynamic: real length (default both)")
+    p.add_argument("--seq-len", type=int, default=128, help="max tokens per input (default 128; SQuAD: 384)")
+    p.add_argument("--threads", type=int, default=None, help="threads for every runtime (default: physical cores)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed runs after the first inference (default 3)")
+    p.add_argument("--limit", type=int, default=None, help="first N items of each workload")
+    p.add_argument("--tokenizer", default=None, help="vocab.txt or folder for presets (real token lengths)")
+    p.add_argument("--out", type=Path, default=Path("results"), help="results root (default results/)")
+    p.add_argument("--run-id", default=None, help="folder name under --out (default: UTC timestamp)")
+    p.add_argument("--bundle-cache", type=Path, default=None, help="export cache (default OUT/bundles)")
+    p.add_argument("--onnx-optimize", action="store_true", help="export ONNX through ORT's transformer fusion")
+    p.add_argument("--overhead-check", action="store_true", help="also time a bare loop (harness overhead)")
+    p.add_argument("--timeout", type=float, default=None, help="seconds per run before it is recorded as failed")
+    p.add_argument("--no-report", action="store_true", help="write records only")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--paper", action="store_true",
+                   help="paper mode: BERT-base vs DistilBERT, Table 3 (STS-B) + the QA per-question study")
+    p.add_argument("--stsb", default=None, help="paper mode: STS-B dev.tsv (default: synthetic stand-in)")
+    p.add_argument("--squad", default=None, help="paper mode: SQuAD v1.1 JSON (default: synthetic stand-in)")
+
+
+def config_from_args(args) -> "BenchConfig":  # noqa: F821
+    from bench.harness import BenchConfig
+
+    return BenchConfig(models=args.model, runtimes=args.runtime, precisions=args.precision,
+                       workloads=args.workload, shapes=args.shape, seq_len=args.seq_len,
+                       threads=args.threads, warmup=args.warmup, limit=args.limit, tokenizer=args.tokenizer,
+                       out=args.out, run_id=args.run_id, bundle_cache=args.bundle_cache, bundles=args.bundle,
+                       onnx_optimize=args.onnx_optimize, overhead_check=args.overhead_check,
+                       timeout_s=args.timeout, report=not args.no_report, quiet=args.quiet)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def run(args) -> int:
+    import signal
+    import sys
+
+    from pocketbert.common import UsageError
+
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    cfg = config_from_args(args)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C: records kept
+    try:
+        if args.paper:
+            from bench.paper import run_paper
+
+            run_paper(cfg, stsb=args.stsb, squad=args.squad)
+        else:
+            from bench.harness import run_bench
+
+            run_bench(cfg)
+    except KeyboardInterrupt:
+        print("pocketbert bench: interrupted; records already written are kept", file=sys.stderr)
+        return 130
+    return 0

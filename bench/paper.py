@@ -1,0 +1,92 @@
+"""Paper mode: the DistilBERT paper's speed study (Sanh et al. 2019), repeated here.
+
+Table 3: parameters and seconds for a full pass of GLUE STS-B dev (batch 1, CPU) for BERT-base and
+DistilBERT; paper: 110M / 668 s vs 66M / 410 s, time ratio 0.61 (DistilBERT 60% faster).
+On-device QA study: DistilBERT answers SQuAD questions 71% faster than BERT-base on an iPhone 7
+Plus, tokenization excluded. Both are printed side by side with ours, one row per
+(runtime, precision, shape): records for each model come from the same machine and settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timezone
+from pathlib import Path
+
+PAPER = {"bert_params_M": 110, "distil_params_M": 66, "bert_stsb_s": 668, "distil_stsb_s": 410,
+         "stsb_ratio": 0.61, "qa_faster": 0.71}
+MODELS = ("bert-base", "distilbert-base")
+STSB_SEQ_LEN = 128  # GLUE's max_seq_length in the reference fine-tuning scripts
+SQUAD_SEQ_LEN = 384  # SQuAD window (doc stride 128)
+SQUAD_DEFAULT_LIMIT = 100  # questions: BERT-base at 384 costs ~0.5 s each on 2 cores
+
+
+def run_paper(cfg, stsb: str | None, squad: str | None, log=print) -> Path:
+    """Run both studies for BERT-base and DistilBERT; write and print paper.md. Returns the run folder."""
+    from bench.harness import run_bench
+
+    run_id = cfg.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-paper"
+    root = Path(cfg.out) / run_id
+    base = dataclasses.replace(cfg, models=list(MODELS), report=False, bundles=[],
+                               bundle_cache=cfg.bundle_cache or Path(cfg.out) / "bundles")
+    log(f"Table 3 on {'STS-B dev ' + stsb if stsb else 'the synthetic stand-in (no --stsb)'}")
+    run_bench(dataclasses.replace(base, workloads=[f"stsb:{stsb}" if stsb else "synthetic"],
+                                  seq_len=STSB_SEQ_LEN, run_id=f"{run_id}/table3"), log=log)
+    log(f"QA per-question study on {'SQuAD ' + squad if squad else 'the synthetic stand-in (no --squad)'}")
+    run_bench(dataclasses.replace(base, workloads=[f"squad:{squad}" if squad else "synthetic"],
+                                  seq_len=SQUAD_SEQ_LEN, limit=cfg.limit or SQUAD_DEFAULT_LIMIT,
+                                  run_id=f"{run_id}/qa"), log=log)
+    log(write_paper_report(root))
+    return root
+
+
+def write_paper_report(root: Path) -> str:
+    """report.md/results.csv/plots plus paper.md for a paper-mode folder (its table3/ and qa/ records)."""
+    from bench.records import load_records
+    from bench.report import render_report
+
+    render_report([root], root)
+    records = load_records([root])
+    text = paper_markdown([r for r in records if Path(r["_path"]).parent.name == "table3"],
+                          [r for r in records if Path(r["_path"]).parent.name == "qa"])
+    (Path(root) / "paper.md").write_text(text)
+    return text
+
+
+def _pairs(records: list[dict]) -> list[tuple[tuple, dict, dict]]:
+    """(runtime, precision, shape) -> (BERT record, DistilBERT record), both measured."""
+    by = {}
+    for r in records:
+        if r["status"] == "ok" and r["model"] in MODELS:
+            by.setdefault((r["runtime"], r["precision"], r["shape"]), {})[r["model"]] = r
+    return [(k, v[MODELS[0]], v[MODELS[1]]) for k, v in sorted(by.items()) if len(v) == 2]
+
+
+def paper_markdown(table3: list[dict], qa: list[dict]) -> str:
+    p = PAPER
+    lines = ["## Table 3: STS-B dev full pass, batch 1 (paper vs pocketbert)", "",
+             "| | runtime | precision | shape | items | BERT-base params | BERT-base s | DistilBERT params | "
+             "DistilBERT s | DistilBERT/BERT time | DistilBERT speed-up |",
+             "|---|---|---|---|---|---|---|---|---|---|---|",
+             f"| paper (CPU, 2019) | PyTorch | fp32 | – | 1500 | {p['bert_params_M']}M | {p['bert_stsb_s']} | "
+             f"{p['distil_params_M']}M | {p['distil_stsb_s']} | {p['stsb_ratio']:.2f} | "
+             f"{p['bert_stsb_s'] / p['distil_stsb_s']:.2f}x |"]
+    for (rt, prec, shape), b, d in _pairs(table3):
+        lines.append(f"| ours ({b['workload']}) | {rt} | {prec} | {shape} | {b['n_items']} | "
+                     f"{b['parameters']['total'] / 1e6:.1f}M | {b['total_model_s']:.1f} | "
+                     f"{d['parameters']['total'] / 1e6:.1f}M | {d['total_model_s']:.1f} | "
+                     f"{d['total_model_s'] / b['total_model_s']:.2f} | {b['total_model_s'] / d['total_model_s']:.2f}x |")
+    lines += ["", "## On-device QA: per-question latency, tokenization excluded (paper vs pocketbert)", "",
+              "| | runtime | precision | shape | questions | BERT-base mean ms | BERT-base p50 ms | "
+              "DistilBERT mean ms | DistilBERT p50 ms | DistilBERT faster by |",
+              "|---|---|---|---|---|---|---|---|---|---|",
+              f"| paper (iPhone 7 Plus) | – | – | – | – | – | – | – | – | {p['qa_faster']:.0%} |"]
+    for (rt, prec, shape), b, d in _pairs(qa):
+        bs, ds = b["stats"]["latency_ms"], d["stats"]["latency_ms"]
+        lines.append(f"| ours ({b['workload']}) | {rt} | {prec} | {shape} | {b['n_items']} | {bs['mean']:.1f} | "
+                     f"{bs['p50']:.1f} | {ds['mean']:.1f} | {ds['p50']:.1f} | {bs['mean'] / ds['mean'] - 1:.0%} |")
+    machine = (table3 or qa or [{}])[0].get("machine", {})
+    lines += ["", f"Machine: {machine.get('cpu_model', '?')}, {machine.get('physical_cores', '?')} cores, "
+              f"threads {(table3 or qa or [{}])[0].get('threads', '?')}, load at start {machine.get('load_avg_1m')}. "
+              "Seconds are model time summed over items (tokenization excluded, as in the paper).", ""]
+    return "\n".join(lines)

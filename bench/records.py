@@ -1,0 +1,76 @@
+"""One JSON record per (model, runtime, precision, workload, shape) run.
+
+A record keeps the raw per-item samples (latency_ms, tokenize_ms, postprocess_ms) and everything
+derived from them (`stats`), plus provenance (machine, versions, git revision). Units are in the
+field names. Skipped and failed runs are records too (status + reason), so a report shows them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.stats import summarize
+from pocketbert.common import UsageError
+
+SCHEMA = "pocketbert-bench/1"
+
+
+def record_name(rec: dict[str, Any]) -> str:
+    """File name of a record: <model>-<runtime>-<precision>-<workload>-<shape>.json."""
+    model = Path(str(rec["model"])).name if "/" in str(rec["model"]) else str(rec["model"])
+    return f"{model}-{rec['runtime']}-{rec['precision']}-{rec['workload']}-{rec['shape']}.json"
+
+
+def derive(rec: dict[str, Any]) -> dict[str, Any]:
+    """Fill the statistics and totals of a record from its raw samples (idempotent)."""
+    if rec.get("status") != "ok":
+        return rec
+    lat, tok, post = rec["latency_ms"], rec["tokenize_ms"], rec["postprocess_ms"]
+    e2e = [a + b + c for a, b, c in zip(lat, tok, post)]
+    rec["stats"] = {"latency_ms": summarize(lat), "tokenize_ms": summarize(tok),
+                    "postprocess_ms": summarize(post), "end_to_end_ms": summarize(e2e)}
+    rec["total_model_s"] = sum(lat) / 1e3
+    rec["total_end_to_end_s"] = sum(e2e) / 1e3
+    rec["throughput_items_per_s"] = len(lat) / rec["total_model_s"] if rec["total_model_s"] else None
+    real, fed = rec["tokens"]["real"], rec["tokens"]["fed"]
+    rec["tokens"]["padding_waste"] = 1 - real / fed if fed else 0.0
+    flops = rec.get("flops_total")
+    if flops and rec["total_model_s"]:
+        rec["achieved_gflops"] = flops / rec["total_model_s"] / 1e9
+        peak = rec.get("gemm_peak_gflops")
+        rec["fraction_of_peak"] = rec["achieved_gflops"] / peak if peak else None
+    loop = rec.get("harness_overhead")
+    if loop and loop.get("bare_loop_s"):
+        # Timed loop minus post-processing (workload work) vs the bare loop: includes run-to-run noise.
+        loop["timed_vs_bare"] = (loop["timed_loop_s"] - loop.get("postprocess_s", 0.0)) / loop["bare_loop_s"] - 1
+    if loop and loop.get("null_loop_s") is not None and rec["total_model_s"]:
+        # The harness's own cost (the timed loop around a do-nothing runner) per unit of model time.
+        loop["overhead_fraction"] = loop["null_loop_s"] / rec["total_model_s"]
+    return rec
+
+
+def load_records(paths: list[Path]) -> list[dict[str, Any]]:
+    """Records from result folders or files (several machines' runs can be merged)."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(q for q in p.rglob("*.json") if not q.name.startswith(".")
+                            and "bundles" not in q.relative_to(p).parts)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise UsageError(f"{p} not found: pass result folders or record files")
+    records = []
+    for f in files:
+        try:
+            rec = json.loads(f.read_text())
+        except json.JSONDecodeError as e:
+            raise UsageError(f"{f} is not valid JSON ({e})") from None
+        if isinstance(rec, dict) and rec.get("schema") == SCHEMA:
+            rec["_path"] = str(f)
+            records.append(rec)
+    if not records:
+        raise UsageError(f"no benchmark records ({SCHEMA}) under {', '.join(map(str, paths))}")
+    return records

@@ -1,0 +1,170 @@
+"""Reports rendered from records only: report.md (Markdown table), results.csv, and PNG plots
+(latency distribution per runtime; model size vs latency). Records from several machines or
+devices merge into one report: the `machine` column tells them apart."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from bench.records import derive, load_records
+
+# (column, how to get it from a record, format)
+COLUMNS: list[tuple[str, Any, str]] = [
+    ("machine", lambda r: f"{r['machine'].get('device', 'local')}:{r['machine'].get('hostname', '?')}", "{}"),
+    ("model", lambda r: r["model"], "{}"),
+    ("runtime", lambda r: r["runtime"], "{}"),
+    ("precision", lambda r: r["precision"], "{}"),
+    ("workload", lambda r: r["workload"], "{}"),
+    ("shape", lambda r: r["shape"], "{}"),
+    ("seq_len", lambda r: r["seq_len"], "{}"),
+    ("threads", lambda r: r["threads"], "{}"),
+    ("params_M", lambda r: r["parameters"]["total"] / 1e6, "{:.1f}"),
+    ("non_embedding_params_M", lambda r: r["parameters"]["non_embedding"] / 1e6, "{:.1f}"),
+    ("file_MB", lambda r: r["model_file_bytes"] / 1e6 if r.get("model_file_bytes") else None, "{:.1f}"),
+    ("items", lambda r: r["n_items"], "{}"),
+    ("load_ms", lambda r: r["load_ms"], "{:.0f}"),
+    ("first_inference_ms", lambda r: r["first_inference_ms"], "{:.1f}"),
+    ("latency_p50_ms", lambda r: r["stats"]["latency_ms"]["p50"], "{:.2f}"),
+    ("latency_p90_ms", lambda r: r["stats"]["latency_ms"]["p90"], "{:.2f}"),
+    ("latency_p99_ms", lambda r: r["stats"]["latency_ms"]["p99"], "{:.2f}"),
+    ("latency_mean_ms", lambda r: r["stats"]["latency_ms"]["mean"], "{:.2f}"),
+    ("latency_trimmed_mean_ms", lambda r: r["stats"]["latency_ms"]["trimmed_mean"], "{:.2f}"),
+    ("total_model_s", lambda r: r["total_model_s"], "{:.2f}"),
+    ("total_end_to_end_s", lambda r: r["total_end_to_end_s"], "{:.2f}"),
+    ("tokenize_p50_ms", lambda r: r["stats"]["tokenize_ms"]["p50"], "{:.3f}"),
+    ("postprocess_p50_ms", lambda r: r["stats"]["postprocess_ms"]["p50"], "{:.3f}"),
+    ("items_per_s", lambda r: r["throughput_items_per_s"], "{:.2f}"),
+    ("GFLOP_per_s", lambda r: r.get("achieved_gflops"), "{:.1f}"),
+    ("fraction_of_gemm_peak", lambda r: r.get("fraction_of_peak"), "{:.0%}"),
+    ("gemm_peak_GFLOP_per_s", lambda r: r.get("gemm_peak_gflops"), "{:.0f}"),
+    ("peak_rss_MB", lambda r: r["peak_rss_mb"], "{:.0f}"),
+    ("runtime_rss_MB", lambda r: r["runtime_rss_mb"], "{:.0f}"),
+    ("padding_waste", lambda r: r["tokens"]["padding_waste"], "{:.0%}"),
+]
+# The columns the Markdown table shows (the CSV has all of them).
+MD_COLUMNS = ("model", "runtime", "precision", "workload", "shape", "params_M", "file_MB", "load_ms",
+              "first_inference_ms", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms",
+              "latency_trimmed_mean_ms", "total_model_s", "tokenize_p50_ms", "postprocess_p50_ms",
+              "GFLOP_per_s", "fraction_of_gemm_peak", "peak_rss_MB", "padding_waste")
+
+
+def _key(r: dict) -> tuple:
+    return (r["machine"].get("hostname", ""), r["workload"], r["model"], r["runtime"], r["precision"], r["shape"])
+
+
+def rows(records: list[dict]) -> list[dict[str, Any]]:
+    """One row of raw values per measured record (skipped/failed ones are listed apart)."""
+    out = []
+    for r in sorted((derive(r) for r in records if r["status"] == "ok"), key=_key):
+        out.append({name: get(r) for name, get, _ in COLUMNS})
+    return out
+
+
+def _fmt(name: str, value: Any) -> str:
+    if value is None:
+        return "–"
+    fmt = next(f for n, _, f in COLUMNS if n == name)
+    return fmt.format(value)
+
+
+def markdown(records: list[dict]) -> str:
+    """The Markdown report: one table per machine, then skipped/failed runs with their reasons."""
+    lines = ["# pocketbert benchmark report", ""]
+    measured = rows(records)
+    machines = {}
+    for r in records:
+        m = r["machine"]
+        machines[f"{m.get('device', 'local')}:{m.get('hostname', '?')}"] = r
+    for name, r in machines.items():
+        m = r["machine"]
+        lines += [f"## {name}", "",
+                  f"{m.get('cpu_model')} · {m.get('physical_cores')} physical cores · "
+                  f"ISA {' '.join(m.get('isa_flags', []))} · {m.get('os')} · load at start {m.get('load_avg_1m')}",
+                  f"threads {r['threads']} · warm-up {r['warmup']} · batch 1 · fp32 GEMM peak "
+                  f"{_fmt('gemm_peak_GFLOP_per_s', r.get('gemm_peak_gflops'))} GFLOP/s · git {r['git_revision']} · "
+                  f"torch {r['versions'].get('torch')} · onnxruntime {r['versions'].get('onnxruntime')} · "
+                  f"executorch {r['versions'].get('executorch')}", ""]
+        mine = [row for row in measured if row["machine"] == name]
+        if mine:
+            lines.append("| " + " | ".join(MD_COLUMNS) + " |")
+            lines.append("|" + "---|" * len(MD_COLUMNS))
+            for row in mine:
+                lines.append("| " + " | ".join(_fmt(c, row[c]) for c in MD_COLUMNS) + " |")
+            lines.append("")
+    not_run = [r for r in records if r["status"] != "ok"]
+    if not_run:
+        lines += ["## Not measured", "", "| model | runtime | precision | workload | shape | status | reason |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in sorted(not_run, key=_key):
+            lines.append(f"| {r['model']} | {r['runtime']} | {r['precision']} | {r['workload']} | {r['shape']} "
+                         f"| {r['status']} | {r['reason']} |")
+        lines.append("")
+    lines += ["Latency is model time per item (a SQuAD question sums its windows), tokenization and "
+              "post-processing excluded, as in the paper; they are shown apart. GFLOP/s counts matrix "
+              "products on the shapes fed (padding included); the peak is torch fp32 GEMM at the same threads.", ""]
+    return "\n".join(lines)
+
+
+def csv_text(records: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=[c for c, _, _ in COLUMNS])
+    writer.writeheader()
+    writer.writerows(rows(records))
+    return buf.getvalue()
+
+
+def plots(records: list[dict], out: Path) -> list[Path]:
+    """latency_distribution.png (box plot per run) and size_vs_latency.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = sorted((r for r in records if r["status"] == "ok"), key=_key)
+    if not ok:
+        return []
+    labels = [f"{r['model']}\n{r['runtime']}-{r['precision']} {r['shape']}\n{r['workload']}" for r in ok]
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(ok)), 5))
+    ax.boxplot([r["latency_ms"] for r in ok], showfliers=True)
+    ax.set_xticks(range(1, len(ok) + 1), labels, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("latency per item (ms)")
+    ax.set_yscale("log")
+    ax.set_title("Latency distribution per run (model time, batch 1)")
+    fig.tight_layout()
+    p1 = out / "latency_distribution.png"
+    fig.savefig(p1, dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for r in ok:
+        if r.get("model_file_bytes"):
+            ax.scatter(r["model_file_bytes"] / 1e6, r["stats"]["latency_ms"]["p50"])
+            ax.annotate(f"{r['model']} {r['runtime']}-{r['precision']} {r['shape'][0]}",
+                        (r["model_file_bytes"] / 1e6, r["stats"]["latency_ms"]["p50"]), fontsize=6)
+    ax.set_xlabel("model file size (MB)")
+    ax.set_ylabel("p50 latency (ms)")
+    ax.set_title("Size vs latency")
+    fig.tight_layout()
+    p2 = out / "size_vs_latency.png"
+    fig.savefig(p2, dpi=110)
+    plt.close(fig)
+    return [p1, p2]
+
+
+def render_report(inputs: list[Path], out: Path) -> list[Path]:
+    """Read the records under `inputs`, write report.md, results.csv and the plots into `out`."""
+    from pocketbert.common import write_json  # noqa: F401 - same atomic style below
+
+    records = load_records(inputs)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in (("report.md", markdown(records)), ("results.csv", csv_text(records))):
+        tmp = out / f".{name}.tmp"
+        tmp.write_text(text)
+        tmp.replace(out / name)
+        written.append(out / name)
+    return written + plots(records, out)

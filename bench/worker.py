@@ -1,0 +1,145 @@
+"""One benchmark run in a fresh process: `python -m bench.worker SPEC.json RESULT.json`.
+
+A fresh process per (runtime, precision, shape) keeps runtimes from sharing thread pools or
+allocator state, and makes its peak RSS that runtime's alone. The worker:
+  load items -> baseline RSS -> load runtime (timed) -> first inference (timed apart) -> warm-up
+  -> timed loop (model time, post-processing time per item) -> [bare loop] -> peak RSS -> result.
+It writes RESULT.json only on success; on Ctrl-C it exits 130 without writing anything.
+Spec kinds: "run" (above) and "gemm" (the machine's fp32 GEMM peak at the run's thread count).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import resource
+import sys
+import time
+from pathlib import Path
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS. On Linux VmHWM, not ru_maxrss: ru_maxrss survives fork+exec, so a
+    worker would inherit the parent's peak (the harness holds models and tokenizers)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**10  # kB
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def pad_feature(feature: dict, seq_len: int) -> dict:
+    """Right-pad (1, len) inputs to (1, seq_len): what a fixed-shape mobile model is fed."""
+    import numpy as np
+
+    out = {}
+    for name, arr in feature.items():
+        pad = np.zeros((1, seq_len - arr.shape[1]), dtype=arr.dtype)  # pad id 0, mask 0, segment 0
+        out[name] = np.concatenate([arr, pad], axis=1)
+    return out
+
+
+def timed_loop(runner, items, feeds, task: str, spec: dict, post: bool = True):
+    """The measured loop: per item, model time over its windows, then post-processing time."""
+    from tqdm import tqdm
+
+    from bench.workloads import postprocess
+
+    latency_ms, post_ms, answers = [], [], []
+    clock = time.perf_counter
+    loop_t0 = clock()
+    for item, item_feeds in zip(tqdm(items, desc=spec["label"], unit="item", mininterval=1.0, leave=False,
+                                     file=sys.stderr, disable=spec.get("quiet", False)), feeds):
+        t0 = clock()
+        outputs = [runner(f) for f in item_feeds]
+        t1 = clock()
+        if post:
+            answers.append(postprocess(task, outputs, item.post))
+        t2 = clock()
+        latency_ms.append((t1 - t0) * 1e3)
+        post_ms.append((t2 - t1) * 1e3)
+    return latency_ms, post_ms, answers, clock() - loop_t0
+
+
+def run_spec(spec: dict) -> dict:
+    """Execute one run spec in this process and return its result dict."""
+    if spec["kind"] == "gemm":
+        from bench.machine import gemm_peak_gflops
+
+        return gemm_peak_gflops(int(spec["threads"]))
+
+    from bench.runtimes import get_runtime
+
+    with open(spec["items_path"], "rb") as f:
+        items = pickle.load(f)
+    names = spec["input_names"]
+    task = spec["task"]
+    fixed = spec["shape"] == "fixed"
+    feeds = [[pad_feature({n: f[n] for n in names}, spec["seq_len"]) if fixed else {n: f[n] for n in names}
+              for f in item.features] for item in items]
+    baseline_rss = _rss_mb()
+
+    t0 = time.perf_counter()
+    runner, facts = get_runtime(spec["runtime"]).load(spec)
+    load_ms = (time.perf_counter() - t0) * 1e3
+
+    t0 = time.perf_counter()
+    runner(feeds[0][0])
+    first_ms = (time.perf_counter() - t0) * 1e3
+    for i in range(spec["warmup"]):
+        runner(feeds[i % len(feeds)][0])
+
+    latency_ms, post_ms, answers, loop_s = timed_loop(runner, items, feeds, task, spec)
+
+    bare_s = null_s = None
+    if spec.get("overhead_check"):
+        # (a) The same calls with no timing, bookkeeping, progress bar or post-processing.
+        clock = time.perf_counter
+        t0 = clock()
+        for item_feeds in feeds:
+            for f in item_feeds:
+                runner(f)
+        bare_s = clock() - t0
+        # (b) The timed loop around a runner that does nothing: exactly the harness's own cost
+        # (clock reads, appends, progress bar), free of the run-to-run noise that (a) carries.
+        null_s = timed_loop(lambda f: None, items, feeds, task, spec, post=False)[3]
+
+    return {"load_ms": load_ms, "first_inference_ms": first_ms, "latency_ms": latency_ms,
+            "postprocess_ms": post_ms, "loop_s": loop_s, "bare_loop_s": bare_s, "null_loop_s": null_s,
+            **facts, "baseline_rss_mb": baseline_rss,
+            "peak_rss_mb": _peak_rss_mb(), "answers_sample": [str(a)[:80] for a in answers[:5]],
+            "features_per_item": [len(f) for f in feeds],
+            "tokens_fed": [sum(int(x["input_ids"].shape[1]) for x in f) for f in feeds],
+            "seq_lens_fed": [[int(x["input_ids"].shape[1]) for x in f] for f in feeds]}
+
+
+def main(argv: list[str]) -> int:
+    spec_path, result_path = Path(argv[0]), Path(argv[1])
+    spec = json.loads(spec_path.read_text())
+    try:
+        result = run_spec(spec)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # noqa: BLE001 - reported to the parent as a failed record
+        from pocketbert.common import UsageError
+
+        error = str(e) if isinstance(e, UsageError) else f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+        result = {"error": error}
+    tmp = result_path.with_name(result_path.name + ".tmp")
+    tmp.write_text(json.dumps(result))
+    os.replace(tmp, result_path)
+    return 0 if "error" not in result else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,145 @@
+"""The harness end to end: every runtime runs a tiny exported bundle in a worker subprocess,
+records are written and rendered; bad bundles and Ctrl-C keep their promises."""
+
+import json
+import shutil
+
+import pytest
+
+from bench.harness import BenchConfig, run_bench
+from bench.records import load_records
+from bench.report import render_report
+from pocketbert.common import UsageError
+
+SEQ = 32
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """distilbert-tiny over every runtime x fp32/int8, real length, 4 synthetic items."""
+    root = tmp_path_factory.mktemp("bench")
+    cfg = BenchConfig(models=["distilbert-tiny"], precisions=["fp32", "int8"], shapes=["dynamic"],
+                      seq_len=SEQ, threads=1, warmup=1, limit=4, out=root, run_id="tiny", quiet=True,
+                      overhead_check=True)
+    out = run_bench(cfg, log=lambda *a: None)
+    return root, out, cfg
+
+
+def test_every_runtime_runs_a_tiny_bundle(tiny_run):
+    root, out, _ = tiny_run
+    records = {(r["runtime"], r["precision"]): r for r in load_records([out])}
+    for key in [("pytorch", "fp32"), ("pytorch", "int8"), ("onnx", "fp32"), ("onnx", "int8"),
+                ("executorch", "fp32"), ("executorch", "int8")]:
+        r = records[key]
+        assert r["status"] == "ok", (key, r["reason"])
+        assert len(r["latency_ms"]) == r["n_items"] == 4
+        assert r["threads"] == 1 and r["threads_effective"] == 1  # ExecuTorch's pool included
+        assert r["parameters"]["total"] > r["parameters"]["non_embedding"] > 0
+        assert r["model_file_bytes"] > 0 and r["peak_rss_mb"] > r["baseline_rss_mb"] > 0
+        assert r["load_ms"] > 0 and r["first_inference_ms"] > 0
+        assert r["stats"]["latency_ms"]["p50"] > 0 and r["achieved_gflops"] > 0
+        assert r["tokens"]["padding_waste"] == 0.0  # real length
+        assert r["harness_overhead"]["bare_loop_s"] > 0 and r["harness_overhead"]["null_loop_s"] > 0
+        assert 0 < r["harness_overhead"]["overhead_fraction"] < 1
+        assert r["machine"]["physical_cores"] >= 1 and r["versions"]["torch"]
+    coreml = records[("coreml", "fp32")]
+    if coreml["status"] != "ok":
+        assert coreml["status"] == "skipped" and "macOS" in coreml["reason"]
+    # Same inputs and (seeded) weights everywhere: fp32 runtimes find the same answers.
+    assert records[("onnx", "fp32")]["answers_sample"] == records[("executorch", "fp32")]["answers_sample"]
+    assert records[("onnx", "fp32")]["answers_sample"] == records[("pytorch", "fp32")]["answers_sample"]
+    for name in ("report.md", "results.csv", "latency_distribution.png", "size_vs_latency.png"):
+        assert (out / name).stat().st_size > 0
+    assert (out / "distilbert-tiny-onnx-int8-synthetic-dynamic.json").is_file()
+
+
+def test_fixed_shape_from_given_bundles_and_merged_report(tiny_run, tmp_path):
+    root, out, cfg = tiny_run
+    bundle = root / "bundles" / f"distilbert-tiny-question-answering-s{SEQ}" / "onnx-fp32"
+    cfg2 = BenchConfig(bundles=[bundle], shapes=["fixed"], seq_len=SEQ, threads=1, warmup=0, limit=4,
+                       out=tmp_path, run_id="other-machine", quiet=True, report=False)
+    out2 = run_bench(cfg2, log=lambda *a: None)
+    [rec] = load_records([out2])
+    assert rec["runtime"] == "onnx" and rec["shape"] == "fixed" and rec["model"] == "distilbert-tiny"
+    assert rec["tokens"]["fed"] == 4 * SEQ and rec["tokens"]["padding_waste"] >= 0
+    # Records from two runs (say, two machines) merge into one report.
+    written = render_report([out, out2], tmp_path / "merged")
+    csv = (tmp_path / "merged" / "results.csv").read_text().splitlines()
+    assert len(csv) == 1 + 6 + 1  # header + 6 measured runs + the fixed one
+    assert any(p.name == "report.md" for p in written)
+    assert "| distilbert-tiny | onnx | fp32 | synthetic | fixed |" in (tmp_path / "merged" / "report.md").read_text()
+
+
+def test_tampered_bundle_is_a_one_line_error(tiny_run, tmp_path):
+    root, _, _ = tiny_run
+    src = root / "bundles" / f"distilbert-tiny-question-answering-s{SEQ}" / "onnx-int8"
+    bad = tmp_path / "bad"
+    shutil.copytree(src, bad)
+    with open(bad / "model.onnx", "ab") as f:
+        f.write(b"\0")
+    cfg = BenchConfig(bundles=[bad], out=tmp_path, quiet=True)
+    with pytest.raises(UsageError, match="does not match its sha256"):
+        run_bench(cfg, log=lambda *a: None)
+    assert not (tmp_path / "results").exists()
+
+
+class InterruptingDevice:
+    """A Device whose third worker is interrupted (Ctrl-C) mid-run."""
+
+    name = "fake"
+
+    def __init__(self):
+        self.calls = 0
+
+    def info(self):
+        return {"device": "fake", "cpu_model": "test", "physical_cores": 1, "load_avg_1m": 0.0}
+
+    def run_worker(self, spec, timeout_s=None):
+        self.calls += 1
+        if spec["kind"] == "gemm":
+            return {"gemm_peak_gflops": 100.0}
+        if self.calls == 4:
+            raise KeyboardInterrupt
+        n = 3
+        return {"load_ms": 1.0, "first_inference_ms": 2.0, "latency_ms": [1.0] * n,
+                "postprocess_ms": [0.1] * n, "loop_s": 0.01, "bare_loop_s": None, "threads_effective": 1,
+                "baseline_rss_mb": 10.0, "peak_rss_mb": 20.0, "model_bytes": 1000}
+
+
+def test_ctrl_c_keeps_records_already_written(tmp_path):
+    cfg = BenchConfig(models=["distilbert-tiny"], runtimes=["pytorch"], precisions=["fp32", "int8"],
+                      shapes=["fixed", "dynamic"], seq_len=SEQ, threads=1, limit=3, out=tmp_path,
+                      run_id="r", quiet=True)
+    with pytest.raises(KeyboardInterrupt):
+        run_bench(cfg, device=InterruptingDevice(), log=lambda *a: None)
+    files = sorted(p.name for p in (tmp_path / "r").iterdir())
+    assert files == ["distilbert-tiny-pytorch-fp32-synthetic-dynamic.json",
+                     "distilbert-tiny-pytorch-fp32-synthetic-fixed.json"]
+    for f in files:
+        json.loads((tmp_path / "r" / f).read_text())  # complete, valid JSON
+
+
+def test_unavailable_runtime_is_a_skipped_record(tmp_path, monkeypatch):
+    from bench import runtimes
+
+    rt = runtimes.RUNTIMES["onnx"]
+    monkeypatch.setitem(runtimes.RUNTIMES, "onnx", rt.__class__(**{**rt.__dict__,
+                        "available": lambda: (False, "not installed: onnxruntime")}))
+    cfg = BenchConfig(models=["distilbert-tiny"], runtimes=["onnx"], precisions=["fp32"], shapes=["fixed"],
+                      seq_len=SEQ, threads=1, limit=2, out=tmp_path, run_id="r", quiet=True)
+    out = run_bench(cfg, device=InterruptingDevice(), log=lambda *a: None)
+    [rec] = load_records([out])
+    assert rec["status"] == "skipped" and rec["reason"] == "onnx not installed: onnxruntime"
+    assert "not installed" in (out / "report.md").read_text()
+
+
+def test_worker_peak_rss_is_its_own_not_the_parents():
+    import subprocess
+    import sys
+
+    ballast = bytearray(512 << 20)
+    ballast[::4096] = b"\1" * len(ballast[::4096])  # touch every page: the parent's RSS is now > 512 MB
+    out = subprocess.run([sys.executable, "-c", "from bench.worker import _peak_rss_mb; print(_peak_rss_mb())"],
+                         capture_output=True, text=True, check=True)
+    assert float(out.stdout) < 300  # ru_maxrss would report the parent's > 512 MB after fork+exec
+    del ballast
