@@ -148,6 +148,7 @@ def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, cali
                examples, reference, bundle: Path, log=print, task_data=None) -> dict:
     """export -> save tokenizer -> validate -> manifest, for one (target, precision)."""
     from export.bundle import FORMAT, MANIFEST, describe_files
+    from export.parity import check_parity
     from export.runners import coreml_can_predict, load_runner
     from export.targets import get_target
     from export.wrapper import OUTPUT_NAMES
@@ -167,7 +168,7 @@ def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, cali
         log("parity check")
         runner = load_runner(target_name, model_path, loaded.input_names)
         feeds = examples if result.dynamic_seq else [_pad_for(ex, result.seq_lens) for ex in examples]
-        parity = _check(loaded.task, precision, reference, runner, feeds)
+        parity = check_parity(loaded.task, precision, reference, runner, feeds)
     else:
         parity = {"status": why}
     task_eval = None
@@ -217,12 +218,6 @@ def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, cali
     manifest["files"] = describe_files(bundle)
     write_json(bundle / MANIFEST, manifest)
     return manifest
-
-
-def _check(task, precision, reference, runner, feeds) -> dict:
-    from export.parity import check_parity
-
-    return check_parity(task, precision, reference, runner, feeds)
 
 
 def _pad_for(example: dict[str, np.ndarray], seq_lens: list[int]) -> dict[str, np.ndarray]:

@@ -1,0 +1,10 @@
+"""pocketbert's distiller: the DistilBERT paper's recipe (Sanh et al. 2019).
+
+- `distill.pretrain.distill`: pre-training distillation (triple loss: KL on softened MLM logits,
+  masked-LM cross-entropy, cosine between last hidden states), resumable, DDP via torchrun.
+- `distill.task.distill_task`: task-specific distillation (the paper's DistilBERT (D)) for
+  question answering, classification and regression, with built-in evaluation.
+- `distill.student`: build a DistilBERT student by copying one teacher layer out of two.
+
+Nothing at package level imports torch, so `pocketbert --help` stays instant.
+"""

@@ -1,0 +1,142 @@
+"""Distil a DistilBERT student from a BERT-family teacher (Sanh et al. 2019).
+
+Pre-training distillation (default): the triple loss (KL on T-softened MLM logits + masked-LM +
+cosine of hidden states) on plain-text files; resumable; multi-GPU with torchrun:
+  pocketbert distill --teacher bert-base-uncased-folder --data wiki.txt --out runs/student
+  torchrun --nproc_per_node 8 -m pocketbert.cli distill --teacher ... --data ... --out ...
+  pocketbert distill --out runs/student --resume           # continue after a crash
+Task distillation (the paper's DistilBERT (D)):
+  pocketbert distill --task question-answering --teacher squad-teacher/ --train-file train.json \\
+      --eval-file dev.json --student runs/student/student --out runs/qa-student
+A teacher without MLM head (e.g. all-MiniLM-L6-v2) is distilled with the hidden-state terms only,
+or give --fit-mlm-head STEPS to fit a head on the frozen teacher first and use the triple loss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from pocketbert.common import UsageError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from distill.pretrain import DistillConfig
+    from distill.task import TaskConfig
+
+    d, t = DistillConfig(), TaskConfig()
+    g = p.add_argument_group("models")
+    g.add_argument("--teacher", help="BERT-family teacher: preset, Hugging Face folder or hub id "
+                   "(task mode: a teacher fine-tuned on the task)")
+    g.add_argument("--tokenizer", help="tokenizer folder or vocab.txt (default: the teacher's)")
+    g.add_argument("--student-layers", help="teacher layers to copy, e.g. 0,2,4; 'reference' (the "
+                   "paper's 12-layer map 0,2,4,7,9,11, the default for 12 layers) or 'every-other'")
+    g.add_argument("--init", choices=["copy", "random"], default=d.init,
+                   help="copy teacher weights (the paper) or random init (ablation)")
+    g.add_argument("--fit-mlm-head", type=int, default=0, metavar="STEPS",
+                   help="teacher without MLM head: fit one on the frozen teacher first "
+                   "(default 0: distil with the hidden-state terms only)")
+    g = p.add_argument_group("pre-training distillation")
+    g.add_argument("--data", nargs="+", default=[], metavar="FILE",
+                   help="plain-text files, one text per line")
+    g.add_argument("--data-cache", help="folder for the tokenized memmaps (default OUT/data)")
+    g.add_argument("--eval-data", help="held-out text: MLM accuracy teacher vs student at the end")
+    for name, help_text in [("alpha_ce", "KL on softened MLM logits"), ("alpha_mlm", "masked-LM loss"),
+                            ("alpha_cos", "cosine of last hidden states"),
+                            ("alpha_mse", "MSE on MLM logits"),
+                            ("alpha_hidden_mse", "MSE of last hidden states")]:
+        g.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name),
+                       help=f"weight of the {help_text} (default {getattr(d, name)})")
+    g.add_argument("--mlm-prob", type=float, default=d.mlm_prob, help="fraction of tokens masked")
+    g.add_argument("--min-len", type=int, default=d.min_len, help="drop shorter fragments")
+    g.add_argument("--grad-accum", type=int, default=d.grad_accum,
+                   help="micro-batches per optimizer step")
+    g.add_argument("--save-every", type=int, default=d.save_every, help="steps between checkpoints")
+    g.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints)
+    g.add_argument("--resume", nargs="?", const="latest", metavar="CKPT",
+                   help="continue from OUT's latest checkpoint (or the given ckpt-*.pt)")
+    g.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"])
+    g.add_argument("--amp", default=d.amp, choices=["auto", "off", "bf16", "fp16"],
+                   help="mixed precision (auto: on GPU only)")
+    g = p.add_argument_group("task distillation")
+    g.add_argument("--task", choices=["question-answering", "sequence-classification", "regression"],
+                   help="distil on a task instead (SQuAD JSON / GLUE TSV)")
+    g.add_argument("--train-file", help="SQuAD v1.1 JSON or GLUE-style TSV")
+    g.add_argument("--eval-file", help="scored for teacher and student after training")
+    g.add_argument("--student", help="start from this distilled student folder (task mode)")
+    g.add_argument("--alpha-task", type=float, default=t.alpha_task)
+    g.add_argument("--alpha-kd", type=float, default=t.alpha_kd)
+    g.add_argument("--doc-stride", type=int, default=t.doc_stride)
+    g = p.add_argument_group("shared")
+    g.add_argument("--out", required=False, help="output folder")
+    g.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    g.add_argument("--temperature", type=float, default=d.temperature)
+    g.add_argument("--max-len", type=int, help=f"sequence length (default {d.max_len}; task {t.max_len})")
+    g.add_argument("--batch-size", type=int, help=f"per process (default {d.batch_size}; task {t.batch_size})")
+    g.add_argument("--epochs", type=int, help=f"default {d.epochs} (task {t.epochs})")
+    g.add_argument("--max-steps", type=int, default=0, help="stop after this many steps")
+    g.add_argument("--lr", type=float, help=f"peak learning rate (default {d.lr}; task {t.lr})")
+    g.add_argument("--warmup", type=float, help="warm-up fraction of steps")
+    g.add_argument("--seed", type=int, help=f"default {d.seed} (task {t.seed})")
+    g.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _given(args, cls) -> dict:
+    """Arguments that map onto fields of `cls`, leaving the dataclass defaults where unset."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    out = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    out["progress"] = not args.no_progress
+    return out
+
+
+def run(args) -> int:
+    import json
+    import os
+
+    if not args.out:
+        raise UsageError("--out is required: the folder for the student, checkpoints and metrics")
+    if args.task:
+        from distill.task import TaskConfig, distill_task
+
+        if not args.teacher:
+            raise UsageError("--teacher is required: a teacher fine-tuned on the task")
+        cfg = TaskConfig(**_given(args, TaskConfig))
+        metrics = distill_task(cfg, overwrite=args.overwrite)
+        print(json.dumps({k: v for k, v in metrics.items() if k in ("teacher", "student", "task")}))
+        print(f"student: {cfg.out}/student")
+        return 0
+
+    from distill.pretrain import DistillConfig, distill
+
+    kw = _given(args, DistillConfig)
+    kw["fit_mlm_head_steps"] = args.fit_mlm_head
+    if args.resume:
+        kw = _resume_config(args, kw)
+    elif not args.teacher or not args.data:
+        raise UsageError("--teacher and --data are required (or --resume to continue a run)")
+    cfg = DistillConfig(**kw)
+    summary = distill(cfg, resume=args.resume, overwrite=args.overwrite)
+    if os.environ.get("RANK", "0") != "0":
+        return 0  # under torchrun only rank 0 reports
+    print(f"distill: {summary['mode']} distillation, {summary['steps']} steps; student: "
+          f"{cfg.out}/student")
+    if "eval" in summary:
+        print("distill: held-out " + json.dumps(summary["eval"]))
+    return 0
+
+
+def _resume_config(args, given: dict) -> dict:
+    """On --resume the saved config is the base; flags given again must agree (checked later)."""
+    import json
+    from pathlib import Path
+
+    path = Path(args.out) / "config.json"
+    if not path.exists():
+        raise UsageError(f"nothing to resume in {args.out}: no config.json")
+    try:
+        saved = json.loads(path.read_text())["config"]
+    except (ValueError, KeyError) as e:
+        raise UsageError(f"{path} is corrupt ({e})") from None
+    return {**saved, **{k: v for k, v in given.items() if k in ("out", "progress", "device", "amp",
+                                                               "teacher", "data")
+                        and v not in (None, [], "")}}

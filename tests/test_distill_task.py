@@ -1,0 +1,113 @@
+"""Task distillation on tiny synthetic tasks, its losses, and the evaluation metrics."""
+
+import json
+import random
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from distill.metrics import normalize_answer, pearson_spearman, squad_scores
+from distill.task import TaskConfig, distill_task, squad_predictions, task_losses
+from pocketbert.common import UsageError
+
+
+def _tsv(path, header, rows):
+    path.write_text("\t".join(header) + "\n" + "".join("\t".join(map(str, r)) + "\n" for r in rows))
+    return path
+
+
+def _sst(path, n, seed):
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        label = rng.randint(0, 1)
+        word = "good" if label else "bad"  # a one-word synthetic sentiment task
+        rest = " ".join(rng.choice(["the", "film", "was", "music", "very", "team"]) for _ in range(5))
+        rows.append((f"{rest} {word} {rest}", label))
+    return _tsv(path, ["sentence", "label"], rows)
+
+
+def test_metrics_official_normalisation():
+    assert normalize_answer("The  Denver Broncos!") == "denver broncos"
+    s = squad_scores({"q1": "the Denver Broncos", "q2": "Carolina"},
+                     {"q1": ["Denver Broncos"], "q2": ["Carolina Panthers", "Panthers"]})
+    assert s["exact_match"] == 50.0
+    assert abs(s["f1"] - 100 * (1.0 + 2 / 3) / 2) < 1e-9  # q2: P=1, R=1/2 -> F1=2/3
+    ps = pearson_spearman([1, 2, 3, 4], [1, 3, 2, 4])
+    assert abs(ps["spearman"] - 0.8) < 1e-9
+
+
+def test_task_losses_reference():
+    g = torch.Generator().manual_seed(0)
+    s, t = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
+    batch = {"label": torch.tensor([0, 2, 1, 1])}
+    ce, kd = task_losses("sequence-classification", (s,), (t,), batch, 2.0)
+    torch.testing.assert_close(ce, F.cross_entropy(s, batch["label"]))
+    ref = F.kl_div(F.log_softmax(s / 2, -1), F.softmax(t / 2, -1), reduction="batchmean") * 4
+    torch.testing.assert_close(kd, ref)
+    batch = {"label": torch.tensor([0.5, 1.0, 2.0, 4.0])}
+    mse, kd = task_losses("regression", (s[:, :1],), (t[:, :1],), batch, 2.0)
+    torch.testing.assert_close(mse, F.mse_loss(s[:, 0], batch["label"]))
+    torch.testing.assert_close(kd, F.mse_loss(s[:, 0], t[:, 0]))
+
+
+def test_squad_span_decoding():
+    feats = [{"input_ids": [2, 10, 3, 11, 12, 13, 3], "example": "q",
+              "offsets": [None, None, None, (0, 3), (4, 9), (10, 14), None]}]
+    start = torch.tensor([9.0, 9.0, 0, 1.0, 5.0, 0, 9.0])  # best legal start: token 4
+    end = torch.tensor([9.0, 0, 0, 0, 1.0, 4.0, 9.0])  # best legal end: token 5
+    preds = squad_predictions(feats, [(start, end)], {"q": {"context": "The quick fox"}})
+    assert preds == {"q": "quick fox"}
+
+
+def test_classification_distillation_learns_synthetic_task(tmp_path):
+    train, dev = _sst(tmp_path / "train.tsv", 96, 0), _sst(tmp_path / "dev.tsv", 40, 1)
+    m = distill_task(TaskConfig(task="sequence-classification", teacher="bert-tiny",
+                                train_file=str(train), eval_file=str(dev), alpha_kd=0.1,
+                                batch_size=16, epochs=6, lr=3e-3, max_len=32, out=str(tmp_path / "o"),
+                                progress=False))
+    assert m["student"]["accuracy"] >= 0.9, m
+    assert 0.0 <= m["teacher"]["accuracy"] <= 1.0
+    from transformers import AutoModelForSequenceClassification
+
+    s = AutoModelForSequenceClassification.from_pretrained(tmp_path / "o" / "student")
+    assert s.config.model_type == "distilbert" and s.config.num_labels == 2
+
+
+def test_kd_term_pulls_student_to_teacher(tmp_path):
+    train = _tsv(tmp_path / "sts.tsv", ["sentence1", "sentence2", "score"],
+                 [("a man plays", "a man is playing", 4.5), ("the cat", "music team", 0.5)] * 16)
+    m = distill_task(TaskConfig(task="regression", teacher="bert-tiny", train_file=str(train),
+                                eval_file=str(train), alpha_task=0.0, alpha_kd=1.0, batch_size=8,
+                                max_steps=30, lr=3e-3, max_len=32, out=str(tmp_path / "o"),
+                                progress=False))
+    assert m["final_loss"]["kd"] < 0.05, m
+    assert {"pearson", "spearman"} <= set(m["student"])
+
+
+def test_question_answering_squad_json(tmp_path):
+    ctx = "The Broncos won the game in Santa Clara on February 7."
+    data = {"version": "1.1", "data": [{"title": "t", "paragraphs": [{"context": ctx, "qas": [
+        {"id": str(i), "question": q, "answers": [{"text": a, "answer_start": ctx.index(a)}]}
+        for i, (q, a) in enumerate([("who won", "The Broncos"), ("where", "Santa Clara"),
+                                    ("when", "February 7")])]}]}]}
+    path = tmp_path / "squad.json"
+    path.write_text(json.dumps(data))
+    m = distill_task(TaskConfig(task="question-answering", teacher="bert-tiny", train_file=str(path),
+                                eval_file=str(path), max_steps=2, batch_size=2, max_len=64,
+                                doc_stride=16, out=str(tmp_path / "o"), progress=False))
+    assert {"exact_match", "f1"} <= set(m["student"]) and m["student"]["n"] == 3
+
+
+def test_task_bad_input(tmp_path):
+    bad = _tsv(tmp_path / "x.tsv", ["foo", "label"], [("a", 1)])
+    with pytest.raises(UsageError, match="sentence"):
+        distill_task(TaskConfig(train_file=str(bad), out=str(tmp_path / "o"), progress=False))
+    three = _tsv(tmp_path / "y.tsv", ["sentence", "label"], [("a", 0), ("b", 1), ("c", 2)])
+    with pytest.raises(UsageError, match="teacher has 2 labels"):
+        distill_task(TaskConfig(train_file=str(three), out=str(tmp_path / "o"), progress=False))
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(UsageError, match="SQuAD"):
+        distill_task(TaskConfig(task="question-answering", train_file=str(tmp_path / "bad.json"),
+                                out=str(tmp_path / "o"), progress=False))

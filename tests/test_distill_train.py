@@ -1,0 +1,198 @@
+"""The training pipeline on tiny seeded models: end to end, resume after SIGKILL, 2-process DDP,
+checkpoint safety and bad input."""
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from distill.pretrain import DistillConfig, distill
+from pocketbert.common import UsageError
+from pocketbert.models import _COMMON_WORDS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "text.txt"
+    rng = random.Random(0)
+    path.write_text("".join(" ".join(rng.choice(_COMMON_WORDS) for _ in range(rng.randint(3, 30)))
+                            + "\n" for _ in range(96)))
+    return path
+
+
+def _cfg(corpus, out, **kw):
+    base = dict(teacher="bert-tiny", data=[str(corpus)], out=str(out), batch_size=4, grad_accum=2,
+                max_steps=6, save_every=2, log_every=1, max_len=32, progress=False, seed=3)
+    base.update(kw)
+    return DistillConfig(**base)
+
+
+def _weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(folder) / "model.safetensors"))
+
+
+def _assert_same(a, b, atol=1e-6):
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=atol, rtol=0, msg=k)
+
+
+def test_end_to_end_outputs(corpus, tmp_path):
+    out = tmp_path / "run"
+    summary = distill(_cfg(corpus, out, eval_data=str(corpus)))
+    assert summary["mode"] == "triple" and summary["steps"] == 6
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert {"ce", "mlm", "cos", "loss", "tok_s", "lr"} <= set(rows[0])
+    config = json.loads((out / "config.json").read_text())
+    assert config["config"]["alpha_ce"] == 5.0 and config["student_layers"] == [0]
+    assert "git_revision" in config and "versions" in config
+    assert sorted(p.name for p in (out / "checkpoints").glob("ckpt-*.pt")) == \
+        ["ckpt-0000004.pt", "ckpt-0000006.pt"]  # keep_checkpoints=2
+    from transformers import AutoModelForMaskedLM
+
+    student = AutoModelForMaskedLM.from_pretrained(out / "student")
+    assert student.config.model_type == "distilbert" and student.config.n_layers == 1
+    assert (out / "student" / "tokenizer.json").exists()
+    assert 0.0 <= summary["eval"]["mlm_accuracy_student"] <= 1.0
+    from pocketbert.models import load_model
+
+    loaded = load_model(str(out / "student"), "fill-mask")  # what `pocketbert export` loads
+    assert loaded.model_type == "distilbert" and not loaded.uses_token_type_ids
+
+
+def test_resume_after_sigkill_matches_uninterrupted(corpus, tmp_path):
+    ref = tmp_path / "ref"
+    distill(_cfg(corpus, ref))
+    out = tmp_path / "killed"
+    code = ("import sys; from distill.pretrain import DistillConfig, distill; "
+            f"distill(DistillConfig(**{_cfg(corpus, out).__dict__!r}))")
+    env = dict(os.environ, POCKETBERT_DISTILL_CRASH_AFTER_STEP="4", PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=240)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    assert not (out / "student").exists()
+    assert json.loads((out / "checkpoints" / "latest.json").read_text())["step"] == 4
+    distill(_cfg(corpus, out), resume="latest")
+    _assert_same(_weights(out / "student"), _weights(ref / "student"))
+    steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def _ddp_worker(rank, world, port, cfg_dict):
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    distill(DistillConfig(**cfg_dict))
+
+
+def test_two_process_ddp_matches_one_process(corpus, tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    single = tmp_path / "single"
+    distill(_cfg(corpus, single, grad_accum=2, max_steps=3, save_every=3))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ddp = tmp_path / "ddp"
+    mp.spawn(_ddp_worker, args=(2, port, _cfg(corpus, ddp, grad_accum=1, max_steps=3,
+                                              save_every=3).__dict__), nprocs=2, join=True)
+    _assert_same(_weights(ddp / "student"), _weights(single / "student"), atol=1e-5)
+    assert json.loads((ddp / "summary.json").read_text())["world_size"] == 2
+
+
+def test_disk_full_keeps_last_good_checkpoint(corpus, tmp_path, monkeypatch):
+    out = tmp_path / "full"
+    calls = {"n": 0}
+    real_save = torch.save
+
+    def flaky_save(obj, f, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(28, "No space left on device")
+        return real_save(obj, f, *a, **k)
+
+    monkeypatch.setattr(torch, "save", flaky_save)
+    with pytest.raises(UsageError, match="last good checkpoint .*ckpt-0000002.pt is kept"):
+        distill(_cfg(corpus, out))
+    ck = out / "checkpoints"
+    assert sorted(p.name for p in ck.iterdir()) == ["ckpt-0000002.pt", "latest.json"]
+    assert json.loads((ck / "latest.json").read_text())["step"] == 2
+    monkeypatch.setattr(torch, "save", real_save)
+    distill(_cfg(corpus, out), resume="latest")  # and the run can go on from it
+    assert (out / "student" / "model.safetensors").exists()
+
+
+def test_corrupt_and_mismatched_checkpoints(corpus, tmp_path):
+    out = tmp_path / "run"
+    distill(_cfg(corpus, out, max_steps=2))
+    with pytest.raises(UsageError, match="does not match this run .*batch_size"):
+        distill(_cfg(corpus, out, max_steps=2, batch_size=2), resume="latest")
+    ckpt = out / "checkpoints" / "ckpt-0000002.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    with pytest.raises(UsageError, match="corrupt or truncated"):
+        distill(_cfg(corpus, out, max_steps=2), resume="latest")
+    with pytest.raises(UsageError, match="nothing to resume"):
+        distill(_cfg(corpus, tmp_path / "empty"), resume="latest")
+
+
+@pytest.mark.parametrize("content, msg", [(b"", "empty"), (b"\x00\x01\x02binary\xff" * 50, "binary"),
+                                          (b"a b\n", "no text with at least")])
+def test_bad_corpus(tmp_path, content, msg):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(content)
+    out = tmp_path / "out"
+    with pytest.raises(UsageError, match=msg):
+        distill(_cfg(bad, out, min_len=5))
+    assert not out.exists()  # nothing half-written
+
+
+def test_bad_models(corpus, tmp_path):
+    with pytest.raises(UsageError, match="out of range"):
+        distill(_cfg(corpus, tmp_path / "a", student_layers="0,7"))
+    with pytest.raises(UsageError, match="bigger than"):
+        distill(_cfg(corpus, tmp_path / "b", student_layers="0,1,2"))
+    (tmp_path / "roberta").mkdir()
+    (tmp_path / "roberta" / "config.json").write_text('{"model_type": "roberta"}')
+    with pytest.raises(UsageError, match="not BERT-family"):
+        distill(_cfg(corpus, tmp_path / "c", teacher=str(tmp_path / "roberta")))
+    assert not any((tmp_path / x).exists() for x in "abc")
+
+
+def test_mlmless_teacher_hidden_only_and_fitted_head(corpus, tmp_path):
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    folder = tmp_path / "encoder"
+    BertModel(BertConfig(vocab_size=1024, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                         intermediate_size=64)).save_pretrained(folder)
+    from pocketbert.models import generated_vocab
+
+    (folder / "vocab.txt").write_text("\n".join(generated_vocab(1024)) + "\n")
+    s1 = distill(_cfg(corpus, tmp_path / "hid", teacher=str(folder), alpha_hidden_mse=1.0,
+                      max_steps=2))
+    assert s1["mode"] == "hidden-only" and set(s1["final"]) == {"cos", "hmse", "loss", "tok_s"}
+    assert "hidden-state terms only" in json.loads((tmp_path / "hid/config.json").read_text())["notes"][0]
+    s2 = distill(_cfg(corpus, tmp_path / "fit", teacher=str(folder), fit_mlm_head_steps=3,
+                      max_steps=2))
+    assert s2["mode"] == "triple" and {"ce", "mlm", "cos"} <= set(s2["final"])
+
+
+def test_overwrite_starts_clean(corpus, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.jsonl").write_text('{"step": 1, "loss": 99}\n')  # left by a killed run
+    distill(_cfg(corpus, out, max_steps=2), overwrite=True)
+    steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2]
