@@ -1,7 +1,9 @@
 """Bundles for the benchmark: reuse a cached export, or run `export.pipeline.run_export` once.
 
 Cache layout: <cache>/<model>-<task>-s<seq_len>[-ortopt]/<target>-<precision>/ (a normal bundle).
-A cached bundle is re-verified (sha256) by the worker's caller before every run.
+A cached bundle is reused only when its manifest says it was made from the same model, tokenizer
+and settings by the same exporter (git revision); otherwise it is exported again. It is
+re-verified (sha256) by the worker's caller before every run.
 """
 
 from __future__ import annotations
@@ -27,7 +29,12 @@ def ensure_bundle(cache: Path, model: str, task: str, target: str, precision: st
 
     out = bundle_dir(cache, model, task, target, precision, seq_len, onnx_optimize)
     if (out / MANIFEST).is_file():
-        return out
+        stale = _stale(out / MANIFEST, model=model, task=task, seq_len=seq_len,
+                       tokenizer=tokenizer, onnx_optimize=onnx_optimize)
+        if not stale:
+            return out
+        log(f"cached bundle {out} is stale ({stale}): exporting again")
+        shutil.rmtree(out)
     staging = out.parent / f".export-{out.name}"
     if staging.exists():
         shutil.rmtree(staging)  # left by an interrupted earlier export
@@ -40,3 +47,19 @@ def ensure_bundle(cache: Path, model: str, task: str, target: str, precision: st
     made[0].rename(out)
     shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def _stale(manifest_path: Path, **wanted) -> str:
+    """Why a cached bundle does not match the request ('' when it does)."""
+    import json
+
+    from pocketbert.common import git_revision
+
+    manifest = json.loads(manifest_path.read_text())
+    config = manifest.get("config", {})
+    for key, value in wanted.items():
+        if config.get(key) != value:
+            return f"{key} {config.get(key)!r} != {value!r}"
+    if manifest.get("git_revision") != git_revision():
+        return f"made by exporter revision {manifest.get('git_revision')}"
+    return ""
