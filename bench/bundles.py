@@ -57,8 +57,13 @@ def _stale(manifest_path: Path, **wanted) -> str:
 
     manifest = json.loads(manifest_path.read_text())
     config = manifest.get("config", {})
+    def same(key, a, b):
+        if key == "tokenizer" and a and b:  # the same file, however the path was spelled
+            return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+        return a == b
+
     for key, value in wanted.items():
-        if config.get(key) != value:
+        if not same(key, config.get(key), value):
             return f"{key} {config.get(key)!r} != {value!r}"
     if manifest.get("git_revision") != git_revision():
         return f"made by exporter revision {manifest.get('git_revision')}"
