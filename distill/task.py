@@ -86,10 +86,10 @@ def distill_task(cfg: TaskConfig, overwrite: bool = False) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- models
 
 def _auto_class(task: str):
-    import transformers
+    """Regression is a one-label sequence-classification head."""
+    from pocketbert.models import auto_class
 
-    return (transformers.AutoModelForQuestionAnswering if task == "question-answering"
-            else transformers.AutoModelForSequenceClassification)
+    return auto_class("sequence-classification" if task == "regression" else task)
 
 
 def load_task_teacher(cfg: TaskConfig):

@@ -71,7 +71,8 @@ class LoadedModel:
         return [id2label[i] for i in sorted(id2label)] if self.task == "sequence-classification" else []
 
 
-def _auto_class(task: str):
+def auto_class(task: str):
+    """The transformers Auto class of a task (unknown tasks fail listing the valid ones)."""
     import transformers
 
     classes = {"question-answering": transformers.AutoModelForQuestionAnswering,
@@ -96,7 +97,7 @@ def build_preset(name: str, task: str, seed: int = 0, **overrides: Any):
 
     config = preset_config(name, num_labels=PRESET_NUM_LABELS, **overrides)
     torch.manual_seed(seed)
-    model = _auto_class(task).from_config(config)
+    model = auto_class(task).from_config(config)
     return model.eval()
 
 
@@ -170,7 +171,7 @@ def load_model(spec: str, task: str, tokenizer: str | None = None, seed: int = 0
     Every failure is a UsageError that names the problem and the fix (no traceback for the
     user): missing folder, not BERT-family, corrupt weights, offline hub id.
     """
-    _auto_class(task)  # fail early on an unknown task
+    auto_class(task)  # fail early on an unknown task
     if spec in PRESETS:
         model = build_preset(spec, task, seed=seed)
         vocab_size = model.config.vocab_size
@@ -204,7 +205,7 @@ def _load_folder(path: Path, task: str, tokenizer: str | None) -> LoadedModel:
     if not weights and not list(path.glob("model*.safetensors")):
         raise UsageError(f"{path} has no weights (model.safetensors or pytorch_model.bin)")
     try:
-        model = _auto_class(task).from_pretrained(path, dtype=torch.float32)
+        model = auto_class(task).from_pretrained(path, dtype=torch.float32)
     except Exception as e:  # noqa: BLE001 - corrupt/truncated weights surface as many types
         raise UsageError(f"cannot load the weights in {path} ({type(e).__name__}: "
                          f"{str(e).splitlines()[0][:200]}): re-download or re-save the model") from None
@@ -219,7 +220,7 @@ def _load_hub(spec: str, task: str, tokenizer: str | None) -> LoadedModel:
     try:
         config = AutoConfig.from_pretrained(spec)
         _check_bert_family(config, f"hub model '{spec}'")
-        model = _auto_class(task).from_pretrained(spec, dtype=torch.float32)
+        model = auto_class(task).from_pretrained(spec, dtype=torch.float32)
         tok = load_tokenizer(tokenizer) if tokenizer else AutoTokenizer.from_pretrained(spec)
     except UsageError:
         raise
