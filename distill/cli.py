@@ -8,7 +8,7 @@ cosine of hidden states) on plain-text files; resumable; multi-GPU with torchrun
 Task distillation (the paper's DistilBERT (D)):
   pocketbert distill --task question-answering --teacher squad-teacher/ --train-file train.json \\
       --eval-file dev.json --student runs/student/student --out runs/qa-student
-A teacher without MLM head (e.g. all-MiniLM-L6-v2) is distilled with the hidden-state terms only,
+A teacher without MLM head (e.g. all-MiniLM-L6-v2) is distilled with the hidden-state/embedding terms only,
 or give --fit-mlm-head STEPS to fit a head on the frozen teacher first and use the triple loss.
 """
 
@@ -35,7 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="copy teacher weights (the paper) or random init (ablation)")
     g.add_argument("--fit-mlm-head", type=int, default=0, metavar="STEPS",
                    help="teacher without MLM head: fit one on the frozen teacher first "
-                   "(default 0: distil with the hidden-state terms only)")
+                   "(default 0: distil with the hidden-state/embedding terms only)")
+    g.add_argument("--fit-mlm-head-lr", type=float, default=d.fit_mlm_head_lr, metavar="LR",
+                   help=f"learning rate of that head fit (default {d.fit_mlm_head_lr})")
     g = p.add_argument_group("pre-training distillation")
     g.add_argument("--data", nargs="+", default=[], metavar="FILE",
                    help="plain-text files, one text per line")
@@ -44,9 +46,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     for name, help_text in [("alpha_ce", "KL on softened MLM logits"), ("alpha_mlm", "masked-LM loss"),
                             ("alpha_cos", "cosine of last hidden states"),
                             ("alpha_mse", "MSE on MLM logits"),
-                            ("alpha_hidden_mse", "MSE of last hidden states")]:
+                            ("alpha_hidden_mse", "MSE of last hidden states"),
+                            ("alpha_pool_cos", "cosine of mean-pooled sentence embeddings"),
+                            ("alpha_sim", "MSE of in-batch sentence similarity matrices")]:
         g.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name),
                        help=f"weight of the {help_text} (default {getattr(d, name)})")
+    g.add_argument("--dropout", type=float, default=d.dropout,
+                   help=f"student dropout (default {d.dropout}, the paper's; 0 matched an embedding "
+                   "teacher better)")
     g.add_argument("--mlm-prob", type=float, default=d.mlm_prob, help="fraction of tokens masked")
     g.add_argument("--min-len", type=int, default=d.min_len, help="drop shorter fragments")
     g.add_argument("--grad-accum", type=int, default=d.grad_accum,
@@ -110,6 +117,7 @@ def run(args) -> int:
 
     kw = _given(args, DistillConfig)
     kw["fit_mlm_head_steps"] = args.fit_mlm_head
+    kw["fit_mlm_head_lr"] = args.fit_mlm_head_lr
     if args.resume:
         kw = _resume_config(args, kw)
     elif not args.teacher or not args.data:

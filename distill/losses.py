@@ -74,3 +74,42 @@ def hidden_mse_loss(s_hidden: torch.Tensor, t_hidden: torch.Tensor,
     if not mask.any():
         return _zero(s_hidden)
     return F.mse_loss(s_hidden[mask].float(), t_hidden[mask].float())
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of the hidden states over non-padding tokens: the sentence embedding. (bs, dim)"""
+    m = mask.to(hidden.dtype).unsqueeze(-1)  # (bs, seq, 1)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)  # (bs, dim)
+
+
+def pooled_cosine_loss(s_hidden: torch.Tensor, t_hidden: torch.Tensor,
+                       mask: torch.Tensor) -> torch.Tensor:
+    """Mean over sequences of 1 - cos(mean-pooled student, mean-pooled teacher).
+
+    The embedding a sentence-embedding teacher is used through; rows with no real token are
+    left out. s_hidden/t_hidden: (bs, seq, dim); mask: (bs, seq).
+    """
+    keep = mask.bool().any(-1)  # (bs,)
+    if not keep.any():
+        return _zero(s_hidden)
+    s = mean_pool(s_hidden.float(), mask)[keep]  # (n, dim)
+    t = mean_pool(t_hidden.float(), mask)[keep]  # (n, dim)
+    return (1.0 - F.cosine_similarity(s, t, dim=-1)).mean()
+
+
+def similarity_loss(s_hidden: torch.Tensor, t_hidden: torch.Tensor,
+                    mask: torch.Tensor) -> torch.Tensor:
+    """Relational term: mean squared difference between the student's and the teacher's
+    in-batch cosine-similarity matrices of mean-pooled embeddings (off-diagonal pairs only).
+
+    What a sentence-embedding model is judged on is how it ranks pairs, which per-token terms
+    only reach indirectly. 0 when the batch has fewer than two non-empty sequences.
+    """
+    keep = mask.bool().any(-1)  # (bs,)
+    n = int(keep.sum())
+    if n < 2:
+        return _zero(s_hidden)
+    s = F.normalize(mean_pool(s_hidden.float(), mask)[keep], dim=-1)  # (n, dim)
+    t = F.normalize(mean_pool(t_hidden.float(), mask)[keep], dim=-1)  # (n, dim)
+    off = ~torch.eye(n, dtype=torch.bool, device=s.device)  # (n, n)
+    return ((s @ s.T - t @ t.T)[off] ** 2).mean()

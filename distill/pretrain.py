@@ -32,13 +32,16 @@ class DistillConfig:
     tokenizer: str | None = None  # tokenizer folder / vocab.txt; default: the teacher's own
     student_layers: str | None = None  # teacher layers to copy ("0,2,4"); default one of two (12 -> 0,2,4,7,9,11)
     init: str = "copy"  # "copy" teacher weights (the paper) or "random" (ablation)
-    fit_mlm_head_steps: int = 0  # teacher without MLM head: fit one on the frozen teacher first (0: hidden-state terms only)
+    fit_mlm_head_steps: int = 0  # teacher without MLM head: fit one on the frozen teacher first (0: hidden-state/embedding terms only)
+    fit_mlm_head_lr: float = 1e-3  # AdamW lr for that head (only the transform and bias train)
     # -- loss (the released DistilBERT recipe)
     alpha_ce: float = 5.0  # KL(student || teacher) on T-softened MLM logits, x T^2
     alpha_mlm: float = 2.0  # masked-LM cross-entropy on the true tokens
     alpha_cos: float = 1.0  # 1 - cosine(student, teacher) of last hidden states: aligns directions
     alpha_mse: float = 0.0  # MSE between MLM logits (the reference's optional term)
     alpha_hidden_mse: float = 0.0  # MSE between last hidden states (useful without MLM head)
+    alpha_pool_cos: float = 0.0  # 1 - cosine of mean-pooled sentence embeddings (embedding teachers)
+    alpha_sim: float = 0.0  # MSE between in-batch sentence cosine-similarity matrices (embedding teachers)
     temperature: float = 2.0  # softens both distributions so the teacher's dark knowledge shows
     mlm_prob: float = 0.15  # fraction of real tokens to predict (BERT)
     mlm_smoothing: float = 0.7  # masking weight ∝ count^-0.7: rare tokens masked more (reference)
@@ -138,12 +141,20 @@ def build_models(cfg: DistillConfig, env: dict[str, Any]):
             if cfg.data_cache is None and not cfg.data:
                 raise UsageError("fitting an MLM head needs --data")
             corpus = load_corpus(cfg, teacher.tokenizer, env)
-            teacher = fit_mlm_head(teacher, corpus, cfg, env)
+            teacher, head_loss = fit_mlm_head(teacher, corpus, cfg, env)
             notes.append(f"teacher has no MLM head: fitted one on the frozen teacher "
-                         f"({cfg.fit_mlm_head_steps} steps), then the full triple loss")
+                         f"({cfg.fit_mlm_head_steps} steps, final train MLM loss {head_loss:.3f}), "
+                         "then the full triple loss")
         else:
-            notes.append("teacher has no MLM head: distilling with the hidden-state terms only "
-                         "(cosine + hidden MSE), unmasked input")
+            used = [n for n, a in (("cosine", cfg.alpha_cos), ("hidden MSE", cfg.alpha_hidden_mse),
+                                   ("pooled cosine", cfg.alpha_pool_cos),
+                                   ("similarity", cfg.alpha_sim)) if a]
+            if not used:
+                raise UsageError("teacher has no MLM head and every hidden-state/embedding weight "
+                                 "is 0: nothing to distil (set --alpha-cos, --alpha-hidden-mse, "
+                                 "--alpha-pool-cos or --alpha-sim, or --fit-mlm-head-steps)")
+            notes.append("teacher has no MLM head: distilling with the hidden-state/embedding "
+                         f"terms only ({' + '.join(used)}), unmasked input")
     student = build_student(teacher, layers, dropout=cfg.dropout, copy=cfg.init == "copy",
                             seed=cfg.seed)
     teacher.model.to(env["device"])
@@ -221,6 +232,11 @@ def compute_losses(cfg: DistillConfig, s_hidden, s_logits, t_hidden, t_logits, l
     if cfg.alpha_hidden_mse:
         terms["hmse"] = (cfg.alpha_hidden_mse,
                          losses.hidden_mse_loss(s_hidden, t_hidden, attention_mask))
+    if cfg.alpha_pool_cos:
+        terms["pcos"] = (cfg.alpha_pool_cos,
+                         losses.pooled_cosine_loss(s_hidden, t_hidden, attention_mask))
+    if cfg.alpha_sim:
+        terms["sim"] = (cfg.alpha_sim, losses.similarity_loss(s_hidden, t_hidden, attention_mask))
     total = sum(a * v for a, v in terms.values())
     return total, {k: float(v.detach()) for k, (_, v) in terms.items()}
 
@@ -390,15 +406,17 @@ def fit_mlm_head(teacher, corpus, cfg: DistillConfig, env):
     for p in head:
         p.requires_grad_(True)
     mlm.to(env["device"]).eval()
-    opt = torch.optim.AdamW(head, lr=1e-3)
+    opt = torch.optim.AdamW(head, lr=cfg.fit_mlm_head_lr)
     tok = teacher.tokenizer
     probs = token_probs(corpus.counts, cfg.mlm_smoothing, tok.all_special_ids)
     batches = length_grouped_batches(corpus.lengths, cfg.batch_size * cfg.grad_accum, seed=cfg.seed + 7)
     gen = torch.Generator().manual_seed(cfg.seed)
     from tqdm import tqdm
 
-    for i in tqdm(range(cfg.fit_mlm_head_steps), desc="fitting MLM head",
-                  disable=not (cfg.progress and env["rank"] == 0)):
+    losses_seen: list[float] = []
+    bar = tqdm(range(cfg.fit_mlm_head_steps), desc="fitting MLM head",
+               disable=not (cfg.progress and env["rank"] == 0))
+    for i in bar:
         ids, att = collate(corpus, batches[i % len(batches)], tok.pad_token_id)
         ids, labels = mask_tokens(ids, att, probs, tok.mask_token_id, mlm.config.vocab_size, gen)
         sel = labels != -100
@@ -410,7 +428,11 @@ def fit_mlm_head(teacher, corpus, cfg: DistillConfig, env):
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-    return _frozen(Teacher(mlm.cpu(), tok, teacher.model_type, True, teacher.source + " +fitted MLM head"))
+        losses_seen.append(float(loss))
+        bar.set_postfix(mlm=f"{float(loss):.3g}")
+    tail = losses_seen[-max(1, len(losses_seen) // 10):]
+    fitted = _frozen(Teacher(mlm.cpu(), tok, teacher.model_type, True, teacher.source + " +fitted MLM head"))
+    return fitted, sum(tail) / len(tail)  # teacher, mean train MLM loss over the last 10% of steps
 
 
 # ----------------------------------------------------------------------------- evaluation / save
@@ -497,8 +519,9 @@ def _prepare_out(out: Path, ckdir: Path, resume: str | None, overwrite: bool) ->
 
 def _fingerprint(cfg: DistillConfig, teacher, layers, corpus, env) -> dict[str, Any]:
     keys = ("teacher", "init", "alpha_ce", "alpha_mlm", "alpha_cos", "alpha_mse", "alpha_hidden_mse",
+            "alpha_pool_cos", "alpha_sim",
             "temperature", "mlm_prob", "mlm_smoothing", "max_len", "min_len", "batch_size",
-            "epochs", "max_steps", "lr", "warmup", "seed", "fit_mlm_head_steps")
+            "epochs", "max_steps", "lr", "warmup", "seed", "fit_mlm_head_steps", "fit_mlm_head_lr")
     fp = {k: getattr(cfg, k) for k in keys}
     fp.update(layers=list(layers), corpus=corpus.key,
               micro_batches_per_step=cfg.grad_accum * env["world_size"])

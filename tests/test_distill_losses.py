@@ -87,3 +87,51 @@ def test_weighted_triple_loss_combines_terms(logits):
            + 1 * losses.cosine_loss(sh, th, mask) + 0.5 * losses.mse_loss(s[mask], t[mask]))
     torch.testing.assert_close(total, ref)
     assert set(terms) == {"ce", "mlm", "cos", "mse"}
+
+
+def _pooled_by_loop(h, att):
+    """Plain per-sentence mean over real tokens, one row at a time."""
+    return [h[i, : int(att[i].sum())].mean(0) for i in range(h.size(0)) if att[i].sum() > 0]
+
+
+def test_pooled_cosine_loss_against_a_loop():
+    g = torch.Generator().manual_seed(3)
+    s, t = torch.randn(3, 5, 8, generator=g), torch.randn(3, 5, 8, generator=g)  # (bs, seq, dim)
+    att = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0]])  # last row: all padding
+    ps, pt = _pooled_by_loop(s, att), _pooled_by_loop(t, att)
+    ref = sum(1 - F.cosine_similarity(a, b, dim=0) for a, b in zip(ps, pt)) / len(ps)
+    torch.testing.assert_close(losses.pooled_cosine_loss(s, t, att), ref)
+    s2 = s.clone()
+    s2[~att.bool()] = 1e3  # padding does not leak into the pooled embedding
+    torch.testing.assert_close(losses.pooled_cosine_loss(s2, t, att), ref)
+    assert losses.pooled_cosine_loss(s, t, torch.zeros_like(att)).item() == 0.0
+
+
+def test_similarity_loss_against_a_loop():
+    g = torch.Generator().manual_seed(4)
+    s, t = torch.randn(4, 6, 8, generator=g), torch.randn(4, 6, 8, generator=g)
+    att = torch.tensor([[1] * 6, [1, 1, 1, 0, 0, 0], [0] * 6, [1, 1, 0, 0, 0, 0]])
+    ps, pt = _pooled_by_loop(s, att), _pooled_by_loop(t, att)
+    diffs = [(F.cosine_similarity(ps[i], ps[j], dim=0) - F.cosine_similarity(pt[i], pt[j], dim=0)) ** 2
+             for i in range(len(ps)) for j in range(len(ps)) if i != j]
+    torch.testing.assert_close(losses.similarity_loss(s, t, att), sum(diffs) / len(diffs))
+    # a student whose embeddings are a rotation of the teacher's has the same similarities
+    q, _ = torch.linalg.qr(torch.randn(8, 8, generator=g))
+    assert losses.similarity_loss(t @ q, t, att).item() < 1e-10
+    assert losses.pooled_cosine_loss(t @ q, t, att).item() > 0.1  # ...but not the same directions
+    one = torch.tensor([[1] * 6, [0] * 6, [0] * 6, [0] * 6])
+    assert losses.similarity_loss(s, t, one).item() == 0.0  # no pair to compare
+
+
+def test_embedding_terms_enter_the_total_with_their_weights():
+    from distill.pretrain import DistillConfig, compute_losses
+
+    g = torch.Generator().manual_seed(5)
+    sh, th = torch.randn(3, 5, 6, generator=g), torch.randn(3, 5, 6, generator=g)
+    att = torch.ones(3, 5, dtype=torch.long)
+    cfg = DistillConfig(alpha_cos=1, alpha_hidden_mse=0.5, alpha_pool_cos=2, alpha_sim=10)
+    total, terms = compute_losses(cfg, sh, None, th, None, None, att)
+    ref = (losses.cosine_loss(sh, th, att) + 0.5 * losses.hidden_mse_loss(sh, th, att)
+           + 2 * losses.pooled_cosine_loss(sh, th, att) + 10 * losses.similarity_loss(sh, th, att))
+    torch.testing.assert_close(total, ref)
+    assert set(terms) == {"cos", "hmse", "pcos", "sim"}

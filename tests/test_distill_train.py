@@ -181,9 +181,13 @@ def test_mlmless_teacher_hidden_only_and_fitted_head(corpus, tmp_path):
 
     (folder / "vocab.txt").write_text("\n".join(generated_vocab(1024)) + "\n")
     s1 = distill(_cfg(corpus, tmp_path / "hid", teacher=str(folder), alpha_hidden_mse=1.0,
-                      max_steps=2))
-    assert s1["mode"] == "hidden-only" and set(s1["final"]) == {"cos", "hmse", "loss", "tok_s"}
-    assert "hidden-state terms only" in json.loads((tmp_path / "hid/config.json").read_text())["notes"][0]
+                      alpha_pool_cos=1.0, alpha_sim=10.0, max_steps=2))
+    assert s1["mode"] == "hidden-only"
+    assert set(s1["final"]) == {"cos", "hmse", "pcos", "sim", "loss", "tok_s"}
+    note = json.loads((tmp_path / "hid/config.json").read_text())["notes"][0]
+    assert "terms only (cosine + hidden MSE + pooled cosine + similarity)" in note
+    with pytest.raises(UsageError, match="nothing to distil"):
+        distill(_cfg(corpus, tmp_path / "none", teacher=str(folder), alpha_cos=0.0))
     s2 = distill(_cfg(corpus, tmp_path / "fit", teacher=str(folder), fit_mlm_head_steps=3,
                       max_steps=2))
     assert s2["mode"] == "triple" and {"ce", "mlm", "cos"} <= set(s2["final"])
