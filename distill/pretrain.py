@@ -288,7 +288,7 @@ def train(cfg: DistillConfig, teacher, student, corpus, env, ckdir: Path, start_
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda)
     amp_dtype = _amp_dtype(cfg, device)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
 
     step = 0
     if start_ckpt is not None:
