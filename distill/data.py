@@ -98,7 +98,8 @@ def build_corpus(paths: list[Path], tokenizer, cache_dir: Path, max_len: int = 5
     with open(tmp / "tokens.bin", "wb") as out:
         bar = tqdm(desc="tokenizing", unit=" lines", disable=not progress)
         for lines in _batched(_texts(paths), lines_per_batch):
-            enc = tokenizer(lines, add_special_tokens=False)["input_ids"]
+            # long lines are cut into max_len pieces below: no need for the length warning
+            enc = tokenizer(lines, add_special_tokens=False, verbose=False)["input_ids"]
             for ids in enc:
                 for start in range(0, max(len(ids), 1), body):
                     piece = ids[start:start + body]
