@@ -130,13 +130,9 @@ def plots(records: list[dict], out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(ok)), 5))
     ax.boxplot([r["latency_ms"] for r in ok], showfliers=True)
     ax.set_xticks(range(1, len(ok) + 1), labels, rotation=60, ha="right", fontsize=7)
-    ax.set_ylabel("latency per item (ms)")
     ax.set_yscale("log")
-    ax.set_title("Latency distribution per run (model time, batch 1)")
-    fig.tight_layout()
-    p1 = out / "latency_distribution.png"
-    fig.savefig(p1, dpi=110)
-    plt.close(fig)
+    p1 = _save(fig, ax, None, "latency per item (ms)", "Latency distribution per run (model time, batch 1)",
+               out / "latency_distribution.png")
 
     fig, ax = plt.subplots(figsize=(7, 5))
     for r in ok:
@@ -144,27 +140,34 @@ def plots(records: list[dict], out: Path) -> list[Path]:
             ax.scatter(r["model_file_bytes"] / 1e6, r["stats"]["latency_ms"]["p50"])
             ax.annotate(f"{r['model']} {r['runtime']}-{r['precision']} {r['shape'][0]}",
                         (r["model_file_bytes"] / 1e6, r["stats"]["latency_ms"]["p50"]), fontsize=6)
-    ax.set_xlabel("model file size (MB)")
-    ax.set_ylabel("p50 latency (ms)")
-    ax.set_title("Size vs latency")
-    fig.tight_layout()
-    p2 = out / "size_vs_latency.png"
-    fig.savefig(p2, dpi=110)
-    plt.close(fig)
+    p2 = _save(fig, ax, "model file size (MB)", "p50 latency (ms)", "Size vs latency",
+               out / "size_vs_latency.png")
     return [p1, p2]
+
+
+def _save(fig, ax, xlabel: str | None, ylabel: str, title: str, path: Path) -> Path:
+    """Label, lay out, write and close one figure."""
+    import matplotlib.pyplot as plt
+
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def render_report(inputs: list[Path], out: Path) -> list[Path]:
     """Read the records under `inputs`, write report.md, results.csv and the plots into `out`."""
-    from pocketbert.common import write_json  # noqa: F401 - same atomic style below
+    from pocketbert.common import write_text_atomic
 
     records = load_records(inputs)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in (("report.md", markdown(records)), ("results.csv", csv_text(records))):
-        tmp = out / f".{name}.tmp"
-        tmp.write_text(text)
-        tmp.replace(out / name)
+        write_text_atomic(out / name, text)
         written.append(out / name)
     return written + plots(records, out)

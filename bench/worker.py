@@ -11,7 +11,6 @@ Spec kinds: "run" (above) and "gemm" (the machine's fp32 GEMM peak at the run's 
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import resource
 import sys
@@ -135,9 +134,9 @@ def main(argv: list[str]) -> int:
 
         error = str(e) if isinstance(e, UsageError) else f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
         result = {"error": error}
-    tmp = result_path.with_name(result_path.name + ".tmp")
-    tmp.write_text(json.dumps(result))
-    os.replace(tmp, result_path)
+    from pocketbert.common import write_text_atomic
+
+    write_text_atomic(result_path, json.dumps(result))
     return 0 if "error" not in result else 1
 
 

@@ -15,7 +15,6 @@ numpy, so the worker times exactly the same thing for every runtime.
 
 from __future__ import annotations
 
-import csv
 import json
 import time
 from dataclasses import dataclass, field

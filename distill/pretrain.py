@@ -11,6 +11,7 @@ uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -22,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pocketbert.common import UsageError, check_output_dir, git_revision, library_versions, write_json
+from pocketbert.common import (UsageError, check_output_dir, git_revision, library_versions, write_json,
+                               write_text_atomic)
 
 
 @dataclass
@@ -338,7 +340,7 @@ def train(cfg: DistillConfig, teacher, student, corpus, env, ckdir: Path, start_
             if select is not None:
                 select, labels = select.to(device), labels.to(device)
             sync = a == cfg.grad_accum - 1 or world == 1
-            ctx = model.no_sync() if (world > 1 and not sync) else _nullcontext()
+            ctx = model.no_sync() if (world > 1 and not sync) else contextlib.nullcontext()
             with ctx:
                 with torch.autocast(device.type, dtype=amp_dtype or torch.float32,
                                     enabled=amp_dtype is not None):
@@ -587,14 +589,6 @@ def _set_rng(rng: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(rng["cuda"])
 
 
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *a):
-        return False
-
-
 class _Logger:
     """metrics.jsonl (rank 0), info lines, and the tqdm bar."""
 
@@ -607,9 +601,7 @@ class _Logger:
             return
         keep = [ln for ln in self.path.read_text().splitlines()
                 if ln.strip() and json.loads(ln).get("step", 0) <= step]
-        tmp = self.path.with_name(".metrics.jsonl.tmp")
-        tmp.write_text("".join(ln + "\n" for ln in keep))
-        os.replace(tmp, self.path)
+        write_text_atomic(self.path, "".join(ln + "\n" for ln in keep))
 
     def metrics(self, row: dict[str, Any]) -> None:
         if self.active:

@@ -10,7 +10,6 @@ sentence2, score -> regression; SST-2: sentence, label -> sequence-classificatio
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import math
 import time
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pocketbert.common import UsageError, check_output_dir, git_revision, library_versions, write_json
+from pocketbert.common import UsageError, check_output_dir, write_json
 
 TASKS = ("question-answering", "sequence-classification", "regression")
 
@@ -64,8 +63,9 @@ def distill_task(cfg: TaskConfig, overwrite: bool = False) -> dict[str, Any]:
     data = load_task_data(cfg, cfg.train_file, tok, train=True, teacher=teacher)
     student = build_task_student(cfg, teacher, teacher_type, data.get("num_labels"))
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", {"config": dataclasses.asdict(cfg), "git_revision": git_revision(),
-                                     "versions": library_versions()})
+    from distill.pretrain import save_run_config
+
+    save_run_config(cfg, out)
     t0 = time.time()
     history = train_task(cfg, teacher, teacher_type, student, data)
     metrics: dict[str, Any] = {"task": cfg.task, "train_seconds": time.time() - t0,

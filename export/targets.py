@@ -4,7 +4,6 @@ one (target, precision) into a bundle folder; `@register_target` records what it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 from pocketbert.common import UsageError, lookup
