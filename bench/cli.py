@@ -18,17 +18,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-DEFAULT_RUNTIMES = ["pytorch", "onnx", "executorch", "coreml"]
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from pocketbert.backends import all_precisions, backend_names
+
+    runtimes = backend_names()
     p.add_argument("--model", nargs="+", default=["distilbert-base"], metavar="SPEC",
                    help="presets (bert-base, distilbert-base, bert-tiny, distilbert-tiny) or HF folders")
     p.add_argument("--bundle", nargs="+", type=Path, default=[], metavar="DIR",
                    help="time existing bundles (a bundle or an export --out folder) instead of --model")
-    p.add_argument("--runtime", nargs="+", default=DEFAULT_RUNTIMES, metavar="NAME",
-                   help=f"runtimes (default: {' '.join(DEFAULT_RUNTIMES)})")
-    p.add_argument("--precision", nargs="+", default=["fp32", "int8"], metavar="P", help="fp32 int8 (default both)")
+    p.add_argument("--runtime", nargs="+", default=runtimes, metavar="NAME",
+                   help=f"runtimes (default: all: {' '.join(runtimes)})")
+    p.add_argument("--precision", nargs="+", default=["fp32", "int8"], metavar="P",
+                   help=f"any of {' '.join(all_precisions())} (default: fp32 int8)")
     p.add_argument("--workload", nargs="+", default=["synthetic"], metavar="SPEC",
                    help="synthetic | stsb:PATH | squad:PATH (default synthetic)")
     p.add_argument("--shape", nargs="+", default=["fixed", "dynamic"], choices=["fixed", "dynamic"],

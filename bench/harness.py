@@ -9,7 +9,6 @@ Ctrl-C stops the running worker; every record already written stays.
 
 from __future__ import annotations
 
-import pickle
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -20,13 +19,12 @@ from typing import Any
 from pocketbert.common import UsageError, git_revision, library_versions, lookup, write_json
 
 SHAPES = ("fixed", "dynamic")
-PRECISIONS = ("fp32", "fp16", "int8", "palette4")
 
 
 @dataclass
 class BenchConfig:
     models: list[str] = field(default_factory=lambda: ["distilbert-base"])  # presets or HF folders
-    runtimes: list[str] = field(default_factory=lambda: ["pytorch", "onnx", "executorch", "coreml"])  # all we have
+    runtimes: list[str] = field(default_factory=lambda: _all_runtimes())  # every registered backend
     precisions: list[str] = field(default_factory=lambda: ["fp32", "int8"])  # the paper's fp32 + the phone's int8
     workloads: list[str] = field(default_factory=lambda: ["synthetic"])  # runs with nothing downloaded
     shapes: list[str] = field(default_factory=lambda: list(SHAPES))  # padded (mobile-style) and real length
@@ -46,6 +44,12 @@ class BenchConfig:
     quiet: bool = False  # no progress bars (tests, CI logs)
 
 
+def _all_runtimes() -> list[str]:
+    from pocketbert.backends import backend_names
+
+    return backend_names()
+
+
 @dataclass
 class Run:
     model: str
@@ -58,9 +62,10 @@ class Run:
 
 def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
     """Run the whole benchmark described by `cfg`; returns the folder of records."""
-    from bench.device import LocalDevice
+    from bench.devices.local import LocalDevice
     from bench.machine import physical_cores
-    from bench.workloads import check_workload, load_workload, parse_spec
+    from bench.workloads import check_workload, load_workload, parse_spec, save_items
+    from pocketbert.contracts import Record, WorkerSpec
 
     device = device or LocalDevice()
     threads = cfg.threads or physical_cores()
@@ -77,10 +82,10 @@ def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
     machine = device.info()
     log(f"machine: {machine['cpu_model']}, {machine['physical_cores']} cores, load {machine['load_avg_1m']}; "
         f"threads {threads}")
-    gemm = device.run_worker({"kind": "gemm", "threads": threads})
+    gemm = device.run_worker(WorkerSpec(kind="gemm", threads=threads))
     peak = gemm.get("gemm_peak_gflops")
     log(f"fp32 GEMM peak at {threads} threads: {peak:.0f} GFLOP/s" if peak else f"GEMM peak failed: {gemm}")
-    common = {"schema": "pocketbert-bench/1", "run_id": run_id, "threads": threads, "warmup": cfg.warmup,
+    common = {"schema": Record.SCHEMA, "run_id": run_id, "threads": threads, "warmup": cfg.warmup,
               "batch_size": 1, "gemm_peak_gflops": peak, "machine": machine,
               "versions": library_versions(), "git_revision": git_revision()}
 
@@ -90,12 +95,13 @@ def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
             for spec, (kind, _) in zip(cfg.workloads, kinds):
                 for model, runs in _plan(cfg, kind, given).items():
                     workload = load_workload(spec, _tokenizer_for(model, cfg.tokenizer, runs), cfg.seq_len, cfg.limit)
-                    items_path = Path(work) / f"items-{written}-{workload.name}.pkl"  # what every worker reads
-                    items_path.write_bytes(pickle.dumps(workload.items))
+                    items_path = Path(work) / f"items-{written}-{workload.name}.json"  # what every worker reads
+                    save_items(workload.items, items_path)
                     facts = _model_facts(model, runs[0].task, runs)
                     log(f"{model} on {workload.name} ({len(workload.items)} items, {runs[0].task})")
                     for run in runs:
                         rec = run_one(run, workload, items_path, facts, cfg, threads, cache, device, common, log)
+                        rec = Record.from_dict(rec, "record").to_dict()  # the typed contract, checked
                         write_json(out_dir / _record_name(rec), rec)
                         written += 1
                         log("  " + one_line(rec))
@@ -117,12 +123,12 @@ def _record_name(rec: dict[str, Any]) -> str:
 
 
 def _validate(cfg: BenchConfig) -> None:
-    from bench.runtimes import get_runtime
+    from pocketbert.backends import all_precisions, get_backend
 
     for r in cfg.runtimes:
-        get_runtime(r)
+        get_backend(r, "runtime")
     for p in cfg.precisions:
-        lookup({p: p for p in PRECISIONS}, p, "precision")
+        lookup({p: p for p in all_precisions()}, p, "precision")
     for s in cfg.shapes:
         lookup({s: s for s in SHAPES}, s, "shape")
     if cfg.seq_len < 16 or cfg.seq_len > 512:
@@ -187,12 +193,13 @@ def _model_facts(model: str, task: str, runs: list[Run]) -> dict[str, Any]:
 
         m = read_manifest(bundle, verify=False)
         return {"parameters": m["parameters"], "config": m["config"] if "vocab_size" in m["config"]
-                else _config_from_folder(bundle), "model_type": m["model_type"]}
+                else _config_from_folder(bundle), "model_type": m["model_type"],
+                "input_names": [i["name"] for i in m["inputs"]]}
     from pocketbert.models import count_parameters, load_model
 
     loaded = load_model(model, task)
     return {"parameters": count_parameters(loaded.model), "config": loaded.model.config.to_dict(),
-            "model_type": loaded.model_type}
+            "model_type": loaded.model_type, "input_names": loaded.input_names}
 
 
 def _config_from_folder(bundle: Path) -> dict:
@@ -207,9 +214,10 @@ def run_one(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
     """One record: skipped (with the reason), failed (with the error) or measured."""
     from bench.flops import forward_flops
     from bench.records import derive
-    from bench.runtimes import get_runtime
+    from pocketbert.backends import get_backend
+    from pocketbert.contracts import WorkerSpec
 
-    rt = get_runtime(run.runtime)
+    rt = get_backend(run.runtime)
     rec: dict[str, Any] = {**common, "status": "ok", "reason": "", "model": run.model,
                            "model_type": facts["model_type"], "task": run.task, "runtime": run.runtime,
                            "precision": run.precision, "workload": workload.name,
@@ -221,7 +229,7 @@ def run_one(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
         rec.update(status=status, reason=why)
         return rec
 
-    ok, why = rt.available()
+    ok, why = device.available(run.runtime)
     if not ok:
         return skip(f"{run.runtime} {why}")
     if run.precision not in rt.precisions:
@@ -229,13 +237,12 @@ def run_one(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
     if run.shape == "dynamic" and not rt.dynamic_shapes:
         return skip(f"{run.runtime} runs fixed shapes only")
 
-    spec: dict[str, Any] = {"kind": "run", "runtime": run.runtime, "precision": run.precision,
-                            "model": run.model, "task": run.task, "items_path": str(items_path),
-                            "shape": run.shape, "seq_len": cfg.seq_len, "threads": threads,
-                            "warmup": cfg.warmup, "overhead_check": cfg.overhead_check, "quiet": cfg.quiet,
-                            "label": f"{run.model} {run.runtime}-{run.precision} {run.shape}"}
-    input_names = ["input_ids", "attention_mask"] + (["token_type_ids"] if facts["model_type"] == "bert" else [])
-    if rt.bundle_target:
+    spec = WorkerSpec(kind="run", runtime=run.runtime, precision=run.precision, model=run.model, task=run.task,
+                      items_path=str(items_path), shape=run.shape, seq_len=cfg.seq_len, threads=threads,
+                      warmup=cfg.warmup, overhead_check=cfg.overhead_check, quiet=cfg.quiet,
+                      label=f"{run.model} {run.runtime}-{run.precision} {run.shape}",
+                      input_names=facts["input_names"])
+    if rt.makes_bundles:
         try:
             bundle = run.bundle or _ensure(run, cfg, cache, log)
             from export.bundle import read_manifest
@@ -249,18 +256,16 @@ def run_one(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
         if run.shape == "dynamic" and not manifest.get("dynamic_seq"):
             return skip("bundle has fixed sequence lengths only")
         rec["seq_len"] = seq_len = int(manifest["seq_len"])
-        spec.update(model_path=str(bundle / manifest["model_file"]), seq_len=seq_len,
-                    input_names=[i["name"] for i in manifest["inputs"]])
+        spec.model_path, spec.seq_len = str(bundle / manifest["model_file"]), seq_len
+        spec.input_names = [i["name"] for i in manifest["inputs"]]
         rec["bundle"] = str(bundle)
         rec["model_file_bytes"] = manifest["files"][manifest["model_file"]]["bytes"]
-    else:
-        spec["input_names"] = input_names
 
     result = device.run_worker(spec, timeout_s=cfg.timeout_s)
     if "error" in result:
         return skip(result["error"], status="failed")
 
-    lengths = [[int(f["input_ids"].shape[1]) for f in item.features] for item in workload.items]
+    lengths = [[len(f["input_ids"]) for f in item.features] for item in workload.items]
     fed = [[rec["seq_len"] if run.shape == "fixed" else n for n in item] for item in lengths]
     config = facts["config"]
     rec.update({
@@ -289,10 +294,9 @@ def run_one(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
 
 def _ensure(run: Run, cfg: BenchConfig, cache: Path, log) -> Path:
     from bench.bundles import ensure_bundle
-    from bench.runtimes import get_runtime
 
     t0 = time.perf_counter()
-    path = ensure_bundle(cache, run.model, run.task, get_runtime(run.runtime).bundle_target, run.precision,
+    path = ensure_bundle(cache, run.model, run.task, run.runtime, run.precision,
                          cfg.seq_len, cfg.tokenizer, cfg.onnx_optimize, log=log)
     if time.perf_counter() - t0 > 1:
         log(f"  exported {path} in {time.perf_counter() - t0:.0f} s")

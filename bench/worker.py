@@ -5,13 +5,14 @@ allocator state, and makes its peak RSS that runtime's alone. The worker:
   load items -> baseline RSS -> load runtime (timed) -> first inference (timed apart) -> warm-up
   -> timed loop (model time, post-processing time per item) -> [bare loop] -> peak RSS -> result.
 It writes RESULT.json only on success; on Ctrl-C it exits 130 without writing anything.
-Spec kinds: "run" (above) and "gemm" (the machine's fp32 GEMM peak at the run's thread count).
+SPEC.json is a `pocketbert.contracts.WorkerSpec`: kind "run" (above) or "gemm" (the machine's fp32
+GEMM peak at the run's thread count). Module-level imports are stdlib only and the run path needs
+numpy and the runtime alone, so the same file runs on a board or a phone's Python.
 """
 
 from __future__ import annotations
 
 import json
-import pickle
 import resource
 import sys
 import time
@@ -19,6 +20,13 @@ from pathlib import Path
 
 
 def _rss_mb() -> float:
+    """This process's resident memory now (/proc on Linux and Android; psutil elsewhere)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 2**10  # kB
+    except OSError:
+        pass
     import psutil
 
     return psutil.Process().memory_info().rss / 2**20
@@ -37,28 +45,21 @@ def _peak_rss_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
-def pad_feature(feature: dict, seq_len: int) -> dict:
-    """Right-pad (1, len) inputs to (1, seq_len): what a fixed-shape mobile model is fed."""
-    import numpy as np
-
-    out = {}
-    for name, arr in feature.items():
-        pad = np.zeros((1, seq_len - arr.shape[1]), dtype=arr.dtype)  # pad id 0, mask 0, segment 0
-        out[name] = np.concatenate([arr, pad], axis=1)
-    return out
-
-
-def timed_loop(runner, items, feeds, task: str, spec: dict, post: bool = True):
+def timed_loop(runner, items, feeds, task: str, spec, post: bool = True):
     """The measured loop: per item, model time over its windows, then post-processing time."""
-    from tqdm import tqdm
-
     from bench.workloads import postprocess
+
+    try:
+        from tqdm import tqdm
+    except ImportError:  # a board's Python may lack tqdm: no bar, same loop
+        def tqdm(it, **_):
+            return it
 
     latency_ms, post_ms, answers = [], [], []
     clock = time.perf_counter
     loop_t0 = clock()
-    for item, item_feeds in zip(tqdm(items, desc=spec["label"], unit="item", mininterval=1.0, leave=False,
-                                     file=sys.stderr, disable=spec.get("quiet", False)), feeds):
+    for item, item_feeds in zip(tqdm(items, desc=spec.label, unit="item", mininterval=1.0, leave=False,
+                                     file=sys.stderr, disable=spec.quiet), feeds):
         t0 = clock()
         outputs = [runner(f) for f in item_feeds]
         t1 = clock()
@@ -70,38 +71,44 @@ def timed_loop(runner, items, feeds, task: str, spec: dict, post: bool = True):
     return latency_ms, post_ms, answers, clock() - loop_t0
 
 
-def run_spec(spec: dict) -> dict:
-    """Execute one run spec in this process and return its result dict."""
-    if spec["kind"] == "gemm":
+def run_spec(spec) -> dict:
+    """Execute one WorkerSpec in this process and return its result dict."""
+    if spec.kind == "gemm":
         from bench.machine import gemm_peak_gflops
 
-        return gemm_peak_gflops(int(spec["threads"]))
+        return gemm_peak_gflops(int(spec.threads or 1))
 
-    from bench.runtimes import get_runtime
+    import numpy as np
 
-    with open(spec["items_path"], "rb") as f:
-        items = pickle.load(f)
-    names = spec["input_names"]
-    task = spec["task"]
-    fixed = spec["shape"] == "fixed"
-    feeds = [[pad_feature({n: f[n] for n in names}, spec["seq_len"]) if fixed else {n: f[n] for n in names}
-              for f in item.features] for item in items]
+    from bench.workloads import read_items
+    from pocketbert.backends import LoadRequest, get_backend
+    from pocketbert.inputs import pad_inputs
+
+    items = read_items(Path(spec.items_path))
+    names = spec.input_names
+    task = spec.task
+    feeds = []
+    for item in items:
+        calls = [{n: np.asarray([f[n]], dtype=np.int64) for n in names} for f in item.features]
+        feeds.append([pad_inputs(c, spec.seq_len) for c in calls] if spec.shape == "fixed" else calls)
     baseline_rss = _rss_mb()
 
     t0 = time.perf_counter()
-    runner, facts = get_runtime(spec["runtime"]).load(spec)
+    runner, facts = get_backend(spec.runtime).load(LoadRequest(
+        names, spec.threads, Path(spec.model_path) if spec.model_path else None, spec.model or None,
+        task, spec.precision))
     load_ms = (time.perf_counter() - t0) * 1e3
 
     t0 = time.perf_counter()
     runner(feeds[0][0])
     first_ms = (time.perf_counter() - t0) * 1e3
-    for i in range(spec["warmup"]):
+    for i in range(spec.warmup):
         runner(feeds[i % len(feeds)][0])
 
     latency_ms, post_ms, answers, loop_s = timed_loop(runner, items, feeds, task, spec)
 
     bare_s = null_s = None
-    if spec.get("overhead_check"):
+    if spec.overhead_check:
         # (a) The same calls with no timing, bookkeeping, progress bar or post-processing.
         clock = time.perf_counter
         t0 = clock()
@@ -123,10 +130,11 @@ def run_spec(spec: dict) -> dict:
 
 
 def main(argv: list[str]) -> int:
+    from pocketbert.contracts import WorkerSpec
+
     spec_path, result_path = Path(argv[0]), Path(argv[1])
-    spec = json.loads(spec_path.read_text())
     try:
-        result = run_spec(spec)
+        result = run_spec(WorkerSpec.read(spec_path))
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # noqa: BLE001 - reported to the parent as a failed record

@@ -28,8 +28,7 @@ from pocketbert.common import UsageError, lookup
 SYNTHETIC_ITEMS = 48  # enough for stable p50/p90 in a default run that must finish in minutes
 SYNTHETIC_MEDIAN_TOKENS = 160
 SYNTHETIC_SIGMA = 0.35
-MAX_ANSWER_TOKENS = 30  # SQuAD's standard answer-length cap
-N_BEST = 20  # start/end candidates per window, as in the reference SQuAD post-processing
+ITEMS_SCHEMA = "pocketbert-items/1"
 
 
 @dataclass
@@ -37,7 +36,7 @@ class Item:
     """One timed unit: a sentence pair or a question (with one or more windows)."""
 
     id: str
-    features: list[dict[str, np.ndarray]]  # one model call each; name -> (1, real_len) int64
+    features: list[dict[str, list[int]]]  # one model call each; name -> token ids (real length)
     tokenize_ms: float
     post: dict[str, Any] = field(default_factory=dict)  # what post-processing needs
 
@@ -83,11 +82,13 @@ def parse_spec(spec: str) -> tuple[WorkloadKind, Path | None]:
 
 def check_workload(spec: str) -> None:
     """Read (not tokenize) a workload's file now, so a malformed one fails before any timing."""
+    from pocketbert import glue, squad
+
     kind, path = parse_spec(spec)
     if kind.name == "stsb":
-        read_stsb(path)
+        glue.read_tsv(path)
     elif kind.name == "squad":
-        read_squad(path)
+        squad.read_squad(path)
 
 
 def load_workload(spec: str, tokenizer, seq_len: int, limit: int | None = None) -> Workload:
@@ -101,114 +102,46 @@ def load_workload(spec: str, tokenizer, seq_len: int, limit: int | None = None) 
     return Workload(kind.name, kind.task, source, items)
 
 
-def _arrays(enc, i: int | None = None) -> dict[str, np.ndarray]:
-    out = {}
-    for k in ("input_ids", "attention_mask", "token_type_ids"):
-        if k in enc:
-            v = enc[k] if i is None else enc[k][i]
-            out[k] = np.asarray([v], dtype=np.int64)  # (1, len)
-    return out
+def _inputs(enc) -> dict[str, list[int]]:
+    return {k: list(enc[k]) for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
 
 
 # ------------------------------------------------------------------ STS-B
 
-STSB_COLUMNS = ("sentence1", "sentence2")
-
-
-def read_stsb(path: Path) -> list[tuple[str, str, str, float | None]]:
-    """(id, sentence1, sentence2, score|None) rows of a GLUE STS-B TSV, validated."""
-    with open(path, newline="", encoding="utf-8") as f:
-        lines = f.read().splitlines()
-    if not lines:
-        raise UsageError(f"STS-B file {path} is empty")
-    header = lines[0].split("\t")
-    missing = [c for c in STSB_COLUMNS if c not in header]
-    if missing:
-        raise UsageError(f"STS-B file {path}: header lacks {', '.join(missing)} (expected GLUE "
-                         "STS-B TSV: index ... sentence1 sentence2 score)")
-    i1, i2 = header.index("sentence1"), header.index("sentence2")
-    iscore = header.index("score") if "score" in header else None
-    iid = header.index("index") if "index" in header else None
-    rows = []
-    for lineno, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        fields = line.split("\t")
-        if len(fields) != len(header):
-            raise UsageError(f"STS-B file {path}, line {lineno}: {len(fields)} tab-separated fields, "
-                             f"expected {len(header)}")
-        try:
-            score = float(fields[iscore]) if iscore is not None else None
-        except ValueError:
-            raise UsageError(f"STS-B file {path}, line {lineno}: score {fields[iscore]!r} is "
-                             "not a number") from None
-        rows.append((fields[iid] if iid is not None else str(lineno - 2), fields[i1], fields[i2], score))
-    return rows
-
-
 @register_workload("stsb", task="sequence-classification", needs_path=True)
 def load_stsb(path: Path, tokenizer, seq_len: int, limit: int | None) -> list[Item]:
-    rows = read_stsb(path)[:limit]
+    from pocketbert import glue
+
+    rows = glue.read_tsv(path)
     items = []
-    for rid, s1, s2, score in rows:
+    for i in range(len(rows.ids))[:limit]:
         t0 = time.perf_counter()
-        enc = tokenizer(s1, s2, truncation="longest_first", max_length=seq_len)
+        enc = tokenizer(rows.first[i], rows.second[i] if rows.second else None,
+                        truncation="longest_first", max_length=seq_len)
         ms = (time.perf_counter() - t0) * 1e3
-        items.append(Item(f"stsb-{rid}", [_arrays(enc)], ms, {"score": score}))
+        items.append(Item(f"stsb-{rows.ids[i]}", [_inputs(enc)], ms,
+                          {"label": rows.labels[i] if rows.labels else None}))
     return items
 
 
 # ------------------------------------------------------------------ SQuAD
 
-def read_squad(path: Path) -> list[tuple[str, str, str]]:
-    """(id, question, context) for every question of a SQuAD v1.1 JSON, validated."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UsageError(f"SQuAD file {path} is not valid JSON ({e})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-        raise UsageError(f"SQuAD file {path}: expected {{\"data\": [articles...]}} (SQuAD v1.1 format)")
-    out = []
-    try:
-        for article in data["data"]:
-            for para in article["paragraphs"]:
-                context = para["context"]
-                for qa in para["qas"]:
-                    out.append((str(qa["id"]), qa["question"], context))
-    except (KeyError, TypeError) as e:
-        raise UsageError(f"SQuAD file {path}: malformed article/paragraph/question (missing {e}); "
-                         "expected SQuAD v1.1 data[].paragraphs[].{context, qas[].{id, question}}") from None
-    return out
-
-
-def doc_stride(seq_len: int) -> int:
-    """Overlap between windows: 128 at 384 (BERT's run_squad), scaled for other lengths."""
-    return max(1, seq_len // 3)
-
-
-def tokenize_qa(tokenizer, question: str, context: str, seq_len: int) -> tuple[list[dict], dict]:
-    """Windows of (question, context) and, per window, its context-token mask and char offsets."""
-    enc = tokenizer(question, context, truncation="only_second", max_length=seq_len,
-                    stride=doc_stride(seq_len), return_overflowing_tokens=True,
-                    return_offsets_mapping=True)
-    features, masks, offsets = [], [], []
-    for i in range(len(enc["input_ids"])):
-        features.append(_arrays(enc, i))
-        seq_ids = enc.sequence_ids(i)
-        masks.append(np.array([s == 1 for s in seq_ids], dtype=bool))
-        offsets.append(np.asarray(enc["offset_mapping"][i], dtype=np.int32))
-    return features, {"context_masks": masks, "offsets": offsets, "context": context}
-
-
 @register_workload("squad", task="question-answering", needs_path=True)
 def load_squad(path: Path, tokenizer, seq_len: int, limit: int | None) -> list[Item]:
+    from pocketbert import squad
+
     items = []
-    for qid, question, context in read_squad(path)[:limit]:
+    for q in squad.read_squad(path)[:limit]:
         t0 = time.perf_counter()
-        features, post = tokenize_qa(tokenizer, question, context, seq_len)
+        wins = squad.question_windows(tokenizer, q, seq_len)
         ms = (time.perf_counter() - t0) * 1e3
-        items.append(Item(qid, features, ms, post))
+        items.append(Item(q.id, [w.inputs for w in wins], ms, _qa_post(wins, q.context)))
     return items
+
+
+def _qa_post(wins, context: str) -> dict[str, Any]:
+    return {"context_masks": [w.context_mask for w in wins], "offsets": [w.offsets for w in wins],
+            "context": context}
 
 
 # ------------------------------------------------------------------ synthetic
@@ -222,50 +155,48 @@ def synthetic_lengths(n: int, seq_len: int, seed: int = 0) -> list[int]:
 
 @register_workload("synthetic", task="question-answering", needs_path=False)
 def load_synthetic(path: None, tokenizer, seq_len: int, limit: int | None) -> list[Item]:
-    from pocketbert.textgen import _sentence
+    from pocketbert import squad
+    from pocketbert.textgen import synthetic_qa
 
     rng = np.random.default_rng(0)
     items = []
     for i, length in enumerate(synthetic_lengths(limit or SYNTHETIC_ITEMS, seq_len)):
-        question = _sentence(rng, int(rng.integers(4, 12))).rstrip(".") + "?"
-        context = _sentence(rng, length)  # ~1 token a word: truncation brings it to `length`
+        question, context = synthetic_qa(rng, length)
         t0 = time.perf_counter()
-        enc = tokenizer(question, context, truncation="only_second", max_length=length,
-                        return_offsets_mapping=True)
+        wins = squad.question_windows(tokenizer, squad.Question(f"synthetic-{i}", question, context), length,
+                                      stride=0)[:1]  # one window, cut to `length` tokens
         ms = (time.perf_counter() - t0) * 1e3
-        post = {"context_masks": [np.array([s == 1 for s in enc.sequence_ids()], dtype=bool)],
-                "offsets": [np.asarray(enc["offset_mapping"], dtype=np.int32)], "context": context}
-        items.append(Item(f"synthetic-{i}", [_arrays(enc)], ms, post))
+        items.append(Item(f"synthetic-{i}", [w.inputs for w in wins], ms, _qa_post(wins, context)))
     return items
 
 
 # ------------------------------------------------------------------ post-processing (timed)
 
-def best_span(start_logits: list[np.ndarray], end_logits: list[np.ndarray], post: dict) -> tuple[int, int, float]:
-    """Best answer (char_start, char_end, score) over all windows: top-N_BEST starts x ends within
-    the context, end >= start, at most MAX_ANSWER_TOKENS tokens (the reference SQuAD search)."""
-    best = (0, 0, -np.inf)
-    for s_log, e_log, mask, offs in zip(start_logits, end_logits, post["context_masks"], post["offsets"]):
-        s = np.where(mask, s_log[: len(mask)], -np.inf)
-        e = np.where(mask, e_log[: len(mask)], -np.inf)
-        starts = np.argsort(s)[::-1][:N_BEST]
-        ends = np.argsort(e)[::-1][:N_BEST]
-        for i in starts:
-            if not mask[i]:
-                continue
-            for j in ends:
-                if mask[j] and i <= j < i + MAX_ANSWER_TOKENS and s[i] + e[j] > best[2]:
-                    best = (int(offs[i][0]), int(offs[j][1]), float(s[i] + e[j]))
-    return best
-
-
 def postprocess(task: str, outputs: list[list[np.ndarray]], post: dict) -> Any:
     """Turn one item's raw outputs (per window, per output) into its answer."""
     if task == "question-answering":
+        from pocketbert.squad import best_span
+
         start = [o[0][0] for o in outputs]  # (seq,) per window
         end = [o[1][0] for o in outputs]
-        c0, c1, _ = best_span(start, end, post)
+        c0, c1, _ = best_span(start, end, post["context_masks"], post["offsets"])
         return post["context"][c0:c1]
     logits = outputs[0][0][0]  # (num_labels,)
     z = np.exp(logits - logits.max())
     return (z / z.sum()).tolist()
+
+
+# ------------------------------------------------------------------ items on disk (worker input)
+
+def save_items(items: list[Item], path: Path) -> None:
+    """Items as JSON: the worker (here, on a board or behind adb) reads them without pickle."""
+    import dataclasses
+
+    Path(path).write_text(json.dumps({"schema": ITEMS_SCHEMA, "items": [dataclasses.asdict(i) for i in items]}))
+
+
+def read_items(path: Path) -> list[Item]:
+    data = json.loads(Path(path).read_text())
+    if data.get("schema") != ITEMS_SCHEMA:
+        raise ValueError(f"{path}: items schema {data.get('schema')!r}, expected {ITEMS_SCHEMA!r}")
+    return [Item(**d) for d in data["items"]]

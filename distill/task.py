@@ -9,7 +9,6 @@ sentence2, score -> regression; SST-2: sentence, label -> sequence-classificatio
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import time
@@ -155,100 +154,52 @@ def build_task_student(cfg: TaskConfig, teacher, teacher_type: str, num_labels: 
 
 # ----------------------------------------------------------------------------- data
 
-def read_tsv(path: Path) -> tuple[list[dict[str, str]], list[str]]:
-    if not Path(path).is_file():
-        raise UsageError(f"data file {path} not found")
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        rows = list(reader)
-        fields = reader.fieldnames or []
-    if not rows:
-        raise UsageError(f"{path} has no rows: expected a GLUE-style TSV with a header")
-    return rows, fields
-
-
 def load_task_data(cfg: TaskConfig, path: str, tok, train: bool, label_map=None,
                    teacher=None) -> dict[str, Any]:
     """Tokenized features (lists, padded per batch) plus what evaluation needs."""
+    from pocketbert import glue, squad
+
     if cfg.task == "question-answering":
-        return load_squad(path, tok, cfg.max_len, cfg.doc_stride, train)
-    rows, fields = read_tsv(Path(path))
-    if "sentence1" in fields and "sentence2" in fields:
-        a, b = [r["sentence1"] for r in rows], [r["sentence2"] for r in rows]
-    elif "sentence" in fields:
-        a, b = [r["sentence"] for r in rows], None
-    else:
-        raise UsageError(f"{path}: need a 'sentence' or 'sentence1'/'sentence2' header column, "
-                         f"got {fields}")
-    label_col = "score" if "score" in fields else "label" if "label" in fields else None
-    if label_col is None:
-        raise UsageError(f"{path}: no 'label' or 'score' column")
-    raw = [r[label_col] for r in rows]
+        questions = squad.read_squad(path)
+        wins = squad.windows(tok, questions, cfg.max_len, cfg.doc_stride, labels=train)
+        return {"features": wins, "n_examples": len(questions), "examples": {q.id: q for q in questions}}
+    rows = glue.read_tsv(path, need_labels=True)
     if cfg.task == "regression":
-        try:
-            labels = [float(x) for x in raw]
-        except ValueError:
-            raise UsageError(f"{path}: regression needs numeric '{label_col}' values") from None
+        labels = glue.float_labels(rows)
     else:
         if label_map is None:
-            label_map = {v: i for i, v in enumerate(sorted(set(raw)))}
-        unknown = sorted(set(raw) - set(label_map))
+            label_map = {v: i for i, v in enumerate(sorted(set(rows.labels)))}
+        unknown = sorted(set(rows.labels) - set(label_map))
         if unknown:
             raise UsageError(f"{path}: labels {unknown[:5]} not in the training labels {sorted(label_map)}")
-        labels = [label_map[x] for x in raw]
+        labels = [label_map[x] for x in rows.labels]
         if teacher is not None and teacher.config.num_labels != len(label_map):
             raise UsageError(f"teacher has {teacher.config.num_labels} labels but {path} has "
                              f"{len(label_map)}: pass the teacher fine-tuned on this task")
-    enc = tok(a, b, truncation=True, max_length=min(cfg.max_len, 512))
+    enc = tok(rows.first, rows.second, truncation=True, max_length=min(cfg.max_len, 512))
     feats = [{"input_ids": enc["input_ids"][i],
               "token_type_ids": enc.get("token_type_ids", [[0] * len(x) for x in enc["input_ids"]])[i],
-              "label": labels[i]} for i in range(len(rows))]
-    return {"features": feats, "n_examples": len(rows), "label_map": label_map,
+              "label": labels[i]} for i in range(len(rows.ids))]
+    return {"features": feats, "n_examples": len(rows.ids), "label_map": label_map,
             "num_labels": len(label_map) if label_map else 1}
 
 
-def load_squad(path: str, tok, max_len: int, stride: int, train: bool) -> dict[str, Any]:
-    """SQuAD v1.1 -> windows of question + context (offsets kept to map spans back to text)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
-    except FileNotFoundError:
-        raise UsageError(f"SQuAD file {path} not found") from None
-    except (ValueError, KeyError, TypeError) as e:
-        raise UsageError(f"{path} is not SQuAD v1.1 JSON ({type(e).__name__})") from None
-    examples = []
-    for article in data:
-        for para in article["paragraphs"]:
-            for qa in para["qas"]:
-                examples.append({"id": qa["id"], "question": qa["question"].strip(),
-                                 "context": para["context"], "answers": qa["answers"]})
-    if not examples:
-        raise UsageError(f"{path} has no questions")
-    enc = tok([e["question"] for e in examples], [e["context"] for e in examples],
-              truncation="only_second", max_length=max_len, stride=stride,
-              return_overflowing_tokens=True, return_offsets_mapping=True)
-    feats = []
-    for i, ids in enumerate(enc["input_ids"]):
-        ex = examples[enc["overflow_to_sample_mapping"][i]]
-        seq_ids = enc.sequence_ids(i)
-        offsets = [o if seq_ids[j] == 1 else None for j, o in enumerate(enc["offset_mapping"][i])]
-        start = end = 0
-        if ex["answers"]:
-            a = ex["answers"][0]
-            s_char, e_char = a["answer_start"], a["answer_start"] + len(a["text"])
-            ctx = [j for j, o in enumerate(offsets) if o is not None]
-            if ctx and offsets[ctx[0]][0] <= s_char and offsets[ctx[-1]][1] >= e_char:
-                start = next(j for j in ctx if offsets[j][1] > s_char)
-                end = next(j for j in reversed(ctx) if offsets[j][0] < e_char)
-        feats.append({"input_ids": ids, "token_type_ids": enc["token_type_ids"][i],
-                      "start": start, "end": end, "offsets": offsets, "example": ex["id"]})
-    return {"features": feats, "n_examples": len(examples),
-            "examples": {e["id"]: e for e in examples}}
+def _as_feature(f) -> dict[str, Any]:
+    """A SQuAD window or a TSV feature as the dict collate reads."""
+    from pocketbert.squad import Window
+
+    if isinstance(f, Window):
+        n = len(f.inputs["input_ids"])
+        return {"input_ids": f.inputs["input_ids"], "token_type_ids": f.inputs.get("token_type_ids", [0] * n),
+                "start": f.start, "end": f.end}
+    return f
 
 
 def collate_task(feats: list[dict[str, Any]], pad_id: int, task: str):
     """Pad a batch. -> dict of tensors: input_ids/attention_mask/token_type_ids (bs, seq), labels."""
     import torch
 
+    feats = [_as_feature(f) for f in feats]
     width = max(len(f["input_ids"]) for f in feats)
     ids = torch.full((len(feats), width), pad_id, dtype=torch.long)  # (bs, seq)
     att = torch.zeros((len(feats), width), dtype=torch.long)  # (bs, seq)
@@ -341,7 +292,7 @@ def evaluate_task(cfg: TaskConfig, model, model_type: str, data, batch_size: int
     """SQuAD EM/F1, STS-B Pearson/Spearman, or accuracy."""
     import torch
 
-    from distill.metrics import accuracy, pearson_spearman, squad_scores
+    from pocketbert import glue, squad
 
     feats = data["features"]
     outs = []
@@ -352,29 +303,9 @@ def evaluate_task(cfg: TaskConfig, model, model_type: str, data, batch_size: int
             for r in range(len(batch["input_ids"])):
                 outs.append([x[r] for x in o])
     if cfg.task == "question-answering":
-        preds = squad_predictions(feats, outs, data["examples"])
-        golds = {qid: [a["text"] for a in e["answers"]] or [""] for qid, e in data["examples"].items()}
-        return squad_scores(preds, golds)
+        preds = squad.predictions(feats, [(s.numpy(), e.numpy()) for s, e in outs], data["examples"])
+        golds = {qid: q.gold_texts for qid, q in data["examples"].items()}
+        return squad.scores(preds, golds)
     if cfg.task == "regression":
-        return pearson_spearman([float(o[0]) for o in outs], [f["label"] for f in feats])
-    return accuracy([int(o[0].argmax()) for o in outs], [f["label"] for f in feats])
-
-
-def squad_predictions(feats, outs, examples, n_best: int = 20, max_answer: int = 30) -> dict[str, str]:
-    """Best span per question over all its windows: start + end logit, inside the context,
-    end >= start, at most `max_answer` tokens."""
-    best: dict[str, tuple[float, str]] = {}
-    for f, (start, end) in zip(feats, outs):
-        offsets = f["offsets"]
-        n = len(f["input_ids"])
-        s_top = start[:n].argsort(descending=True)[:n_best].tolist()
-        e_top = end[:n].argsort(descending=True)[:n_best].tolist()
-        ctx = examples[f["example"]]["context"]
-        for s in s_top:
-            for e in e_top:
-                if offsets[s] is None or offsets[e] is None or e < s or e - s + 1 > max_answer:
-                    continue
-                score = float(start[s] + end[e])
-                if f["example"] not in best or score > best[f["example"]][0]:
-                    best[f["example"]] = (score, ctx[offsets[s][0]:offsets[e][1]])
-    return {qid: text for qid, (_, text) in best.items()}
+        return glue.pearson_spearman([float(o[0]) for o in outs], [f["label"] for f in feats])
+    return glue.accuracy([int(o[0].argmax()) for o in outs], [f["label"] for f in feats])

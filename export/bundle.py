@@ -1,23 +1,15 @@
 """The bundle: one self-contained folder per (target, precision) with the model file, the tokenizer
-files and `manifest.json`. This module writes and reads manifests; nothing here imports torch.
-
-manifest.json (format "pocketbert-bundle/1"):
-  target, precision, task, model_type, source, model_file, seq_len, seq_lens, dynamic_seq,
-  inputs [{name, dtype, shape}], outputs [{name, dtype, shape}], label_names,
-  files {name: {bytes, sha256}}, parameters {total, non_embedding}, parity {...},
-  export_seconds, config {...}, versions {...}, git_revision, created_utc
-Shapes use "batch"/"seq" for dynamic axes.
+files and `manifest.json` (the `pocketbert.contracts.Manifest` dataclass, format
+"pocketbert-bundle/1"). This module finds, describes and verifies bundles; nothing here imports torch.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from pocketbert.common import UsageError, file_size, sha256_path
 
-FORMAT = "pocketbert-bundle/1"
 MANIFEST = "manifest.json"
 
 
@@ -41,14 +33,11 @@ def read_manifest(bundle: Path, verify: bool = True) -> dict[str, Any]:
     if not path.is_file():
         raise UsageError(f"{bundle} is not a pocketbert bundle (no {MANIFEST}): "
                          "create one with `pocketbert export`")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise UsageError(f"{path} is not valid JSON ({e}): re-export the bundle") from None
-    if manifest.get("format") != FORMAT:
-        raise UsageError(f"{path} has format {manifest.get('format')!r}, expected {FORMAT!r}")
+    from pocketbert.contracts import Manifest
+
+    manifest = Manifest.read(path).to_dict()
     if verify:
-        for name, meta in manifest.get("files", {}).items():
+        for name, meta in manifest["files"].items():
             p = bundle / name
             if not p.exists():
                 raise UsageError(f"bundle {bundle}: {name} listed in the manifest is missing")

@@ -13,22 +13,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-TARGET_NAMES = ("executorch", "coreml", "onnx")
-PRECISION_NAMES = ("fp32", "fp16", "int8", "palette4")
-TASK_NAMES = ("question-answering", "sequence-classification", "fill-mask")
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from pocketbert.backends import all_backends
+    from pocketbert.models import TASKS
+
+    targets = {n: b for n, b in all_backends().items() if b.makes_bundles}
+    precisions = "; ".join(f"{n}: {' '.join(b.precisions)}" for n, b in targets.items())
     p.add_argument("--model", required=True,
                    help="preset (bert-base, distilbert-base, bert-tiny, distilbert-tiny), "
                         "a local Hugging Face folder, or a hub id (needs internet)")
     p.add_argument("--task", default="question-answering",
-                   help=f"model head: {', '.join(TASK_NAMES)} (default: question-answering)")
+                   help=f"model head: {', '.join(TASKS)} (default: question-answering)")
     p.add_argument("--target", nargs="+", default=["executorch"], metavar="T",
-                   help=f"one or more of {', '.join(TARGET_NAMES)} (default: executorch)")
+                   help=f"one or more of {', '.join(targets)} (default: executorch)")
     p.add_argument("--precision", nargs="+", default=["fp32"], metavar="P",
-                   help="one or more of fp32, fp16 (coreml), int8, palette4 (coreml 4-bit "
-                        "palettized); with several, each target builds those it supports")
+                   help=f"one or more precisions ({precisions}); with several, each target builds "
+                        "those it supports")
     p.add_argument("--seq-len", type=int, default=384, help="max tokens per input (default 384)")
     p.add_argument("--coreml-seq-lens", type=int, nargs="+", metavar="N",
                    help="CoreML enumerated lengths (default: 128 256 384 up to --seq-len)")

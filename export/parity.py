@@ -77,10 +77,18 @@ def compare(task: str, ref: list[np.ndarray], got: list[np.ndarray], mask: np.nd
             "agree": agree, "decisions": total}
 
 
+def tolerance_for(precision: str, backend=None) -> Tolerance:
+    """The bound of a precision: the backend's own (for a precision it adds), else TOLERANCES."""
+    from pocketbert.common import lookup
+
+    own = getattr(backend, "tolerances", None) or {}
+    return own[precision] if precision in own else lookup(TOLERANCES, precision, "precision")
+
+
 def check_parity(task: str, precision: str, reference: Callable, runner: Callable,
-                 examples: list[dict[str, np.ndarray]]) -> dict:
-    """Run every example through both models and judge the worst case against TOLERANCES."""
-    tol = TOLERANCES[precision]
+                 examples: list[dict[str, np.ndarray]], backend=None) -> dict:
+    """Run every example through both models and judge the worst case against the tolerance."""
+    tol = tolerance_for(precision, backend)
     rows = []
     scale = 1.0
     for ex in examples:

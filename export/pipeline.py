@@ -46,15 +46,17 @@ class ExportConfig:
 
 def plan(cfg: ExportConfig) -> list[tuple[str, str]]:
     """(target, precision) pairs to build; unknown or unsupported names fail before any work."""
-    from export.targets import check_precision, get_target
-    from export.parity import TOLERANCES
+    from export.parity import tolerance_for
+    from pocketbert.backends import backend_names, check_precision, get_backend
     from pocketbert.common import lookup
 
     pairs = []
     for name in dict.fromkeys(cfg.targets):
-        target = get_target(name)
+        target = get_backend(name, "target")
+        if not target.makes_bundles:
+            lookup({n: n for n in backend_names(bundles_only=True)}, name, "export target")
         for precision in dict.fromkeys(cfg.precisions):
-            lookup(TOLERANCES, precision, "precision")
+            tolerance_for(precision, target)  # an unknown precision fails listing the known ones
             if len(cfg.precisions) > 1 and precision not in target.precisions:
                 continue  # several precisions asked: each target builds those it supports
             check_precision(target, precision)
@@ -147,28 +149,31 @@ def _task_data(cfg: ExportConfig, loaded):
 def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, calibration,
                examples, reference, bundle: Path, log=print, task_data=None) -> dict:
     """export -> save tokenizer -> validate -> manifest, for one (target, precision)."""
-    from export.bundle import FORMAT, MANIFEST, describe_files
+    from export.bundle import MANIFEST, describe_files
     from export.parity import check_parity
-    from export.runners import coreml_can_predict, load_runner
-    from export.targets import get_target
     from export.wrapper import OUTPUT_NAMES
+    from pocketbert.backends import LoadRequest, get_backend
+    from pocketbert.contracts import Manifest
     from pocketbert.models import count_parameters
 
+    backend = get_backend(target_name)
     t0 = time.perf_counter()
-    result = get_target(target_name).export(loaded, precision, cfg, calibration, bundle, log=log)
+    result = backend.export(loaded, precision, cfg, calibration, bundle, log=log)
     export_seconds = time.perf_counter() - t0
     save_tokenizer(loaded.tokenizer, bundle)
     loaded.model.config.save_pretrained(bundle)
 
     model_path = bundle / result.model_file
-    if target_name == "coreml":
-        _check_coreml_package(model_path, loaded.input_names, OUTPUT_NAMES[loaded.task])
-    can_run, why = coreml_can_predict() if target_name == "coreml" else (True, "")
+    if backend.check_bundle:
+        backend.check_bundle(model_path, loaded.input_names, OUTPUT_NAMES[loaded.task])
+    can_run, why = backend.available()
+    why = f"not run: {why}"
     if can_run:
         log("parity check")
-        runner = load_runner(target_name, model_path, loaded.input_names)
+        runner, _ = backend.load(LoadRequest(loaded.input_names, None, model_path, task=loaded.task,
+                                             precision=precision))
         feeds = examples if result.dynamic_seq else [_pad_for(ex, result.seq_lens) for ex in examples]
-        parity = check_parity(loaded.task, precision, reference, runner, feeds)
+        parity = check_parity(loaded.task, precision, reference, runner, feeds, backend)
     else:
         parity = {"status": why}
     task_eval = None
@@ -185,44 +190,28 @@ def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, cali
 
     bs = "batch" if result.dynamic_batch else 1
     seq = "seq" if result.dynamic_seq else result.seq_lens
-    manifest = {
-        "format": FORMAT,
-        "target": target_name,
-        "precision": precision,
-        "task": loaded.task,
-        "model_type": loaded.model_type,
-        "source": loaded.source,
-        "model_file": result.model_file,
-        "seq_len": max(result.seq_lens),
-        "seq_lens": result.seq_lens,
-        "dynamic_seq": result.dynamic_seq,
-        "inputs": [{"name": n, "dtype": result.input_dtype, "shape": [bs, seq]}
-                   for n in loaded.input_names],
-        "outputs": _output_specs(loaded, bs, seq),
-        "label_names": loaded.label_names,
-        "special_tokens": {k: getattr(loaded.tokenizer, k) for k in
-                           ("cls_token_id", "sep_token_id", "pad_token_id", "mask_token_id",
-                            "unk_token_id")},
-        "do_lower_case": bool(getattr(loaded.tokenizer, "do_lower_case", True)),
-        "parameters": count_parameters(loaded.model),
-        "parity": parity,
-        **({"task_eval": task_eval} if task_eval is not None else {}),
-        "export_seconds": round(export_seconds, 2),
-        "notes": result.notes or {},
-        "config": {**asdict(cfg), "out": str(cfg.out), "target": target_name,
-                   "precision": precision},
-        "versions": library_versions(),
-        "git_revision": git_revision(),
-        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    manifest["files"] = describe_files(bundle)
-    write_json(bundle / MANIFEST, manifest)
-    return manifest
+    manifest = Manifest(
+        target=target_name, precision=precision, task=loaded.task, model_type=loaded.model_type,
+        source=loaded.source, model_file=result.model_file, seq_len=max(result.seq_lens),
+        seq_lens=result.seq_lens, dynamic_seq=result.dynamic_seq,
+        inputs=[{"name": n, "dtype": result.input_dtype, "shape": [bs, seq]} for n in loaded.input_names],
+        outputs=_output_specs(loaded, bs, seq), label_names=loaded.label_names,
+        special_tokens={k: getattr(loaded.tokenizer, k) for k in
+                        ("cls_token_id", "sep_token_id", "pad_token_id", "mask_token_id", "unk_token_id")},
+        do_lower_case=bool(getattr(loaded.tokenizer, "do_lower_case", True)),
+        parameters=count_parameters(loaded.model), parity=parity, task_eval=task_eval,
+        export_seconds=round(export_seconds, 2), notes=result.notes or {},
+        config={**asdict(cfg), "out": str(cfg.out), "target": target_name, "precision": precision},
+        versions=library_versions(), git_revision=git_revision(),
+        created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        files=describe_files(bundle))
+    write_json(bundle / MANIFEST, manifest.to_dict())
+    return manifest.to_dict()
 
 
 def _pad_for(example: dict[str, np.ndarray], seq_lens: list[int]) -> dict[str, np.ndarray]:
     """Pad to the smallest enumerated length that fits (what an app does with fixed shapes)."""
-    from pocketbert.textgen import pad_to
+    from pocketbert.inputs import pad_inputs as pad_to
 
     length = example["input_ids"].shape[1]
     return pad_to(example, min(n for n in seq_lens if n >= length))
@@ -259,15 +248,3 @@ def save_tokenizer(tokenizer, bundle: Path) -> None:
     tokenizer.save_pretrained(bundle)
     vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
     (bundle / "vocab.txt").write_text("".join(tok + "\n" for tok, _ in vocab))
-
-
-def _check_coreml_package(path: Path, input_names: list[str], output_names: list[str]) -> None:
-    """Load the package's spec (works off macOS) and check its interface is the one we meant."""
-    import coremltools as ct
-
-    spec = ct.models.MLModel(str(path), skip_model_load=True).get_spec()
-    got_in = [i.name for i in spec.description.input]
-    got_out = [o.name for o in spec.description.output]
-    if got_in != input_names or got_out != output_names:
-        raise CheckFailed(f"CoreML package interface {got_in} -> {got_out} != "
-                          f"{input_names} -> {output_names}")

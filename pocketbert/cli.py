@@ -19,7 +19,6 @@ SUBCOMMANDS = {
     "bench": ("bench.cli", "benchmark bundles and PyTorch across runtimes (the paper's Table 3 study)"),
     "report": ("bench.report_cli", "render Markdown/CSV/PNG reports from benchmark records"),
     "distill": ("distill.cli", "distil a student from a BERT-family teacher (triple loss)"),
-    "android": ("android_demo.cli", "build and deploy the Android question-answering demo"),
 }
 
 
@@ -29,12 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pocketbert {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name and module_name.startswith(e.name):
-                continue  # subcommand not built yet
-            raise
+        module = importlib.import_module(module_name)
         p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)

@@ -16,6 +16,12 @@ def _sentence(rng: np.random.Generator, n_words: int) -> str:
     return " ".join(words) + "."
 
 
+def synthetic_qa(rng: np.random.Generator, context_words: int) -> tuple[str, str]:
+    """A question of 4-11 common words and a context of `context_words` words (~1 token each)."""
+    question = _sentence(rng, int(rng.integers(4, 12))).rstrip(".") + "?"
+    return question, _sentence(rng, context_words)
+
+
 def synthetic_example(tokenizer, task: str, length: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """One example of about `length` tokens (never more), as int64 arrays of shape (1, seq).
 
@@ -23,9 +29,8 @@ def synthetic_example(tokenizer, task: str, length: int, rng: np.random.Generato
     (like STS-B); fill-mask: one text with ~15% of its words replaced by [MASK].
     """
     if task == "question-answering":
-        first = _sentence(rng, int(rng.integers(4, 12))).rstrip(".") + "?"
-        second = _sentence(rng, length)  # ~1 token a word: truncation brings it to `length`
-        enc = tokenizer(first, second, truncation="only_second", max_length=length)
+        question, context = synthetic_qa(rng, length)  # truncation brings it to `length` tokens
+        enc = tokenizer(question, context, truncation="only_second", max_length=length)
     elif task == "sequence-classification":
         half = max(2, length // 2)
         enc = tokenizer(_sentence(rng, half), _sentence(rng, half), truncation="longest_first",
@@ -50,13 +55,3 @@ def synthetic_examples(tokenizer, task: str, n: int, max_len: int, seed: int = 0
     min_len = min(min_len, max_len)
     lengths = np.linspace(min_len, max_len, num=n).round().astype(int)
     return [synthetic_example(tokenizer, task, int(L), rng) for L in lengths]
-
-
-def pad_to(example: dict[str, np.ndarray], seq_len: int, pad_id: int = 0) -> dict[str, np.ndarray]:
-    """Right-pad every input to (1, seq_len): what a fixed-shape mobile model is fed."""
-    out = {}
-    for name, arr in example.items():
-        value = pad_id if name == "input_ids" else 0
-        pad = np.full((arr.shape[0], seq_len - arr.shape[1]), value, dtype=arr.dtype)
-        out[name] = np.concatenate([arr, pad], axis=1)  # (1, seq_len)
-    return out

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = r"""
 import json, sys, time, numpy as np
 target, path, threads, reset, seq, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", int(sys.argv[5]), int(sys.argv[6])
-from export.runners import load_runner
+from pocketbert.backends import open_runner as load_runner
 feeds = {"input_ids": np.ones((1, seq), np.int64), "attention_mask": np.ones((1, seq), np.int64)}
 runner = load_runner(target, path, list(feeds), threads if reset else None)
 eff = threads

@@ -18,7 +18,6 @@ Results: OUT/results.json (and a Markdown table on stdout). Dev data is only use
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -39,12 +38,10 @@ def minilm_folder() -> Path:
 
 
 def read_stsb(path: Path) -> list[tuple[str, str, float]]:
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        for r in reader:
-            rows.append((r["sentence1"], r["sentence2"], float(r["score"])))
-    return rows
+    from pocketbert import glue
+
+    rows = glue.read_tsv(path, need_labels=True)
+    return list(zip(rows.first, rows.second, glue.float_labels(rows)))
 
 
 def embed(encoder, tokenizer, sentences: list[str], batch: int = 64, max_len: int = 128):
@@ -66,7 +63,7 @@ def embed(encoder, tokenizer, sentences: list[str], batch: int = 64, max_len: in
 def stsb_spearman(encoder, tokenizer, rows) -> float:
     import torch.nn.functional as F
 
-    from distill.metrics import pearson_spearman
+    from pocketbert.glue import pearson_spearman
 
     a = embed(encoder, tokenizer, [r[0] for r in rows])
     b = embed(encoder, tokenizer, [r[1] for r in rows])

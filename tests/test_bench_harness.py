@@ -77,10 +77,10 @@ def test_tampered_bundle_is_a_one_line_error(tiny_run, tmp_path):
     shutil.copytree(src, bad)
     with open(bad / "model.onnx", "ab") as f:
         f.write(b"\0")
-    cfg = BenchConfig(bundles=[bad], out=tmp_path, quiet=True)
+    cfg = BenchConfig(bundles=[bad], out=tmp_path / "res", quiet=True)
     with pytest.raises(UsageError, match="does not match its sha256"):
         run_bench(cfg, log=lambda *a: None)
-    assert not (tmp_path / "results").exists()
+    assert not (tmp_path / "res").exists()  # refused before any folder or record was made
 
 
 class InterruptingDevice:
@@ -94,9 +94,17 @@ class InterruptingDevice:
     def info(self):
         return {"device": "fake", "cpu_model": "test", "physical_cores": 1, "load_avg_1m": 0.0}
 
+    def available(self, runtime):
+        from pocketbert.backends import get_backend
+
+        return get_backend(runtime).available()
+
+    def close(self):
+        pass
+
     def run_worker(self, spec, timeout_s=None):
         self.calls += 1
-        if spec["kind"] == "gemm":
+        if spec.kind == "gemm":
             return {"gemm_peak_gflops": 100.0}
         if self.calls == 4:
             raise KeyboardInterrupt
@@ -120,11 +128,12 @@ def test_ctrl_c_keeps_records_already_written(tmp_path):
 
 
 def test_unavailable_runtime_is_a_skipped_record(tmp_path, monkeypatch):
-    from bench import runtimes
+    import dataclasses
 
-    rt = runtimes.RUNTIMES["onnx"]
-    monkeypatch.setitem(runtimes.RUNTIMES, "onnx", rt.__class__(**{**rt.__dict__,
-                        "available": lambda: (False, "not installed: onnxruntime")}))
+    from pocketbert.backends import BACKENDS, get_backend
+
+    monkeypatch.setitem(BACKENDS, "onnx", dataclasses.replace(
+        get_backend("onnx"), available=lambda: (False, "not installed: onnxruntime")))
     cfg = BenchConfig(models=["distilbert-tiny"], runtimes=["onnx"], precisions=["fp32"], shapes=["fixed"],
                       seq_len=SEQ, threads=1, limit=2, out=tmp_path, run_id="r", quiet=True)
     out = run_bench(cfg, device=InterruptingDevice(), log=lambda *a: None)

@@ -7,8 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from distill.metrics import normalize_answer, pearson_spearman, squad_scores
-from distill.task import TaskConfig, distill_task, squad_predictions, task_losses
+from distill.task import TaskConfig, distill_task, task_losses
+from pocketbert.glue import pearson_spearman
+from pocketbert.squad import Question, Window, normalize_answer, predictions
+from pocketbert.squad import scores as squad_scores
 from pocketbert.common import UsageError
 
 
@@ -53,12 +55,16 @@ def test_task_losses_reference():
 
 
 def test_squad_span_decoding():
-    feats = [{"input_ids": [2, 10, 3, 11, 12, 13, 3], "example": "q",
-              "offsets": [None, None, None, (0, 3), (4, 9), (10, 14), None]}]
-    start = torch.tensor([9.0, 9.0, 0, 1.0, 5.0, 0, 9.0])  # best legal start: token 4
-    end = torch.tensor([9.0, 0, 0, 0, 1.0, 4.0, 9.0])  # best legal end: token 5
-    preds = squad_predictions(feats, [(start, end)], {"q": {"context": "The quick fox"}})
+    mask = [False, False, False, True, True, True, False]
+    win = Window("q", {"input_ids": [2, 10, 3, 11, 12, 13, 3]}, mask,
+                 [(0, 0), (0, 0), (0, 0), (0, 3), (4, 9), (10, 14), (0, 0)])
+    start = [9.0, 9.0, 0, 1.0, 5.0, 0, 9.0]  # best legal start: token 4
+    end = [9.0, 0, 0, 0, 1.0, 4.0, 9.0]  # best legal end: token 5
+    preds = predictions([win], [(start, end)], {"q": Question("q", "?", "The quick fox")})
     assert preds == {"q": "quick fox"}
+    # an end before the start, or a span longer than the cap, is never chosen
+    far = [0.0, 0, 0, 9.0, 0, 0, 0], [0.0, 0, 0, 0, 0, 0, 0]
+    assert predictions([win], [far], {"q": Question("q", "?", "The quick fox")}) == {"q": "The"}
 
 
 def test_classification_distillation_learns_synthetic_task(tmp_path):

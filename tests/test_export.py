@@ -16,7 +16,7 @@ import torch
 from export.bundle import read_manifest
 from export.parity import check_parity
 from export.pipeline import ExportConfig, _reference_runner, run_export
-from export.runners import load_runner
+from pocketbert.backends import open_runner as load_runner
 from pocketbert.cli import main
 from pocketbert.common import UsageError, sha256_path
 from pocketbert.models import count_parameters, load_model
@@ -184,7 +184,7 @@ def _broken_variants(loaded):
 
 
 def _padded_examples(loaded, n=4):
-    from pocketbert.textgen import pad_to
+    from pocketbert.inputs import pad_inputs as pad_to
 
     return [pad_to(ex, SEQ) for ex in
             synthetic_examples(loaded.tokenizer, "question-answering", n, SEQ - 8, seed=5)]
@@ -227,7 +227,7 @@ def test_parity_failure_exits_1_and_leaves_no_bundle(tmp_path, monkeypatch, caps
 
 
 def test_interrupted_export_leaves_nothing(tmp_path, monkeypatch):
-    import export.to_onnx as to_onnx
+    import pocketbert.backends.onnx as to_onnx
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt

@@ -1,9 +1,4 @@
-"""The seam between the harness and the machine that runs the models.
-
-A Device runs one worker spec in a fresh process and returns its result dict. `LocalDevice` runs
-`python -m bench.worker` here. A remote device (SSH to a board, adb to a phone) implements the
-same two methods: copy the spec, items and bundle over, run the worker there, copy the result back.
-"""
+"""`local`: workers run as subprocesses of this Python. Ctrl-C stops the child and re-raises."""
 
 from __future__ import annotations
 
@@ -14,27 +9,15 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-
-class Device(Protocol):
-    name: str
-
-    def info(self) -> dict[str, Any]:
-        """Machine facts for every record (CPU model, cores, ISA flags, OS...)."""
-        ...
-
-    def run_worker(self, spec: dict[str, Any], timeout_s: float | None = None) -> dict[str, Any]:
-        """Run one worker spec in a fresh process; the result dict, or {"error": why}."""
-        ...
-
+from bench.devices import register_device
 
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+ROOT = Path(__file__).resolve().parents[2]  # the project root: what the worker imports
 
 
 class LocalDevice:
-    """Runs workers as subprocesses of this Python. Ctrl-C stops the child and re-raises."""
-
     name = "local"
 
     def info(self) -> dict[str, Any]:
@@ -42,16 +25,20 @@ class LocalDevice:
 
         return {"device": self.name, **machine_info()}
 
-    def run_worker(self, spec: dict[str, Any], timeout_s: float | None = None) -> dict[str, Any]:
+    def available(self, runtime: str) -> tuple[bool, str]:
+        from pocketbert.backends import get_backend
+
+        return get_backend(runtime).available()
+
+    def run_worker(self, spec, timeout_s: float | None = None) -> dict[str, Any]:
         env = dict(os.environ)
-        if spec.get("threads"):
+        if spec.threads:
             # Before any import in the child: OpenMP/MKL pools size themselves at start-up.
-            env.update({k: str(spec["threads"]) for k in THREAD_ENV})
-        root = Path(__file__).resolve().parent.parent
-        env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+            env.update({k: str(spec.threads) for k in THREAD_ENV})
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         with tempfile.TemporaryDirectory(prefix="pocketbert-worker-") as tmp:
             spec_path, result_path = Path(tmp, "spec.json"), Path(tmp, "result.json")
-            spec_path.write_text(json.dumps(spec))
+            spec_path.write_text(spec.to_json())
             proc = subprocess.Popen([sys.executable, "-m", "bench.worker", str(spec_path), str(result_path)],
                                     env=env, stdin=subprocess.DEVNULL)
             try:
@@ -69,6 +56,9 @@ class LocalDevice:
             return {"error": f"worker exited with code {proc.returncode} and no result "
                              "(crashed or killed; out of memory?)"}
 
+    def close(self) -> None:
+        pass
+
 
 def _stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
@@ -78,3 +68,8 @@ def _stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@register_device("local")
+def open_local(url: str) -> LocalDevice:
+    return LocalDevice()

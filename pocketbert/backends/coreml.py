@@ -1,4 +1,4 @@
-"""CoreML: trace -> coremltools ML Program (.mlpackage) with enumerated sequence lengths.
+"""CoreML. Export: trace -> coremltools ML Program (.mlpackage) with enumerated sequence lengths.
 
 fp32 and fp16 set the compute precision. int8 and palette4 compress the weights of an fp16
 program with coremltools.optimize (linear symmetric per-channel int8; 4-bit k-means palettes);
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from export.targets import TargetResult, register_target
+from pocketbert.backends import Backend, ExportResult, LoadRequest, Runner, installed, register
+from pocketbert.common import CheckFailed
 
 MODEL_FILE = "model.mlpackage"
 
@@ -33,9 +34,8 @@ def coreml_seq_lens(seq_len: int, requested: list[int] | None) -> list[int]:
     return sorted(lens)
 
 
-@register_target("coreml", precisions=("fp32", "fp16", "int8", "palette4"))
 def export_coreml(loaded, precision: str, cfg, calibration: list[dict[str, np.ndarray]],
-                  bundle: Path, log=print) -> TargetResult:
+                  bundle: Path, log=print) -> ExportResult:
     import coremltools as ct
     import torch
 
@@ -68,7 +68,7 @@ def export_coreml(loaded, precision: str, cfg, calibration: list[dict[str, np.nd
                 mlmodel = _compress(mlmodel, precision)
     mlmodel.short_description = f"pocketbert {loaded.task} ({precision})"
     mlmodel.save(str(bundle / MODEL_FILE))
-    return TargetResult(model_file=MODEL_FILE, input_dtype="int32", seq_lens=lens,
+    return ExportResult(model_file=MODEL_FILE, input_dtype="int32", seq_lens=lens,
                         dynamic_seq=False,
                         notes={"compute_precision": compute.name.lower(),
                                "minimum_deployment_target": "iOS18/macOS15",
@@ -92,3 +92,47 @@ def _compress(mlmodel, precision: str):
         return linear_quantize_weights(mlmodel, OptimizationConfig(global_config=op))
     op = OpPalettizerConfig(nbits=4, mode="kmeans", granularity="per_tensor", weight_threshold=2048)
     return palettize_weights(mlmodel, OptimizationConfig(global_config=op))
+
+
+def coreml_available() -> tuple[bool, str]:
+    """CoreML prediction needs macOS (coremltools converts anywhere but predicts only there)."""
+    import platform
+
+    ok, why = installed("coremltools")()
+    if not ok:
+        return ok, why
+    if platform.system() != "Darwin":
+        return False, "requires macOS"
+    return True, ""
+
+
+def load_coreml(req: LoadRequest) -> tuple[Runner, dict]:
+    import coremltools as ct
+
+    model = ct.models.MLModel(str(req.model_path), compute_units=ct.ComputeUnit.CPU_ONLY)
+    output_names = [o.name for o in model.get_spec().description.output]
+    names = req.input_names
+
+    def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        out = model.predict({n: np.asarray(feeds[n], dtype=np.int32) for n in names})
+        return [np.asarray(out[n], dtype=np.float32) for n in output_names]
+
+    return run, {"threads_effective": None}  # CoreML schedules its own threads
+
+
+def check_package(path: Path, input_names: list[str], output_names: list[str]) -> None:
+    """Load the package's spec (works off macOS) and check its interface is the one we meant."""
+    import coremltools as ct
+
+    spec = ct.models.MLModel(str(path), skip_model_load=True).get_spec()
+    got_in = [i.name for i in spec.description.input]
+    got_out = [o.name for o in spec.description.output]
+    if got_in != input_names or got_out != output_names:
+        raise CheckFailed(f"CoreML package interface {got_in} -> {got_out} != "
+                          f"{input_names} -> {output_names}")
+
+
+register(Backend(name="coreml", precisions=("fp32", "fp16", "int8", "palette4"), export=export_coreml,
+                 load=load_coreml, available=coreml_available, dynamic_shapes=False,
+                 check_bundle=check_package,
+                 description="CoreML ML Program (model.mlpackage; enumerated lengths; predicts on macOS)"))

@@ -1,4 +1,4 @@
-"""ONNX: torch.onnx (dynamo exporter) with dynamic batch and sequence axes -> optional ORT
+"""ONNX Runtime. Export: torch.onnx (dynamo exporter) with dynamic batch and sequence axes -> optional ORT
 transformer fusion -> int8 via onnxruntime's dynamic per-channel quantization (after its
 pre-processing; Gather is quantized too, so the embedding table shrinks with the linears), or
 fp16 weights and compute via onnxruntime's float16 converter (inputs/outputs keep their types).
@@ -15,15 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from export.targets import TargetResult, register_target
+from pocketbert.backends import Backend, ExportResult, LoadRequest, Runner, installed, register
 
 MODEL_FILE = "model.onnx"
 OPSET = 18
 
 
-@register_target("onnx", precisions=("fp32", "fp16", "int8"))
 def export_onnx(loaded, precision: str, cfg, calibration: list[dict[str, np.ndarray]],
-                bundle: Path, log=print) -> TargetResult:
+                bundle: Path, log=print) -> ExportResult:
     from export.wrapper import OUTPUT_NAMES, ExportWrapper
 
     work = bundle / ".work"
@@ -46,7 +45,7 @@ def export_onnx(loaded, precision: str, cfg, calibration: list[dict[str, np.ndar
     for p in sorted(work.iterdir()):
         p.unlink()
     work.rmdir()
-    return TargetResult(model_file=MODEL_FILE, input_dtype="int64", seq_lens=[cfg.seq_len],
+    return ExportResult(model_file=MODEL_FILE, input_dtype="int64", seq_lens=[cfg.seq_len],
                         dynamic_seq=True, dynamic_batch=True,
                         notes={"opset": OPSET, "ort_optimized": bool(cfg.onnx_optimize),
                                "quantization": ("onnxruntime quantize_dynamic: QInt8 per-channel "
@@ -101,3 +100,28 @@ def _quantize(path: Path, work: Path) -> Path:
     quantize_dynamic(str(pre), str(out), weight_type=QuantType.QInt8, per_channel=True,
                      op_types_to_quantize=["MatMul", "Gemm", "Gather", "Attention"])
     return out
+
+
+def load_onnx(req: LoadRequest) -> tuple[Runner, dict]:
+    """An ORT CPU session: intra-op threads = the bench count (inter-op 1), all graph optimizations."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if req.threads:
+        opts.intra_op_num_threads = int(req.threads)
+        opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(str(req.model_path), opts, providers=["CPUExecutionProvider"])
+    dtypes = {i.name: (np.int32 if "int32" in i.type else np.int64) for i in session.get_inputs()}
+    names = req.input_names
+
+    def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return session.run(None, {n: np.asarray(feeds[n], dtype=dtypes[n]) for n in names})
+
+    # ORT reports no thread count back: intra_op_num_threads is what the session was created with
+    return run, {"threads_effective": req.threads}
+
+
+register(Backend(name="onnx", precisions=("fp32", "fp16", "int8"), export=export_onnx, load=load_onnx,
+                 available=installed("onnxruntime"), dynamic_shapes=True,
+                 description="ONNX Runtime CPU (model.onnx; dynamic batch and sequence)"))

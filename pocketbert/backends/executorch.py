@@ -1,4 +1,4 @@
-"""ExecuTorch: torch.export -> (int8: PT2E quantize) -> XNNPACK partitioner -> .pte.
+"""ExecuTorch with the XNNPACK delegate. Export: torch.export -> (int8: PT2E quantize) -> XNNPACK partitioner -> .pte.
 
 fp32: every linear/matmul delegated to XNNPACK. (fp16 is not offered: XNNPACK's fp16 path gave
 non-finite outputs for DistilBERT-size models on x86 here, and an export we can't validate is
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export.targets import TargetResult, register_target
+from pocketbert.backends import Backend, ExportResult, LoadRequest, Runner, installed, register
 
 MODEL_FILE = "model.pte"
 
@@ -36,9 +36,8 @@ def _dynamic_shapes(loaded, seq_len: int):
     return {name: {1: seq} for name in loaded.input_names}
 
 
-@register_target("executorch", precisions=("fp32", "int8"))
 def export_executorch(loaded, precision: str, cfg, calibration: list[dict[str, np.ndarray]],
-                      bundle: Path, log=print) -> TargetResult:
+                      bundle: Path, log=print) -> ExportResult:
     import torch
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
@@ -72,7 +71,7 @@ def export_executorch(loaded, precision: str, cfg, calibration: list[dict[str, n
         lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
         et_program = lowered.to_executorch()
     (bundle / MODEL_FILE).write_bytes(et_program.buffer)
-    return TargetResult(model_file=MODEL_FILE, input_dtype="int64", seq_lens=[cfg.seq_len],
+    return ExportResult(model_file=MODEL_FILE, input_dtype="int64", seq_lens=[cfg.seq_len],
                         dynamic_seq=True,
                         notes={"backend": "XNNPACK",
                                "quantization": ("PT2E XNNPACKQuantizer: dynamic per-channel int8 "
@@ -98,3 +97,29 @@ def _quantize_pt2e(program, loaded, calibration, args, shapes, log):
         prepared(*[torch.from_numpy(ex[n]) for n in loaded.input_names])
     converted = convert_pt2e(prepared)
     return export(converted, args, dynamic_shapes=shapes, strict=False)
+
+
+def load_executorch(req: LoadRequest) -> tuple[Runner, dict]:
+    import torch
+    from executorch.extension.pybindings import portable_lib
+    from executorch.runtime import Runtime
+
+    if req.threads:
+        # XNNPACK runs on ExecuTorch's own threadpool, which ignores torch.set_num_threads:
+        # left alone it uses every core it detects, so set it to the same count as the others.
+        portable_lib._unsafe_reset_threadpool(int(req.threads))
+    program = Runtime.get().load_program(Path(req.model_path))
+    method = program.load_method("forward")
+    names = req.input_names
+
+    def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        args = [torch.from_numpy(np.ascontiguousarray(feeds[n], dtype=np.int64)) for n in names]
+        return [o.detach().numpy() for o in method.execute(args)]
+
+    # the pool's size, read back: what XNNPACK really runs on
+    return run, {"threads_effective": int(portable_lib._threadpool_get_thread_count())}
+
+
+register(Backend(name="executorch", precisions=("fp32", "int8"), export=export_executorch,
+                 load=load_executorch, available=installed("executorch"), dynamic_shapes=True,
+                 description="ExecuTorch + XNNPACK (model.pte; dynamic sequence length)"))

@@ -1,0 +1,40 @@
+"""PyTorch eager: the reference every export is compared with, and a benchmark runtime. It runs the
+model itself (no bundle): the same `ExportWrapper` every export starts from; int8 = dynamic
+quantization of nn.Linear."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pocketbert.backends import Backend, LoadRequest, Runner, installed, register
+
+
+def load_pytorch(req: LoadRequest) -> tuple[Runner, dict]:
+    import io
+
+    import torch
+
+    from export.wrapper import wrap
+    from pocketbert.models import load_model
+
+    if req.threads:
+        torch.set_num_threads(int(req.threads))  # intra-op pool (MKL/oneDNN/OpenMP)
+    loaded = load_model(req.model, req.task, tokenizer=None)
+    model = wrap(loaded).eval()
+    if req.precision == "int8":
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    names = loaded.input_names
+
+    def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        with torch.inference_mode():
+            outs = model(*[torch.from_numpy(feeds[n]) for n in names])
+        return [o.numpy() for o in outs]
+
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)  # what this model weighs on disk (no bundle to measure)
+    return run, {"threads_effective": torch.get_num_threads(), "model_bytes": buf.tell()}
+
+
+register(Backend(name="pytorch", precisions=("fp32", "int8"), load=load_pytorch,
+                 available=installed("torch", "transformers"), dynamic_shapes=True,
+                 description="PyTorch eager (runs the model directly; the reference)"))
