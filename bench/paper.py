@@ -21,7 +21,7 @@ SQUAD_SEQ_LEN = 384  # SQuAD window (doc stride 128)
 SQUAD_DEFAULT_LIMIT = 100  # questions: BERT-base at 384 costs ~0.5 s each on 2 cores
 
 
-def run_paper(cfg, stsb: str | None, squad: str | None, log=print) -> Path:
+def run_paper(cfg, stsb: str | None, squad: str | None, log=print, device=None) -> Path:
     """Run both studies for BERT-base and DistilBERT; write and print paper.md. Returns the run folder."""
     from bench.harness import run_bench
 
@@ -31,11 +31,11 @@ def run_paper(cfg, stsb: str | None, squad: str | None, log=print) -> Path:
                                bundle_cache=cfg.bundle_cache or Path(cfg.out) / "bundles")
     log(f"Table 3 on {'STS-B dev ' + stsb if stsb else 'the synthetic stand-in (no --stsb)'}")
     run_bench(dataclasses.replace(base, workloads=[f"stsb:{stsb}" if stsb else "synthetic"],
-                                  seq_len=STSB_SEQ_LEN, run_id=f"{run_id}/table3"), log=log)
+                                  seq_len=STSB_SEQ_LEN, run_id=f"{run_id}/table3"), device=device, log=log)
     log(f"QA per-question study on {'SQuAD ' + squad if squad else 'the synthetic stand-in (no --squad)'}")
     run_bench(dataclasses.replace(base, workloads=[f"squad:{squad}" if squad else "synthetic"],
                                   seq_len=SQUAD_SEQ_LEN, limit=cfg.limit or SQUAD_DEFAULT_LIMIT,
-                                  run_id=f"{run_id}/qa"), log=log)
+                                  run_id=f"{run_id}/qa"), device=device, log=log)
     log(write_paper_report(root))
     return root
 

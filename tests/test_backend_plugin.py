@@ -1,0 +1,84 @@
+"""A backend is one file: this test file defines a complete extra backend — ONNX Runtime with every
+graph optimization off, under its own name — and runs export -> parity -> bench -> report on
+bert-tiny through the normal CLI. No other file of the project knows the name `ort-noopt`: the CLI
+finds it through POCKETBERT_PLUGINS, in this process and in every benchmark worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from pocketbert.backends import Backend, LoadRequest, installed, register
+
+NAME = "ort-noopt"
+
+
+def export_noopt(loaded, precision, cfg, calibration, bundle, log=print):
+    from pocketbert.backends.onnx import export_onnx
+
+    return export_onnx(loaded, precision, cfg, calibration, bundle, log=log)  # the same file format
+
+
+def load_noopt(req: LoadRequest):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    if req.threads:
+        opts.intra_op_num_threads = req.threads
+    session = ort.InferenceSession(str(req.model_path), opts, providers=["CPUExecutionProvider"])
+
+    def run(feeds):
+        return session.run(None, {n: np.asarray(feeds[n], dtype=np.int64) for n in req.input_names})
+
+    return run, {"threads_effective": req.threads}
+
+
+register(Backend(name=NAME, precisions=("fp32",), export=export_noopt, load=load_noopt,
+                 available=installed("onnxruntime"), description="ORT, graph optimizations off (test)"))
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "POCKETBERT_PLUGINS": str(Path(__file__).resolve()),
+           "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-m", "pocketbert.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_a_backend_defined_in_one_file_runs_export_parity_bench_report(tmp_path):
+    # export + parity
+    proc = _cli("export", "--model", "bert-tiny", "--target", NAME, "--precision", "fp32", "--seq-len", "32",
+                "--parity-samples", "3", "--out", str(tmp_path / "b"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    manifest = json.loads((tmp_path / "b" / f"{NAME}-fp32" / "manifest.json").read_text())
+    assert manifest["target"] == NAME and manifest["parity"]["status"] == "passed"
+    assert manifest["parity"]["max_abs_diff"] < 1e-4
+    # bench: the bundle just made, and an on-demand export through the bench's cache
+    proc = _cli("bench", "--bundle", str(tmp_path / "b"), "--shape", "dynamic", "--limit", "3",
+                "--threads", "1", "--warmup", "0", "--out", str(tmp_path / "r"), "--run-id", "given",
+                "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = _cli("bench", "--model", "bert-tiny", "--runtime", NAME, "onnx", "--precision", "fp32", "--shape",
+                "dynamic", "--seq-len", "32", "--limit", "3", "--threads", "1", "--warmup", "0",
+                "--out", str(tmp_path / "r"), "--run-id", "made", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records = {p.name: json.loads(p.read_text()) for p in (tmp_path / "r" / "made").glob("*.json")}
+    mine = records[f"bert-tiny-{NAME}-fp32-synthetic-dynamic.json"]
+    onnx = records["bert-tiny-onnx-fp32-synthetic-dynamic.json"]
+    assert mine["status"] == "ok" and len(mine["latency_ms"]) == 3
+    assert mine["answers_sample"] == onnx["answers_sample"]  # same model, same answers
+    # report, merged over both runs
+    proc = _cli("report", str(tmp_path / "r" / "given"), str(tmp_path / "r" / "made"),
+                "--out", str(tmp_path / "rep"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = (tmp_path / "rep" / "report.md").read_text()
+    assert f"| bert-tiny | {NAME} | fp32 | synthetic | dynamic |" in report
+    # and an unknown name still fails listing the valid ones, the plugin's among them
+    proc = _cli("export", "--model", "bert-tiny", "--target", "nope", "--out", str(tmp_path / "x"), cwd=tmp_path)
+    assert proc.returncode == 2 and NAME in proc.stderr and "Traceback" not in proc.stderr
