@@ -87,12 +87,9 @@ def library_versions(names: tuple[str, ...] = TRACKED_LIBRARIES) -> dict[str, st
     return out
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
+def sha256_file(path: Path) -> str:
     with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def file_size(path: Path) -> int:
