@@ -19,14 +19,22 @@ import time
 from pathlib import Path
 
 
-def _rss_mb() -> float:
-    """This process's resident memory now (/proc on Linux and Android; psutil elsewhere)."""
+def _proc_status_mb(key: str) -> float | None:
+    """A memory line of /proc/self/status in MB (Linux and Android), None where absent."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) / 2**10  # kB
     except OSError:
         pass
+    return None
+
+
+def _rss_mb() -> float:
+    """This process's resident memory now (/proc; psutil elsewhere)."""
+    rss = _proc_status_mb("VmRSS")
+    if rss is not None:
+        return rss
     import psutil
 
     return psutil.Process().memory_info().rss / 2**20
@@ -35,12 +43,9 @@ def _rss_mb() -> float:
 def _peak_rss_mb() -> float:
     """This process's peak RSS. On Linux VmHWM, not ru_maxrss: ru_maxrss survives fork+exec, so a
     worker would inherit the parent's peak (the harness holds models and tokenizers)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 2**10  # kB
-    except OSError:
-        pass
+    peak = _proc_status_mb("VmHWM")
+    if peak is not None:
+        return peak
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
