@@ -1,0 +1,266 @@
+"""Put exported bundles into the Android demo app and install it on a phone.
+
+  bundle   copy ExecuTorch question-answering bundles (from `pocketbert export`) into the app's
+           assets and rewrite the model list the app offers; sha256-checked, all or nothing
+  install  build the debug app with Gradle and install it with adb (needs the Android SDK and a
+           device; otherwise says, one line each, what is missing and how to get it)
+
+examples:
+  pocketbert export --model ./minilm-squad --target executorch --precision fp32 int8 \\
+      --seq-len 384 --out bundles/minilm
+  pocketbert android bundle bundles/minilm/executorch-fp32 bundles/minilm/executorch-int8
+  pocketbert android install --serial R58M123ABC
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from pocketbert.common import UsageError
+
+DEFAULT_APP = Path(__file__).resolve().parent  # android_demo/, the Gradle project
+PACKAGE = "org.pocketbert.demo"
+MAIN_ACTIVITY = f"{PACKAGE}/.MainActivity"
+ASSETS = Path("app/src/main/assets/bundles")  # under the app project
+MODELS_FILE = "models.json"
+MODELS_FORMAT = "pocketbert-android-models/1"
+APP_FILES = ("manifest.json", "vocab.txt")  # plus the manifest's model_file: all the app reads
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="android_command", metavar="ACTION", required=True)
+    b = sub.add_parser("bundle", help="copy ExecuTorch QA bundles into the app's assets")
+    b.add_argument("bundles", nargs="+", type=Path, metavar="BUNDLE",
+                   help="bundle folders from `pocketbert export --target executorch` (or an export "
+                        "--out folder holding several)")
+    b.add_argument("--app", type=Path, default=DEFAULT_APP, help="the Android project (default: android_demo)")
+    b.add_argument("--name", help="name shown in the app (one bundle only; default MODEL-PRECISION)")
+    i = sub.add_parser("install", help="build the app with Gradle and install it with adb")
+    i.add_argument("--app", type=Path, default=DEFAULT_APP, help="the Android project (default: android_demo)")
+    i.add_argument("--serial", help="device serial from `adb devices` (default: the only device)")
+    i.add_argument("--no-launch", action="store_true", help="install only, do not open the app")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.android_command == "bundle":
+        names = bundle_into_app(args.bundles, args.app, args.name)
+        print(f"app {args.app} now offers: {', '.join(names)}")
+        print(f"next: pocketbert android install   (or open {args.app} in Android Studio)")
+        return 0
+    return install(args.app, args.serial, launch=not args.no_launch)
+
+
+# ------------------------------------------------------------------ bundle
+
+def _app_assets(app: Path) -> Path:
+    app = Path(app).expanduser()
+    if not (app / "settings.gradle.kts").is_file() or not (app / "app").is_dir():
+        raise UsageError(f"{app} is not the Android demo project (no settings.gradle.kts and app/): "
+                         "pass --app android_demo")
+    return app / ASSETS
+
+
+def _check_bundle(path: Path) -> tuple[Path, dict]:
+    """A verified ExecuTorch QA bundle, or a one-line UsageError saying why not."""
+    from export.bundle import read_manifest
+
+    m = read_manifest(path, verify=True)  # format and every file's sha256
+    if m.get("target") != "executorch":
+        raise UsageError(f"{path} is a '{m.get('target')}' bundle; the app runs ExecuTorch: "
+                         "export with --target executorch")
+    if m.get("task") != "question-answering":
+        raise UsageError(f"{path} is a '{m.get('task')}' model; the app answers questions: "
+                         "export a question-answering model (--task question-answering)")
+    for name in (*APP_FILES, m["model_file"]):
+        if not (path / name).is_file():
+            raise UsageError(f"{path} lacks {name}: re-export the bundle")
+    return path, m
+
+
+def default_name(m: dict) -> str:
+    model = str(m.get("source", "model")).removeprefix("preset:").rstrip("/").split("/")[-1]
+    return f"{model}-{m['precision']}"
+
+
+def bundle_into_app(bundles: list[Path], app: Path, name: str | None = None) -> list[str]:
+    """Copy bundles into the app's assets (staged, sha256-checked, then renamed in) and rewrite
+    models.json; returns the names the app now offers. Nothing changes on any error."""
+    from export.bundle import find_bundles
+
+    assets = _app_assets(app)
+    found: list[Path] = []
+    for b in bundles:
+        b = Path(b).expanduser()
+        if not b.exists():
+            raise UsageError(f"bundle {b} not found")
+        hits = find_bundles(b)
+        if not hits:
+            raise UsageError(f"no bundle (manifest.json) at {b} or in its subfolders: create one with "
+                             "`pocketbert export --target executorch`")
+        found += hits
+    checked = [_check_bundle(b) for b in found]
+    if name and len(checked) > 1:
+        raise UsageError(f"--name names one bundle, got {len(checked)}")
+    named = [(name or default_name(m), b, m) for b, m in checked]
+    seen: dict[str, Path] = {}
+    for n, b, _ in named:
+        if not n or "/" in n or n.startswith("."):
+            raise UsageError(f"bad bundle name '{n}': use letters, digits, '-', '_'")
+        if n in seen:
+            raise UsageError(f"{seen[n]} and {b} would both be '{n}': install one at a time with --name")
+        seen[n] = b
+
+    from pocketbert.common import sha256_file
+
+    assets.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=assets))
+    try:
+        for n, b, m in named:
+            dst = staging / n
+            dst.mkdir()
+            for f in (*APP_FILES, m["model_file"]):
+                shutil.copyfile(b / f, dst / f)
+                meta = m["files"].get(f)
+                if meta and sha256_file(dst / f) != meta["sha256"]:
+                    raise UsageError(f"copy of {b / f} does not match its sha256: disk full or the bundle "
+                                     "changed while copying; nothing was installed")
+        old = staging / ".replaced"
+        old.mkdir()
+        for n, _, _ in named:  # renames only: the swap cannot half-fail on a full disk
+            if (assets / n).exists():
+                os.replace(assets / n, old / n)
+            os.replace(staging / n, assets / n)
+        names = write_model_list(assets)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return names
+
+
+def write_model_list(assets: Path) -> list[str]:
+    """models.json from the bundles in the assets folder (what the app lists), atomically."""
+    import json
+
+    from pocketbert.common import write_text_atomic
+
+    entries = []
+    for d in sorted(p for p in assets.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        mf = d / "manifest.json"
+        if not mf.is_file():
+            continue
+        m = json.loads(mf.read_text())
+        entries.append({"name": d.name, "model": default_name(m).rsplit("-", 1)[0], "precision": m["precision"],
+                        "seq_len": m["seq_len"], "dynamic_seq": m.get("dynamic_seq", False),
+                        "model_file": m["model_file"],
+                        "model_file_bytes": (d / m["model_file"]).stat().st_size,
+                        "files": sorted(p.name for p in d.iterdir() if p.is_file())})
+    write_text_atomic(assets / MODELS_FILE, json.dumps({"format": MODELS_FORMAT, "bundles": entries}, indent=2) + "\n")
+    return [e["name"] for e in entries]
+
+
+# ------------------------------------------------------------------ install
+
+def _adb_path() -> str | None:
+    sdk = _sdk_dir()
+    if sdk and (sdk / "platform-tools" / "adb").is_file():
+        return str(sdk / "platform-tools" / "adb")
+    return shutil.which("adb")
+
+
+def _sdk_dir() -> Path | None:
+    for var in ("ANDROID_HOME", "ANDROID_SDK_ROOT"):
+        v = os.environ.get(var)
+        if v and Path(v).expanduser().is_dir():
+            return Path(v).expanduser()
+    return None
+
+
+def _devices(adb: str) -> list[tuple[str, str]]:
+    """(serial, state) from `adb devices` (starts the adb server, as any adb command does)."""
+    try:
+        out = subprocess.run([adb, "devices"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    rows = [line.split("\t") for line in out.splitlines()[1:] if "\t" in line]
+    return [(r[0], r[1]) for r in rows]
+
+
+def missing_for_install(app: Path, serial: str | None) -> tuple[list[str], dict]:
+    """One line per thing `install` lacks (and how to get it); plus what it found."""
+    missing: list[str] = []
+    found: dict = {}
+    sdk = _sdk_dir()
+    if not sdk:
+        missing.append("Android SDK: install Android Studio (https://developer.android.com/studio) or the "
+                       "command-line tools, then set ANDROID_HOME to the SDK folder (e.g. ~/Android/Sdk) and "
+                       "run `sdkmanager \"platforms;android-35\" \"build-tools;35.0.0\" platform-tools`")
+    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+        missing.append("a JDK 17+: `apt install openjdk-17-jdk-headless`, or set JAVA_HOME to Android "
+                       "Studio's bundled JDK (jbr/)")
+    gradlew = Path(app) / "gradlew"
+    if gradlew.is_file():
+        found["gradle"] = [str(gradlew.resolve())]
+    elif shutil.which("gradle"):
+        found["gradle"] = [shutil.which("gradle"), "-p", str(Path(app).resolve())]
+    else:
+        missing.append(f"Gradle: run `gradle wrapper --gradle-version 8.11.1` once in {app} (any Gradle "
+                       "8.x from https://gradle.org/install), or open the project in Android Studio")
+    models = Path(app) / ASSETS / MODELS_FILE
+    if not models.is_file() or '"name"' not in models.read_text():
+        missing.append("a model in the app: `pocketbert export --target executorch --out B ...` then "
+                       "`pocketbert android bundle B/executorch-fp32`")
+    adb = _adb_path()
+    if not adb:
+        missing.append("adb: `sdkmanager platform-tools` (then it is $ANDROID_HOME/platform-tools/adb) or "
+                       "`apt install adb`")
+        missing.append("a device: cannot look for one without adb")
+    else:
+        found["adb"] = adb
+        devices = _devices(adb)
+        ready = [s for s, state in devices if state == "device"]
+        if serial:
+            state = dict(devices).get(serial)
+            if state != "device":
+                missing.append(f"device {serial}: " + ("not listed by `adb devices` (connected? USB debugging on?)"
+                                                       if state is None else f"is '{state}': unlock the phone and "
+                                                       "accept the USB debugging prompt"))
+            else:
+                found["serial"] = serial
+        elif not ready:
+            unauthorized = [s for s, state in devices if state == "unauthorized"]
+            missing.append("a device: " + (f"{unauthorized[0]} is unauthorized: unlock it and accept the USB "
+                                           "debugging prompt" if unauthorized else
+                                           "connect a phone with USB debugging on (Settings > About phone > "
+                                           "tap Build number 7 times; Developer options > USB debugging); "
+                                           "`adb devices` must list it as 'device'"))
+        elif len(ready) > 1:
+            missing.append(f"one device: {len(ready)} are connected ({', '.join(ready)}): pass --serial")
+        else:
+            found["serial"] = ready[0]
+    return missing, found
+
+
+def install(app: Path, serial: str | None, launch: bool = True) -> int:
+    app = Path(app).expanduser()
+    _app_assets(app)
+    missing, found = missing_for_install(app, serial)
+    if missing:
+        for line in missing:
+            print(f"pocketbert android install: missing {line}", file=sys.stderr)
+        return 2
+    env = {**os.environ, "ANDROID_SERIAL": found["serial"]}  # installDebug installs on this device only
+    print(f"building and installing on {found['serial']} ...")
+    rc = subprocess.run([*found["gradle"], ":app:installDebug"], cwd=app, env=env).returncode
+    if rc != 0:
+        print(f"pocketbert android install: gradle failed (exit {rc}); see its output above", file=sys.stderr)
+        return rc
+    if launch:
+        subprocess.run([found["adb"], "-s", found["serial"], "shell", "am", "start", "-n", MAIN_ACTIVITY],
+                       check=False)
+    print(f"installed {PACKAGE} on {found['serial']}")
+    return 0
