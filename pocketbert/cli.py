@@ -19,6 +19,7 @@ SUBCOMMANDS = {
     "bench": ("bench.cli", "benchmark bundles and PyTorch across runtimes (the paper's Table 3 study)"),
     "report": ("bench.report_cli", "render Markdown/CSV/PNG reports from benchmark records"),
     "distill": ("distill.cli", "distil a student from a BERT-family teacher (triple loss)"),
+    "android": ("android_demo.cli", "put exported bundles into the Android QA demo app and install it"),
 }
 
 

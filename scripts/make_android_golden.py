@@ -121,26 +121,14 @@ def u16_offsets(text: str, offsets) -> list[list[int]]:
 def squad_api():
     """pocketbert's SQuAD windowing and span search as (windows, best_span, doc_stride):
     windows(tok, question, context, seq_len) -> (inputs {name: ids} per window, context masks, offsets);
-    best_span(start, end, masks, offsets) -> (char_start, char_end, score).
-    pocketbert.squad when this checkout has it, else the older bench.workloads functions."""
-    if (ROOT / "pocketbert" / "squad.py").is_file():
-        from pocketbert import squad
-
-        def windows(tok, question, context, seq_len):
-            wins = squad.question_windows(tok, squad.Question("q", question, context), seq_len)
-            return [dict(w.inputs) for w in wins], [w.context_mask for w in wins], [w.offsets for w in wins]
-
-        return windows, squad.best_span, squad.doc_stride
-    from bench import workloads
+    best_span(start, end, masks, offsets) -> (char_start, char_end, score)."""
+    from pocketbert import squad
 
     def windows(tok, question, context, seq_len):
-        features, post = workloads.tokenize_qa(tok, question, context, seq_len)
-        return ([{k: v[0].tolist() for k, v in f.items()} for f in features], post["context_masks"], post["offsets"])
+        wins = squad.question_windows(tok, squad.Question("q", question, context), seq_len)
+        return [dict(w.inputs) for w in wins], [w.context_mask for w in wins], [w.offsets for w in wins]
 
-    def best_span(start, end, masks, offsets):
-        return workloads.best_span(start, end, {"context_masks": masks, "offsets": offsets})
-
-    return windows, best_span, workloads.doc_stride
+    return windows, squad.best_span, squad.doc_stride
 
 
 # ------------------------------------------------------------------ sections
@@ -385,9 +373,9 @@ def preset_section() -> dict:
 
 
 def squad_questions(shared: Path) -> list[list[tuple[str, str, str]]]:
-    from bench.workloads import read_squad
+    from pocketbert.squad import read_squad
 
-    return [read_squad(shared / f) for f in SQUAD_FILES]
+    return [[(q.id, q.question, q.context) for q in read_squad(shared / f)] for f in SQUAD_FILES]
 
 
 def real_logits(shared: Path, cases=REAL_QA) -> list[dict]:

@@ -23,7 +23,7 @@ def et_bundle(tmp_path_factory) -> Path:
     pytest.importorskip("executorch")
     out = tmp_path_factory.mktemp("export") / "tiny"
     rc = main(["export", "--model", "bert-tiny", "--target", "executorch", "--precision", "fp32",
-               "--seq-len", "64", "--parity-samples", "2", "--out", str(out)])
+               "--seq-len", "32", "--parity-samples", "1", "--out", str(out)])
     assert rc == 0
     return out / "executorch-fp32"
 
@@ -67,7 +67,7 @@ def test_bundle_copies_verified_files_and_writes_the_model_list(et_bundle, app, 
     models = json.loads((assets / "models.json").read_text())
     assert models["format"] == "pocketbert-android-models/1"
     [entry] = models["bundles"]
-    assert entry["name"] == "bert-tiny-fp32" and entry["precision"] == "fp32" and entry["seq_len"] == 64
+    assert entry["name"] == "bert-tiny-fp32" and entry["precision"] == "fp32" and entry["seq_len"] == 32
     assert entry["model_file_bytes"] == manifest["files"]["model.pte"]["bytes"]
     assert not [p for p in assets.iterdir() if p.name.startswith(".")], "staging left behind"
     assert "bert-tiny-fp32" in capsys.readouterr().out

@@ -102,11 +102,23 @@ def run_junit(extra_props: dict[str, str] | None = None) -> tuple[int, str, dict
     return proc.returncode, out, counts
 
 
-def test_qa_core_passes_its_junit_tests_against_the_golden_vectors():
-    rc, out, counts = run_junit()
+def test_qa_core_passes_its_junit_tests_against_the_golden_vectors(tmp_path):
+    rec_ok, rec_failed = tmp_path / "ok.json", tmp_path / "failed.json"
+    rc, out, counts = run_junit({"pocketbert.record_out": str(rec_ok), "pocketbert.failed_record_out": str(rec_failed)})
     failures = [line for line in out.splitlines() if "✘" in line][:20]
     assert rc == 0 and counts.get("failed", 0) == 0, "JUnit failures:\n" + "\n".join(failures) + "\n" + out[-3000:]
     assert counts.get("successful", 0) >= MIN_TESTS, counts
+    # the records the Kotlin benchmark writes are records pocketbert reads and derives statistics from
+    from bench.records import derive
+    from pocketbert.contracts import Record
+
+    ok = Record.read(rec_ok)
+    assert ok.status == "ok" and ok.runtime == "executorch" and ok.model == "bert-tiny"
+    assert len(ok.latency_ms) == len(ok.tokenize_ms) == len(ok.item_ids) == ok.n_items == 6
+    stats = derive(ok.to_dict())["stats"]
+    assert stats["end_to_end_ms"]["mean"] > 0
+    failed = Record.read(rec_failed)
+    assert failed.status == "failed" and "workload" in failed.reason
     print(f"\nqa-core JUnit: {counts.get('successful')} passed, {counts.get('skipped', 0)} skipped, "
           f"{counts.get('aborted', 0)} aborted (real vocab {'given' if REAL_VOCAB.is_file() else 'absent'})")
 

@@ -51,9 +51,8 @@ class BenchmarkActivity : Activity() {
                     ExecuTorchModel(File(dir, manifest.modelFile).path, manifest.inputNames, threads)
                 }
             } catch (e: Exception) { // a bad extra or bundle: still a record, so the host is not left waiting
-                linkedMapOf<String, Any?>("schema" to "pocketbert-bench/1", "status" to "failed",
-                    "reason" to (e.message ?: e.javaClass.simpleName), "runtime" to "executorch",
-                    "machine" to DeviceInfo.machine(this))
+                Benchmark.failure(e.message ?: e.javaClass.simpleName, x.getString("run_id"),
+                    DeviceInfo.machine(this), DeviceInfo.versions(this))
             }
             Benchmark.writeRecord(record, out)
             Log.i(TAG, if (record["status"] == "ok") "DONE ${out.path}" else "FAILED ${record["reason"]}")

@@ -52,23 +52,17 @@ class Benchmark(
         versions: Map<String, Any?>,
         loadModel: (File, BundleManifest, Int) -> QaModel,
     ): Map<String, Any?> {
-        val rec = LinkedHashMap<String, Any?>()
-        rec["schema"] = RECORD_SCHEMA
-        rec["run_id"] = cfg.runId ?: DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss'Z'").withZone(ZoneOffset.UTC).format(Instant.now())
-        rec["status"] = "ok"
-        rec["reason"] = ""
-        rec["runtime"] = "executorch"
+        val rec = baseRecord(cfg.runId, machine, versions)
         rec["threads"] = cfg.threads
-        rec["threads_effective"] = null
         rec["warmup"] = cfg.warmup
-        rec["iterations"] = cfg.iterations
-        rec["batch_size"] = 1
         rec["shape"] = cfg.shape
         rec["bundle"] = cfg.bundle
-        rec["gemm_peak_gflops"] = null
-        rec["machine"] = machine
-        rec["versions"] = versions
-        rec["created_utc"] = Instant.now().truncatedTo(ChronoUnit.SECONDS).toString().replace("Z", "+00:00")
+        rec["notes"] = linkedMapOf<String, Any?>(
+            "source" to "org.pocketbert.demo BenchmarkActivity",
+            "iterations" to cfg.iterations,
+            "tokenize" to "on the device (qa-core WordPiece), timed for every item and pass",
+            "threads_effective" to "not reported by the ExecuTorch Java API",
+        )
         try {
             cfg.validate()
             if (bundleDir == null) throw BundleException("no bundle: pass --es bundle PATH_OR_NAME")
@@ -97,8 +91,10 @@ class Benchmark(
         val m = engine.manifest
         if (cfg.shape == "dynamic" && !m.dynamicSeq) throw BundleException("bundle has fixed sequence lengths only: use --es shape fixed")
         rec.putAll(mapOf("model" to m.model, "model_type" to m.modelType, "task" to m.task, "precision" to m.precision,
-            "seq_len" to engine.seqLen, "doc_stride" to engine.docStride, "parameters" to m.parameters,
-            "model_file_bytes" to File(bundleDir, m.modelFile).length(), "git_revision" to m.gitRevision))
+            "seq_len" to engine.seqLen, "parameters" to m.parameters,
+            "model_file_bytes" to File(bundleDir, m.modelFile).length(), "git_revision" to (m.gitRevision ?: "unknown")))
+        @Suppress("UNCHECKED_CAST")
+        (rec["notes"] as MutableMap<String, Any?>)["doc_stride"] = engine.docStride
         // Tokenize once up front: a question the model cannot take fails the run before any timing.
         val prepared = items.map { it to engine.windows(it.question, it.context, it.maxTokens) }
         val (baseline, _) = rssMb()
@@ -149,6 +145,28 @@ class Benchmark(
     }
 
     companion object {
+        /**
+         * The fields every record has (those `pocketbert.contracts.Record` requires included), so
+         * even a run that failed before it knew its model is a record the host can read.
+         */
+        fun baseRecord(runId: String?, machine: Map<String, Any?>, versions: Map<String, Any?>): LinkedHashMap<String, Any?> =
+            linkedMapOf(
+                "schema" to RECORD_SCHEMA,
+                "run_id" to (runId ?: DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss'Z'").withZone(ZoneOffset.UTC).format(Instant.now())),
+                "status" to "ok", "reason" to "", "model" to "", "runtime" to "executorch", "precision" to "",
+                "workload" to "", "shape" to "", "task" to "question-answering", "threads" to null,
+                "threads_effective" to null, "warmup" to 0, "batch_size" to 1, "gemm_peak_gflops" to null,
+                "machine" to machine, "versions" to versions,
+                "created_utc" to Instant.now().truncatedTo(ChronoUnit.SECONDS).toString().replace("Z", "+00:00"),
+            )
+
+        /** A failed record for an error outside [run] (a bad extra, an unreadable file). */
+        fun failure(reason: String, runId: String?, machine: Map<String, Any?>, versions: Map<String, Any?>): Map<String, Any?> =
+            baseRecord(runId, machine, versions).apply {
+                put("status", "failed")
+                put("reason", reason.lineSequence().first().take(300))
+            }
+
         /** Write [record] to [file] atomically: a reader sees the whole record or nothing. */
         fun writeRecord(record: Map<String, Any?>, file: File) {
             file.parentFile?.mkdirs()

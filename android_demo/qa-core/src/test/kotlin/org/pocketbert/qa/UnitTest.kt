@@ -197,6 +197,8 @@ class BenchmarkTest {
         assertEquals(tokens["real"], tokens["fed"]) // dynamic shape: no padding
         val out = File(tmp, "bench/rec.json")
         Benchmark.writeRecord(rec, out)
+        // for tests/test_android_kotlin.py: the Python side reads these with pocketbert.contracts.Record
+        System.getProperty("pocketbert.record_out")?.let { Benchmark.writeRecord(rec, File(it)) }
         val back = Json.parse(out.readText()).asObj()
         assertEquals(rec["item_ids"], back["item_ids"])
         assertFalse(File(out.path + ".tmp").exists())
@@ -217,6 +219,9 @@ class BenchmarkTest {
         val r3 = Benchmark().run(BenchConfig(bundle = good.path), good, long, machine, emptyMap()) { _, _, _ -> error("not loaded") }
         assertEquals("failed", r3["status"])
         assertTrue("question" in r3["reason"].toString(), r3["reason"].toString())
+        System.getProperty("pocketbert.failed_record_out")?.let {
+            Benchmark.writeRecord(Benchmark.failure("cannot read workload x.json", "r0", machine, emptyMap()), File(it))
+        }
         val fixed = writeBundle(File(tmp, "fixed"), dynamic = false)
         val r4 = Benchmark().run(BenchConfig(bundle = fixed.path, shape = "dynamic"), fixed, null, machine, emptyMap()) { _, _, _ -> error("x") }
         assertTrue("fixed" in r4["reason"].toString())
