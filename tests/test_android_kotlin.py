@@ -86,7 +86,7 @@ def _compiled_jar(kotlinc: Path) -> Path:
     return jar
 
 
-def run_junit(extra_props: dict[str, str] | None = None) -> tuple[int, str, dict[str, int]]:
+def run_junit(extra_props: dict[str, str] | None = None, select: list[str] | None = None) -> tuple[int, str, dict[str, int]]:
     kotlinc = find_kotlinc()
     jar = _compiled_jar(kotlinc)
     stdlib = kotlinc.parent.parent / "lib" / "kotlin-stdlib.jar"
@@ -94,7 +94,9 @@ def run_junit(extra_props: dict[str, str] | None = None) -> tuple[int, str, dict
     if REAL_VOCAB.is_file():
         props.setdefault("pocketbert.vocab", str(REAL_VOCAB))
     cmd = ["java", *[f"-D{k}={v}" for k, v in props.items()], "-jar", str(JAVA_DIR / CONSOLE),
-           "-cp", os.pathsep.join([str(jar), str(stdlib)]), "--scan-classpath", "--disable-banner",
+           "-cp", os.pathsep.join([str(jar), str(stdlib)]),
+           *([f"--select-class=org.pocketbert.qa.{c}" for c in select] if select else ["--scan-classpath"]),
+           "--disable-banner",
            "--disable-ansi-colors", "--details=tree"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     out = proc.stdout + proc.stderr
@@ -132,6 +134,6 @@ def test_junit_fails_on_a_wrong_golden_file(tmp_path):
     g["preset"]["windows"][20]["windows"][0]["offsets"][3][1] += 1
     bad = tmp_path / "golden.json"
     bad.write_text(json.dumps(g, ensure_ascii=False), encoding="utf-8")
-    rc, out, counts = run_junit({"pocketbert.golden": str(bad)})
+    rc, out, counts = run_junit({"pocketbert.golden": str(bad)}, select=["GoldenTest"])
     assert rc != 0 and counts.get("failed", 0) >= 2, counts
     assert "preset tokenize #2" in out and "preset windows #20" in out
