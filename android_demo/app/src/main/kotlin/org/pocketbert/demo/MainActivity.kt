@@ -31,8 +31,8 @@ import java.util.concurrent.Executors
 class MainActivity : Activity() {
     private val worker = Executors.newSingleThreadExecutor() // model load and inference, in order
     private val ui = Handler(Looper.getMainLooper())
-    private var engine: QaEngine? = null
-    private var model: QaModel? = null
+    @Volatile private var engine: QaEngine? = null // written on the worker, read on the UI thread
+    @Volatile private var model: QaModel? = null
 
     private lateinit var bundleInfo: TextView
     private lateinit var passage: EditText
