@@ -137,3 +137,24 @@ def test_junit_fails_on_a_wrong_golden_file(tmp_path):
     rc, out, counts = run_junit({"pocketbert.golden": str(bad)}, select=["GoldenTest"])
     assert rc != 0 and counts.get("failed", 0) >= 2, counts
     assert "preset tokenize #2" in out and "preset windows #20" in out
+
+
+@pytest.mark.slow
+def test_app_layer_type_checks_against_api_stubs(tmp_path):
+    """android_demo/app compiles against qa-core and stand-ins of the Android/ExecuTorch classes it
+    calls (tests/android_stubs): catches qa-core API changes that would break the app. Not a
+    substitute for a Gradle build (no Android SDK here)."""
+    if not shutil.which("javac"):
+        pytest.skip("no javac (apt install default-jdk-headless)")
+    kotlinc = find_kotlinc()
+    stubs = ROOT / "tests" / "android_stubs"
+    classes = tmp_path / "stubs"
+    proc = subprocess.run(["javac", "-d", str(classes), *map(str, stubs.rglob("*.java"))],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jar = _compiled_jar(kotlinc)
+    proc = subprocess.run([str(kotlinc), "-J-XX:TieredStopAtLevel=1", "-nowarn", "-cp",
+                           os.pathsep.join([str(classes), str(jar)]), "-d", str(tmp_path / "app.jar"),
+                           str(ROOT / "android_demo/app/src/main/kotlin")],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"the app layer does not compile:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"

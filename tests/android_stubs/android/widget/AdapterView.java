@@ -1,0 +1,5 @@
+package android.widget;
+public abstract class AdapterView<T> extends android.view.ViewGroup { public AdapterView(android.content.Context c) { super(c); }
+  public interface OnItemSelectedListener { void onItemSelected(AdapterView<?> parent, android.view.View view, int position, long id);
+    void onNothingSelected(AdapterView<?> parent); }
+  public void setOnItemSelectedListener(OnItemSelectedListener l) {} public OnItemSelectedListener getOnItemSelectedListener() { return null; } }

@@ -1,0 +1,2 @@
+package org.json;
+public class JSONException extends RuntimeException {}
