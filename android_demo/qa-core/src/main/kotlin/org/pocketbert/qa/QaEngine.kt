@@ -50,8 +50,14 @@ class QaEngine(
         if (maxTokens != null) qaWindows(tokenizer, question, context, minOf(maxTokens, seqLen), 0, manifest.special, overflow = false)
         else qaWindows(tokenizer, question, context, seqLen, docStride, manifest.special)
 
-    fun feedsOf(w: QaWindow): Map<String, LongArray> =
-        w.feeds(manifest.inputNames, if (fixedShape) seqLen else w.length, manifest.special.pad)
+    /** Input length fed for a window: real, or padded (a fixed-shape model: to its own seq_len). */
+    fun fedLength(w: QaWindow): Int = when {
+        !manifest.dynamicSeq -> manifest.seqLen
+        fixedShape -> seqLen
+        else -> w.length
+    }
+
+    fun feedsOf(w: QaWindow): Map<String, LongArray> = w.feeds(manifest.inputNames, fedLength(w), manifest.special.pad)
 
     fun answer(model: QaModel, question: String, context: String, maxTokens: Int? = null): Answer {
         val t0 = clock()
@@ -70,7 +76,7 @@ class QaEngine(
         val text = span?.text(context) ?: ""
         val t3 = clock()
         return Answer(text, span, wins.size, wins.sumOf { it.length },
-            wins.sumOf { if (fixedShape) seqLen else it.length },
+            wins.sumOf { fedLength(it) },
             (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6)
     }
 

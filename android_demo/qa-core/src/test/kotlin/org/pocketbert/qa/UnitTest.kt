@@ -133,6 +133,12 @@ class QaEngineTest {
         val a = engine.answer(model, "a?", "short passage")
         assertEquals(listOf(48), model.lengths)
         assertEquals(48, a.tokensFed)
+        // shorter windows on a fixed-shape model still feed the model its own length
+        val shorter = QaEngine.open(File(tmp, "f"), seqLen = 32)
+        assertEquals(48, shorter.feedsOf(shorter.windows("a?", "short passage")[0]).getValue("input_ids").size)
+        // a dynamic model asked for fixed shapes pads to the window length in use
+        val dyn = QaEngine.open(writeBundle(File(tmp, "d"), seqLen = 48), seqLen = 40, fixedShape = true)
+        assertEquals(40, dyn.feedsOf(dyn.windows("a?", "short passage")[0]).getValue("token_type_ids").size)
     }
 
     @Test
