@@ -24,6 +24,13 @@ object Bundles {
         return (0 until list.length()).map { list.getJSONObject(it).getString("name") }
     }
 
+    /** Where `adb push` puts bundles for the app to find without a rebuild. */
+    const val PUSHED = "/data/local/tmp/pocketbert/bundles"
+
+    /** Bundle folders pushed to [PUSHED] (absolute paths), when the device lets the app read them. */
+    fun pushed(): List<String> =
+        File(PUSHED).listFiles()?.filter { File(it, BundleManifest.FILE).isFile }?.map { it.path }?.sorted() ?: emptyList()
+
     /**
      * A bundle folder on disk (ExecuTorch loads from a path): [spec] is an absolute path, a path
      * relative to the app's files folder, or the name of a packaged bundle, which is copied out of

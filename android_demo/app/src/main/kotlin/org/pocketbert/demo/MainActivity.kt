@@ -47,7 +47,7 @@ class MainActivity : Activity() {
         val column = LinearLayout(this).apply { orientation = LinearLayout.VERTICAL; setPadding(pad, pad, pad, pad) }
         fun label(text: String) = TextView(this).apply { this.text = text; setTypeface(typeface, Typeface.BOLD); setPadding(0, pad, 0, 0) }
 
-        val bundles = Bundles.packaged(this)
+        val bundles = Bundles.packaged(this) + Bundles.pushed() // names in the APK, then pushed folders
         val bundlePicker = Spinner(this).apply {
             adapter = ArrayAdapter(this@MainActivity, android.R.layout.simple_spinner_dropdown_item,
                 bundles.ifEmpty { listOf("(no bundle in the app)") })
@@ -81,7 +81,8 @@ class MainActivity : Activity() {
         }
         if (bundles.isEmpty()) {
             bundleInfo.text = "No model bundle is packaged. On your computer: pocketbert export --target " +
-                "executorch ..., then pocketbert android bundle BUNDLE and pocketbert android install."
+                "executorch ..., then pocketbert android bundle BUNDLE and pocketbert android install " +
+                "(or adb push a bundle folder to ${Bundles.PUSHED}/NAME and reopen the app)."
         } else {
             bundlePicker.onItemSelectedListener = onSelect { i -> load(bundles[i]) }
         }
