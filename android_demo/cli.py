@@ -83,6 +83,13 @@ def _check_bundle(path: Path) -> tuple[Path, dict]:
     return path, m
 
 
+def _is_app_bundle(path: Path) -> bool:
+    from export.bundle import read_manifest
+
+    m = read_manifest(path, verify=False)
+    return m.get("target") == "executorch" and m.get("task") == "question-answering"
+
+
 def default_name(m: dict) -> str:
     model = str(m.get("source", "model")).removeprefix("preset:").rstrip("/").split("/")[-1]
     return f"{model}-{m['precision']}"
@@ -94,7 +101,7 @@ def bundle_into_app(bundles: list[Path], app: Path, name: str | None = None) -> 
     from export.bundle import find_bundles
 
     assets = _app_assets(app)
-    found: list[Path] = []
+    checked: list[tuple[Path, dict]] = []
     for b in bundles:
         b = Path(b).expanduser()
         if not b.exists():
@@ -103,8 +110,18 @@ def bundle_into_app(bundles: list[Path], app: Path, name: str | None = None) -> 
         if not hits:
             raise UsageError(f"no bundle (manifest.json) at {b} or in its subfolders: create one with "
                              "`pocketbert export --target executorch`")
-        found += hits
-    checked = [_check_bundle(b) for b in found]
+        if hits == [b]:  # a bundle named on the command line: it must be one the app runs
+            checked.append(_check_bundle(b))
+            continue
+        # an export's --out folder: take its ExecuTorch QA bundles, say what else is there
+        usable = [h for h in hits if _is_app_bundle(h)]
+        if not usable:
+            raise UsageError(f"{b} holds no ExecuTorch question-answering bundle ({', '.join(h.name for h in hits)}): "
+                             "export with --target executorch")
+        skipped = [h.name for h in hits if h not in usable]
+        if skipped:
+            print(f"{b}: skipping {', '.join(skipped)} (not ExecuTorch question-answering)")
+        checked += [_check_bundle(h) for h in usable]
     if name and len(checked) > 1:
         raise UsageError(f"--name names one bundle, got {len(checked)}")
     named = [(name or default_name(m), b, m) for b, m in checked]

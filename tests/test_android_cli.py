@@ -79,6 +79,19 @@ def test_bundle_copies_verified_files_and_writes_the_model_list(et_bundle, app, 
     assert names == ["bert-tiny-fp32", "tiny-copy"]
 
 
+def test_an_export_folder_gives_its_executorch_qa_bundles(et_bundle, app, tmp_path, capsys):
+    out = tmp_path / "export-out"
+    shutil.copytree(et_bundle, out / "executorch-fp32")
+    _variant(et_bundle, out / "onnx-fp32", target="onnx")
+    assert main(["android", "bundle", str(out), "--app", str(app)]) == 0
+    assert "skipping onnx-fp32" in capsys.readouterr().out
+    assert [b["name"] for b in json.loads((_assets(app) / "models.json").read_text())["bundles"]] == ["bert-tiny-fp32"]
+    only_onnx = tmp_path / "only-onnx"
+    _variant(et_bundle, only_onnx / "onnx-fp32", target="onnx")
+    assert main(["android", "bundle", str(only_onnx), "--app", str(app)]) == 2
+    assert "holds no ExecuTorch question-answering bundle" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("kind", ["onnx", "classifier", "corrupt", "not-a-bundle", "not-the-app", "two-names"])
 def test_bundle_refuses_in_one_line_and_changes_nothing(et_bundle, app, tmp_path, capsys, kind):
     assert main(["android", "bundle", str(et_bundle), "--app", str(app), "--name", "before"]) == 0
