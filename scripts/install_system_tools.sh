@@ -20,7 +20,8 @@ if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 if command -v npm >/dev/null; then
-  command -v kotlinc >/dev/null || npm install -g --silent "${NPM_PACKAGES[@]}" >/dev/null
+  # the npm package puts only kotlinc-js on PATH; its full kotlinc lives in the package folder
+  [ -x "$(npm root -g)/kotlin-compiler/bin/kotlinc" ] || npm install -g --silent "${NPM_PACKAGES[@]}" >/dev/null
 else
   echo "install_system_tools: npm not found, skipped ${NPM_PACKAGES[*]}"
 fi
