@@ -1,0 +1,338 @@
+"""`SshDevice` against a real OpenSSH server on 127.0.0.1 (the "board" is this machine, its Python
+the venv's): a tiny ONNX bundle benchmarked end to end through the harness, odd file names, a board
+without the runtime, a timeout, a dropped connection and a full disk; nothing left running there.
+The opt-in `arm` test runs the same bundle on an emulated aarch64 root (scripts/build_arm_root.sh)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.devices.ssh import SshDevice, parse_cpuinfo, parse_state, parse_url, throttle_warnings
+from pocketbert.common import UsageError
+
+sys.path.insert(0, str(Path(__file__).parent))
+from sshd import skip_reason, start_sshd  # noqa: E402
+
+SEQ = 32
+ODD = "odd dir; $(touch PWNED) `x`"  # a space, a `;`, a command substitution and backquotes
+
+
+# ------------------------------------------------------------------ pure parsing (no sshd)
+
+def test_url_options_and_bad_urls(monkeypatch, tmp_path):
+    monkeypatch.delenv("POCKETBERT_SSH_KEY", raising=False)
+    key = tmp_path / "k ey"
+    key.write_text("x")
+    t = parse_url(f"ssh://pi@raspberrypi.local:2222?python=~/venv/bin/python3&key={key}&emulated=1")
+    assert (t.user, t.host, t.port, t.python, t.key, t.emulated) == (
+        "pi", "raspberrypi.local", 2222, "~/venv/bin/python3", str(key), True)
+    assert t.url == "ssh://pi@raspberrypi.local:2222"  # the device's name: no options, no key path
+    assert parse_url("ssh://board").user is None and parse_url("ssh://board").python == "python3"
+    monkeypatch.setenv("POCKETBERT_SSH_KEY", str(key))
+    assert parse_url("ssh://board").key == str(key)
+    with pytest.raises(UsageError, match="valid: python, key, known_hosts, tmp, emulated"):
+        parse_url("ssh://board?pyhton=/usr/bin/python3")
+    with pytest.raises(UsageError, match="port must be a number"):
+        parse_url("ssh://board:22x")
+    with pytest.raises(UsageError, match="use ssh://"):
+        parse_url("ssh:///nohost")
+    with pytest.raises(UsageError, match="not found"):
+        parse_url(f"ssh://board?key={tmp_path / 'missing'}")
+
+
+RPI4_CPUINFO = """processor\t: 0\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid
+CPU implementer\t: 0x41\nCPU part\t: 0xd08\n
+processor\t: 1\nFeatures\t: fp asimd evtstrm crc32 cpuid\nCPU part\t: 0xd08\n
+Hardware\t: BCM2835\nModel\t: Raspberry Pi 4 Model B Rev 1.4"""
+
+
+def test_identity_and_throttle_parsing():
+    cpu = parse_cpuinfo(RPI4_CPUINFO.splitlines())
+    assert cpu["cpu_model"] == "2x Cortex-A72" and cpu["soc"] == "BCM2835" and cpu["processors"] == 2
+    assert cpu["isa_flags"] == ["asimd"]
+    sec = {"governor": ["/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor ondemand",
+                        "/sys/devices/system/cpu/cpu1/cpufreq/scaling_governor ondemand"],
+           "cap_khz": ["/sys/devices/system/cpu/cpu0/cpufreq/scaling_max_freq 1800000"],
+           "thermal": ["thermal_zone0 cpu-thermal 61855"], "throttled": ["throttled=0x0"]}
+    before = parse_state(sec)
+    assert before["governor"] == "ondemand" and before["temperature_c"] == {"cpu-thermal": 61.9}
+    assert throttle_warnings(before, before, {"cpu0": 1800}) == []
+    hot = parse_state({**sec, "thermal": ["thermal_zone0 cpu-thermal 84000"], "throttled": ["throttled=0x20002"],
+                       "cap_khz": ["/sys/devices/system/cpu/cpu0/cpufreq/scaling_max_freq 1500000"]})
+    warnings = " | ".join(throttle_warnings(before, hot, {"cpu0": 1800}))
+    assert "get_throttled 0x0 -> 0x20002" in warnings and "capped to 1500 MHz" in warnings
+    assert "84.0 °C" in warnings
+
+
+# ------------------------------------------------------------------ against a real sshd
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    why = skip_reason()
+    if why:
+        pytest.skip(why)
+    try:
+        server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    except (RuntimeError, subprocess.CalledProcessError) as e:
+        pytest.skip(f"cannot start a test sshd here: {e}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    """A tiny bert-tiny QA ONNX bundle, in a folder whose name needs quoting."""
+    from export.pipeline import ExportConfig, run_export
+
+    out = tmp_path_factory.mktemp("export") / ODD
+    made = run_export(ExportConfig(model="bert-tiny", out=out, targets=["onnx"], precisions=["fp32"],
+                                   seq_len=SEQ, parity_samples=2), log=lambda *a: None)
+    return made[0]
+
+
+def _board_dir(tmp_path: Path) -> Path:
+    d = tmp_path / ODD / "board tmp"  # where the device's temp folders go (?tmp=)
+    d.mkdir(parents=True)
+    return d
+
+
+def _procs_under(folder: Path) -> list[str]:
+    """Processes on the "board" whose working folder is inside `folder` (i.e. our workers)."""
+    found = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cwd = os.readlink(d / "cwd")
+            except OSError:
+                continue
+            if cwd.startswith(str(folder)):
+                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                found.append(f"{d.name} {cmd[:120]}")
+    return found
+
+
+def _wait_none_under(folder: Path, seconds: float = 20) -> list[str]:
+    deadline = time.monotonic() + seconds
+    while (left := _procs_under(folder)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+class Recording:
+    """The device as the harness sees it, keeping a copy of each run spec and its items file."""
+
+    def __init__(self, device, keep: Path):
+        self.device, self.keep, self.specs, self.results = device, keep, [], []
+        self.name = device.name
+
+    def info(self):
+        return self.device.info()
+
+    def available(self, runtime):
+        return self.device.available(runtime)
+
+    def run_worker(self, spec, timeout_s=None):
+        from bench.devices.ssh import _spec_dict
+
+        d = _spec_dict(spec)
+        if d.get("items_path"):
+            copy = self.keep / f"items-{len(self.specs)}{Path(d['items_path']).suffix}"
+            shutil.copy(d["items_path"], copy)
+            d["items_path"] = str(copy)
+        self.specs.append(d)
+        self.results.append(self.device.run_worker(spec, timeout_s))
+        return self.results[-1]
+
+
+@pytest.fixture(scope="module")
+def ssh_run(sshd, bundle, tmp_path_factory):
+    """The bundle benchmarked over SSH through the harness (fixed and real length), and locally."""
+    from bench.harness import BenchConfig, run_bench
+
+    root = tmp_path_factory.mktemp("ssh-run")
+    board = _board_dir(root)
+    device = SshDevice(sshd.url(python=sys.executable, tmp=str(board)), log=lambda m: None)
+    rec = Recording(device, root)
+    cfg = dict(bundles=[bundle], shapes=["fixed", "dynamic"], seq_len=SEQ, threads=1, warmup=1, limit=3,
+               quiet=True, report=False, out=root / "results")
+    ssh_out = run_bench(BenchConfig(**cfg, run_id="board"), device=rec, log=lambda *a: None)
+    yield dict(device=device, rec=rec, board=board, ssh_out=ssh_out, root=root)
+    device.close()
+
+
+def test_bench_over_ssh_end_to_end(ssh_run, sshd, bundle):
+    from bench.device import LocalDevice
+    from bench.records import load_records
+
+    assert " " in str(bundle) and ";" in str(bundle)
+    device, board = ssh_run["device"], ssh_run["board"]
+    remote = {r["shape"]: r for r in load_records([ssh_run["ssh_out"]])}
+    runs = [s for s in ssh_run["rec"].specs if s.get("kind") != "gemm"]
+    assert len(runs) == 2 and all(ODD in s["model_path"] for s in runs)
+    local = {s["shape"]: LocalDevice().run_worker(s, timeout_s=120) for s in runs}  # the same specs, here
+    for result in ssh_run["rec"].results:  # the board's state around every run, read there
+        state = result["device_state"]
+        assert state["before"]["time_utc"] <= state["after"]["time_utc"] and state["warnings"] == []
+    for shape in ("fixed", "dynamic"):
+        r = remote[shape]
+        assert r["status"] == "ok", r["reason"]
+        assert r["machine"]["device"] == device.name == f"ssh://{sshd.user}@127.0.0.1:{sshd.port}"
+        assert r["machine"]["emulated"] is False and r["machine"]["arch"] == "x86_64"
+        assert r["machine"]["python"] and r["machine"]["runtime_versions"]["onnxruntime"]
+        assert len(r["latency_ms"]) == r["n_items"] == 3 and r["stats"]["latency_ms"]["p50"] > 0
+        # The board ran the same bundle on the same items: the same answers as here.
+        assert r["answers_sample"] == local[shape]["answers_sample"] and r["answers_sample"]
+    # Quoting held: nothing ran from the odd names, and the run folders are gone already.
+    assert not list(Path(bundle).parent.parent.rglob("PWNED")) and not list(board.parent.rglob("PWNED"))
+    assert not list(Path(device._session).glob("run.*"))
+    session = Path(device._session)
+    device.close()
+    assert not session.exists() and _procs_under(board) == []
+
+
+def test_board_without_the_runtime_says_how_to_install(sshd, tmp_path):
+    no_site = tmp_path / "python3"  # a real Python that sees no site-packages: no numpy, no onnxruntime
+    no_site.write_text(f"#!/bin/sh\nexec {sys.executable} -S \"$@\"\n")
+    no_site.chmod(0o755)
+    with SshDevice(sshd.url(python=str(no_site))) as dev:
+        ok, why = dev.available("onnx")
+        assert not ok and "\n" not in why
+        assert f"not installed on {dev.name}" in why
+        assert f"{no_site} -m pip install onnxruntime==1.32.0 numpy" in why
+        ok, why = dev.available("executorch")
+        assert not ok and "must be built and installed" in why
+        assert dev.info()["python"]  # the board itself is fine
+    with SshDevice(sshd.url(python="/nonexistent/python3")) as dev:
+        ok, why = dev.available("onnx")
+        assert not ok and "no usable Python '/nonexistent/python3'" in why
+        assert dev.run_worker({"kind": "gemm", "threads": 1})["error"] == why
+
+
+def test_timeout_stops_the_worker_on_the_board(ssh_run, sshd, tmp_path):
+    board = _board_dir(tmp_path)
+    spec = {**next(s for s in ssh_run["rec"].specs if s.get("kind") == "run"), "warmup": 10**8}
+    with SshDevice(sshd.url(python=sys.executable, tmp=str(board)), log=lambda m: None) as dev:
+        t0 = time.monotonic()
+        result = dev.run_worker(spec, timeout_s=2)
+        assert result["error"] == f"timed out after 2 s on {dev.name}; the worker there was stopped"
+        assert time.monotonic() - t0 < 30
+        assert _procs_under(board) == []  # stopped before run_worker returned
+        assert list(Path(dev._session).glob("run.*")) == []
+    assert list(board.iterdir()) == []
+
+
+def test_dropped_connection_mid_run(ssh_run, sshd, tmp_path):
+    board = _board_dir(tmp_path)
+    run_spec = next(s for s in ssh_run["rec"].specs if s.get("kind") == "run")
+    with SshDevice(sshd.url(python=sys.executable, tmp=str(board)), log=lambda m: None) as dev:
+        def drop_when_running():
+            deadline = time.monotonic() + 60
+            while not _procs_under(board) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.5)
+            sshd.drop_connections()  # the board vanishes: every sshd process of every connection killed
+
+        killer = threading.Thread(target=drop_when_running)
+        killer.start()
+        result = dev.run_worker({**run_spec, "warmup": 10**8}, timeout_s=120)
+        killer.join()
+        assert result["error"].startswith(f"lost the connection to {dev.name} during the run"), result
+        assert _wait_none_under(board) == []  # the board's watchdog stopped the worker
+        again = dev.run_worker(run_spec, timeout_s=120)  # the device reconnects for the next run
+        assert "error" not in again and len(again["latency_ms"]) == 3, again
+    assert list(board.iterdir()) == []  # close() cleaned up what the dropped run left
+
+
+def test_full_board_disk_is_a_clear_error(ssh_run, sshd, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tiny tmpfs as the board's full disk needs root")
+    small = tmp_path / "small disk"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        run_spec = next(s for s in ssh_run["rec"].specs if s.get("kind") == "run")
+        with SshDevice(sshd.url(python=sys.executable, tmp=str(small)), log=lambda m: None) as dev:
+            result = dev.run_worker(run_spec, timeout_s=60)  # the ~17 MB bundle does not fit in 1 MB
+            assert "the board's disk is full" in result["error"] and "?tmp=DIR" in result["error"]
+            assert list(Path(dev._session).glob("run.*")) == []
+        assert list(small.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(small)])
+
+
+# ------------------------------------------------------------------ emulated aarch64 board (opt-in)
+
+@pytest.mark.arm
+def test_arm_board_matches_x86(sshd, bundle, ssh_run):
+    """The bundle on an aarch64 Debian root under qemu-user 10, reached over SSH: the same answers
+    and start/end logits within tolerance of x86, and records labelled emulated."""
+    root = os.environ.get("POCKETBERT_ARM_ROOT")
+    if not root or not (Path(root) / "pocketbert-python").is_file():
+        pytest.skip("no emulated ARM root: scripts/build_arm_root.sh DIR, then POCKETBERT_ARM_ROOT=DIR")
+    from bench.harness import BenchConfig, run_bench
+    from bench.records import load_records
+
+    arm_python = str(Path(root) / "pocketbert-python")
+    out = ssh_run["root"] / "arm"
+    with SshDevice(sshd.url(python=arm_python), log=lambda m: None) as dev:
+        info = dev.info()
+        assert info["emulated"] is True and info["arch"] == "aarch64" and info["cpu_model"].startswith("qemu-user")
+        assert dev.available("onnx") == (True, "")
+        run_dir = run_bench(BenchConfig(bundles=[bundle], shapes=["fixed", "dynamic"], seq_len=SEQ, threads=1,
+                                        warmup=0, limit=3, quiet=True, report=False, out=out, run_id="arm"),
+                            device=dev, log=print)
+        arm = {r["shape"]: r for r in load_records([run_dir])}
+        x86 = {r["shape"]: r for r in load_records([ssh_run["local_out"]])}
+        for shape, r in arm.items():
+            assert r["status"] == "ok", r["reason"]
+            assert r["machine"]["emulated"] is True and r["machine"]["arch"] == "aarch64"
+            assert r["answers_sample"] == x86[shape]["answers_sample"]
+        # Raw logits: the same inputs through onnxruntime on the board (aarch64) and here (x86).
+        diff = _logits_diff(dev, bundle, arm_python)
+        print(f"max |start/end logits aarch64 - x86| = {diff:.2e}")
+        assert diff < 1e-4
+
+
+LOGITS_PY = """
+import json, sys, numpy as np, onnxruntime as ort
+feeds = {k: np.array(v, dtype=np.int64) for k, v in json.load(open(sys.argv[2])).items()}
+s = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+print(json.dumps([o.tolist() for o in s.run(None, feeds)]))
+"""
+
+
+def _logits_diff(dev: SshDevice, bundle: Path, arm_python: str) -> float:
+    """Run a few seeded inputs through the bundle's model on the board and here; max abs difference."""
+    import onnxruntime as ort
+
+    from export.bundle import read_manifest
+
+    manifest = read_manifest(bundle, verify=True)
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1000, 5000, size=(4, SEQ)).astype(np.int64)
+    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+    feeds = {i["name"]: feeds[i["name"]] for i in manifest["inputs"]}
+    model = bundle / manifest["model_file"]
+    here = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).run(None, feeds)
+    session = dev._ensure_session()
+    remote_model = dev._send_bundle(model, session)
+    dev._put_bytes(json.dumps({k: v.tolist() for k, v in feeds.items()}).encode(), f"{session}/feeds.json", "feeds")
+    dev._put_bytes(LOGITS_PY.encode(), f"{session}/logits.py", "script")
+    import shlex
+
+    proc = dev._run(" ".join(shlex.quote(a) for a in [arm_python, f"{session}/logits.py", remote_model,
+                                                      f"{session}/feeds.json"]), timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode()[-500:]
+    there = [np.array(o) for o in json.loads(proc.stdout)]
+    return max(float(np.abs(a - b).max()) for a, b in zip(here, there))
