@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -218,7 +219,7 @@ def test_board_without_the_runtime_says_how_to_install(sshd, tmp_path):
         assert dev.run_worker({"kind": "gemm", "threads": 1})["error"] == why
 
 
-def test_timeout_stops_the_worker_on_the_board(ssh_run, sshd, tmp_path):
+def test_timeout_and_ctrl_c_stop_the_worker_on_the_board(ssh_run, sshd, tmp_path):
     board = _board_dir(tmp_path)
     spec = {**next(s for s in ssh_run["rec"].specs if s.get("kind") == "run"), "warmup": 10**8}
     with SshDevice(sshd.url(python=sys.executable, tmp=str(board)), log=lambda m: None) as dev:
@@ -228,6 +229,11 @@ def test_timeout_stops_the_worker_on_the_board(ssh_run, sshd, tmp_path):
         assert time.monotonic() - t0 < 30
         assert _procs_under(board) == []  # stopped before run_worker returned
         assert list(Path(dev._session).glob("run.*")) == []
+        # Ctrl-C while the board runs: the same stop, then KeyboardInterrupt goes on up.
+        threading.Timer(2, os.kill, (os.getpid(), signal.SIGINT)).start()
+        with pytest.raises(KeyboardInterrupt):
+            dev.run_worker(spec, timeout_s=120)
+        assert _procs_under(board) == [] and list(Path(dev._session).glob("run.*")) == []
     assert list(board.iterdir()) == []
 
 
@@ -293,7 +299,7 @@ def test_arm_board_matches_x86(sshd, bundle, ssh_run):
                                         warmup=0, limit=3, quiet=True, report=False, out=out, run_id="arm"),
                             device=dev, log=print)
         arm = {r["shape"]: r for r in load_records([run_dir])}
-        x86 = {r["shape"]: r for r in load_records([ssh_run["local_out"]])}
+        x86 = {r["shape"]: r for r in load_records([ssh_run["ssh_out"]])}  # the same bundle over SSH on x86
         for shape, r in arm.items():
             assert r["status"] == "ok", r["reason"]
             assert r["machine"]["emulated"] is True and r["machine"]["arch"] == "aarch64"
@@ -302,6 +308,11 @@ def test_arm_board_matches_x86(sshd, bundle, ssh_run):
         diff = _logits_diff(dev, bundle, arm_python)
         print(f"max |start/end logits aarch64 - x86| = {diff:.2e}")
         assert diff < 1e-4
+    # One report over both machines' records (the emulated one labelled as such).
+    from bench.report import render_report
+
+    render_report([run_dir, ssh_run["ssh_out"]], out / "merged")
+    assert (out / "merged" / "report.md").stat().st_size > 0
 
 
 LOGITS_PY = """
@@ -320,7 +331,7 @@ def _logits_diff(dev: SshDevice, bundle: Path, arm_python: str) -> float:
 
     manifest = read_manifest(bundle, verify=True)
     rng = np.random.default_rng(0)
-    ids = rng.integers(1000, 5000, size=(4, SEQ)).astype(np.int64)
+    ids = rng.integers(5, 1000, size=(4, SEQ)).astype(np.int64)  # bert-tiny: a 1024-token vocab
     feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
     feeds = {i["name"]: feeds[i["name"]] for i in manifest["inputs"]}
     model = bundle / manifest["model_file"]
