@@ -172,7 +172,8 @@ def ssh_run(sshd, bundle, tmp_path_factory):
 
 
 def test_bench_over_ssh_end_to_end(ssh_run, sshd, bundle):
-    from bench.device import LocalDevice
+    from bench.devices.local import LocalDevice
+    from pocketbert.contracts import WorkerSpec
     from bench.records import load_records
 
     assert " " in str(bundle) and ";" in str(bundle)
@@ -180,7 +181,7 @@ def test_bench_over_ssh_end_to_end(ssh_run, sshd, bundle):
     remote = {r["shape"]: r for r in load_records([ssh_run["ssh_out"]])}
     runs = [s for s in ssh_run["rec"].specs if s.get("kind") != "gemm"]
     assert len(runs) == 2 and all(ODD in s["model_path"] for s in runs)
-    local = {s["shape"]: LocalDevice().run_worker(s, timeout_s=120) for s in runs}  # the same specs, here
+    local = {s["shape"]: LocalDevice().run_worker(WorkerSpec.from_dict(s), timeout_s=120) for s in runs}  # the same specs, here
     for result in ssh_run["rec"].results:  # the board's state around every run, read there
         state = result["device_state"]
         assert state["before"]["time_utc"] <= state["after"]["time_utc"] and state["warnings"] == []

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
+from bench.devices import register_device
 from pocketbert.common import UsageError
 
 QUERY = {
@@ -597,7 +598,7 @@ class SshDevice:
                 name = "items" + (Path(spec_d["items_path"]).suffix or ".json")
                 files[name] = Path(spec_d["items_path"]).read_bytes()
                 remote_spec["items_path"] = f"{run_dir}/{name}"
-            files["spec.json"] = json.dumps(remote_spec).encode()
+            files["spec.json"] = _spec_json(spec, remote_spec).encode()
             self._put_files(files, run_dir, "copying the spec and items")
         except (SshError, UsageError) as e:
             return {"error": str(e)}
@@ -709,6 +710,19 @@ class SshDevice:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@register_device("ssh")
+def open_ssh(url: str) -> SshDevice:
+    return SshDevice(url)
+
+
+def _spec_json(spec: Any, remote: dict[str, Any]) -> str:
+    """The spec as the board's worker reads it: the WorkerSpec contract with the board's paths."""
+    if dataclasses.is_dataclass(spec) and hasattr(spec, "to_json"):
+        return dataclasses.replace(spec, model_path=remote.get("model_path", ""),
+                                   items_path=remote.get("items_path", "")).to_json()
+    return json.dumps(remote)
 
 
 def _spec_dict(spec: Any) -> dict[str, Any]:
