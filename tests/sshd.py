@@ -70,8 +70,11 @@ class Sshd:
                     todo.append(child)
         return out
 
-    def drop_connections(self) -> int:
+    def go_offline(self) -> int:
+        """The board vanishes: the listener first (no new connection), then every open one."""
         pids = self.connection_pids()
+        self.proc.kill()
+        self.proc.wait()
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -79,14 +82,26 @@ class Sshd:
                 pass
         return len(pids)
 
+    def start(self) -> None:
+        """(Re)start the listener on the same port, keys and config."""
+        log = open(self.folder / "sshd.log", "ab")
+        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.folder / "sshd_config")],
+                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"sshd exited: {(self.folder / 'sshd.log').read_text()[-500:]}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.proc.kill()
+        raise RuntimeError("sshd did not listen within 10 s")
+
     def stop(self) -> None:
-        self.drop_connections()
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc.poll() is None:
+            self.go_offline()
 
 
 def _free_port() -> int:
@@ -112,19 +127,6 @@ def start_sshd(folder: Path) -> Sshd:
         "PubkeyAuthentication yes", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
         "UsePAM no", "StrictModes no", "LogLevel ERROR", "MaxSessions 32", "MaxStartups 32",
     ]) + "\n")
-    log = open(folder / "sshd.log", "wb")
-    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL, stdout=log,
-                            stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"sshd exited: {(folder / 'sshd.log').read_text()[-500:]}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        proc.kill()
-        raise RuntimeError("sshd did not listen within 10 s")
-    return Sshd(proc, port, getpass.getuser(), key, folder / "known_hosts", folder)
+    server = Sshd(None, port, getpass.getuser(), key, folder / "known_hosts", folder)  # type: ignore[arg-type]
+    server.start()
+    return server

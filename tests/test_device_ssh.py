@@ -242,19 +242,23 @@ def test_dropped_connection_mid_run(ssh_run, sshd, tmp_path):
     board = _board_dir(tmp_path)
     run_spec = next(s for s in ssh_run["rec"].specs if s.get("kind") == "run")
     with SshDevice(sshd.url(python=sys.executable, tmp=str(board)), log=lambda m: None) as dev:
-        def drop_when_running():
+        def vanish_when_running():
             deadline = time.monotonic() + 60
             while not _procs_under(board) and time.monotonic() < deadline:
                 time.sleep(0.05)
             time.sleep(0.5)
-            sshd.drop_connections()  # the board vanishes: every sshd process of every connection killed
+            sshd.go_offline()  # sshd and every connection killed: no way in to clean up from here
 
-        killer = threading.Thread(target=drop_when_running)
+        killer = threading.Thread(target=vanish_when_running)
         killer.start()
-        result = dev.run_worker({**run_spec, "warmup": 10**8}, timeout_s=120)
-        killer.join()
-        assert result["error"].startswith(f"lost the connection to {dev.name} during the run"), result
-        assert _wait_none_under(board) == []  # the board's watchdog stopped the worker
+        try:
+            result = dev.run_worker({**run_spec, "warmup": 10**8}, timeout_s=120)
+            killer.join()
+            assert result["error"].startswith(f"lost the connection to {dev.name} during the run"), result
+            assert _wait_none_under(board) == []  # only the board's own watchdog can have stopped the worker
+        finally:
+            killer.join()
+            sshd.start()  # the board is back
         again = dev.run_worker(run_spec, timeout_s=120)  # the device reconnects for the next run
         assert "error" not in again and len(again["latency_ms"]) == 3, again
     assert list(board.iterdir()) == []  # close() cleaned up what the dropped run left

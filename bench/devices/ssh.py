@@ -606,7 +606,13 @@ class SshDevice:
             rc, err = self._run_remote(run_dir, payload, spec_d.get("threads"), timeout_s)
             if rc == "timeout":
                 return {"error": f"timed out after {timeout_s:.0f} s on {self.name}; the worker there was stopped"}
-            out = self._check(self._run(_sh(COLLECT_SH, run_dir), what="pulling the result"), "pulling the result")
+            try:
+                out = self._check(self._run(_sh(COLLECT_SH, run_dir), what="pulling the result"),
+                                  "pulling the result")
+            except SshError:
+                if rc == 255:  # the board is gone: say so (its watchdog has stopped the worker)
+                    return {"error": _exit_reason(rc, err, self.name)}
+                raise
             collected = True
             parts = _parts(out)
             if not parts.get("result", "").strip():
@@ -682,9 +688,11 @@ class SshDevice:
         except SshError:
             pass
 
-    def _remove(self, remote: str) -> None:
+    def _remove(self, run_dir: str) -> None:
+        """Remove a run folder, first killing whatever still runs from it (the run is over here)."""
         try:
-            self._run(_sh('rm -rf -- "$1"', remote), timeout=30, what="removing the run folder")
+            self._run(_sh(STOP_SH + 'rm -rf -- "${1%/pid}"\n', f"{run_dir}/pid", f"{run_dir}/pgid"),
+                      timeout=30, what="removing the run folder")
         except SshError:
             pass  # unreachable: close() tries again
 
