@@ -41,7 +41,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from bench.devices import register_device
 from pocketbert.common import UsageError
@@ -354,6 +354,8 @@ def parse_url(url: str) -> SshTarget:
         emulated = q["emulated"].lower() in ("1", "true", "yes")
     host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     clean = f"ssh://{parts.username + '@' if parts.username else ''}{host}{f':{port}' if port else ''}"
+    if q.get("python"):  # which interpreter ran is part of what was measured (e.g. an emulated one)
+        clean += "?" + urlencode({"python": q["python"]}, safe="/~")
     return SshTarget(url=clean, user=parts.username, host=parts.hostname, port=port,
                      python=q.get("python") or "python3", key=str(Path(key).expanduser()) if key else None,
                      known_hosts=q.get("known_hosts"), tmp=q.get("tmp"), emulated=emulated)
@@ -618,6 +620,8 @@ class SshDevice:
             if not parts.get("result", "").strip():
                 return {"error": _exit_reason(rc, err, self.name)}
             result = json.loads(parts["result"])
+            if "error" in result:
+                return result
             before = parse_state(_sections(parts.get("before", "")))
             after = parse_state(_sections(parts.get("after", "")))
             warnings = throttle_warnings(before, after, self.info()["max_mhz"])
