@@ -10,6 +10,7 @@ Examples:
       --tokenizer ../shared/data/vocab/vocab.txt --shape dynamic
   pocketbert bench --workload squad:../shared/data/squad/dev-v1.1-first12.json --seq-len 384 --limit 200
   pocketbert bench --bundle out/            # time existing bundles (sha256-verified)
+  pocketbert bench --bundle out/ --device local 'ssh://pi@raspberrypi.local?python=~/pb/bin/python3'
   pocketbert bench --paper --stsb ../shared/data/stsb/dev.tsv --squad ../shared/data/squad/dev-v1.1-first12.json
 """
 
@@ -44,6 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bundle-cache", type=Path, default=None, help="export cache (default OUT/bundles)")
     p.add_argument("--onnx-optimize", action="store_true", help="export ONNX through ORT's transformer fusion")
     p.add_argument("--overhead-check", action="store_true", help="also time a bare loop (harness overhead)")
+    p.add_argument("--device", nargs="+", default=["local"], metavar="URL",
+                   help="where to run: local | ssh://[user@]host[:port][?python=PATH&key=PATH] "
+                        "(several: one report; default local)")
     p.add_argument("--timeout", type=float, default=None, help="seconds per run before it is recorded as failed")
     p.add_argument("--no-report", action="store_true", help="write records only")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -77,17 +81,50 @@ def run(args) -> int:
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
     cfg = config_from_args(args)
+    from bench.devices import open_device
+
+    devices = [open_device(url) for url in args.device]  # bad URLs fail before any work
+    if args.paper and len(devices) > 1:
+        raise UsageError("--paper runs on one --device at a time")
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C: records kept
     try:
         if args.paper:
             from bench.paper import run_paper
 
-            run_paper(cfg, stsb=args.stsb, squad=args.squad)
-        else:
+            run_paper(cfg, stsb=args.stsb, squad=args.squad, device=devices[0])
+        elif len(devices) == 1:
             from bench.harness import run_bench
 
-            run_bench(cfg)
+            run_bench(cfg, device=devices[0])
+        else:
+            run_on_devices(cfg, devices)
     except KeyboardInterrupt:
         print("pocketbert bench: interrupted; records already written are kept", file=sys.stderr)
         return 130
+    finally:
+        for d in devices:
+            d.close()  # nothing left running or lying around on a device
     return 0
+
+
+def run_on_devices(cfg, devices, log=print) -> Path:
+    """The same benchmark on every device: records in OUT/RUN_ID/<device>/, one report over all."""
+    import dataclasses
+    import re
+    from datetime import datetime, timezone
+
+    from bench.harness import run_bench
+    from bench.report import render_report
+
+    run_id = cfg.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    dirs = []
+    for device in devices:
+        slug = re.sub(r"[^A-Za-z0-9@._-]+", "-", device.name).strip("-")
+        log(f"device {device.name}")
+        dirs.append(run_bench(dataclasses.replace(cfg, run_id=f"{run_id}/{slug}", report=False), device=device,
+                              log=log))
+    out = Path(cfg.out) / run_id
+    if cfg.report:
+        render_report(dirs, out)
+        log(f"report: {out / 'report.md'}")
+    return out

@@ -80,7 +80,8 @@ def markdown(records: list[dict]) -> str:
         machines[f"{m.get('device', 'local')}:{m.get('hostname', '?')}"] = r
     for name, r in machines.items():
         m = r["machine"]
-        lines += [f"## {name}", "",
+        emulated = " (emulated: functional check only, its timings are not a real machine's)" if m.get("emulated") else ""
+        lines += [f"## {name}{emulated}", "",
                   f"{m.get('cpu_model')} · {m.get('physical_cores')} physical cores · "
                   f"ISA {' '.join(m.get('isa_flags', []))} · {m.get('os')} · load at start {m.get('load_avg_1m')}",
                   f"threads {r['threads']} · warm-up {r['warmup']} · batch 1 · fp32 GEMM peak "
@@ -123,7 +124,8 @@ def plots(records: list[dict], out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ok = sorted((r for r in records if r["status"] == "ok"), key=_key)
+    # Emulated runs are never plotted against real ones: their timings measure the emulator.
+    ok = sorted((r for r in records if r["status"] == "ok" and not r["machine"].get("emulated")), key=_key)
     if not ok:
         return []
     labels = [f"{r['model']}\n{r['runtime']}-{r['precision']} {r['shape']}\n{r['workload']}" for r in ok]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -37,7 +36,7 @@ def test_url_options_and_bad_urls(monkeypatch, tmp_path):
     t = parse_url(f"ssh://pi@raspberrypi.local:2222?python=~/venv/bin/python3&key={key}&emulated=1")
     assert (t.user, t.host, t.port, t.python, t.key, t.emulated) == (
         "pi", "raspberrypi.local", 2222, "~/venv/bin/python3", str(key), True)
-    assert t.url == "ssh://pi@raspberrypi.local:2222"  # the device's name: no options, no key path
+    assert t.url == "ssh://pi@raspberrypi.local:2222?python=~/venv/bin/python3"  # its name: no key path
     assert parse_url("ssh://board").user is None and parse_url("ssh://board").python == "python3"
     monkeypatch.setenv("POCKETBERT_SSH_KEY", str(key))
     assert parse_url("ssh://board").key == str(key)
@@ -129,77 +128,72 @@ def _wait_none_under(folder: Path, seconds: float = 20) -> list[str]:
     return left
 
 
-class Recording:
-    """The device as the harness sees it, keeping a copy of each run spec and its items file."""
+@pytest.fixture(scope="module")
+def run_spec(bundle, tmp_path_factory):
+    """A worker spec for the bundle over 3 synthetic items (the harness's own contract and files)."""
+    from bench.workloads import load_workload, save_items
+    from export.bundle import read_manifest
+    from pocketbert.contracts import WorkerSpec
+    from pocketbert.models import load_tokenizer
 
-    def __init__(self, device, keep: Path):
-        self.device, self.keep, self.specs, self.results = device, keep, [], []
-        self.name = device.name
-
-    def info(self):
-        return self.device.info()
-
-    def available(self, runtime):
-        return self.device.available(runtime)
-
-    def run_worker(self, spec, timeout_s=None):
-        from bench.devices.ssh import _spec_dict
-
-        d = _spec_dict(spec)
-        if d.get("items_path"):
-            copy = self.keep / f"items-{len(self.specs)}{Path(d['items_path']).suffix}"
-            shutil.copy(d["items_path"], copy)
-            d["items_path"] = str(copy)
-        self.specs.append(d)
-        self.results.append(self.device.run_worker(spec, timeout_s))
-        return self.results[-1]
+    items = tmp_path_factory.mktemp("items") / "items.json"
+    save_items(load_workload("synthetic", load_tokenizer(bundle), SEQ, 3).items, items)
+    m = read_manifest(bundle)
+    return WorkerSpec(kind="run", runtime="onnx", precision="fp32", model="bert-tiny", task="question-answering",
+                      items_path=str(items), model_path=str(bundle / m["model_file"]),
+                      input_names=[i["name"] for i in m["inputs"]], shape="fixed", seq_len=SEQ, threads=1,
+                      warmup=1, quiet=True, label="ssh test")
 
 
 @pytest.fixture(scope="module")
-def ssh_run(sshd, bundle, tmp_path_factory):
-    """The bundle benchmarked over SSH through the harness (fixed and real length), and locally."""
-    from bench.harness import BenchConfig, run_bench
+def cli_run(sshd, bundle, tmp_path_factory):
+    """`pocketbert bench --bundle B --device local ssh://...`: fixed and real length on both."""
+    from pocketbert.cli import main
 
-    root = tmp_path_factory.mktemp("ssh-run")
+    root = tmp_path_factory.mktemp("cli")
     board = _board_dir(root)
-    device = SshDevice(sshd.url(python=sys.executable, tmp=str(board)), log=lambda m: None)
-    rec = Recording(device, root)
-    cfg = dict(bundles=[bundle], shapes=["fixed", "dynamic"], seq_len=SEQ, threads=1, warmup=1, limit=3,
-               quiet=True, report=False, out=root / "results")
-    ssh_out = run_bench(BenchConfig(**cfg, run_id="board"), device=rec, log=lambda *a: None)
-    yield dict(device=device, rec=rec, board=board, ssh_out=ssh_out, root=root)
-    device.close()
+    url = sshd.url(python=sys.executable, tmp=str(board))
+    rc = main(["bench", "--bundle", str(bundle), "--device", "local", url, "--seq-len", str(SEQ), "--threads", "1",
+               "--warmup", "1", "--limit", "3", "--out", str(root / "results"), "--run-id", "two", "--quiet"])
+    return dict(rc=rc, root=root, board=board, out=root / "results" / "two", url=url)
 
 
-def test_bench_over_ssh_end_to_end(ssh_run, sshd, bundle):
-    from bench.devices.local import LocalDevice
-    from pocketbert.contracts import WorkerSpec
+def test_bench_over_ssh_end_to_end(cli_run, sshd, bundle):
     from bench.records import load_records
 
     assert " " in str(bundle) and ";" in str(bundle)
-    device, board = ssh_run["device"], ssh_run["board"]
-    remote = {r["shape"]: r for r in load_records([ssh_run["ssh_out"]])}
-    runs = [s for s in ssh_run["rec"].specs if s.get("kind") != "gemm"]
-    assert len(runs) == 2 and all(ODD in s["model_path"] for s in runs)
-    local = {s["shape"]: LocalDevice().run_worker(WorkerSpec.from_dict(s), timeout_s=120) for s in runs}  # the same specs, here
-    for result in ssh_run["rec"].results:  # the board's state around every run, read there
-        state = result["device_state"]
-        assert state["before"]["time_utc"] <= state["after"]["time_utc"] and state["warnings"] == []
+    assert cli_run["rc"] == 0
+    name = f"ssh://{sshd.user}@127.0.0.1:{sshd.port}?python={sys.executable}"
+    records = load_records([cli_run["out"]])
+    by = {(r["machine"]["device"], r["shape"]): r for r in records}
+    assert sorted(by) == [("local", "dynamic"), ("local", "fixed"), (name, "dynamic"), (name, "fixed")]
     for shape in ("fixed", "dynamic"):
-        r = remote[shape]
+        r = by[(name, shape)]
         assert r["status"] == "ok", r["reason"]
-        assert r["machine"]["device"] == device.name == f"ssh://{sshd.user}@127.0.0.1:{sshd.port}"
         assert r["machine"]["emulated"] is False and r["machine"]["arch"] == "x86_64"
         assert r["machine"]["python"] and r["machine"]["runtime_versions"]["onnxruntime"]
         assert len(r["latency_ms"]) == r["n_items"] == 3 and r["stats"]["latency_ms"]["p50"] > 0
+        assert ODD in r["bundle"]
         # The board ran the same bundle on the same items: the same answers as here.
-        assert r["answers_sample"] == local[shape]["answers_sample"] and r["answers_sample"]
-    # Quoting held: nothing ran from the odd names, and the run folders are gone already.
-    assert not list(Path(bundle).parent.parent.rglob("PWNED")) and not list(board.parent.rglob("PWNED"))
-    assert not list(Path(device._session).glob("run.*"))
-    session = Path(device._session)
-    device.close()
-    assert not session.exists() and _procs_under(board) == []
+        assert r["answers_sample"] == by[("local", shape)]["answers_sample"] and r["answers_sample"]
+    # One report over both devices, each with its own table.
+    report = (cli_run["out"] / "report.md").read_text()
+    assert f"## {name}:" in report and "## local:" in report
+    # Quoting held (nothing ran from the odd names); the board's temp folder is gone, nothing runs there.
+    assert not list(Path(bundle).parent.parent.rglob("PWNED")) and not list(cli_run["board"].parent.rglob("PWNED"))
+    assert list(cli_run["board"].iterdir()) == [] and _procs_under(cli_run["board"]) == []
+
+
+def test_device_state_around_a_run(sshd, run_spec, tmp_path):
+    board = _board_dir(tmp_path)
+    with SshDevice(sshd.url(python=sys.executable, tmp=str(board)), log=lambda m: None) as dev:
+        result = dev.run_worker(run_spec, timeout_s=120)
+        assert len(result["latency_ms"]) == 3, result
+        state = result["device_state"]  # read on the board just before and after the worker
+        assert state["before"]["time_utc"] <= state["after"]["time_utc"] and state["warnings"] == []
+        assert state["before"]["load_avg_1m"] is not None
+        assert list(Path(dev._session).glob("run.*")) == []  # the run folder went with the result
+    assert list(board.iterdir()) == []
 
 
 def test_board_without_the_runtime_says_how_to_install(sshd, tmp_path):
@@ -220,9 +214,11 @@ def test_board_without_the_runtime_says_how_to_install(sshd, tmp_path):
         assert dev.run_worker({"kind": "gemm", "threads": 1})["error"] == why
 
 
-def test_timeout_and_ctrl_c_stop_the_worker_on_the_board(ssh_run, sshd, tmp_path):
+def test_timeout_and_ctrl_c_stop_the_worker_on_the_board(run_spec, sshd, tmp_path):
+    import dataclasses
+
     board = _board_dir(tmp_path)
-    spec = {**next(s for s in ssh_run["rec"].specs if s.get("kind") == "run"), "warmup": 10**8}
+    spec = dataclasses.replace(run_spec, warmup=10**8)
     with SshDevice(sshd.url(python=sys.executable, tmp=str(board)), log=lambda m: None) as dev:
         t0 = time.monotonic()
         result = dev.run_worker(spec, timeout_s=2)
@@ -238,9 +234,10 @@ def test_timeout_and_ctrl_c_stop_the_worker_on_the_board(ssh_run, sshd, tmp_path
     assert list(board.iterdir()) == []
 
 
-def test_dropped_connection_mid_run(ssh_run, sshd, tmp_path):
+def test_dropped_connection_mid_run(run_spec, sshd, tmp_path):
+    import dataclasses
+
     board = _board_dir(tmp_path)
-    run_spec = next(s for s in ssh_run["rec"].specs if s.get("kind") == "run")
     with SshDevice(sshd.url(python=sys.executable, tmp=str(board)), log=lambda m: None) as dev:
         def vanish_when_running():
             deadline = time.monotonic() + 60
@@ -252,7 +249,7 @@ def test_dropped_connection_mid_run(ssh_run, sshd, tmp_path):
         killer = threading.Thread(target=vanish_when_running)
         killer.start()
         try:
-            result = dev.run_worker({**run_spec, "warmup": 10**8}, timeout_s=120)
+            result = dev.run_worker(dataclasses.replace(run_spec, warmup=10**8), timeout_s=120)
             killer.join()
             assert result["error"].startswith(f"lost the connection to {dev.name} during the run"), result
             assert _wait_none_under(board) == []  # only the board's own watchdog can have stopped the worker
@@ -264,7 +261,7 @@ def test_dropped_connection_mid_run(ssh_run, sshd, tmp_path):
     assert list(board.iterdir()) == []  # close() cleaned up what the dropped run left
 
 
-def test_full_board_disk_is_a_clear_error(ssh_run, sshd, tmp_path):
+def test_full_board_disk_is_a_clear_error(run_spec, sshd, tmp_path):
     if os.geteuid() != 0:
         pytest.skip("mounting a tiny tmpfs as the board's full disk needs root")
     small = tmp_path / "small disk"
@@ -272,7 +269,6 @@ def test_full_board_disk_is_a_clear_error(ssh_run, sshd, tmp_path):
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)]).returncode != 0:
         pytest.skip("cannot mount a tmpfs here")
     try:
-        run_spec = next(s for s in ssh_run["rec"].specs if s.get("kind") == "run")
         with SshDevice(sshd.url(python=sys.executable, tmp=str(small)), log=lambda m: None) as dev:
             result = dev.run_worker(run_spec, timeout_s=60)  # the ~17 MB bundle does not fit in 1 MB
             assert "the board's disk is full" in result["error"] and "?tmp=DIR" in result["error"]
@@ -285,7 +281,7 @@ def test_full_board_disk_is_a_clear_error(ssh_run, sshd, tmp_path):
 # ------------------------------------------------------------------ emulated aarch64 board (opt-in)
 
 @pytest.mark.arm
-def test_arm_board_matches_x86(sshd, bundle, ssh_run):
+def test_arm_board_matches_x86(sshd, bundle, cli_run):
     """The bundle on an aarch64 Debian root under qemu-user 10, reached over SSH: the same answers
     and start/end logits within tolerance of x86, and records labelled emulated."""
     root = os.environ.get("POCKETBERT_ARM_ROOT")
@@ -295,7 +291,7 @@ def test_arm_board_matches_x86(sshd, bundle, ssh_run):
     from bench.records import load_records
 
     arm_python = str(Path(root) / "pocketbert-python")
-    out = ssh_run["root"] / "arm"
+    out = cli_run["root"] / "arm"
     with SshDevice(sshd.url(python=arm_python), log=lambda m: None) as dev:
         info = dev.info()
         assert info["emulated"] is True and info["arch"] == "aarch64" and info["cpu_model"].startswith("qemu-user")
@@ -304,7 +300,7 @@ def test_arm_board_matches_x86(sshd, bundle, ssh_run):
                                         warmup=0, limit=3, quiet=True, report=False, out=out, run_id="arm"),
                             device=dev, log=print)
         arm = {r["shape"]: r for r in load_records([run_dir])}
-        x86 = {r["shape"]: r for r in load_records([ssh_run["ssh_out"]])}  # the same bundle over SSH on x86
+        x86 = {r["shape"]: r for r in load_records([cli_run["out"]]) if r["machine"]["device"] == "local"}
         for shape, r in arm.items():
             assert r["status"] == "ok", r["reason"]
             assert r["machine"]["emulated"] is True and r["machine"]["arch"] == "aarch64"
@@ -316,8 +312,9 @@ def test_arm_board_matches_x86(sshd, bundle, ssh_run):
     # One report over both machines' records (the emulated one labelled as such).
     from bench.report import render_report
 
-    render_report([run_dir, ssh_run["ssh_out"]], out / "merged")
-    assert (out / "merged" / "report.md").stat().st_size > 0
+    render_report([run_dir, cli_run["out"]], out / "merged")
+    report = (out / "merged" / "report.md").read_text()
+    assert report.count("(emulated: functional check only") == 1 and "## local:" in report
 
 
 LOGITS_PY = """
@@ -352,3 +349,17 @@ def _logits_diff(dev: SshDevice, bundle: Path, arm_python: str) -> float:
     assert proc.returncode == 0, proc.stderr.decode()[-500:]
     there = [np.array(o) for o in json.loads(proc.stdout)]
     return max(float(np.abs(a - b).max()) for a, b in zip(here, there))
+
+
+@pytest.mark.parametrize("url, message", [
+    ("ftp://board", "unknown device kind 'ftp'"),
+    ("ssh://board?pyhton=python3", "unknown option(s) pyhton"),
+    ("ssh://board:2x", "port must be a number"),
+])
+def test_bad_device_is_one_line_before_any_work(url, message, tmp_path, capsys):
+    from pocketbert.cli import main
+
+    assert main(["bench", "--device", "local", url, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not any(tmp_path.iterdir())
