@@ -285,10 +285,13 @@ def run_one(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
                               "null_loop_s": result.get("null_loop_s")}
                              if result.get("bare_loop_s") else None),
         "answers_sample": result.get("answers_sample", []),
+        "device_state": result.get("device_state"),  # remote devices: governor/temperatures before and after
     })
     rec["flops_per_item_mean"] = rec["flops_total"] / len(workload.items)
     if threads != result.get("threads_effective"):
         rec["reason"] = f"warning: asked {threads} threads, runtime reports {result.get('threads_effective')}"
+    if (rec["device_state"] or {}).get("warnings"):
+        rec["reason"] = "; ".join(filter(None, [rec["reason"], "warning: " + "; ".join(rec["device_state"]["warnings"])]))
     return derive(rec)
 
 

@@ -222,6 +222,7 @@ class Record(Contract):
     harness_overhead: dict[str, Any] | None = None
     answers_sample: list[str] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)  # source-specific facts (e.g. what a device app cannot give)
+    device_state: dict[str, Any] | None = None  # governor, frequency caps, temperatures before/after; throttle warnings
     # derived from the samples by bench.records.derive
     stats: dict[str, Any] = field(default_factory=dict)
     total_model_s: float | None = None

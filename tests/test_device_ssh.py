@@ -180,6 +180,9 @@ def test_bench_over_ssh_end_to_end(cli_run, sshd, bundle):
         assert r["machine"]["python"] and r["machine"]["runtime_versions"]["onnxruntime"]
         assert len(r["latency_ms"]) == r["n_items"] == 3 and r["stats"]["latency_ms"]["p50"] > 0
         assert ODD in r["bundle"]
+        state = r["device_state"]  # read on the board just before and after the worker
+        assert state["before"]["time_utc"] <= state["after"]["time_utc"] and state["warnings"] == []
+        assert by[("local", shape)]["device_state"] is None
         # The board ran the same bundle on the same items: the same answers as here.
         assert r["answers_sample"] == by[("local", shape)]["answers_sample"] and r["answers_sample"]
     # One report over both devices, each with its own table.
