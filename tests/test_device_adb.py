@@ -69,15 +69,11 @@ def bundle(tmp_path_factory):
 @pytest.fixture(scope="module")
 def items(bundle, tmp_path_factory):
     """Three synthetic QA items as the worker's JSON items."""
-    from bench.workloads import load_workload
+    from bench.workloads import load_workload, save_items
     from pocketbert.models import load_tokenizer
 
-    wl = load_workload("synthetic", load_tokenizer(bundle), SEQ, 3)
     path = tmp_path_factory.mktemp("items") / "items.json"
-    path.write_text(json.dumps({"schema": "pocketbert-items/1", "items": [
-        {"id": it.id, "features": [{k: [int(x) for x in (v[0] if hasattr(v, "shape") and v.ndim == 2 else v)]
-                                    for k, v in f.items()} for f in it.features],
-         "tokenize_ms": it.tokenize_ms, "post": {"context": it.post["context"]}} for it in wl.items]}))
+    save_items(load_workload("synthetic", load_tokenizer(bundle), SEQ, 3).items, path)
     return path
 
 
@@ -110,7 +106,7 @@ def test_identity_of_the_phone(phone):
     assert info["device"] == f"adb://{phone.serial}"
     assert info["model"] == "Fake Pixel" and info["soc"] == "Fakecomm FK8550"
     assert info["os"] == "Android 14 (API 34)" and info["arch"] == "arm64-v8a"
-    assert info["physical_cores"] == 8
+    assert info["physical_cores"] == 8 and info["default_threads"] == 4  # 3 big + 1 prime core
     assert {c["max_mhz"] for c in info["cores"]} == {1800, 2800, 3200}
     assert "Cortex-X3" in info["cpu_model"] and "asimddp" in info["isa_flags"]
     assert info["governors"] == ["schedutil"]

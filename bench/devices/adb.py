@@ -248,6 +248,7 @@ class AdbDevice:
             "manufacturer": props.get("ro.product.manufacturer"), "model": props.get("ro.product.model"),
             "arch": props.get("ro.product.cpu.abi", "?"), "abis": props.get("ro.product.cpu.abilist", "").split(","),
             "physical_cores": len(cores) or None, "logical_cores": len(cores) or None, "cores": cores,
+            "default_threads": _performance_cores(cores),
             "isa_flags": [f for f in ISA_FLAGS if f in features],
             "os": f"Android {props.get('ro.build.version.release', '?')} (API {props.get('ro.build.version.sdk', '?')})",
             "build": props.get("ro.build.fingerprint"), "serial": self.serial,
@@ -617,6 +618,16 @@ def _cpu_parts(cpuinfo: str) -> tuple[dict[int, str], set[str]]:
         elif key.lower() in ("features", "flags"):
             features.update(value.split())
     return parts, features
+
+
+def _performance_cores(cores: list[dict[str, Any]]) -> int | None:
+    """Cores above the slowest cluster (the big and prime cores): a phone's sensible thread count,
+    as ExecuTorch's own default; all cores when they are all alike."""
+    freqs = [c["max_mhz"] for c in cores if c.get("max_mhz")]
+    if not freqs:
+        return None
+    fast = [f for f in freqs if f > min(freqs)]
+    return len(fast) or len(freqs)
 
 
 def _hardware(cpuinfo: str) -> str | None:
