@@ -8,6 +8,7 @@ field names. Skipped and failed runs are records too (status + reason), so a rep
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,11 @@ SCHEMA = "pocketbert-bench/1"
 
 
 def record_name(rec: dict[str, Any]) -> str:
-    """File name of a record: <model>-<runtime>-<precision>-<workload>-<shape>.json."""
+    """File name of a record: <model>-<runtime>-<precision>-<workload>-<shape>[@<device>].json."""
     model = Path(str(rec["model"])).name if "/" in str(rec["model"]) else str(rec["model"])
-    return f"{model}-{rec['runtime']}-{rec['precision']}-{rec['workload']}-{rec['shape']}.json"
+    device = str((rec.get("machine") or {}).get("device", "local"))
+    at = "" if device == "local" else "@" + re.sub(r"[^A-Za-z0-9_.-]+", "_", device.split("://", 1)[-1])
+    return f"{model}-{rec['runtime']}-{rec['precision']}-{rec['workload']}-{rec['shape']}{at}.json"
 
 
 def derive(rec: dict[str, Any]) -> dict[str, Any]:
