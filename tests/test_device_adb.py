@@ -304,3 +304,38 @@ def test_throttle_warnings():
     assert throttle_warnings(cool, capped) == [
         "throttled: cpu4 max frequency fell from 2800 to 1900 MHz during the run",
         "warming: SoC temperature rose 17 °C during the run (35 -> 52 °C)"]
+
+
+# ------------------------------------------------------------------------------- through the harness
+
+@needs_adb
+def test_bench_on_a_phone_keeps_records_on_disconnect_and_merges(phone, bundle, tmp_path):
+    from bench.devices import open_device
+    from bench.harness import BenchConfig, run_bench
+    from bench.records import load_records, record_name
+    from bench.report import render_report
+
+    cfg = BenchConfig(bundles=[bundle], runtimes=["executorch"], shapes=["dynamic", "fixed"], seq_len=SEQ,
+                      threads=1, warmup=1, limit=3, out=tmp_path, run_id="desk", quiet=True, report=False)
+    dev = open_device(f"adb://{phone.serial}")
+    phone.drop_on, phone.drop_skip = "am start", 1  # the cable comes out at the phone's second run
+    try:
+        out = run_bench(cfg, device=dev, log=lambda *a: None)
+    finally:
+        dev.close()
+    recs = {r["shape"]: r for r in load_records([out])}
+    ok, lost = recs["dynamic"], recs["fixed"]
+    assert ok["status"] == "ok" and len(ok["latency_ms"]) == 3 and ok["stats"]["latency_ms"]["count"] == 3
+    assert ok["machine"]["device"] == dev.name and ok["machine"]["model"] == "Fake Pixel" and ok["threads"] == 1
+    assert ok["notes"]["device_state"]["before"]["battery"]["level_pct"] == 87
+    assert ok["versions"]["executorch-android"] == "1.4.1" and ok["flops_total"] > 0
+    assert lost["status"] == "failed" and "disconnected" in lost["reason"]
+    # a laptop record of the same run lands next to the phone's (file names carry the device) and
+    # the report shows both machines
+    laptop = {**ok, "machine": {**ok["machine"], "device": "local", "hostname": "laptop"}}
+    laptop.pop("_path")
+    assert record_name(laptop) != record_name(ok)
+    (out / record_name(laptop)).write_text(json.dumps(laptop))
+    render_report([out], out)
+    report = (out / "report.md").read_text()
+    assert f"## {dev.name}:fakephone" in report and "## local:laptop" in report
