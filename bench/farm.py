@@ -95,9 +95,13 @@ def farm_identity(location: str) -> dict[str, Any]:
     return {"provider": "farm", "device_dir": parts[-2] if len(parts) > 1 else ""}
 
 
-def find_farm_records(paths: list[Path], warn=print) -> list[dict[str, Any]]:
+def find_farm_records(paths: list[Path], warn=None) -> list[dict[str, Any]]:
     """Every pocketbert-bench/1 record under `paths` (folders, zips), validated, farm identity attached."""
+    import sys
+
     from pocketbert.common import UsageError
+
+    warn = warn or (lambda msg: print(f"pocketbert report: {msg}", file=sys.stderr))
 
     records, seen = [], set()
     for root in map(Path, paths):
@@ -124,11 +128,12 @@ def find_farm_records(paths: list[Path], warn=print) -> list[dict[str, Any]]:
             seen.add(key)
             ident = farm_identity(where)
             machine = rec.setdefault("machine", {})
-            machine["farm"] = ident
-            if machine.get("device") in (None, "", "adb", "local"):
-                machine["device"] = ident["provider"]
-            if not machine.get("hostname"):
-                machine["hostname"] = ident.get("model_id") or ident.get("device_dir") or "?"
+            if ident["provider"] != "farm":  # a known farm's layout: say so (a plain folder: as it is)
+                machine["farm"] = ident
+                if machine.get("device") in (None, "", "adb", "local"):
+                    machine["device"] = ident["provider"]
+                if not machine.get("hostname"):
+                    machine["hostname"] = ident.get("model_id") or ident.get("device_dir") or "?"
             rec["_path"] = where
             records.append(rec)
     return records

@@ -86,3 +86,16 @@ def test_a_single_zip_and_identity_rules(tmp_path):
     assert len(recs) == 1 and recs[0]["machine"]["device"] == "aws-devicefarm"
     assert farm_identity("results/panther-34-fr-landscape/artifacts/x.json")["api_level"] == 34
     assert farm_identity("somewhere/phone7/record.json") == {"provider": "farm", "device_dir": "phone7"}
+
+
+def test_pocketbert_report_ingests_farm_artifacts(tmp_path, capsys):
+    from pocketbert.cli import main
+
+    tree = artifact_tree(tmp_path / "farm")
+    z = tmp_path / "Customer Artifacts.zip"  # a zip passed directly
+    z.write_bytes(zip_bytes({"a/record.json": json.dumps(record("husky", p50=40.0)).encode()}))
+    assert main(["report", str(tree), str(z), "--out", str(tmp_path / "merged")]) == 0
+    report = (tmp_path / "merged" / "report.md").read_text()
+    for machine in ("firebase:oriole", "firebase:redfin", "aws-devicefarm:dm3q", "aws-devicefarm:husky"):
+        assert f"## {machine}" in report
+    assert "broken.json" in capsys.readouterr().err  # said why it was left out
