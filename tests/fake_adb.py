@@ -183,10 +183,12 @@ class FakeAdbDevice:
         self.props = {**DEFAULT_PROPS, **(props or {})}
         self.free_kb = free_kb
         self.apps = set(apps)
+        self.debuggable = set(apps)  # run-as works for these (debug builds)
         self.drop_on: str | None = None  # close the connection when a shell command contains this
         self.drop_skip = 0  # ... after letting this many matching commands through
         self.drop_after_s = 0.0  # ... that many seconds after it arrived
         self.log: list[str] = []  # every shell command line received
+        self.errors: list[str] = []  # services that failed (for debugging a test)
         self.running: dict[str, threading.Thread] = {}  # package -> its benchmark thread
         self.pids: dict[int, subprocess.Popen] = {}
         self.conns: list[_Connection] = []
@@ -278,12 +280,18 @@ class FakeAdbDevice:
                         time.sleep(self.drop_after_s)
                     conn.drop()
                     return
-                stream.write(_Shell(self).run(cmd).encode())
+                try:
+                    out = _Shell(self).run(cmd)
+                except Exception as e:  # noqa: BLE001 - a bug in the fake shell: say so, never hang the client
+                    out = f"fake shell: {type(e).__name__}: {e}\n"
+                    self.errors.append(f"{cmd[:60]}: {out.strip()}")
+                stream.write(out.encode())
             elif service.startswith("sync:"):
                 self._sync(stream)
             else:
                 stream.write(b"FAIL" + f"{len(service):04x}".encode())
-        except (ConnectionError, OSError, queue.Empty):
+        except (ConnectionError, OSError, queue.Empty) as e:
+            self.errors.append(f"{service[:60]}: {type(e).__name__}: {e}")
             return
         stream.close()
 
@@ -512,10 +520,10 @@ class _Shell:
         i = 0
         while i < len(argv):
             tok = argv[i]
-            if tok in (">", "2>", "2") and i + 1 < len(argv):
-                if tok == "2" and argv[i + 1] == ">":
-                    i += 1
-                    tok = "2>"
+            if tok == "2" and argv[i + 1:i + 2] == [">"]:  # the lexer splits 2>/dev/null into 2 > /dev/null
+                i += 1
+                tok = "2>"
+            if tok in (">", "2>") and i + 1 < len(argv):
                 redirect = (tok, argv[i + 1])
                 i += 2
                 continue
@@ -672,6 +680,8 @@ class _Shell:
         pkg, argv = args[0], args[1:]
         if pkg not in self.dev.apps:
             return "", f"run-as: unknown package: {pkg}\n", 1
+        if pkg not in self.dev.debuggable:
+            return "", f"run-as: package not debuggable: {pkg}\n", 1
         base = f"/data/data/{pkg}"
         if argv[:1] == ["cat"]:
             return self._cmd_cat(argv[1:], base)

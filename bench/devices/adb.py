@@ -162,7 +162,7 @@ class AdbDevice:
     def push(self, local: list[Path], remote_dir: str, timeout: float = 600.0) -> None:
         """Push files into remote_dir after checking there is room; a failed push leaves nothing behind."""
         need = sum(p.stat().st_size for p in local)
-        free = self.free_bytes(remote_dir.rsplit("/", 1)[0] or "/")
+        free = self.free_bytes(REMOTE_ROOT.rsplit("/", 1)[0])  # /data/local/tmp: exists before the first push
         if free is not None and free < need + DISK_MARGIN_BYTES:
             raise AdbError(f"{self.name}: not enough space on the device ({free / 2**20:.0f} MiB free under "
                            f"{remote_dir}, {(need + DISK_MARGIN_BYTES) / 2**20:.0f} MiB needed): free some space")
@@ -350,6 +350,10 @@ class AdbDevice:
         gone = 0
         while True:
             status, text = self.shell(f"run-as {pkg} cat {shlex.quote(rel)}", check=False)
+            if status != 0 and re.search(r"run-as: .*(not debuggable|unknown package|Could not set capabilities)",
+                                         text):
+                raise AdbError(f"{self.name}: cannot read {pkg}'s results ({_last_line(text)}): "
+                               "install its debug build (run-as needs a debuggable app)")
             if status == 0 and text.strip():
                 try:
                     json.loads(text)
@@ -394,8 +398,8 @@ class AdbDevice:
             text = self._wait_file(APP_PACKAGE, f"files/bench/{result_name}", deadline, "the demo app", timeout_s)
         finally:
             self._stop_quietly()
-            self.shell(f"rm -f {shlex.quote(remote_wl)}", check=False) if not self._gone else None
             if not self._gone:
+                self.shell(f"rm -f {shlex.quote(remote_wl)}", check=False)
                 self.shell(f"run-as {APP_PACKAGE} rm -f {shlex.quote('files/bench/' + result_name)}", check=False)
         rec = json.loads(text)
         if not isinstance(rec, dict) or rec.get("schema") != "pocketbert-bench/1":
