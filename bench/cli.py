@@ -47,6 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=None, help="seconds per run before it is recorded as failed")
     p.add_argument("--no-report", action="store_true", help="write records only")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--device", nargs="+", default=["local"], metavar="URL",
+                   help="where to run: local, ssh://user@host[:port], adb://SERIAL[?via=app|minibench|runner] "
+                        "(several: one run folder, one report; default local)")
     p.add_argument("--paper", action="store_true",
                    help="paper mode: BERT-base vs DistilBERT, Table 3 (STS-B) + the QA per-question study")
     p.add_argument("--stsb", default=None, help="paper mode: STS-B dev.tsv (default: synthetic stand-in)")
@@ -76,6 +79,8 @@ def run(args) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
+    if args.paper and args.device != ["local"]:
+        raise UsageError("--paper runs on this machine: drop --device (or time the bundles with --device alone)")
     cfg = config_from_args(args)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C: records kept
     try:
@@ -84,10 +89,38 @@ def run(args) -> int:
 
             run_paper(cfg, stsb=args.stsb, squad=args.squad)
         else:
-            from bench.harness import run_bench
-
-            run_bench(cfg)
+            run_on_devices(cfg, args.device)
     except KeyboardInterrupt:
         print("pocketbert bench: interrupted; records already written are kept", file=sys.stderr)
         return 130
     return 0
+
+
+def run_on_devices(cfg, urls: list[str], log=print):
+    """run_bench on every device into one run folder (record names carry the device), then one
+    report; every device is closed at the end, whatever happened (nothing left running there)."""
+    import dataclasses
+    from datetime import datetime, timezone
+
+    from bench.devices import open_device
+    from bench.harness import run_bench
+
+    devices, want_report = [], cfg.report
+    try:
+        for url in urls:  # a bad URL fails before any work
+            devices.append(open_device(url))
+        cfg = dataclasses.replace(cfg, run_id=cfg.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"),
+                                  report=cfg.report and len(devices) == 1)
+        for device in devices:
+            if len(devices) > 1:
+                log(f"== {device.name}")
+            out = run_bench(cfg, device=device, log=log)
+    finally:
+        for device in devices:
+            device.close()
+    if len(devices) > 1 and want_report and any(out.glob("*.json")):
+        from bench.report import render_report
+
+        render_report([out], out)
+        log(f"report: {out / 'report.md'}")
+    return out

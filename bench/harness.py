@@ -339,6 +339,7 @@ def one_line(rec: dict[str, Any]) -> str:
         return f"{head} {rec['status']}: {rec['reason']}"
     s = rec["stats"]["latency_ms"]
     frac = rec.get("fraction_of_peak")
+    rss = f"{rec['peak_rss_mb']:6.0f} MB" if rec.get("peak_rss_mb") is not None else "     – MB"  # not every device says
     return (f"{head} p50 {s['p50']:8.2f} ms  p90 {s['p90']:8.2f} ms  total {rec['total_model_s']:7.2f} s  "
-            f"rss {rec['peak_rss_mb']:6.0f} MB  {rec.get('achieved_gflops', 0):6.1f} GFLOP/s"
+            f"rss {rss}  {rec.get('achieved_gflops') or 0:6.1f} GFLOP/s"
             + (f" ({frac:.0%} of the fp32 GEMM peak)" if frac else ""))

@@ -180,6 +180,13 @@ def test_disconnect_mid_run_is_a_clear_error(phone, bundle, items):
 
 
 @needs_adb
+def test_a_release_build_of_the_app_is_a_clear_error(phone, bundle, items):
+    phone.debuggable.discard(APP_PKG)  # run-as refuses: the results cannot be read
+    result = AdbDevice(phone.serial).run_worker(spec(bundle, items), timeout_s=60)
+    assert "package not debuggable" in result["error"] and "debug build" in result["error"]
+
+
+@needs_adb
 def test_full_disk_is_caught_before_pushing(phone, bundle, items):
     phone.free_kb = 64  # df says 64 KiB
     result = AdbDevice(phone.serial).run_worker(spec(bundle, items), timeout_s=60)
@@ -339,3 +346,19 @@ def test_bench_on_a_phone_keeps_records_on_disconnect_and_merges(phone, bundle, 
     render_report([out], out)
     report = (out / "report.md").read_text()
     assert f"## {dev.name}:fakephone" in report and "## local:laptop" in report
+
+
+@needs_adb
+def test_pocketbert_bench_device_adb(phone, bundle, tmp_path, capsys):
+    from pocketbert.cli import main
+
+    base = ["bench", "--bundle", str(bundle), "--runtime", "executorch", "--precision", "fp32", "--seq-len",
+            str(SEQ), "--threads", "1", "--warmup", "1", "--limit", "2", "--out", str(tmp_path), "--quiet"]
+    assert main([*base, "--device", f"adb://{phone.serial}?via=minibench", "--shape", "fixed",
+                 "--run-id", "mb"]) == 0
+    rec = json.loads(next((tmp_path / "mb").glob("*minibench-ones-fixed@127.0.0.1_*.json")).read_text())
+    assert rec["status"] == "ok" and rec["machine"]["soc"] == "Fakecomm FK8550"
+    assert "## adb://" in (tmp_path / "mb" / "report.md").read_text()
+    assert not phone.path("/data/local/tmp/pocketbert").exists()  # closed: pushed files removed
+    assert main([*base, "--device", "adb://X?via=usb"]) == 2
+    assert "via='usb' is not one of app, minibench, runner" in capsys.readouterr().err
