@@ -184,6 +184,7 @@ class FakeAdbDevice:
         self.free_kb = free_kb
         self.apps = set(apps)
         self.debuggable = set(apps)  # run-as works for these (debug builds)
+        self.app_reads_tmp = True  # False: SELinux keeps apps out of /data/local/tmp (some devices)
         self.drop_on: str | None = None  # close the connection when a shell command contains this
         self.drop_skip = 0  # ... after letting this many matching commands through
         self.drop_after_s = 0.0  # ... that many seconds after it arrived
@@ -434,6 +435,11 @@ def run_demo_benchmark(dev: FakeAdbDevice, extras: dict) -> None:
         return p if p.startswith("/") else f"/data/data/{APP_PKG}/files/{p}"
 
     bundle = dev.path(on_device(extras["bundle"]))
+    out = f"/data/data/{APP_PKG}/files/bench/{extras.get('result', 'record.json')}"
+    if not dev.app_reads_tmp and on_device(extras["bundle"]).startswith("/data/local/tmp"):
+        dev._write(out, json.dumps({"schema": "pocketbert-bench/1", "status": "failed", "reason":
+                                    f"cannot read {extras['bundle']}/manifest.json (Permission denied)"}))
+        return
     manifest = json.loads((bundle / "manifest.json").read_text())
     pte = bundle / manifest["model_file"]
     record = {"schema": "pocketbert-bench/1", "run_id": extras.get("run_id", "fake"), "status": "ok", "reason": "",
@@ -444,7 +450,6 @@ def run_demo_benchmark(dev: FakeAdbDevice, extras: dict) -> None:
               "parameters": manifest["parameters"], "bundle": extras["bundle"], "gemm_peak_gflops": None,
               "versions": {"executorch-android": "1.4.1", "app": "fake"}, "git_revision": manifest["git_revision"],
               "machine": {"device": "adb", "hostname": dev.props["ro.product.device"], "model": dev.props["ro.product.model"]}}
-    out = f"/data/data/{APP_PKG}/files/bench/{extras.get('result', 'record.json')}"
     if hashlib.sha256(pte.read_bytes()).hexdigest() != manifest["files"][manifest["model_file"]]["sha256"]:
         record.update(status="failed", reason=f"{manifest['model_file']} does not match the manifest's sha256")
         dev._write(out, json.dumps(record))
@@ -496,9 +501,13 @@ def run_demo_benchmark(dev: FakeAdbDevice, extras: dict) -> None:
 class _Shell:
     """Just enough of Android's /system/bin/sh for what pocketbert sends."""
 
-    def __init__(self, device: FakeAdbDevice):
+    def __init__(self, device: FakeAdbDevice, cwd: str = "/"):
         self.dev = device
+        self.cwd = cwd  # `run-as PKG` runs in the app's data dir
         self.status = 0
+
+    def _p(self, path: str) -> Path:
+        return self.dev.path(path if path.startswith("/") else f"{self.cwd}/{path}")
 
     def run(self, line: str) -> str:
         lex = shlex.shlex(line, posix=True, punctuation_chars=";&|<>")
@@ -570,10 +579,10 @@ class _Shell:
             return self.dev.props.get(args[0], "") + "\n", "", 0
         return "".join(f"[{k}]: [{v}]\n" for k, v in sorted(self.dev.props.items())), "", 0
 
-    def _cmd_cat(self, args, base: str = ""):
+    def _cmd_cat(self, args):
         out, err, status = [], [], 0
         for a in args:
-            p = self.dev.path(a if a.startswith("/") else f"{base}/{a}")
+            p = self._p(a)
             if p.is_file():
                 out.append(p.read_text(errors="replace"))
             else:
@@ -587,7 +596,7 @@ class _Shell:
         pattern, files = rest[0], rest[1:]
         out, err, found = [], [], False
         for f in files:
-            p = self.dev.path(f)
+            p = self._p(f)
             if not p.is_file():
                 if "-s" not in flags:
                     err.append(f"grep: {f}: No such file or directory\n")
@@ -602,7 +611,7 @@ class _Shell:
         paths = [a for a in args if not a.startswith("-")]
         out, status = [], 0
         for a in paths:
-            p = self.dev.path(a)
+            p = self._p(a)
             if p.is_dir():
                 out += [c.name + "\n" for c in sorted(p.iterdir())]
             elif p.is_file():
@@ -622,16 +631,16 @@ class _Shell:
     def _cmd_mkdir(self, args):
         for a in args:
             if not a.startswith("-"):
-                self.dev.path(a).mkdir(parents=True, exist_ok=True)
+                self._p(a).mkdir(parents=True, exist_ok=True)
         return "", "", 0
 
-    def _cmd_rm(self, args, base: str = ""):
+    def _cmd_rm(self, args):
         import shutil
 
         for a in args:
             if a.startswith("-"):
                 continue
-            p = self.dev.path(a if a.startswith("/") else f"{base}/{a}")
+            p = self._p(a)
             if p.is_dir() and "-r" in " ".join(args):
                 shutil.rmtree(p)
             elif p.exists():
@@ -641,7 +650,7 @@ class _Shell:
     def _cmd_chmod(self, args):
         mode, files = args[0], args[1:]
         for f in files:
-            p = self.dev.path(f)
+            p = self._p(f)
             if not p.exists():
                 return "", f"chmod: {f}: No such file or directory\n", 1
             p.chmod(int(mode, 8) if mode.isdigit() else 0o755)
@@ -682,14 +691,25 @@ class _Shell:
             return "", f"run-as: unknown package: {pkg}\n", 1
         if pkg not in self.dev.debuggable:
             return "", f"run-as: package not debuggable: {pkg}\n", 1
-        base = f"/data/data/{pkg}"
-        if argv[:1] == ["cat"]:
-            return self._cmd_cat(argv[1:], base)
-        if argv[:1] == ["rm"]:
-            return self._cmd_rm(argv[1:], base)
-        if argv[:1] == ["ls"]:
-            return self._cmd_ls([a if a.startswith("/") else f"{base}/{a}" for a in argv[1:]])
-        return "", "run-as: unsupported\n", 1
+        inner = _Shell(self.dev, cwd=f"/data/data/{pkg}")
+        if argv[:2] == ["sh", "-c"] and len(argv) == 3:
+            out = inner.run(argv[2])
+            return out, "", inner.status
+        return inner._exec(argv)
+
+    def _cmd_cp(self, args):
+        import shutil
+
+        paths = [a for a in args if not a.startswith("-")]
+        src, dst = self._p(paths[0]), self._p(paths[1])
+        if not src.exists():
+            return "", f"cp: {paths[0]}: No such file or directory\n", 1
+        if src.is_dir():
+            shutil.copytree(src, dst / src.name if dst.is_dir() and not paths[0].endswith("/.") else dst,
+                            dirs_exist_ok=True)
+        else:
+            shutil.copy(src, dst)
+        return "", "", 0
 
     def _cmd_dumpsys(self, args):
         if args[:1] == ["battery"]:

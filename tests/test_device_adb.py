@@ -180,6 +180,20 @@ def test_disconnect_mid_run_is_a_clear_error(phone, bundle, items):
 
 
 @needs_adb
+def test_apps_kept_out_of_data_local_tmp_get_a_copy_in_their_files(phone, bundle, items):
+    phone.app_reads_tmp = False  # SELinux on some phones: the app's record says "cannot read"
+    dev = AdbDevice(phone.serial)
+    for shape in ("dynamic", "fixed"):  # the second run goes to the copy directly
+        result = dev.run_worker(spec(bundle, items, shape=shape), timeout_s=120)
+        assert "error" not in result, result
+    launches = [c for c in phone.log if c.startswith("am start")]
+    assert len(launches) == 3 and "--es bundle in/bundles/" in launches[1] and "in/bundles/" in launches[2]
+    assert phone.path(f"/data/data/{APP_PKG}/files/in/bundles").is_dir()
+    dev.close()
+    assert not phone.path(f"/data/data/{APP_PKG}/files/in").exists()
+
+
+@needs_adb
 def test_a_release_build_of_the_app_is_a_clear_error(phone, bundle, items):
     phone.debuggable.discard(APP_PKG)  # run-as refuses: the results cannot be read
     result = AdbDevice(phone.serial).run_worker(spec(bundle, items), timeout_s=60)

@@ -122,6 +122,7 @@ class AdbDevice:
         self._gone: str | None = None  # why the device is unusable (set on disconnect)
         self._installed: dict[str, bool] = {}
         self._info: dict[str, Any] | None = None
+        self._copied_in = False  # inputs copied into the app's files/in (SELinux fallback)
 
     # ---- transport ----------------------------------------------------------------------------
     def _run(self, args: list[str], timeout: float) -> subprocess.CompletedProcess:
@@ -387,9 +388,32 @@ class AdbDevice:
             self.push([wl], f"{REMOTE_ROOT}/workloads")
         remote_wl = f"{REMOTE_ROOT}/workloads/{wl.name}"
         self.shell(f"chmod -R a+rX {shlex.quote(REMOTE_ROOT)}", check=False)
+        if not self._copied_in:
+            rec = self._launch_app(remote, remote_wl, get, deadline, timeout_s)
+        if self._copied_in or (rec.get("status") != "ok" and "cannot read" in str(rec.get("reason"))):
+            # SELinux keeps this phone's apps out of /data/local/tmp: copy the inputs into the app's
+            # own files folder, pass paths relative to it (BENCHMARK_PROTOCOL.md), and keep doing so.
+            self._copied_in = True
+            self.shell(f"run-as {APP_PACKAGE} sh -c " + shlex.quote(
+                f"mkdir -p files/in/bundles files/in/workloads && cp -r {shlex.quote(remote)} files/in/bundles/ "
+                f"&& cp {shlex.quote(remote_wl)} files/in/workloads/"))
+            rec = self._launch_app(_in_app(remote), _in_app(remote_wl), get, deadline, timeout_s)
+            self.shell(f"run-as {APP_PACKAGE} rm -f {shlex.quote('files/' + _in_app(remote_wl))}", check=False)
+        if not self._gone:
+            self.shell(f"rm -f {shlex.quote(remote_wl)}", check=False)
+        if not isinstance(rec, dict) or rec.get("schema") != "pocketbert-bench/1":
+            raise AdbError(f"{self.name}: the app's result is not a pocketbert-bench/1 record")
+        if rec.get("status") != "ok":
+            raise AdbError(f"the app: {rec.get('reason') or rec.get('status')}")
+        rec.setdefault("notes", {})["source"] = f"{APP_PACKAGE} benchmark activity"
+        return _result_from_record(rec)
+
+    def _launch_app(self, bundle: str, workload: str, get, deadline: float, timeout_s: float) -> dict[str, Any]:
+        """One `am start` of the app's benchmark activity; its record (whatever its status)."""
         result_name = f"pb-{uuid.uuid4().hex[:12]}.json"
-        self.shell(f"run-as {APP_PACKAGE} rm -f {shlex.quote('files/bench/' + result_name)}", check=False)
-        extras = [("--es", "bundle", remote), ("--es", "workload", remote_wl), ("--ei", "iterations", "1"),
+        result_rel = shlex.quote(f"files/bench/{result_name}")
+        self.shell(f"run-as {APP_PACKAGE} rm -f {result_rel}", check=False)
+        extras = [("--es", "bundle", bundle), ("--es", "workload", workload), ("--ei", "iterations", "1"),
                   ("--ei", "warmup", str(get("warmup") or 0)), ("--ei", "threads", str(get("threads") or 0)),
                   ("--es", "shape", get("shape") or "dynamic"), ("--ei", "seq_len", str(get("seq_len"))),
                   ("--es", "run_id", get("label") or "pocketbert"), ("--es", "result", result_name)]
@@ -399,15 +423,8 @@ class AdbDevice:
         finally:
             self._stop_quietly()
             if not self._gone:
-                self.shell(f"rm -f {shlex.quote(remote_wl)}", check=False)
-                self.shell(f"run-as {APP_PACKAGE} rm -f {shlex.quote('files/bench/' + result_name)}", check=False)
-        rec = json.loads(text)
-        if not isinstance(rec, dict) or rec.get("schema") != "pocketbert-bench/1":
-            raise AdbError(f"{self.name}: the app's result is not a pocketbert-bench/1 record")
-        if rec.get("status") != "ok":
-            raise AdbError(f"the app: {rec.get('reason') or rec.get('status')}")
-        rec.setdefault("notes", {})["source"] = f"{APP_PACKAGE} benchmark activity"
-        return _result_from_record(rec)
+                self.shell(f"run-as {APP_PACKAGE} rm -f {result_rel}", check=False)
+        return json.loads(text)
 
     def _am_start(self, component: str, extras: list[tuple[str, str, str]]) -> None:
         args = " ".join(f"{flag} {shlex.quote(k)} {shlex.quote(v)}" for flag, k, v in extras)
@@ -488,6 +505,9 @@ class AdbDevice:
             if not self.opts.keep and self._pushed:
                 self.shell(f"rm -rf {shlex.quote(REMOTE_ROOT)}", timeout=30, check=False)
                 self._pushed.clear()
+            if not self.opts.keep and self._copied_in:
+                self.shell(f"run-as {APP_PACKAGE} rm -rf files/in", timeout=30, check=False)
+                self._copied_in = False
         except AdbError:
             pass
 
@@ -514,6 +534,11 @@ def app_workload(items_path: str, vocab: Path, task: str) -> dict[str, Any]:
         out.append(item)
     return {"format": "pocketbert-android-workload/1", "name": "host-items", "task": task,
             "source": "pocketbert bench items (host tokenization, sent as text)", "items": out}
+
+
+def _in_app(remote: str) -> str:
+    """A path under REMOTE_ROOT as its copy in the app's files dir, relative to that dir (as the app takes it)."""
+    return "in/" + remote.removeprefix(REMOTE_ROOT + "/")
 
 
 def _ids(feature: dict) -> list[int]:
