@@ -437,8 +437,9 @@ def run_demo_benchmark(dev: FakeAdbDevice, extras: dict) -> None:
     bundle = dev.path(on_device(extras["bundle"]))
     out = f"/data/data/{APP_PKG}/files/bench/{extras.get('result', 'record.json')}"
     if not dev.app_reads_tmp and on_device(extras["bundle"]).startswith("/data/local/tmp"):
-        dev._write(out, json.dumps({"schema": "pocketbert-bench/1", "status": "failed", "reason":
-                                    f"cannot read {extras['bundle']}/manifest.json (Permission denied)"}))
+        dev._write(out, json.dumps({"schema": "pocketbert-bench/1", "status": "failed", "reason":  # as the app says it
+                                    f"no bundle '{extras['bundle']}': not a folder with manifest.json and not one "
+                                    "of the packaged bundles (none: run pocketbert android bundle)"}))
         return
     manifest = json.loads((bundle / "manifest.json").read_text())
     pte = bundle / manifest["model_file"]

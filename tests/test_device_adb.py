@@ -181,7 +181,7 @@ def test_disconnect_mid_run_is_a_clear_error(phone, bundle, items):
 
 @needs_adb
 def test_apps_kept_out_of_data_local_tmp_get_a_copy_in_their_files(phone, bundle, items):
-    phone.app_reads_tmp = False  # SELinux on some phones: the app's record says "cannot read"
+    phone.app_reads_tmp = False  # SELinux on some phones: the app finds no bundle there
     dev = AdbDevice(phone.serial)
     for shape in ("dynamic", "fixed"):  # the second run goes to the copy directly
         result = dev.run_worker(spec(bundle, items, shape=shape), timeout_s=120)

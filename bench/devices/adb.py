@@ -390,7 +390,7 @@ class AdbDevice:
         self.shell(f"chmod -R a+rX {shlex.quote(REMOTE_ROOT)}", check=False)
         if not self._copied_in:
             rec = self._launch_app(remote, remote_wl, get, deadline, timeout_s)
-        if self._copied_in or (rec.get("status") != "ok" and "cannot read" in str(rec.get("reason"))):
+        if self._copied_in or (rec.get("status") != "ok" and _unreadable_tmp(str(rec.get("reason")))):
             # SELinux keeps this phone's apps out of /data/local/tmp: copy the inputs into the app's
             # own files folder, pass paths relative to it (BENCHMARK_PROTOCOL.md), and keep doing so.
             self._copied_in = True
@@ -405,7 +405,7 @@ class AdbDevice:
             raise AdbError(f"{self.name}: the app's result is not a pocketbert-bench/1 record")
         if rec.get("status") != "ok":
             raise AdbError(f"the app: {rec.get('reason') or rec.get('status')}")
-        rec.setdefault("notes", {})["source"] = f"{APP_PACKAGE} benchmark activity"
+        rec.setdefault("notes", {}).setdefault("source", f"{APP_PACKAGE} BenchmarkActivity")
         return _result_from_record(rec)
 
     def _launch_app(self, bundle: str, workload: str, get, deadline: float, timeout_s: float) -> dict[str, Any]:
@@ -534,6 +534,12 @@ def app_workload(items_path: str, vocab: Path, task: str) -> dict[str, Any]:
         out.append(item)
     return {"format": "pocketbert-android-workload/1", "name": "host-items", "task": task,
             "source": "pocketbert bench items (host tokenization, sent as text)", "items": out}
+
+
+def _unreadable_tmp(reason: str) -> bool:
+    """The app's reason for failing when SELinux hides /data/local/tmp from it (the bundle's manifest
+    looks absent, or the workload cannot be read)."""
+    return "cannot read" in reason or f"no bundle '{REMOTE_ROOT}/" in reason
 
 
 def _in_app(remote: str) -> str:
