@@ -376,3 +376,6 @@ def test_pocketbert_bench_device_adb(phone, bundle, tmp_path, capsys):
     assert not phone.path("/data/local/tmp/pocketbert").exists()  # closed: pushed files removed
     assert main([*base, "--device", "adb://X?via=usb"]) == 2
     assert "via='usb' is not one of app, minibench, runner" in capsys.readouterr().err
+    assert main([*base, "--device", "adb://NOSUCHPHONE"]) == 2  # one line, no traceback
+    err = capsys.readouterr().err
+    assert "adb://NOSUCHPHONE is not reachable" in err and "adb devices" in err and len(err.splitlines()) == 1

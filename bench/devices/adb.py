@@ -223,7 +223,10 @@ class AdbDevice:
 
     def info(self) -> dict[str, Any]:
         if self._info is None:
-            self._info = self._read_info()
+            try:
+                self._info = self._read_info()
+            except AdbError as e:  # before any run: the user's device is not there
+                raise UsageError(str(e)) from None
         return self._info
 
     def _read_info(self) -> dict[str, Any]:
