@@ -118,7 +118,7 @@ class AdbDevice:
         self.opts = options or AdbOptions()
         self.name = f"adb://{serial}"
         self.adb = adb or adb_binary()
-        self._pushed: dict[str, str] = {}  # local sha -> remote path
+        self._pushed: dict[str, str] = {}  # digest of the local files (name, size, mtime) -> remote folder
         self._gone: str | None = None  # why the device is unusable (set on disconnect)
         self._installed: dict[str, bool] = {}
         self._info: dict[str, Any] | None = None
@@ -472,6 +472,8 @@ class AdbDevice:
 
     # -- via=runner
     def _run_runner(self, get, deadline: float, timeout_s: float) -> dict[str, Any]:
+        if get("shape") == "dynamic":
+            raise AdbError("via=runner feeds fixed-shape all-ones inputs: run it with --shape fixed")
         runner = Path(self.opts.runner)
         model_path = Path(get("model_path"))
         remote_bin = self._push_bundle(str(runner), [runner.name]) + "/" + runner.name
