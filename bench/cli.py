@@ -51,6 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=None, help="seconds per run before it is recorded as failed")
     p.add_argument("--no-report", action="store_true", help="write records only")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--device", nargs="+", default=["local"], metavar="URL",
+                   help="where to run: local, ssh://user@host[:port], adb://SERIAL[?via=app|minibench|runner] "
+                        "(several: one run folder, one report; default local)")
     p.add_argument("--paper", action="store_true",
                    help="paper mode: BERT-base vs DistilBERT, Table 3 (STS-B) + the QA per-question study")
     p.add_argument("--stsb", default=None, help="paper mode: STS-B dev.tsv (default: synthetic stand-in)")
@@ -92,10 +95,6 @@ def run(args) -> int:
             from bench.paper import run_paper
 
             run_paper(cfg, stsb=args.stsb, squad=args.squad, device=devices[0])
-        elif len(devices) == 1:
-            from bench.harness import run_bench
-
-            run_bench(cfg, device=devices[0])
         else:
             run_on_devices(cfg, devices)
     except KeyboardInterrupt:
@@ -108,23 +107,23 @@ def run(args) -> int:
 
 
 def run_on_devices(cfg, devices, log=print) -> Path:
-    """The same benchmark on every device: records in OUT/RUN_ID/<device>/, one report over all."""
+    """run_bench on every device into one run folder (record names carry a remote device's name),
+    then one report over all of them."""
     import dataclasses
-    import re
     from datetime import datetime, timezone
 
     from bench.harness import run_bench
-    from bench.report import render_report
 
-    run_id = cfg.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    dirs = []
+    want_report = cfg.report
+    cfg = dataclasses.replace(cfg, run_id=cfg.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"),
+                              report=cfg.report and len(devices) == 1)
     for device in devices:
-        slug = re.sub(r"[^A-Za-z0-9@._-]+", "-", device.name).strip("-")
-        log(f"device {device.name}")
-        dirs.append(run_bench(dataclasses.replace(cfg, run_id=f"{run_id}/{slug}", report=False), device=device,
-                              log=log))
-    out = Path(cfg.out) / run_id
-    if cfg.report:
-        render_report(dirs, out)
+        if len(devices) > 1:
+            log(f"== {device.name}")
+        out = run_bench(cfg, device=device, log=log)
+    if len(devices) > 1 and want_report and any(out.glob("*.json")):
+        from bench.report import render_report
+
+        render_report([out], out)
         log(f"report: {out / 'report.md'}")
     return out

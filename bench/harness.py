@@ -80,6 +80,7 @@ def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
     cache = Path(cfg.bundle_cache or Path(cfg.out) / "bundles")
 
     machine = device.info()
+    threads = cfg.threads or machine.get("default_threads") or threads  # a phone: its big cores
     log(f"machine: {machine['cpu_model']}, {machine['physical_cores']} cores, load {machine['load_avg_1m']}; "
         f"threads {threads}")
     gemm = device.run_worker(WorkerSpec(kind="gemm", threads=threads))
@@ -264,6 +265,8 @@ def run_one(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
     result = device.run_worker(spec, timeout_s=cfg.timeout_s)
     if "error" in result:
         return skip(result["error"], status="failed")
+    if "record" in result:  # the device recorded the run itself (the phone app, minibench, a runner)
+        return _device_record(rec, result, facts["config"], run.task)
 
     lengths = [[len(f["input_ids"]) for f in item.features] for item in workload.items]
     fed = [[rec["seq_len"] if run.shape == "fixed" else n for n in item] for item in lengths]
@@ -295,6 +298,32 @@ def run_one(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
     return derive(rec)
 
 
+# What a device-made record decides; the host keeps identity and provenance (model, machine, versions...).
+DEVICE_FIELDS = ("shape", "seq_len", "warmup", "threads_effective", "item_ids", "latency_ms", "tokenize_ms",
+                 "postprocess_ms", "load_ms", "first_inference_ms", "n_items", "n_model_calls", "tokens",
+                 "peak_rss_mb", "baseline_rss_mb", "runtime_rss_mb", "answers_sample", "notes")
+
+
+def _device_record(rec: dict[str, Any], result: dict[str, Any], config: dict, task: str) -> dict[str, Any]:
+    """Merge a record made on the device (samples, its own tokenization, what it could not measure)."""
+    from bench.flops import forward_flops
+    from bench.records import derive
+
+    dev = result["record"]
+    rec.update({k: dev[k] for k in DEVICE_FIELDS if k in dev})
+    if dev.get("workload") not in (None, "host-items"):  # e.g. minibench's all-ones inputs, not the host's items
+        rec["workload"], rec["workload_source"] = dev["workload"], dev.get("workload_source", "")
+    rec["versions"] = {**rec["versions"], **dev.get("versions", {})}
+    state = result.get("device_state") or {}
+    rec["notes"] = {**rec.get("notes", {}), "device_state": state} if state else rec.get("notes", {})
+    rec["reason"] = "; ".join(x for x in (dev.get("reason"), *state.get("warnings", [])) if x)
+    calls, fed = rec.get("n_model_calls") or 0, (rec.get("tokens") or {}).get("fed") or 0
+    if calls and fed:  # from the mean window length: the device reports totals, not every window
+        rec["flops_total"] = forward_flops(config, round(fed / calls), task) * calls
+        rec["flops_per_item_mean"] = rec["flops_total"] / max(rec.get("n_items") or 1, 1)
+    return derive(rec)
+
+
 def _ensure(run: Run, cfg: BenchConfig, cache: Path, log) -> Path:
     from bench.bundles import ensure_bundle
 
@@ -313,6 +342,7 @@ def one_line(rec: dict[str, Any]) -> str:
         return f"{head} {rec['status']}: {rec['reason']}"
     s = rec["stats"]["latency_ms"]
     frac = rec.get("fraction_of_peak")
+    rss = f"{rec['peak_rss_mb']:6.0f} MB" if rec.get("peak_rss_mb") is not None else "     – MB"  # not every device says
     return (f"{head} p50 {s['p50']:8.2f} ms  p90 {s['p90']:8.2f} ms  total {rec['total_model_s']:7.2f} s  "
-            f"rss {rec['peak_rss_mb']:6.0f} MB  {rec.get('achieved_gflops', 0):6.1f} GFLOP/s"
+            f"rss {rss}  {rec.get('achieved_gflops') or 0:6.1f} GFLOP/s"
             + (f" ({frac:.0%} of the fp32 GEMM peak)" if frac else ""))

@@ -8,6 +8,7 @@ field names. Skipped and failed runs are records too (status + reason), so a rep
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,11 @@ SCHEMA = "pocketbert-bench/1"
 
 
 def record_name(rec: dict[str, Any]) -> str:
-    """File name of a record: <model>-<runtime>-<precision>-<workload>-<shape>.json."""
+    """File name of a record: <model>-<runtime>-<precision>-<workload>-<shape>[@<remote device>].json."""
     model = Path(str(rec["model"])).name if "/" in str(rec["model"]) else str(rec["model"])
-    return f"{model}-{rec['runtime']}-{rec['precision']}-{rec['workload']}-{rec['shape']}.json"
+    device = str((rec.get("machine") or {}).get("device", "local"))
+    at = "@" + re.sub(r"[^A-Za-z0-9_.-]+", "_", device.split("://", 1)[1]) if "://" in device else ""
+    return f"{model}-{rec['runtime']}-{rec['precision']}-{rec['workload']}-{rec['shape']}{at}.json"
 
 
 def derive(rec: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +62,7 @@ def load_records(paths: list[Path]) -> list[dict[str, Any]]:
             files += sorted(q for q in p.rglob("*.json") if not q.name.startswith(".")
                             and "bundles" not in q.relative_to(p).parts)
         elif p.is_file():
-            files.append(p)
+            files += [] if p.suffix == ".zip" else [p]
         else:
             raise UsageError(f"{p} not found: pass result folders or record files")
     records = []
@@ -71,6 +74,11 @@ def load_records(paths: list[Path]) -> list[dict[str, Any]]:
         if isinstance(rec, dict) and rec.get("schema") == SCHEMA:
             rec["_path"] = str(f)
             records.append(rec)
+    # Device-farm artifacts: zips (nested too) and renamed record files (bench/farm.py).
+    from bench.farm import find_farm_records
+
+    farm = {r["_path"]: r for r in find_farm_records([p for p in map(Path, paths) if p.is_dir() or p.suffix == ".zip"])}
+    records = [farm.pop(r["_path"], r) for r in records] + list(farm.values())  # farm identity attached
     if not records:
         raise UsageError(f"no benchmark records ({SCHEMA}) under {', '.join(map(str, paths))}")
     return records
