@@ -45,14 +45,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bundle-cache", type=Path, default=None, help="export cache (default OUT/bundles)")
     p.add_argument("--onnx-optimize", action="store_true", help="export ONNX through ORT's transformer fusion")
     p.add_argument("--overhead-check", action="store_true", help="also time a bare loop (harness overhead)")
-    p.add_argument("--device", nargs="+", default=["local"], metavar="URL",
-                   help="where to run: local | ssh://[user@]host[:port][?python=PATH&key=PATH] "
-                        "(several: one report; default local)")
     p.add_argument("--timeout", type=float, default=None, help="seconds per run before it is recorded as failed")
     p.add_argument("--no-report", action="store_true", help="write records only")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--device", nargs="+", default=["local"], metavar="URL",
-                   help="where to run: local, ssh://user@host[:port], adb://SERIAL[?via=app|minibench|runner] "
+                   help="where to run: local, ssh://[user@]host[:port][?python=PATH&key=PATH], "
+                        "adb://SERIAL[?via=app|minibench|runner] "
                         "(several: one run folder, one report; default local)")
     p.add_argument("--paper", action="store_true",
                    help="paper mode: BERT-base vs DistilBERT, Table 3 (STS-B) + the QA per-question study")
