@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pocketbert.common import UsageError, check_output_dir, write_json
+from pocketbert.common import CheckFailed, UsageError, check_output_dir, write_json
 
 TASKS = ("question-answering", "sequence-classification", "regression")
 
@@ -32,41 +32,69 @@ class TaskConfig:
     tokenizer: str | None = None  # default: the teacher's
     alpha_task: float = 1.0  # weight of the task loss on the gold labels
     alpha_kd: float = 1.0  # weight of KL (QA, classification) / MSE (regression) to the teacher
-    temperature: float = 2.0  # softening for the KL term (scaled by T^2)
+    temperature: float = 2.0  # > 0: softening for the KL term (scaled by T^2)
     max_len: int = 384  # QA windows / pair length (SQuAD standard: 384)
-    doc_stride: int = 128  # overlap between QA windows of a long context
+    doc_stride: int = 128  # overlap between QA windows of a long context (< max_len)
     batch_size: int = 16  # examples per step
-    epochs: int = 2  # passes over the training data
-    max_steps: int = 0  # cap on steps (0: epochs)
+    epochs: int = 2  # passes over the training data; used when max_steps is 0
+    max_steps: int = 0  # stop after this many steps; 0 (the default) means "no cap: run `epochs`"
     lr: float = 5e-5  # AdamW peak learning rate (fine-tuning scale)
     weight_decay: float = 0.01  # standard fine-tuning decay
-    warmup: float = 0.1  # fraction of steps of linear warm-up, then linear decay
+    warmup: float = 0.1  # in [0, 1): fraction of steps of linear warm-up, then linear decay
     max_grad_norm: float = 1.0  # gradient clipping
     seed: int = 42  # init, order, dropout
     out: str = "runs/distill-task"  # student/ (HF folder), metrics.json, config.json
     progress: bool = True  # tqdm bars
+
+    def validate(self) -> None:
+        """Raise a one-line UsageError naming the flag of the first bad knob."""
+        from distill.config import Checker
+
+        check = Checker(self)
+        check.choice("task", TASKS)
+        if not self.train_file:
+            raise UsageError("task distillation needs --train-file")
+        for name in ("alpha_task", "alpha_kd", "weight_decay"):
+            check.at_least(name, 0.0)
+        check.positive("temperature")
+        check.at_least("max_len", 8)
+        check.at_least("doc_stride", 1)
+        if self.task == "question-answering" and self.doc_stride >= self.max_len:
+            raise UsageError(f"--doc-stride must be less than --max-len ({self.max_len}), "
+                             f"got {self.doc_stride}")
+        check.at_least("batch_size", 1)
+        check.at_least("epochs", 1)
+        check.at_least("max_steps", 0)
+        check.positive("lr")
+        check.unit("warmup")
+        check.positive("max_grad_norm")
 
 
 def distill_task(cfg: TaskConfig, overwrite: bool = False) -> dict[str, Any]:
     """Task distillation pipeline; returns the metrics (also written to OUT/metrics.json)."""
     import torch
 
-    if cfg.task not in TASKS:
-        raise UsageError(f"unknown task '{cfg.task}': choose one of {', '.join(TASKS)}")
-    if not cfg.train_file:
-        raise UsageError("task distillation needs --train-file")
+    cfg.validate()
     out = Path(cfg.out)
     check_output_dir(out, overwrite)
     torch.manual_seed(cfg.seed)
     teacher, tok, teacher_type = load_task_teacher(cfg)
     data = load_task_data(cfg, cfg.train_file, tok, train=True, teacher=teacher)
     student = build_task_student(cfg, teacher, teacher_type, data.get("num_labels"))
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    from distill.pretrain import save_run_config
+    from distill.config import save_run_config
 
     save_run_config(cfg, out)
     t0 = time.time()
-    history = train_task(cfg, teacher, teacher_type, student, data)
+    try:
+        history = train_task(cfg, teacher, teacher_type, student, data)
+    except BaseException:
+        if created:  # a run that stopped (non-finite loss, Ctrl-C) leaves no config.json behind
+            import shutil
+
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     metrics: dict[str, Any] = {"task": cfg.task, "train_seconds": time.time() - t0,
                                "train_examples": data["n_examples"], "final_loss": history}
     if cfg.eval_file:
@@ -253,15 +281,14 @@ def train_task(cfg: TaskConfig, teacher, teacher_type: str, student, data) -> di
     import numpy as np
     import torch
     from tqdm import tqdm
+    from transformers import get_linear_schedule_with_warmup
 
     feats = data["features"]
     pad_id = 0
     steps_per_epoch = math.ceil(len(feats) / cfg.batch_size)
     total = cfg.max_steps if cfg.max_steps > 0 else cfg.epochs * steps_per_epoch
-    warm = int(cfg.warmup * total)
     opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm)))
+    sched = get_linear_schedule_with_warmup(opt, int(cfg.warmup * total), total)
     student.train()
     rng = np.random.default_rng(cfg.seed)
     order: list[int] = []
@@ -278,7 +305,12 @@ def train_task(cfg: TaskConfig, teacher, teacher_type: str, student, data) -> di
         task_loss, kd = task_losses(cfg.task, s_out, t_out, batch, cfg.temperature)
         loss = cfg.alpha_task * task_loss + cfg.alpha_kd * kd
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(student.parameters(), cfg.max_grad_norm)
+        gnorm = float(torch.nn.utils.clip_grad_norm_(student.parameters(), cfg.max_grad_norm))
+        if not (math.isfinite(float(loss.detach())) and math.isfinite(gnorm)):
+            bar.close()
+            raise CheckFailed(f"non-finite loss at step {step + 1} (loss={float(loss.detach()):.3g}, "
+                              f"grad norm={gnorm:.3g}): training stopped, no student saved "
+                              "(lower --lr or check --temperature)")
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)

@@ -113,7 +113,9 @@ def main() -> int:
 
     import torch
 
-    from distill.pretrain import DistillConfig, distill, evaluate_mlm
+    from distill.evaluate import evaluate_mlm
+    from distill.pretrain import DistillConfig, build_models, distill
+    from distill.runtime import setup_run_context
     from distill.student import build_student, load_teacher, parse_layers, student_encoder
     from pocketbert.common import write_json
 
@@ -187,13 +189,11 @@ def main() -> int:
                             eval_data=str(out / "wiki_heldout10.txt"))
         summary = distill(cfg, overwrite=True)
         # copied-only student of the same (head-fitted) teacher, for reference
-        from distill.pretrain import build_models, _setup_distributed
-
         results["triple"] = {"mode": summary["mode"], "steps": summary["steps"],
                              "head_fit_steps": args.head_steps, "final_losses": summary["final"],
                              "distill_seconds": summary["seconds"], "heldout": summary["eval"]}
         cfg0 = DistillConfig(**{**cfg.__dict__, "out": str(out / "triple_copied_only")})
-        teacher0, copied0, _, _ = build_models(cfg0, _setup_distributed(cfg0))
+        teacher0, copied0, _, _ = build_models(cfg0, setup_run_context(cfg0.device, cfg0.amp))
         results["triple"]["heldout_copied_only"] = evaluate_mlm(teacher0, copied0,
                                                                 str(out / "wiki_heldout10.txt"), cfg0)
         write_json(out / "results.json", results)

@@ -75,7 +75,8 @@ def test_mse_losses(logits):
 
 
 def test_weighted_triple_loss_combines_terms(logits):
-    from distill.pretrain import DistillConfig, compute_losses
+    from distill.config import DistillConfig
+    from distill.objective import compute_losses
 
     s, t, mask = logits
     g = torch.Generator().manual_seed(2)
@@ -124,7 +125,8 @@ def test_similarity_loss_against_a_loop():
 
 
 def test_embedding_terms_enter_the_total_with_their_weights():
-    from distill.pretrain import DistillConfig, compute_losses
+    from distill.config import DistillConfig
+    from distill.objective import compute_losses
 
     g = torch.Generator().manual_seed(5)
     sh, th = torch.randn(3, 5, 6, generator=g), torch.randn(3, 5, 6, generator=g)
