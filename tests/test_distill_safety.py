@@ -4,7 +4,6 @@ the last good checkpoint; a failed early step removes the folder it created."""
 
 import json
 import random
-from pathlib import Path
 
 import pytest
 import torch
