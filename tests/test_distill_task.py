@@ -118,7 +118,7 @@ def test_question_answering_student_learns_held_out_spans(tmp_path):
 
     train, dev = _squad(tmp_path / "train.json", 48, 0), _squad(tmp_path / "dev.json", 32, 1)
     cfg = TaskConfig(task="question-answering", teacher="bert-tiny", train_file=str(train),
-                     eval_file=str(dev), alpha_kd=0.1, batch_size=16, max_steps=12, lr=3e-3,
+                     eval_file=str(dev), alpha_kd=0.1, batch_size=16, max_steps=6, lr=5e-3,
                      max_len=64, doc_stride=16, out=str(tmp_path / "o"), progress=False)
     m = distill_task(cfg)
     teacher, tok, teacher_type = load_task_teacher(cfg)
