@@ -20,42 +20,52 @@ import argparse
 from pathlib import Path
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from pocketbert import argtypes as t
     from pocketbert.backends import all_precisions, backend_names
 
     runtimes = backend_names()
-    p.add_argument("--model", nargs="+", default=["distilbert-base"], metavar="SPEC",
+    p.add_argument("--model", nargs="+", default=["distilbert-base"], metavar="SPEC", type=t.model,
                    help="presets (bert-base, distilbert-base, bert-tiny, distilbert-tiny) or HF folders")
-    p.add_argument("--bundle", nargs="+", type=Path, default=[], metavar="DIR",
+    p.add_argument("--bundle", nargs="+", type=t.existing_path, default=[], metavar="DIR",
                    help="time existing bundles (a bundle or an export --out folder) instead of --model")
     p.add_argument("--runtime", nargs="+", default=runtimes, metavar="NAME",
+                   type=t.choice(backend_names, "runtime"),
                    help=f"runtimes (default: all: {' '.join(runtimes)})")
     p.add_argument("--precision", nargs="+", default=["fp32", "int8"], metavar="P",
+                   type=t.choice(all_precisions, "precision"),
                    help=f"any of {' '.join(all_precisions())} (default: fp32 int8)")
-    p.add_argument("--workload", nargs="+", default=["synthetic"], metavar="SPEC",
+    p.add_argument("--workload", nargs="+", default=["synthetic"], metavar="SPEC", type=t.workload,
                    help="synthetic | stsb:PATH | squad:PATH (default synthetic)")
     p.add_argument("--shape", nargs="+", default=["fixed", "dynamic"], choices=["fixed", "dynamic"],
                    help="fixed: pad to --seq-len; dynamic: real length (default both)")
-    p.add_argument("--seq-len", type=int, default=128, help="max tokens per input (default 128; SQuAD: 384)")
-    p.add_argument("--threads", type=int, default=None, help="threads for every runtime (default: physical cores)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed runs after the first inference (default 3)")
-    p.add_argument("--limit", type=int, default=None, help="first N items of each workload")
-    p.add_argument("--tokenizer", default=None, help="vocab.txt or folder for presets (real token lengths)")
-    p.add_argument("--out", type=Path, default=Path("results"), help="results root (default results/)")
-    p.add_argument("--run-id", default=None, help="folder name under --out (default: UTC timestamp)")
-    p.add_argument("--bundle-cache", type=Path, default=None, help="export cache (default OUT/bundles)")
+    p.add_argument("--seq-len", type=t.int_range(16, 512), default=128,
+                   help="max tokens per input, 16..512 (default 128; SQuAD: 384)")
+    p.add_argument("--threads", type=t.positive_int, default=None,
+                   help="threads for every runtime (default: physical cores)")
+    p.add_argument("--warmup", type=t.nonneg_int, default=3, help="untimed runs after the first inference (default 3)")
+    p.add_argument("--limit", type=t.positive_int, default=None, help="first N items of each workload")
+    p.add_argument("--tokenizer", type=t.tokenizer, default=None,
+                   help="vocab.txt or folder for presets (real token lengths)")
+    p.add_argument("--out", type=t.output_root, default=Path("results"), help="results root (default results/)")
+    p.add_argument("--run-id", type=t.safe_name, default=None,
+                   help="folder name under --out (default: UTC timestamp)")
+    p.add_argument("--bundle-cache", type=t.output_root, default=None, help="export cache (default OUT/bundles)")
     p.add_argument("--onnx-optimize", action="store_true", help="export ONNX through ORT's transformer fusion")
     p.add_argument("--overhead-check", action="store_true", help="also time a bare loop (harness overhead)")
-    p.add_argument("--timeout", type=float, default=None, help="seconds per run before it is recorded as failed")
+    p.add_argument("--timeout", type=t.positive_float, default=None,
+                   help="seconds per run before it is recorded as failed")
     p.add_argument("--no-report", action="store_true", help="write records only")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--device", nargs="+", default=["local"], metavar="URL",
+    p.add_argument("--device", nargs="+", default=["local"], metavar="URL", type=t.device_url,
                    help="where to run: local, ssh://[user@]host[:port][?python=PATH&key=PATH], "
                         "adb://SERIAL[?via=app|minibench|runner] "
                         "(several: one run folder, one report; default local)")
     p.add_argument("--paper", action="store_true",
                    help="paper mode: BERT-base vs DistilBERT, Table 3 (STS-B) + the QA per-question study")
-    p.add_argument("--stsb", default=None, help="paper mode: STS-B dev.tsv (default: synthetic stand-in)")
-    p.add_argument("--squad", default=None, help="paper mode: SQuAD v1.1 JSON (default: synthetic stand-in)")
+    p.add_argument("--stsb", type=t.workload_file("stsb"), default=None,
+                   help="paper mode: STS-B dev.tsv (default: synthetic stand-in)")
+    p.add_argument("--squad", type=t.workload_file("squad"), default=None,
+                   help="paper mode: SQuAD v1.1 JSON (default: synthetic stand-in)")
 
 
 def config_from_args(args) -> "BenchConfig":  # noqa: F821
@@ -69,35 +79,21 @@ def config_from_args(args) -> "BenchConfig":  # noqa: F821
                        timeout_s=args.timeout, report=not args.no_report, quiet=args.quiet)
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def run(args) -> int:
-    import signal
-    import sys
-
+    from bench.devices import open_device
     from pocketbert.common import UsageError
 
-    if args.limit is not None and args.limit < 1:
-        raise UsageError("--limit must be at least 1")
-    cfg = config_from_args(args)
-    from bench.devices import open_device
-
+    cfg = config_from_args(args)  # flags were validated by their argparse types (pocketbert.argtypes)
     devices = [open_device(url) for url in args.device]  # bad URLs fail before any work
     if args.paper and len(devices) > 1:
         raise UsageError("--paper runs on one --device at a time")
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C: records kept
-    try:
+    try:  # Ctrl-C / SIGTERM: pocketbert.cli stops cleanly (exit 130/143); records already written stay
         if args.paper:
             from bench.paper import run_paper
 
             run_paper(cfg, stsb=args.stsb, squad=args.squad, device=devices[0])
         else:
             run_on_devices(cfg, devices)
-    except KeyboardInterrupt:
-        print("pocketbert bench: interrupted; records already written are kept", file=sys.stderr)
-        return 130
     finally:
         for d in devices:
             d.close()  # nothing left running or lying around on a device

@@ -14,8 +14,11 @@ from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("results", nargs="+", type=Path, help="result folders or record files")
-    p.add_argument("--out", type=Path, default=None, help="where to write (default: the first results folder)")
+    from pocketbert import argtypes as t
+
+    p.add_argument("results", nargs="+", type=t.existing_path, help="result folders or record files")
+    p.add_argument("--out", type=t.output_root, default=None,
+                   help="where to write (default: the first results folder)")
     p.add_argument("--paper", action="store_true", help="a paper-mode folder: also write paper.md")
 
 

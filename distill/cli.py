@@ -23,44 +23,47 @@ from pocketbert.common import UsageError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from distill.pretrain import DistillConfig
     from distill.task import TaskConfig
+    from pocketbert import argtypes as at
 
     d, t = DistillConfig(), TaskConfig()
     g = p.add_argument_group("models")
-    g.add_argument("--teacher", help="BERT-family teacher: preset, Hugging Face folder or hub id "
+    g.add_argument("--teacher", type=at.model, help="BERT-family teacher: preset, Hugging Face folder or hub id "
                    "(task mode: a teacher fine-tuned on the task)")
-    g.add_argument("--tokenizer", help="tokenizer folder or vocab.txt (default: the teacher's)")
-    g.add_argument("--student-layers", help="teacher layers to copy, e.g. 0,2,4; 'reference' (the "
+    g.add_argument("--tokenizer", type=at.tokenizer, help="tokenizer folder or vocab.txt (default: the teacher's)")
+    g.add_argument("--student-layers", type=at.layer_map, help="teacher layers to copy, e.g. 0,2,4; 'reference' (the "
                    "paper's 12-layer map 0,2,4,7,9,11, the default for 12 layers) or 'every-other'")
     g.add_argument("--init", choices=["copy", "random"], default=d.init,
                    help="copy teacher weights (the paper) or random init (ablation)")
-    g.add_argument("--fit-mlm-head", type=int, default=0, metavar="STEPS",
+    g.add_argument("--fit-mlm-head", type=at.nonneg_int, default=0, metavar="STEPS",
                    help="teacher without MLM head: fit one on the frozen teacher first "
                    "(default 0: distil with the hidden-state/embedding terms only)")
-    g.add_argument("--fit-mlm-head-lr", type=float, default=d.fit_mlm_head_lr, metavar="LR",
+    g.add_argument("--fit-mlm-head-lr", type=at.positive_float, default=d.fit_mlm_head_lr, metavar="LR",
                    help=f"learning rate of that head fit (default {d.fit_mlm_head_lr})")
     g = p.add_argument_group("pre-training distillation")
-    g.add_argument("--data", nargs="+", default=[], metavar="FILE",
+    g.add_argument("--data", nargs="+", default=[], metavar="FILE", type=at.as_text(at.text_file),
                    help="plain-text files, one text per line")
-    g.add_argument("--data-cache", help="folder for the tokenized memmaps (default OUT/data)")
-    g.add_argument("--eval-data", help="held-out text: MLM accuracy teacher vs student at the end")
+    g.add_argument("--data-cache", type=at.as_text(at.output_root), help="folder for the tokenized memmaps (default OUT/data)")
+    g.add_argument("--eval-data", type=at.as_text(at.text_file), help="held-out text: MLM accuracy teacher vs student at the end")
     for name, help_text in [("alpha_ce", "KL on softened MLM logits"), ("alpha_mlm", "masked-LM loss"),
                             ("alpha_cos", "cosine of last hidden states"),
                             ("alpha_mse", "MSE on MLM logits"),
                             ("alpha_hidden_mse", "MSE of last hidden states"),
                             ("alpha_pool_cos", "cosine of mean-pooled sentence embeddings"),
                             ("alpha_sim", "MSE of in-batch sentence similarity matrices")]:
-        g.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name),
+        g.add_argument("--" + name.replace("_", "-"), type=at.nonneg_float, default=getattr(d, name),
                        help=f"weight of the {help_text} (default {getattr(d, name)})")
-    g.add_argument("--dropout", type=float, default=d.dropout,
+    g.add_argument("--dropout", type=at.float_range(0.0, 1.0, hi_open=True), default=d.dropout,
                    help=f"student dropout (default {d.dropout}, the paper's; 0 matched an embedding "
                    "teacher better)")
-    g.add_argument("--mlm-prob", type=float, default=d.mlm_prob, help="fraction of tokens masked")
-    g.add_argument("--min-len", type=int, default=d.min_len, help="drop shorter fragments")
-    g.add_argument("--grad-accum", type=int, default=d.grad_accum,
+    g.add_argument("--mlm-prob", type=at.float_range(0.0, 1.0, lo_open=True), default=d.mlm_prob,
+                   help="fraction of tokens masked, in (0, 1]")
+    g.add_argument("--min-len", type=at.nonneg_int, default=d.min_len, help="drop shorter fragments")
+    g.add_argument("--grad-accum", type=at.positive_int, default=d.grad_accum,
                    help="micro-batches per optimizer step")
-    g.add_argument("--save-every", type=int, default=d.save_every, help="steps between checkpoints")
-    g.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints)
-    g.add_argument("--resume", nargs="?", const="latest", metavar="CKPT",
+    g.add_argument("--save-every", type=at.positive_int, default=d.save_every, help="steps between checkpoints")
+    g.add_argument("--keep-checkpoints", type=at.positive_int, default=d.keep_checkpoints,
+                   help=f"checkpoints kept (default {d.keep_checkpoints})")
+    g.add_argument("--resume", nargs="?", const="latest", metavar="CKPT", type=at.checkpoint,
                    help="continue from OUT's latest checkpoint (or the given ckpt-*.pt)")
     g.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"])
     g.add_argument("--amp", default=d.amp, choices=["auto", "off", "bf16", "fp16"],
@@ -68,23 +71,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("task distillation")
     g.add_argument("--task", choices=["question-answering", "sequence-classification", "regression"],
                    help="distil on a task instead (SQuAD JSON / GLUE TSV)")
-    g.add_argument("--train-file", help="SQuAD v1.1 JSON or GLUE-style TSV")
-    g.add_argument("--eval-file", help="scored for teacher and student after training")
-    g.add_argument("--student", help="start from this distilled student folder (task mode)")
-    g.add_argument("--alpha-task", type=float, default=t.alpha_task)
-    g.add_argument("--alpha-kd", type=float, default=t.alpha_kd)
-    g.add_argument("--doc-stride", type=int, default=t.doc_stride)
+    g.add_argument("--train-file", type=at.as_text(at.existing_file), help="SQuAD v1.1 JSON or GLUE-style TSV")
+    g.add_argument("--eval-file", type=at.as_text(at.existing_file), help="scored for teacher and student after training")
+    g.add_argument("--student", type=at.as_text(at.existing_dir), help="start from this distilled student folder (task mode)")
+    g.add_argument("--alpha-task", type=at.nonneg_float, default=t.alpha_task,
+                   help=f"weight of the task loss (default {t.alpha_task})")
+    g.add_argument("--alpha-kd", type=at.nonneg_float, default=t.alpha_kd,
+                   help=f"weight of the distillation loss (default {t.alpha_kd})")
+    g.add_argument("--doc-stride", type=at.positive_int, default=t.doc_stride,
+                   help=f"SQuAD window overlap in tokens (default {t.doc_stride})")
     g = p.add_argument_group("shared")
-    g.add_argument("--out", required=False, help="output folder")
+    g.add_argument("--out", required=False, type=at.as_text(at.output_dir), help="output folder")
     g.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
-    g.add_argument("--temperature", type=float, default=d.temperature)
-    g.add_argument("--max-len", type=int, help=f"sequence length (default {d.max_len}; task {t.max_len})")
-    g.add_argument("--batch-size", type=int, help=f"per process (default {d.batch_size}; task {t.batch_size})")
-    g.add_argument("--epochs", type=int, help=f"default {d.epochs} (task {t.epochs})")
-    g.add_argument("--max-steps", type=int, default=0, help="stop after this many steps")
-    g.add_argument("--lr", type=float, help=f"peak learning rate (default {d.lr}; task {t.lr})")
-    g.add_argument("--warmup", type=float, help="warm-up fraction of steps")
-    g.add_argument("--seed", type=int, help=f"default {d.seed} (task {t.seed})")
+    g.add_argument("--temperature", type=at.positive_float, default=d.temperature,
+                   help=f"softmax temperature of the distillation loss (default {d.temperature})")
+    g.add_argument("--max-len", type=at.int_range(8, 4096), help=f"sequence length (default {d.max_len}; task {t.max_len})")
+    g.add_argument("--batch-size", type=at.positive_int, help=f"per process (default {d.batch_size}; task {t.batch_size})")
+    g.add_argument("--epochs", type=at.positive_int, help=f"default {d.epochs} (task {t.epochs})")
+    g.add_argument("--max-steps", type=at.positive_int, default=None,
+                   help="stop after this many optimizer steps (default: run --epochs)")
+    g.add_argument("--lr", type=at.positive_float, help=f"peak learning rate (default {d.lr}; task {t.lr})")
+    g.add_argument("--warmup", type=at.float_range(0.0, 1.0, hi_open=True),
+                   help="warm-up fraction of steps, in [0, 1)")
+    g.add_argument("--seed", type=at.nonneg_int, help=f"default {d.seed} (task {t.seed})")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 

@@ -153,6 +153,9 @@ def _prepare_out(out: Path, ckdir: Path, resume: str | None, overwrite: bool) ->
         for name in ("metrics.jsonl", "summary.json"):
             (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
+    from pocketbert.common import mark_output
+
+    mark_output(out)  # ours: --overwrite may replace it later
     return None
 
 

@@ -83,6 +83,9 @@ def distill_task(cfg: TaskConfig, overwrite: bool = False) -> dict[str, Any]:
     student = build_task_student(cfg, teacher, teacher_type, data.get("num_labels"))
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    from pocketbert.common import mark_output
+
+    mark_output(out)  # ours: --overwrite may replace it later
     from distill.config import save_run_config
 
     save_run_config(cfg, out)

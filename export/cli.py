@@ -14,40 +14,49 @@ import argparse
 from pathlib import Path
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from pocketbert import argtypes as t
     from pocketbert.backends import all_backends
     from pocketbert.models import TASKS
 
     targets = {n: b for n, b in all_backends().items() if b.makes_bundles}
     precisions = "; ".join(f"{n}: {' '.join(b.precisions)}" for n, b in targets.items())
-    p.add_argument("--model", required=True,
+    all_precisions = sorted({x for b in targets.values() for x in b.precisions})
+    p.add_argument("--model", required=True, type=t.model,
                    help="preset (bert-base, distilbert-base, bert-tiny, distilbert-tiny), "
                         "a local Hugging Face folder, or a hub id (needs internet)")
-    p.add_argument("--task", default="question-answering",
+    p.add_argument("--task", default="question-answering", type=t.choice(TASKS, "task"),
                    help=f"model head: {', '.join(TASKS)} (default: question-answering)")
     p.add_argument("--target", nargs="+", default=["executorch"], metavar="T",
+                   type=t.choice(list(targets), "export target"),
                    help=f"one or more of {', '.join(targets)} (default: executorch)")
     p.add_argument("--precision", nargs="+", default=["fp32"], metavar="P",
+                   type=t.choice(all_precisions, "precision"),
                    help=f"one or more precisions ({precisions}); with several, each target builds "
                         "those it supports")
-    p.add_argument("--seq-len", type=int, default=384, help="max tokens per input (default 384)")
-    p.add_argument("--coreml-seq-lens", type=int, nargs="+", metavar="N",
+    p.add_argument("--seq-len", type=t.int_range(8, 4096), default=384,
+                   help="max tokens per input (default 384; at most the model's position limit)")
+    p.add_argument("--coreml-seq-lens", type=t.int_range(8, 4096), nargs="+", metavar="N",
                    help="CoreML enumerated lengths (default: 128 256 384 up to --seq-len)")
-    p.add_argument("--out", type=Path, required=True, help="output folder (must be new or empty)")
-    p.add_argument("--tokenizer", help="vocab.txt or tokenizer folder for presets "
-                                       "(default: a generated WordPiece vocab)")
+    p.add_argument("--out", type=t.output_dir, required=True,
+                   help="output folder (must be new or empty; --overwrite replaces one pocketbert wrote)")
+    p.add_argument("--tokenizer", type=t.tokenizer, help="vocab.txt or tokenizer folder for presets "
+                                                         "(default: a generated WordPiece vocab)")
     p.add_argument("--onnx-optimize", action="store_true",
                    help="run ONNX Runtime's transformer fusion before saving/quantizing")
-    p.add_argument("--eval-data", metavar="squad:PATH",
+    p.add_argument("--eval-data", metavar="squad:PATH", type=t.squad_eval,
                    help="gate trained QA exports by SQuAD F1 against PyTorch fp32 "
                         "(e.g. squad:../shared/data/squad/dev-v1.1-first12.json)")
-    p.add_argument("--eval-questions", type=int, default=1000,
+    p.add_argument("--eval-questions", type=t.positive_int, default=1000,
                    help="questions the F1 gate scores (default 1000)")
-    p.add_argument("--max-f1-drop", type=float, default=3.0,
+    p.add_argument("--max-f1-drop", type=t.nonneg_float, default=3.0,
                    help="F1 points an export may lose against fp32 (default 3.0)")
-    p.add_argument("--calibration-samples", type=int, default=32)
-    p.add_argument("--parity-samples", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    p.add_argument("--calibration-samples", type=t.positive_int, default=32,
+                   help="inputs the int8 quantizer observes (default 32)")
+    p.add_argument("--parity-samples", type=t.positive_int, default=8,
+                   help="inputs checked against PyTorch (default 8)")
+    p.add_argument("--seed", type=t.nonneg_int, default=0, help="presets' random init and inputs (default 0)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a non-empty --out that pocketbert wrote (it has a .pocketbert marker)")
 
 
 def run(args: argparse.Namespace) -> int:

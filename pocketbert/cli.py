@@ -23,11 +23,20 @@ SUBCOMMANDS = {
 }
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with ONE stderr line per error (`pocketbert bench: error: argument --limit: ...`),
+    exit code 2; the usage block is left to --help."""
+
+    def error(self, message: str):
+        message = " ".join(str(message).split())
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pocketbert", description=__doc__.splitlines()[0],
-                                     epilog="run `pocketbert COMMAND --help` for a command's options")
+    parser = ArgumentParser(prog="pocketbert", description=__doc__.splitlines()[0],
+                            epilog="run `pocketbert COMMAND --help` for a command's options")
     parser.add_argument("--version", action="version", version=f"pocketbert {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         module = importlib.import_module(module_name)
         p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
@@ -38,20 +47,48 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
+    import signal
+
+    from pocketbert.common import install_signal_handlers, received_signal
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # a bad value: one line, exit 2, before any work
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    name = f"pocketbert {args.command}"
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    install_signal_handlers()  # SIGTERM stops as cleanly as Ctrl-C
     try:
         return int(args._run(args) or 0)
     except UsageError as e:
-        print(f"pocketbert {args.command}: error: {e}", file=sys.stderr)
+        if received_signal():
+            return _interrupted(name, received_signal())
+        print(f"{name}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
-        print(f"pocketbert {args.command}: interrupted; nothing partial was left behind",
-              file=sys.stderr)
-        return 130
+        return _interrupted(name, received_signal() or signal.SIGINT)
+    except Exception as e:  # noqa: BLE001 - no traceback for the user; POCKETBERT_TRACEBACK=1 shows it
+        if received_signal():  # an interrupt a library wrapped in its own error (e.g. during lowering)
+            return _interrupted(name, received_signal())
+        if os.environ.get("POCKETBERT_TRACEBACK"):
+            raise
+        msg = " ".join(str(e).split())[:300]
+        print(f"{name}: error: internal error ({type(e).__name__}: {msg}); "
+              "POCKETBERT_TRACEBACK=1 shows where", file=sys.stderr)
+        return 1
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _interrupted(name: str, signum: int) -> int:
+    import signal
+
+    what = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
+    print(f"{name}: {what}; nothing partial was left behind", file=sys.stderr)
+    return 128 + int(signum)
 
 
 if __name__ == "__main__":

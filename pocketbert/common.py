@@ -111,40 +111,141 @@ def sha256_path(path: Path) -> str:
     return h.hexdigest()
 
 
+MARKER = ".pocketbert"  # written into every output folder we create: --overwrite replaces only these
+
+
 def check_output_dir(out: Path, overwrite: bool = False) -> None:
-    """Fail early (before hours of work) when `out` can't be written as a fresh folder."""
+    """Fail early (before hours of work) when `out` can't be written as a fresh folder, or when
+    --overwrite would replace something this tool did not write (or the working directory)."""
+    from pocketbert.argtypes import is_cwd_or_parent, writable_dir
+
     out = Path(out)
+    if is_cwd_or_parent(out):
+        raise UsageError(f"output folder {out} is the working directory or a parent of it: "
+                         "name a new folder for --out")
     if out.exists() and not out.is_dir():
         raise UsageError(f"output path {out} exists and is not a folder: choose another --out")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise UsageError(f"output folder {out} is not empty: choose a new --out or pass --overwrite")
-    parent = out.resolve().parent
-    probe = parent
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise UsageError(f"output folder {out} is not empty: choose a new --out or pass --overwrite")
+        if not (out / MARKER).is_file():
+            raise UsageError(f"--overwrite replaces only folders pocketbert wrote, and {out} has no "
+                             f"{MARKER} marker: move its contents away or choose a new --out")
+    probe = out.absolute().parent
     while not probe.exists():
         probe = probe.parent
-    if not os.access(probe, os.W_OK):
+    if not probe.is_dir() or not writable_dir(probe):
         raise UsageError(f"cannot write to {probe}: choose a writable --out")
 
 
-@contextlib.contextmanager
-def atomic_output_dir(out: Path, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary folder beside `out`; rename it to `out` only when the block succeeds.
+def mark_output(folder: Path, what: str = "") -> None:
+    """Mark `folder` as written by pocketbert (what --overwrite may later replace)."""
+    (Path(folder) / MARKER).write_text(f"written by pocketbert{(' ' + what) if what else ''}\n")
 
-    An error, Ctrl-C or a kill leaves no folder at `out` that looks complete (at most a
-    `.tmp-*` sibling after SIGKILL, which the next run does not mistake for a bundle).
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def clean_leftovers(folder: Path, prefix: str, log=None) -> list[Path]:
+    """Remove `<prefix><pid>-*` entries in `folder` whose owning process is gone (what a killed
+    run left behind); returns (and logs) what was removed. Others' live runs are left alone."""
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for p in folder.glob(glob_escape(prefix) + "*"):
+        pid = p.name[len(prefix):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or pid_alive(int(pid)):
+            continue
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        removed.append(p)
+        (log or _stderr)(f"removed {p}: left behind by an interrupted run (pid {pid})")
+    return removed
+
+
+def glob_escape(s: str) -> str:
+    import glob
+
+    return glob.escape(s)
+
+
+def _stderr(msg: str) -> None:
+    import sys
+
+    print(msg, file=sys.stderr)
+
+
+@contextlib.contextmanager
+def atomic_output_dir(out: Path, overwrite: bool = False, log=None) -> Iterator[Path]:
+    """Yield a temporary folder beside `out`; it becomes `out` only when the block succeeds.
+
+    The swap is atomic: an old `out` (only one pocketbert wrote, see `check_output_dir`) is renamed
+    aside, the new folder renamed in, then the old one deleted. An error, Ctrl-C or SIGTERM leaves
+    nothing at `out` that looks complete; after SIGKILL, `.tmp-<out>-<pid>-*` / `.old-<out>-<pid>-*`
+    siblings remain, which the next run into the same parent removes and names in its log.
     """
     out = Path(out)
     check_output_dir(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))
+    for kind in (".tmp-", ".old-"):
+        clean_leftovers(out.parent, f"{kind}{out.name}-", log)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-{os.getpid()}-", dir=out.parent))
+    old = None
     try:
         yield tmp
+        mark_output(tmp)
         if out.exists():
-            shutil.rmtree(out)
+            old = out.parent / f".old-{out.name}-{os.getpid()}-{tmp.name.rsplit('-', 1)[-1]}"
+            os.replace(out, old)
         os.replace(tmp, out)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------ signals
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM: cleanup runs (finally blocks) as for Ctrl-C; the CLI exits 128+signal."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+_received: list[int] = []  # signals received by this process (the first decides the exit code)
+
+
+def received_signal() -> int | None:
+    return _received[0] if _received else None
+
+
+def _on_signal(signum, frame) -> None:
+    first = not _received
+    _received.append(signum)
+    if first:  # later ones are ignored: the cleanup started by the first must finish
+        raise Interrupted(signum)
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM handled like SIGINT (Ctrl-C): raise in the main thread, clean up, exit 128+signal."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    _received.clear()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _on_signal)
 
 
 def write_text_atomic(path: Path, text: str) -> None:

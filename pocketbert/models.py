@@ -204,30 +204,101 @@ def _load_folder(path: Path, task: str, tokenizer: str | None) -> LoadedModel:
     weights = [p for p in ("model.safetensors", "pytorch_model.bin") if (path / p).exists()]
     if not weights and not list(path.glob("model*.safetensors")):
         raise UsageError(f"{path} has no weights (model.safetensors or pytorch_model.bin)")
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # its load report is a table; the check below says it in one line
     try:
-        model = auto_class(task).from_pretrained(path, dtype=torch.float32)
+        model, info = auto_class(task).from_pretrained(path, dtype=torch.float32, output_loading_info=True)
     except Exception as e:  # noqa: BLE001 - corrupt/truncated weights surface as many types
         raise UsageError(f"cannot load the weights in {path} ({type(e).__name__}: "
                          f"{str(e).splitlines()[0][:200]}): re-download or re-save the model") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    check_loading_info(info, path, task)
     tok = load_tokenizer(tokenizer or path)
     return LoadedModel(model.eval(), tok, task, str(path), model_type)
+
+
+def check_loading_info(info: dict, path, task: str) -> None:
+    """Refuse weights that do not match the config: a model with randomly initialised parts would
+    export, pass parity (against the same random model) and answer garbage.
+
+    Missing keys (left at random init) are refused, including the task head: a folder without a
+    trained head for `task` is not a model for that task. Unexpected keys are refused too, except
+    other tasks' heads and the pooler (a QA folder loaded for fill-mask drops its span head)."""
+    missing = list(info.get("missing_keys") or [])
+    unexpected = [k for k in info.get("unexpected_keys") or [] if not _other_head(k)]
+    mismatched = list(info.get("mismatched_keys") or [])
+    if not (missing or unexpected or mismatched):
+        return
+    parts = []
+    for what, keys in (("missing", missing), ("unexpected", unexpected), ("wrong-shape", mismatched)):
+        if keys:
+            names = [k if isinstance(k, str) else str(k[0]) for k in sorted(keys, key=str)]
+            parts.append(f"{len(names)} {what} (e.g. {', '.join(names[:2])})")
+    raise UsageError(f"the weights in {path} do not match its config for {task}: {'; '.join(parts)}: "
+                     "they belong to another model or head; re-save the model")
+
+
+_HEAD_PREFIXES = ("qa_outputs.", "classifier.", "pre_classifier.", "cls.", "vocab_transform.",
+                  "vocab_layer_norm.", "vocab_projector.", "pooler.", "bert.pooler.")
+
+
+def _other_head(key: str) -> bool:
+    return key.startswith(_HEAD_PREFIXES) or ".pooler." in key
+
+
+def hub_reachable(timeout_s: float = 2.0) -> tuple[bool, str]:
+    """Whether the Hugging Face hub can be asked: False at once when offline mode is set
+    (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE) or its endpoint does not answer a TCP connect within
+    `timeout_s` (instead of the hub client's retries, ~25 s on a machine without internet)."""
+    import socket
+    from urllib.parse import urlparse
+
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        if os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on"):
+            return False, f"{var} is set"
+    endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    url = urlparse(endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname or "huggingface.co", port), timeout=timeout_s).close()
+    except OSError as e:
+        return False, f"{url.hostname} unreachable: {type(e).__name__}"
+    return True, ""
 
 
 def _load_hub(spec: str, task: str, tokenizer: str | None) -> LoadedModel:
     import torch
     from transformers import AutoConfig, AutoTokenizer
 
+    online, why = hub_reachable()
+    if not online and not _in_hub_cache(spec):
+        raise UsageError(f"'{spec}' is not a preset or a local folder, and the Hugging Face hub "
+                         f"cannot be asked ({why}): pass a local folder or a preset: {', '.join(PRESETS)}")
+    local = {} if online else {"local_files_only": True}  # cached: no network attempt at all
     try:
-        config = AutoConfig.from_pretrained(spec)
+        config = AutoConfig.from_pretrained(spec, **local)
         _check_bert_family(config, f"hub model '{spec}'")
-        model = auto_class(task).from_pretrained(spec, dtype=torch.float32)
-        tok = load_tokenizer(tokenizer) if tokenizer else AutoTokenizer.from_pretrained(spec)
+        model = auto_class(task).from_pretrained(spec, dtype=torch.float32, **local)
+        tok = load_tokenizer(tokenizer) if tokenizer else AutoTokenizer.from_pretrained(spec, **local)
     except UsageError:
         raise
     except Exception as e:  # noqa: BLE001 - offline, unknown id, gated repo...
         raise UsageError(f"cannot get '{spec}' from the Hugging Face hub ({type(e).__name__}); "
                          f"offline? pass a local folder or a preset: {', '.join(PRESETS)}") from None
     return LoadedModel(model.eval(), tok, task, f"hub:{spec}", config.model_type)
+
+
+def _in_hub_cache(spec: str) -> bool:
+    """Whether hub id `spec` has a config in the local Hugging Face cache (no network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(spec, "config.json"), str)
+    except Exception:  # noqa: BLE001 - an invalid repo id is simply not cached
+        return False
 
 
 def count_parameters(model) -> dict[str, int]:

@@ -1,0 +1,347 @@
+"""Typed argparse validators: every value a user can give a pocketbert flag goes through one.
+
+Each validator is an argparse `type=` callable that returns the parsed value or raises
+`argparse.ArgumentTypeError` with a short reason; the CLI's parser prints it as ONE line naming the
+flag (`pocketbert bench: error: argument --limit: must be at least 1, got 0`) and exits 2 before
+any work starts, so a bad value never creates a file. Each carries a `kind` (see `KINDS`), which the
+tests read to feed every flag the invalid values its kind implies: a new flag is covered the day
+it is added, and a flag without a validator fails that test.
+
+stdlib only: `pocketbert --help` stays instant; registries (backends, workloads) are looked up
+when a value is parsed, not when the parser is built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+# kind -> what the walker test feeds it (see tests/test_hardening.py)
+KINDS = ("int", "float", "choice", "name", "existing_file", "text_file", "existing_dir",
+         "existing_path", "output_dir", "output_root", "model", "tokenizer", "spec", "text")
+
+
+def _validator(kind: str, name: str, fn: Callable[[str], Any], **facts: Any) -> Callable[[str], Any]:
+    def parse(value: str) -> Any:
+        try:
+            return fn(value)
+        except argparse.ArgumentTypeError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a reader's UsageError/OSError: one line, the flag named
+            raise argparse.ArgumentTypeError(_one_line(e)) from None
+
+    parse.kind = kind  # type: ignore[attr-defined]
+    parse.facts = facts  # type: ignore[attr-defined]
+    parse.__name__ = name  # argparse names the type in some messages
+    return parse
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip() or type(e).__name__
+    return text.splitlines()[0][:300]
+
+
+def _fail(msg: str) -> None:
+    raise argparse.ArgumentTypeError(msg)
+
+
+# ------------------------------------------------------------------------------------ numbers
+
+def int_range(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:
+    """An integer in [lo, hi] (either bound may be open)."""
+    def parse(value: str) -> int:
+        try:
+            n = int(value.strip())
+        except ValueError:
+            _fail(f"expected an integer, got {value!r}")
+        if lo is not None and n < lo:
+            _fail(f"must be at least {lo}, got {n}" if hi is None else f"must be {lo}..{hi}, got {n}")
+        if hi is not None and n > hi:
+            _fail(f"must be at most {hi}, got {n}" if lo is None else f"must be {lo}..{hi}, got {n}")
+        return n
+    return _validator("int", "integer", parse, lo=lo, hi=hi)
+
+
+positive_int = int_range(1)
+nonneg_int = int_range(0)
+
+
+def float_range(lo: float | None = None, hi: float | None = None, lo_open: bool = False,
+                hi_open: bool = False) -> Callable[[str], float]:
+    """A finite float in the interval (bounds open or closed; None: unbounded)."""
+    def parse(value: str) -> float:
+        try:
+            x = float(value.strip())
+        except ValueError:
+            _fail(f"expected a number, got {value!r}")
+        if not math.isfinite(x):
+            _fail(f"must be a finite number, got {value.strip()}")
+        if lo is not None and (x <= lo if lo_open else x < lo):
+            _fail(f"must be {'greater than' if lo_open else 'at least'} {lo:g}, got {x:g}")
+        if hi is not None and (x >= hi if hi_open else x > hi):
+            _fail(f"must be {'less than' if hi_open else 'at most'} {hi:g}, got {x:g}")
+        return x
+    return _validator("float", "number", parse, lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open)
+
+
+positive_float = float_range(0.0, lo_open=True)
+nonneg_float = float_range(0.0)
+fraction = float_range(0.0, 1.0)  # [0, 1]
+
+
+# ------------------------------------------------------------------------------------ choices
+
+def choice(names: Iterable[str] | Callable[[], Iterable[str]], what: str) -> Callable[[str], str]:
+    """One of a registry's names (a callable is asked when a value is parsed: registries load lazily)."""
+    def parse(value: str) -> str:
+        valid = sorted(names() if callable(names) else names)
+        if value not in valid:
+            _fail(f"unknown {what} '{value}': choose one of {', '.join(valid)}")
+        return value
+    return _validator("choice", what, parse)
+
+
+def _safe_name(value: str) -> str:
+    """A single folder name (no separators, no '..', not absolute): stays inside its parent."""
+    if not value or value in (".", "..") or "/" in value or "\\" in value or os.sep in value \
+            or value.startswith("~") or "\0" in value:
+        _fail(f"must be a plain folder name (no '/', '..' or absolute path), got {value!r}")
+    return value
+
+
+safe_name = _validator("name", "name", _safe_name)
+
+
+def _text(value: str) -> str:
+    """Any non-empty string."""
+    if not value.strip():
+        _fail("must not be empty")
+    return value
+
+
+text = _validator("text", "text", _text)
+
+
+# ------------------------------------------------------------------------------------ paths
+
+def _existing_file(value: str) -> Path:
+    p = Path(value).expanduser()
+    if p.is_dir():
+        _fail(f"{value} is a folder, expected a file")
+    if not p.is_file():
+        _fail(f"file {value} not found")
+    return p
+
+
+def check_text_file(p: Path, value: str) -> None:
+    """Non-empty UTF-8 text (no NUL bytes in the first 64 KiB)."""
+    with open(p, "rb") as f:
+        head = f.read(65536)
+    if not head.strip():
+        _fail(f"{value} is empty: expected a text file")
+    if b"\0" in head:
+        _fail(f"{value} looks binary (NUL bytes): expected UTF-8 text")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(head) - 4:  # a multi-byte char cut by the probe is fine
+            _fail(f"{value} is not UTF-8 text (bad byte at {e.start})")
+
+
+def _text_file(value: str) -> Path:
+    p = _existing_file(value)
+    check_text_file(p, value)
+    return p
+
+
+def _existing_dir(value: str) -> Path:
+    p = Path(value).expanduser()
+    if p.exists() and not p.is_dir():
+        _fail(f"{value} is a file, expected a folder")
+    if not p.is_dir():
+        _fail(f"folder {value} not found")
+    return p
+
+
+def _existing_path(value: str) -> Path:
+    p = Path(value).expanduser()
+    if not p.exists():
+        _fail(f"{value} not found")
+    return p
+
+
+existing_file = _validator("existing_file", "file", _existing_file)
+text_file = _validator("text_file", "text file", _text_file)
+existing_dir = _validator("existing_dir", "folder", _existing_dir)
+existing_path = _validator("existing_path", "path", _existing_path)
+
+
+def writable_dir(p: Path) -> bool:
+    """Whether files can be created in the existing folder `p` (a real probe: root passes
+    os.access checks on read-only mounts); the probe folder is removed at once."""
+    if not os.access(p, os.W_OK | os.X_OK):
+        return False
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".pocketbert-probe-", dir=p))
+    except OSError:
+        return False
+    return True
+
+
+def _check_writable_target(value: str) -> Path:
+    if not value.strip():
+        _fail("must not be empty")
+    p = Path(value).expanduser()
+    if p.exists() and not p.is_dir():
+        _fail(f"{value} exists and is not a folder")
+    probe = p.absolute()
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        _fail(f"{probe} is a file, so {value} cannot be a folder")
+    if not writable_dir(probe):
+        _fail(f"cannot write to {probe}: choose a writable folder")
+    return p
+
+
+def is_cwd_or_parent(p: Path) -> bool:
+    """Whether `p` is the working directory or one of its parents (never ours to replace)."""
+    try:
+        target, cwd = Path(p).expanduser().resolve(), Path.cwd().resolve()
+    except OSError:
+        return False
+    return target == cwd or target in cwd.parents
+
+
+def _output_dir(value: str) -> Path:
+    p = _check_writable_target(value)
+    if is_cwd_or_parent(p):
+        _fail(f"{value} is the working directory or a parent of it: name a new folder")
+    return p
+
+
+output_dir = _validator("output_dir", "folder", _output_dir)  # a folder we create (or replace)
+output_root = _validator("output_root", "folder", _check_writable_target)  # a folder we write into
+
+
+def as_text(validator: Callable[[str], Any]) -> Callable[[str], str]:
+    """The same checks, but the value stays the string the user typed (configs that hold str)."""
+    def parse(value: str) -> str:
+        validator(value)
+        return value
+    return _validator(validator.kind, validator.__name__, parse, **validator.facts)
+
+
+# ------------------------------------------------------------------------------------ domain
+
+def _layer_map(value: str) -> str:
+    """'reference', 'every-other' or comma-separated layer indices (checked against the teacher later)."""
+    v = value.strip()
+    if v in ("reference", "every-other"):
+        return v
+    parts = [x.strip() for x in v.split(",")]
+    if not v or not all(x.isdigit() for x in parts):
+        _fail(f"expected 'reference', 'every-other' or layer indices like 0,2,4, got {value!r}")
+    if len(set(parts)) != len(parts):
+        _fail(f"layer indices repeat in {value!r}")
+    return v
+
+
+layer_map = _validator("text", "layers", _layer_map)
+
+
+def _checkpoint(value: str) -> str:
+    """'latest' or an existing checkpoint file."""
+    if value != "latest":
+        _existing_file(value)
+    return value
+
+
+checkpoint = _validator("existing_file", "checkpoint", _checkpoint)
+
+
+def _model(value: str) -> str:
+    """A preset, a local folder or a hub id; a path-like value must be an existing folder."""
+    v = value.strip()
+    if not v:
+        _fail("must not be empty")
+    p = Path(v).expanduser()
+    looks_like_path = v.startswith((".", "/", "~")) or v.count("/") > 1
+    if p.exists() and not p.is_dir():
+        _fail(f"{value} is a file: pass a model folder, a hub id or a preset")
+    if looks_like_path and not p.is_dir():
+        _fail(f"model folder {value} not found")
+    return v
+
+
+model = _validator("model", "model", _model)
+
+
+def _tokenizer(value: str) -> str:
+    """A tokenizer folder, or a vocab.txt (non-empty UTF-8 text)."""
+    p = Path(value).expanduser()
+    if p.is_dir():
+        return value
+    if not p.exists():
+        _fail(f"tokenizer {value} not found: pass a folder with tokenizer.json/vocab.txt or a vocab.txt")
+    check_text_file(p, value)
+    return value
+
+
+tokenizer = _validator("tokenizer", "tokenizer", _tokenizer)
+
+
+def data_spec(check: Callable[[str], None], example: str) -> Callable[[str], str]:
+    """'KIND[:PATH]' specs (workloads, eval data), checked by `check` (which reads the file)."""
+    def parse(value: str) -> str:
+        check(value)
+        return value
+    return _validator("spec", "spec", parse, example=example)
+
+
+def _workload(value: str) -> None:
+    from bench.workloads import check_workload
+
+    check_workload(value)
+
+
+def _squad_eval(value: str) -> None:
+    from export.task_eval import parse_eval_spec
+    from pocketbert.squad import read_squad
+
+    read_squad(parse_eval_spec(value)[1])
+
+
+def _device_url(value: str) -> None:
+    from bench.devices import device_schemes
+    from pocketbert.common import lookup
+
+    scheme, sep, rest = value.partition("://")
+    if sep and not rest:
+        _fail(f"nothing after '{scheme}://'")
+    lookup({s: s for s in device_schemes()}, scheme, "device kind")
+
+
+workload = data_spec(_workload, "synthetic")
+device_url = data_spec(_device_url, "local")
+
+
+def workload_file(kind: str) -> Callable[[str], str]:
+    """A data file for workload `kind` (e.g. --stsb PATH), read and checked now."""
+    def parse(value: str) -> str:
+        _existing_file(value)
+        _workload(f"{kind}:{value}")
+        return value
+    return _validator("existing_file", "file", parse)
+squad_eval = data_spec(_squad_eval, "squad:PATH")
+
+
+def validator_kind(action: argparse.Action) -> str | None:
+    """The registered kind of a flag's validator, or None when it has none (a test fails then)."""
+    if action.choices is not None and not isinstance(action, argparse._SubParsersAction):
+        return "choice"
+    return getattr(action.type, "kind", None)
