@@ -8,6 +8,7 @@ re-verified (sha256) by the worker's caller before every run.
 
 from __future__ import annotations
 
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -35,9 +36,11 @@ def ensure_bundle(cache: Path, model: str, task: str, target: str, precision: st
             return out
         log(f"cached bundle {out} is stale ({stale}): exporting again")
         shutil.rmtree(out)
-    staging = out.parent / f".export-{out.name}"
-    if staging.exists():
-        shutil.rmtree(staging)  # left by an interrupted earlier export
+    from pocketbert.common import clean_leftovers
+
+    for prefix in (".export-", ".tmp-.export-"):  # left by a killed earlier export (owner pid gone)
+        clean_leftovers(out.parent, prefix, log)
+    staging = out.parent / f".export-{os.getpid()}-{out.name}"
     cfg = ExportConfig(model=model, out=staging, task=task, targets=[target], precisions=[precision],
                        seq_len=seq_len, tokenizer=tokenizer, onnx_optimize=onnx_optimize)
     log(f"exporting {model} ({task}) -> {target}-{precision} at seq {seq_len}")

@@ -9,6 +9,7 @@ Ctrl-C stops the running worker; every record already written stays.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pocketbert.common import UsageError, git_revision, library_versions, lookup, write_json
+from pocketbert.common import UsageError, clean_leftovers, git_revision, library_versions, lookup, write_json
 
 SHAPES = ("fixed", "dynamic")
 
@@ -75,8 +76,11 @@ def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
     for spec in cfg.workloads:
         check_workload(spec)
     run_id = cfg.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out_dir = Path(cfg.out) / run_id
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(cfg.out) / run_id  # created with its first record: a failed start leaves no empty folder
+    if out_dir.resolve().parent != Path(cfg.out).resolve():
+        raise UsageError(f"--run-id {run_id!r} must be a plain folder name inside --out {cfg.out}")
+    for prefix in ("pocketbert-worker-", "pocketbert-bench-"):  # a killed run's temp folders
+        clean_leftovers(Path(tempfile.gettempdir()), prefix, log)
     cache = Path(cfg.bundle_cache or Path(cfg.out) / "bundles")
 
     machine = device.info()
@@ -92,7 +96,7 @@ def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
 
     written = 0
     try:
-        with tempfile.TemporaryDirectory(prefix="pocketbert-bench-") as work:
+        with tempfile.TemporaryDirectory(prefix=f"pocketbert-bench-{os.getpid()}-") as work:
             for spec, (kind, _) in zip(cfg.workloads, kinds):
                 for model, runs in _plan(cfg, kind, given).items():
                     workload = load_workload(spec, _tokenizer_for(model, cfg.tokenizer, runs), cfg.seq_len, cfg.limit)
@@ -103,6 +107,7 @@ def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
                     for run in runs:
                         rec = run_one(run, workload, items_path, facts, cfg, threads, cache, device, common, log)
                         rec = Record.from_dict(rec, "record").to_dict()  # the typed contract, checked
+                        out_dir.mkdir(parents=True, exist_ok=True)
                         write_json(out_dir / _record_name(rec), rec)
                         written += 1
                         log("  " + one_line(rec))

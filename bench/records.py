@@ -68,10 +68,13 @@ def load_records(paths: list[Path]) -> list[dict[str, Any]]:
     records = []
     for f in files:
         try:
-            rec = json.loads(f.read_text())
-        except json.JSONDecodeError as e:
-            raise UsageError(f"{f} is not valid JSON ({e})") from None
-        if isinstance(rec, dict) and rec.get("schema") == SCHEMA:
+            rec = json.loads(f.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise UsageError(f"{f} is not valid JSON ({str(e).splitlines()[0][:100]})") from None
+        if isinstance(rec, dict) and str(rec.get("schema", "")).startswith("pocketbert-bench/"):
+            from pocketbert.contracts import Record
+
+            Record.from_dict(rec, str(f))  # wrong version or types: one line naming the file
             rec["_path"] = str(f)
             records.append(rec)
     # Device-farm artifacts: zips (nested too) and renamed record files (bench/farm.py).

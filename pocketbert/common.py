@@ -197,6 +197,9 @@ def atomic_output_dir(out: Path, overwrite: bool = False, log=None) -> Iterator[
     for kind in (".tmp-", ".old-"):
         clean_leftovers(out.parent, f"{kind}{out.name}-", log)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-{os.getpid()}-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would make the result private to this user
     old = None
     try:
         yield tmp

@@ -42,6 +42,7 @@ class Contract:
                    and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
         if missing:
             raise UsageError(f"{where}: {cls.WHAT} lacks {', '.join(missing)}")
+        _check_annotations(cls, known, where)
         obj = cls(**known)
         obj.validate(where)
         return obj
@@ -65,6 +66,45 @@ class Contract:
 
     def validate(self, where: str) -> None:
         """Type checks of the fields a reader relies on (one-line UsageError)."""
+
+
+def _check_annotations(cls, data: dict[str, Any], where: str) -> None:
+    """Every given field matches its annotation (str, int, float, bool, list[...], dict[...],
+    X | None; one level of element types): a wrong type is a one-line error naming the field."""
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    for name, value in data.items():
+        if not _matches(value, hints.get(name, Any)):
+            raise UsageError(f"{where}: field {name!r} has the wrong type ({type(value).__name__})")
+
+
+def _matches(value: Any, hint: Any, depth: int = 0) -> bool:
+    import types
+    import typing
+
+    if hint is Any:
+        return True
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a, depth) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is list or hint is list:
+        return isinstance(value, list) and (depth > 0 or not args
+                                            or all(_matches(v, args[0], 1) for v in value))
+    if origin is dict or hint is dict:
+        return isinstance(value, dict) and (depth > 0 or not args
+                                            or all(_matches(v, args[1], 1) for v in value.values()))
+    return True  # other annotations: the class's validate() checks them
 
 
 def _check_types(obj, where: str, spec: dict[str, type | tuple[type, ...]]) -> None:

@@ -105,7 +105,10 @@ def windows(tokenizer, questions: Sequence[Question], seq_len: int, stride: int 
 def question_windows(tokenizer, q: Question, seq_len: int, stride: int | None = None,
                      labels: bool = False) -> list[Window]:
     stride = doc_stride(seq_len) if stride is None else stride
-    enc = tokenizer(q.question, q.context, truncation="only_second", max_length=seq_len, stride=stride,
+    question = q.question
+    if len(question) + stride + 3 >= seq_len:  # (a token has >= 1 char) a short window may not fit
+        question, stride = _fit_window(tokenizer, question, seq_len, stride)
+    enc = tokenizer(question, q.context, truncation="only_second", max_length=seq_len, stride=stride,
                     return_overflowing_tokens=True, return_offsets_mapping=True)
     out = []
     for i in range(len(enc["input_ids"])):
@@ -118,6 +121,24 @@ def question_windows(tokenizer, q: Question, seq_len: int, stride: int | None = 
             w.start, w.end = _label_span(q.answers[0], mask, offsets)
         out.append(w)
     return out
+
+
+def _fit_window(tokenizer, question: str, seq_len: int, stride: int) -> tuple[str, int]:
+    """Question and stride that fit a `seq_len` window: a question longer than 3/4 of it is cut
+    (at a token end), and the stride clamped below the context room (the tokenizer requires
+    stride < room; it panics otherwise). One-line UsageError when no context fits at all."""
+    specials = tokenizer.num_special_tokens_to_add(pair=True)
+    min_context = max(1, seq_len // 4)
+    max_question = seq_len - specials - min_context
+    if max_question < 1:
+        raise UsageError(f"sequence length {seq_len} is too short for question + context windows: "
+                         f"use at least {specials + 2}")
+    enc = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
+    if len(enc["input_ids"]) > max_question:
+        question = question[:enc["offset_mapping"][max_question - 1][1]]
+        enc = tokenizer(question, add_special_tokens=False)
+    room = seq_len - specials - len(enc["input_ids"])  # context tokens per window
+    return question, max(0, min(stride, room - 1))
 
 
 def _label_span(answer: dict, mask: list[bool], offsets: list[tuple[int, int]]) -> tuple[int, int]:

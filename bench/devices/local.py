@@ -36,11 +36,12 @@ class LocalDevice:
             # Before any import in the child: OpenMP/MKL pools size themselves at start-up.
             env.update({k: str(spec.threads) for k in THREAD_ENV})
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-        with tempfile.TemporaryDirectory(prefix="pocketbert-worker-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"pocketbert-worker-{os.getpid()}-") as tmp:
             spec_path, result_path = Path(tmp, "spec.json"), Path(tmp, "result.json")
             spec_path.write_text(spec.to_json())
             proc = subprocess.Popen([sys.executable, "-m", "bench.worker", str(spec_path), str(result_path)],
-                                    env=env, stdin=subprocess.DEVNULL)
+                                    env=env, stdin=subprocess.DEVNULL,
+                                    preexec_fn=_die_with_parent if sys.platform == "linux" else None)
             try:
                 proc.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
@@ -58,6 +59,14 @@ class LocalDevice:
 
     def close(self) -> None:
         pass
+
+
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGKILL it when the bench process dies, even by SIGKILL."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _stop(proc: subprocess.Popen) -> None:
