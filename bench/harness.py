@@ -80,7 +80,7 @@ def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
     if out_dir.resolve().parent != Path(cfg.out).resolve():
         raise UsageError(f"--run-id {run_id!r} must be a plain folder name inside --out {cfg.out}")
     for prefix in ("pocketbert-worker-", "pocketbert-bench-"):  # a killed run's temp folders
-        clean_leftovers(Path(tempfile.gettempdir()), prefix, log)
+        clean_leftovers(Path(tempfile.gettempdir()), prefix, log, temp_suffix=True)
     cache = Path(cfg.bundle_cache or Path(cfg.out) / "bundles")
 
     machine = device.info()

@@ -53,7 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     from pocketbert.common import install_signal_handlers, received_signal
 
     parser = build_parser()
-    args = parser.parse_args(argv)  # a bad value: one line, exit 2, before any work
+    try:
+        args = parser.parse_args(argv)  # a bad value: one line, exit 2, before any work
+    except SystemExit as e:
+        if e.code in (0, None):  # --help, --version
+            raise
+        return int(e.code) if isinstance(e.code, int) else 2
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2

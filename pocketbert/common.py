@@ -57,6 +57,9 @@ def quiet_backends() -> None:
     for name in ("torch", "torch.utils._pytree", "torch.onnx", "torchao", "coremltools",
                  "onnxscript", "transformers"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Loading weights" bars: one line per load on stderr
 
 
 def git_revision() -> str:
@@ -153,15 +156,22 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def clean_leftovers(folder: Path, prefix: str, log=None) -> list[Path]:
+def clean_leftovers(folder: Path, prefix: str, log=None, temp_suffix: bool = False) -> list[Path]:
     """Remove `<prefix><pid>-*` entries in `folder` whose owning process is gone (what a killed
-    run left behind); returns (and logs) what was removed. Others' live runs are left alone."""
+    run left behind); returns (and logs) what was removed. Others' live runs are left alone.
+    With `temp_suffix` the name must end `<pid>-<mkdtemp's 8 characters>` exactly (so `.tmp-run-`
+    never matches a sibling output's `.tmp-run-2-<pid>-...`)."""
+    import re
+
     removed = []
     folder = Path(folder)
     if not folder.is_dir():
         return removed
     for p in folder.glob(glob_escape(prefix) + "*"):
-        pid = p.name[len(prefix):].split("-", 1)[0]
+        rest = p.name[len(prefix):]
+        if temp_suffix and not re.fullmatch(r"\d+-[a-z0-9_]{8}", rest):
+            continue
+        pid = rest.split("-", 1)[0]
         if not pid.isdigit() or int(pid) == os.getpid() or pid_alive(int(pid)):
             continue
         shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
@@ -195,7 +205,7 @@ def atomic_output_dir(out: Path, overwrite: bool = False, log=None) -> Iterator[
     check_output_dir(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     for kind in (".tmp-", ".old-"):
-        clean_leftovers(out.parent, f"{kind}{out.name}-", log)
+        clean_leftovers(out.parent, f"{kind}{out.name}-", log, temp_suffix=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-{os.getpid()}-", dir=out.parent))
     umask = os.umask(0)
     os.umask(umask)

@@ -19,9 +19,9 @@ def _err(capsys):
     (["bench", "--workload", "stsb:/nonexistent/dev.tsv"], "stsb data file /nonexistent/dev.tsv not found"),
     (["bench", "--precision", "int4"], "unknown precision 'int4'"),
     (["bench", "--model", "gpt-9"], "model 'gpt-9' is neither a preset"),
-    (["bench", "--bundle", "/nonexistent"], "no bundle (manifest.json) at /nonexistent"),
-    (["bench", "--seq-len", "4"], "--seq-len 4 out of range"),
-    (["bench", "--limit", "0"], "--limit must be at least 1"),
+    (["bench", "--bundle", "/nonexistent"], "argument --bundle: /nonexistent not found"),
+    (["bench", "--seq-len", "4"], "argument --seq-len: must be 16..512, got 4"),
+    (["bench", "--limit", "0"], "argument --limit: must be at least 1, got 0"),
 ])
 def test_bench_usage_errors(argv, message, capsys, tmp_path):
     assert main(argv + ["--out", str(tmp_path)]) == 2
