@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", default="question-answering", type=t.choice(TASKS, "task"),
                    help=f"model head: {', '.join(TASKS)} (default: question-answering)")
     p.add_argument("--target", nargs="+", default=["executorch"], metavar="T",
-                   type=t.choice(list(targets), "export target"),
+                   type=t.choice(list(targets), "target"),
                    help=f"one or more of {', '.join(targets)} (default: executorch)")
     p.add_argument("--precision", nargs="+", default=["fp32"], metavar="P",
                    type=t.choice(all_precisions, "precision"),

@@ -274,7 +274,10 @@ def _model(value: str) -> str:
     if p.exists() and not p.is_dir():
         _fail(f"{value} is a file: pass a model folder, a hub id or a preset")
     if looks_like_path and not p.is_dir():
-        _fail(f"model folder {value} not found")
+        from pocketbert.models import PRESETS
+
+        _fail(f"model folder {value} not found: pass a Hugging Face folder, a hub id or a preset "
+              f"({', '.join(PRESETS)})")
     return v
 
 
