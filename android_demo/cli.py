@@ -34,16 +34,18 @@ APP_FILES = ("manifest.json", "vocab.txt")  # plus the manifest's model_file: al
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from pocketbert import argtypes as t
+
     sub = p.add_subparsers(dest="android_command", metavar="ACTION", required=True)
     b = sub.add_parser("bundle", help="copy ExecuTorch QA bundles into the app's assets")
-    b.add_argument("bundles", nargs="+", type=Path, metavar="BUNDLE",
+    b.add_argument("bundles", nargs="+", type=t.existing_path, metavar="BUNDLE",
                    help="bundle folders from `pocketbert export --target executorch` (or an export "
                         "--out folder holding several)")
-    b.add_argument("--app", type=Path, default=DEFAULT_APP, help="the Android project (default: android_demo)")
-    b.add_argument("--name", help="name shown in the app (one bundle only; default MODEL-PRECISION)")
+    b.add_argument("--app", type=t.existing_dir, default=DEFAULT_APP, help="the Android project (default: android_demo)")
+    b.add_argument("--name", type=t.safe_name, help="name shown in the app (one bundle only; default MODEL-PRECISION)")
     i = sub.add_parser("install", help="build the app with Gradle and install it with adb")
-    i.add_argument("--app", type=Path, default=DEFAULT_APP, help="the Android project (default: android_demo)")
-    i.add_argument("--serial", help="device serial from `adb devices` (default: the only device)")
+    i.add_argument("--app", type=t.existing_dir, default=DEFAULT_APP, help="the Android project (default: android_demo)")
+    i.add_argument("--serial", type=t.text, help="device serial from `adb devices` (default: the only device)")
     i.add_argument("--no-launch", action="store_true", help="install only, do not open the app")
 
 
