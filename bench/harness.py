@@ -77,7 +77,7 @@ def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
         check_workload(spec)
     run_id = cfg.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out_dir = Path(cfg.out) / run_id  # created with its first record: a failed start leaves no empty folder
-    if out_dir.resolve().parent != Path(cfg.out).resolve():
+    if Path(cfg.out).resolve() not in out_dir.resolve().parents:
         raise UsageError(f"--run-id {run_id!r} must be a plain folder name inside --out {cfg.out}")
     for prefix in ("pocketbert-worker-", "pocketbert-bench-"):  # a killed run's temp folders
         clean_leftovers(Path(tempfile.gettempdir()), prefix, log, temp_suffix=True)

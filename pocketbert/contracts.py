@@ -75,8 +75,13 @@ def _check_annotations(cls, data: dict[str, Any], where: str) -> None:
 
     hints = typing.get_type_hints(cls)
     for name, value in data.items():
-        if not _matches(value, hints.get(name, Any)):
-            raise UsageError(f"{where}: field {name!r} has the wrong type ({type(value).__name__})")
+        hint = hints.get(name, Any)
+        if _matches(value, hint):
+            continue
+        if isinstance(value, list) and typing.get_origin(hint) is list:
+            items = {float: "numbers", int: "integers", str: "strings"}.get(typing.get_args(hint)[0], "objects")
+            raise UsageError(f"{where}: {name} must be a list of {items}")
+        raise UsageError(f"{where}: field {name!r} has the wrong type ({type(value).__name__})")
 
 
 def _matches(value: Any, hint: Any, depth: int = 0) -> bool:

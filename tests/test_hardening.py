@@ -50,7 +50,7 @@ def value_flags(parser: argparse.ArgumentParser) -> list[argparse.Action]:
 
 def flag_name(action: argparse.Action) -> str:
     """How argparse names the argument in its messages (and how the walker passes it)."""
-    return "/".join(action.option_strings) if action.option_strings else action.dest
+    return "/".join(action.option_strings) if action.option_strings else (action.metavar or action.dest)
 
 
 def unvalidated_flags(parser: argparse.ArgumentParser) -> list[str]:
