@@ -275,8 +275,8 @@ def _load_hub(spec: str, task: str, tokenizer: str | None) -> LoadedModel:
 
     online, why = hub_reachable()
     if not online and not _in_hub_cache(spec):
-        raise UsageError(f"'{spec}' is not a preset or a local folder, and the Hugging Face hub "
-                         f"cannot be asked ({why}): pass a local folder or a preset: {', '.join(PRESETS)}")
+        raise UsageError(f"cannot get '{spec}' from the Hugging Face hub (offline? {why}; not a local "
+                         f"folder either): pass a local folder or a preset: {', '.join(PRESETS)}")
     local = {} if online else {"local_files_only": True}  # cached: no network attempt at all
     try:
         config = AutoConfig.from_pretrained(spec, **local)

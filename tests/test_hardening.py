@@ -661,5 +661,5 @@ def test_repro7_unknown_model_with_unreachable_hub_fails_at_once_in_one_line(tmp
                        capture_output=True, text=True, timeout=300)
     err = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(err) == 1, err  # no hub-retry lines
-    assert "cannot be asked" in err[0] and "preset" in err[0]
+    assert "offline?" in err[0] and "unreachable" in err[0] and "preset" in err[0]
     assert not (tmp_path / "o").exists()
