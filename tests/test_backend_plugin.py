@@ -39,8 +39,10 @@ def load_noopt(req: LoadRequest):
     return run, {"threads_effective": req.threads}
 
 
-register(Backend(name=NAME, precisions=("fp32",), export=export_noopt, load=load_noopt,
-                 available=installed("onnxruntime"), description="ORT, graph optimizations off (test)"))
+BACKEND = Backend(name=NAME, precisions=("fp32",), export=export_noopt, load=load_noopt,
+                  available=installed("onnxruntime"), description="ORT, graph optimizations off (test)")
+if __name__.startswith("pocketbert_plugin_"):  # loaded as a plugin (the CLI runs below), not by pytest's
+    register(BACKEND)                            # collection: other tests see only the built-in backends
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
