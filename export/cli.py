@@ -41,6 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="output folder (must be new or empty; --overwrite replaces one pocketbert wrote)")
     p.add_argument("--tokenizer", type=t.tokenizer, help="vocab.txt or tokenizer folder for presets "
                                                          "(default: a generated WordPiece vocab)")
+    p.add_argument("--no-onnx-fuse", action="store_true",
+                   help="ONNX: keep the exporter's plain ops (default: fused attention, "
+                        "SkipLayerNorm, BiasGelu; same outputs, faster)")
     p.add_argument("--onnx-optimize", action="store_true",
                    help="run ONNX Runtime's transformer fusion before saving/quantizing")
     p.add_argument("--eval-data", metavar="squad:PATH", type=t.squad_eval,
@@ -73,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
                        coreml_seq_lens=args.coreml_seq_lens, tokenizer=args.tokenizer,
                        calibration_samples=args.calibration_samples,
                        parity_samples=args.parity_samples, onnx_optimize=args.onnx_optimize,
+                       onnx_fuse=not args.no_onnx_fuse,
                        eval_data=args.eval_data, eval_questions=args.eval_questions,
                        max_f1_drop=args.max_f1_drop,
                        seed=args.seed, overwrite=args.overwrite)

@@ -36,7 +36,8 @@ class ExportConfig:
     tokenizer: str | None = None  # vocab.txt or folder for presets (default: generated vocab)
     calibration_samples: int = 32  # real-looking inputs the int8 quantizer observes
     parity_samples: int = 8  # inputs of spread-out lengths checked against PyTorch
-    onnx_optimize: bool = False  # ORT transformer fusion (attention/LayerNorm/GELU) before saving
+    onnx_fuse: bool = True  # ONNX: fuse attention/SkipLayerNorm/BiasGelu (equal outputs, faster)
+    onnx_optimize: bool = False  # ONNX: also run ORT's transformer optimizer (adds EmbedLayerNorm)
     eval_data: str | None = None  # squad:PATH: gate trained QA exports by F1 vs PyTorch fp32
     eval_questions: int = 1000  # questions the F1 gate scores (>= 1000 to resolve ~1 F1 point)
     max_f1_drop: float = 3.0  # F1 points an export may lose vs fp32 (int8 here: ~2.5)

@@ -4,7 +4,10 @@ fp32: every linear/matmul delegated to XNNPACK. (fp16 is not offered: XNNPACK's 
 non-finite outputs for DistilBERT-size models on x86 here, and an export we can't validate is
 not shipped; CoreML is the fp16 target.) int8: XNNPACK quantizer, dynamic per-channel
 int8 linears (weights int8, activations quantized per call), calibrated on real-looking inputs,
-plus the word-embedding table as int8 rows. The sequence axis is dynamic up to `seq_len`, so the
+plus the word-embedding table as int8 rows. 8da4w: torchao's int8 dynamic activations with 4-bit
+weights in groups of 32 (scale per group) on every linear, and 4-bit grouped embedding tables
+(ExecuTorch's quantized embedding_4bit kernel); the scheme of optimum-executorch's `8da4w`.
+The sequence axis is dynamic up to `seq_len`, so the
 app may feed real lengths (faster) or pad to seq_len.
 """
 
@@ -40,7 +43,7 @@ def export_executorch(loaded, precision: str, cfg, calibration: list[dict[str, n
                       bundle: Path, log=print) -> ExportResult:
     import torch
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-    from executorch.exir import to_edge_transform_and_lower
+    from executorch.exir import ExecutorchBackendConfig, to_edge_transform_and_lower
     from torch.export import export
 
     from export.wrapper import ExportWrapper
@@ -48,7 +51,9 @@ def export_executorch(loaded, precision: str, cfg, calibration: list[dict[str, n
     import copy
 
     model = loaded.model
-    if precision == "int8":
+    if precision == "8da4w":
+        model = _quantize_8da4w(model)  # a copy
+    elif precision == "int8":
         from export.quant import with_int8_word_embeddings
 
         model = with_int8_word_embeddings(model)  # a copy
@@ -69,14 +74,51 @@ def export_executorch(loaded, precision: str, cfg, calibration: list[dict[str, n
             program = _quantize_pt2e(program, loaded, calibration, args, shapes, log)
         log("lowering to XNNPACK")
         lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
-        et_program = lowered.to_executorch()
+        # quant fusion turns torchao's dequantize + embedding into quantized embedding kernels
+        et_program = lowered.to_executorch(
+            ExecutorchBackendConfig(do_quant_fusion_and_const_prop=precision == "8da4w"))
     (bundle / MODEL_FILE).write_bytes(et_program.buffer)
     return ExportResult(model_file=MODEL_FILE, input_dtype="int64", seq_lens=[cfg.seq_len],
                         dynamic_seq=True,
                         notes={"backend": "XNNPACK",
                                "quantization": ("PT2E XNNPACKQuantizer: dynamic per-channel int8 "
                                                 "linears; int8 word embeddings (per-row scale)")
-                               if precision == "int8" else "none"})
+                               if precision == "int8" else
+                               f"torchao 8da4w: int8 dynamic activations, int4 weights in groups of "
+                               f"{GROUP_4BIT} on linears; int4 grouped embeddings"
+                               if precision == "8da4w" else "none"})
+
+
+GROUP_4BIT = 32  # values per 4-bit scale: the usual 8da4w group; 128 is smaller but loses more
+
+
+def _quantize_8da4w(model):
+    """A copy with 4-bit grouped weights: linears as int8-dynamic-activation x int4 weight,
+    embeddings as int4 weight-only. Layers whose input width is not a multiple of the group keep
+    fp32 (none in BERT-family models)."""
+    import copy
+
+    import torch
+    from torchao.quantization.granularity import PerGroup
+    from torchao.quantization.quant_api import (
+        Int8DynamicActivationIntxWeightConfig,
+        IntxWeightOnlyConfig,
+        quantize_,
+    )
+
+    model = copy.deepcopy(model)
+    for module in model.modules():
+        if isinstance(module, torch.nn.Embedding):
+            # inference ignores padding_idx, and ExecuTorch's quant fusion only matches
+            # embedding(weight, indices) without it
+            module.padding_idx = None
+    group = PerGroup(GROUP_4BIT)
+    quantize_(model, IntxWeightOnlyConfig(weight_dtype=torch.int4, granularity=group),
+              lambda m, _: isinstance(m, torch.nn.Embedding) and m.embedding_dim % GROUP_4BIT == 0)
+    quantize_(model, Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int4,
+                                                           weight_granularity=group),
+              lambda m, _: isinstance(m, torch.nn.Linear) and m.in_features % GROUP_4BIT == 0)
+    return model
 
 
 def _quantize_pt2e(program, loaded, calibration, args, shapes, log):
@@ -104,6 +146,8 @@ def load_executorch(req: LoadRequest) -> tuple[Runner, dict]:
     from executorch.extension.pybindings import portable_lib
     from executorch.runtime import Runtime
 
+    import executorch.kernels.quantized  # noqa: F401 - registers embedding_4bit/_byte for 8da4w files
+
     if req.threads:
         # XNNPACK runs on ExecuTorch's own threadpool, which ignores torch.set_num_threads:
         # left alone it uses every core it detects, so set it to the same count as the others.
@@ -120,6 +164,6 @@ def load_executorch(req: LoadRequest) -> tuple[Runner, dict]:
     return run, {"threads_effective": int(portable_lib._threadpool_get_thread_count())}
 
 
-register(Backend(name="executorch", precisions=("fp32", "int8"), export=export_executorch,
+register(Backend(name="executorch", precisions=("fp32", "int8", "8da4w"), export=export_executorch,
                  load=load_executorch, available=installed("executorch"), dynamic_shapes=True,
                  description="ExecuTorch + XNNPACK (model.pte; dynamic sequence length)"))

@@ -1,7 +1,16 @@
-"""ONNX Runtime. Export: torch.onnx (dynamo exporter) with dynamic batch and sequence axes -> optional ORT
-transformer fusion -> int8 via onnxruntime's dynamic per-channel quantization (after its
-pre-processing; Gather is quantized too, so the embedding table shrinks with the linears), or
-fp16 weights and compute via onnxruntime's float16 converter (inputs/outputs keep their types).
+"""ONNX Runtime. Export: torch.onnx (dynamo exporter) with dynamic batch and sequence axes ->
+transformer fusion (default) -> int8 via onnxruntime's dynamic per-channel quantization of every
+MatMul weight and the embedding tables (Gather), or fp16 weights and compute via onnxruntime's
+float16 converter (inputs/outputs keep their types).
+
+Fusion: ONNX Runtime's own fusions (at session load, or `onnxruntime.transformers.optimize_model`)
+do not recognise the attention of dynamo-exported graphs (its Reshape/Transpose/Shape chains differ
+from the TorchScript exporter's), so they stay as ~20 small ops per layer. onnxscript's rewriter
+(`optimize_for_ort`, written for dynamo graphs) fuses them into ORT's contrib ops: MultiHeadAttention,
+SkipLayerNormalization and BiasGelu per layer. Measured here: outputs equal the unfused graph
+within 1e-6 relative, 3-5% faster fp32. The Q/K/V/output projections stay MatMuls outside the
+MultiHeadAttention op, so int8 quantizes them like every other linear (the ORT-optimizer path's
+packed Attention weights were left fp32 by quantize_dynamic: 138 MB instead of 67 for DistilBERT).
 
 The dynamo exporter is used on purpose: on this stack the legacy TorchScript exporter traces
 the sequence length into constants and gives wrong outputs at other lengths.
@@ -32,6 +41,10 @@ def export_onnx(loaded, precision: str, cfg, calibration: list[dict[str, np.ndar
     log("torch.onnx.export (dynamo)")
     _export_fp32(wrapper, loaded, OUTPUT_NAMES[loaded.task], fp32_path)
     path = fp32_path
+    fusions: dict[str, int] = {}
+    if getattr(cfg, "onnx_fuse", True) and precision != "fp16":  # fp16 converter: plain ops only
+        log("fusing attention / SkipLayerNorm / BiasGelu (onnxscript optimize_for_ort)")
+        path, fusions = fuse(path, work / "fused.onnx")
     if cfg.onnx_optimize:
         log("ORT transformer optimizer (fused attention / LayerNorm / GELU)")
         path = _optimize(path, loaded, work / "optimized.onnx")
@@ -48,8 +61,10 @@ def export_onnx(loaded, precision: str, cfg, calibration: list[dict[str, np.ndar
     return ExportResult(model_file=MODEL_FILE, input_dtype="int64", seq_lens=[cfg.seq_len],
                         dynamic_seq=True, dynamic_batch=True,
                         notes={"opset": OPSET, "ort_optimized": bool(cfg.onnx_optimize),
+                               "fusions": fusions,
                                "quantization": ("onnxruntime quantize_dynamic: QInt8 per-channel "
-                                                "MatMul/Gemm/Gather/Attention")
+                                                "weights of every MatMul/Gemm/Gather/Attention/"
+                                                "EmbedLayerNormalization")
                                if precision == "int8" else "fp16 weights" if precision == "fp16" else "none"})
 
 
@@ -79,6 +94,19 @@ def _optimize(path: Path, loaded, out: Path) -> Path:
     return out
 
 
+def fuse(path: Path, out: Path) -> tuple[Path, dict[str, int]]:
+    """onnxscript's generic optimizer (constant folding, shape simplification) then its ORT
+    transformer fusions; returns the fused file and the count of each fusion applied."""
+    import onnx_ir as ir
+    import onnxscript
+    from onnxscript.rewriter.ort_fusions import optimize_for_ort
+
+    model = onnxscript.optimizer.optimize(ir.load(str(path)))
+    model, counts = optimize_for_ort(model)
+    ir.save(model, str(out))
+    return out, {k: int(v) for k, v in counts.items() if v}
+
+
 def _to_fp16(path: Path, out: Path) -> Path:
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
@@ -92,14 +120,40 @@ def _quantize(path: Path, work: Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    pre = work / "preprocessed.onnx"
-    # Symbolic shape inference can't resolve the dynamo graph's shapes; ONNX shape inference and
-    # the graph optimizations of pre-processing still run.
-    quant_pre_process(str(path), str(pre), skip_symbolic_shape=True)
+    source = path
+    if not _has_contrib_ops(path):
+        # Unfused graphs: ORT's pre-processing (ONNX shape inference + graph optimizations; its
+        # symbolic shape inference can't resolve the dynamo graph's shapes). A fused graph was
+        # already folded by onnxscript, and ONNX shape inference does not know the contrib ops.
+        source = work / "preprocessed.onnx"
+        quant_pre_process(str(path), str(source), skip_symbolic_shape=True)
     out = work / "int8.onnx"
-    quantize_dynamic(str(pre), str(out), weight_type=QuantType.QInt8, per_channel=True,
-                     op_types_to_quantize=["MatMul", "Gemm", "Gather", "Attention"])
+    quantize_dynamic(str(source), str(out), weight_type=QuantType.QInt8, per_channel=True,
+                     op_types_to_quantize=INT8_OP_TYPES,
+                     extra_options={"MatMulConstBOnly": True})  # weights only, not act x act
     return out
+
+
+# Every op type that holds a large weight in our graphs (fused or not); quantize_dynamic skips
+# the ones a graph does not have.
+INT8_OP_TYPES = ["MatMul", "Gemm", "Gather", "Attention", "EmbedLayerNormalization"]
+
+
+def _has_contrib_ops(path: Path) -> bool:
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return any(n.domain == "com.microsoft" for n in graph.node)
+
+
+def float_weights(path: Path, min_elements: int = 65536) -> dict[str, int]:
+    """Float initializers with at least `min_elements` values: name -> element count. An int8
+    file that quantized every large weight has none (biases and LayerNorm scales are small)."""
+    import onnx
+
+    floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)
+    return {t.name: int(np.prod(t.dims)) for t in onnx.load(str(path)).graph.initializer
+            if t.data_type in floats and int(np.prod(t.dims)) >= min_elements}
 
 
 def load_onnx(req: LoadRequest) -> tuple[Runner, dict]:
