@@ -105,17 +105,17 @@ def open_file(path: Path, threads: int):
     return names, open_runner("executorch", path, names, threads)
 
 
-def feeds_for(feat: dict, names: list[str], pad_to: int | None = None) -> dict[str, np.ndarray]:
-    n = len(feat["input_ids"])
-    out = {}
-    for name in names:
-        row = np.zeros((1, pad_to or n), np.int64)
-        row[0, :n] = 1 if name == "attention_mask" else feat[name]
-        out[name] = row
-    return out
+def feeds_for(window, names: list[str], pad_to: int | None = None) -> dict[str, np.ndarray]:
+    """A SQuAD window as one file's feeds (zeros for an input the tokenizer did not give)."""
+    from pocketbert.inputs import pad_inputs
+
+    n = len(window.inputs["input_ids"])
+    feeds = {name: np.asarray([window.inputs[name]], np.int64) if name in window.inputs
+             else np.zeros((1, n), np.int64) for name in names}
+    return pad_inputs(feeds, pad_to) if pad_to else feeds
 
 
-def time_files(files: dict[str, Path], feats: list[dict], threads: int, rounds: int, n_fixed: int,
+def time_files(files: dict[str, Path], feats: list, threads: int, rounds: int, n_fixed: int,
                seq_len: int) -> dict[str, dict]:
     opened = {}
     for label, path in files.items():
@@ -188,7 +188,7 @@ def main() -> int:
         print(f"| {label} | {t['mb']:.1f} | {np.median(t['fixed_ms']):.1f} | {np.median(t['real_ms']):.1f} |{extra}")
     print(f"\n{args.threads} threads, median of {args.rounds} rounds, load average after: "
           f"{os.getloadavg()[0]:.1f}; mean real length "
-          f"{np.mean([len(f['input_ids']) for f in feats]):.0f} tokens")
+          f"{np.mean([len(w.inputs['input_ids']) for w in feats]):.0f} tokens")
     return 0
 
 
