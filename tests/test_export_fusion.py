@@ -66,7 +66,7 @@ def test_int8_quantizes_every_large_weight(bundles, name):
     # bert-tiny's smallest weight matrix is 128x128; biases and LayerNorm scales are <= 512
     assert float_weights(_model(bundles[name]), min_elements=4096) == {}
     fp32 = _model(bundles["onnx-fp32"]).stat().st_size
-    assert _model(bundles[name]).stat().st_size < 0.3 * fp32  # int8 weights + small fp32 rest
+    assert _model(bundles[name]).stat().st_size < 0.4 * fp32  # int8 weights + scales, graph, small fp32 rest
 
 
 def test_8da4w_is_a_close_4bit_export(bundles):
