@@ -218,8 +218,11 @@ def test_mlmless_teacher_hidden_only_and_fitted_head(corpus, tmp_path):
 
 
 def test_overwrite_starts_clean(corpus, tmp_path):
+    from pocketbert.common import mark_output
+
     out = tmp_path / "run"
     out.mkdir()
+    mark_output(out)  # an earlier pocketbert run's folder (--overwrite replaces only those)
     (out / "metrics.jsonl").write_text('{"step": 1, "loss": 99}\n')  # left by a killed run
     distill(_cfg(corpus, out, max_steps=2), overwrite=True)
     steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]

@@ -209,7 +209,9 @@ def test_parity_bounds_pass_a_correct_int8_export_of_the_same_model(sensitive_qa
                           _padded_examples(sensitive_qa), _reference_runner(sensitive_qa),
                           tmp_path, log=lambda m: None)
     assert manifest["parity"]["status"] == "passed", manifest["parity"]
-    assert manifest["parity"]["min_snr_db"] > 25
+    # well above the 15 dB bound and the <= 8 dB of broken exports: 29+ dB where ORT's int8 GEMM
+    # has VNNI, 22.2 dB on AVX2-only CPUs (u8s8 pairwise sums saturate int16 there)
+    assert manifest["parity"]["min_snr_db"] > 20
 
 
 def test_parity_failure_exits_1_and_leaves_no_bundle(tmp_path, monkeypatch, capsys):
