@@ -133,6 +133,8 @@ def gemm_probe(precision: str, threads: int | None, library: str | None = None,
     library = library or probe_library()
     kind = "int8" if precision == "int8" else "fp32"
     call = _PROBES[library](kind, n, threads)
+    if call is None and library != "numpy" and kind == "fp32":  # e.g. a board with onnxruntime but no onnx
+        library, call = "numpy", _numpy_gemm(kind, n, threads)
     if call is None:
         return {}
     call()  # warm-up: thread pool, packing, caches

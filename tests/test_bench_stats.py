@@ -46,10 +46,10 @@ def test_flops_from_shapes():
 
 
 def _record(**kw):
-    rec = {"schema": "pocketbert-bench/1", "status": "ok", "model": "distilbert-tiny", "runtime": "onnx",
+    rec = {"schema": "pocketbert-bench/1", "run_id": "r", "status": "ok", "model": "distilbert-tiny", "runtime": "onnx",
            "precision": "fp32", "workload": "synthetic", "shape": "fixed", "threads": 2, "warmup": 1,
            "machine": {"hostname": "h"}, "latency_ms": [1.0, 2.0, 3.0], "tokenize_ms": [0.5, 0.5, 0.5],
-           "postprocess_ms": [0.1, 0.1, 0.1], "tokens": {"real": 30, "fed": 60}, "flops_total": 6e9,
+           "postprocess_ms": [0.1, 0.1, 0.1], "tokens": {"real": 30, "fed": 60}, "flops_total": 6_000_000_000,
            "gemm_peak_gflops": 2000.0, "harness_overhead": {"timed_loop_s": 1.01, "bare_loop_s": 1.0, "null_loop_s": 0.00006}}
     rec.update(kw)
     return derive(rec)
