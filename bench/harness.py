@@ -1,15 +1,21 @@
 """`run_bench`: the benchmark pipeline, top to bottom.
 
-  validate the plan -> machine info + GEMM peak (in a worker, at the bench thread count)
-  -> per workload and model: tokenize once -> per runtime x precision x shape: bundle (exported
-  on demand, sha256-verified) -> worker subprocess on the Device -> one record written atomically
+  validate the plan -> machine info -> per workload and model: tokenize once -> per runtime x
+  precision x shape: bundle (exported on demand, sha256-verified, all before any timing)
+  -> `rounds` times, the runs in a rotated order: worker subprocess on the Device (its own GEMM
+  probes and /proc CPU accounting around the timed loop; a noisy one is retried `retries` times)
+  -> one record per run after its last round, judged (bench.trust) and written atomically
   -> report rendered from the records.
+Library output of the parent (exports, model loading) and of every worker goes to
+<run>/bench.log; the console gets the tool's own lines and the workers' progress bars.
 Ctrl-C stops the running worker; every record already written stays.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -29,10 +35,10 @@ class BenchConfig:
     precisions: list[str] = field(default_factory=lambda: ["fp32", "int8"])  # the paper's fp32 + the phone's int8
     workloads: list[str] = field(default_factory=lambda: ["synthetic"])  # runs with nothing downloaded
     shapes: list[str] = field(default_factory=lambda: list(SHAPES))  # padded (mobile-style) and real length
-    seq_len: int = 128  # max tokens; the default keeps the main job to minutes (384 = SQuAD window)
+    seq_len: int = 384  # the SQuAD window: padded 384 vs real length (~160) is the 2-3x an app can win
     threads: int | None = None  # None: all physical cores; the same count for every runtime
     warmup: int = 3  # untimed runs after the first inference: caches, pools, lazy init
-    limit: int | None = None  # first N items of the workload (None: all; synthetic default 48)
+    limit: int | None = None  # first N items of the workload (None: all; synthetic default 32)
     tokenizer: str | None = None  # vocab.txt/folder for presets: real token lengths (default: generated vocab)
     out: Path = Path("results")  # records go to out/<run_id>/
     run_id: str | None = None  # default: UTC timestamp; reuse one to add records to a run
@@ -41,6 +47,8 @@ class BenchConfig:
     onnx_optimize: bool = False  # export ONNX through ORT's transformer fusion
     overhead_check: bool = False  # also time a bare loop to measure the harness's own overhead
     timeout_s: float | None = None  # per worker; None: no limit
+    rounds: int = 1  # visit the runs of a comparison this many times in rotated order; records keep the median
+    retries: int = 0  # re-run a worker whose record is noisy up to this many times (--strict: 2)
     report: bool = True  # render report.md / results.csv / plots at the end
     quiet: bool = False  # no progress bars (tests, CI logs)
 
@@ -66,7 +74,7 @@ def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
     from bench.devices.local import LocalDevice
     from bench.machine import physical_cores
     from bench.workloads import check_workload, load_workload, parse_spec, save_items
-    from pocketbert.contracts import Record, WorkerSpec
+    from pocketbert.contracts import Record
 
     device = device or LocalDevice()
     threads = cfg.threads or physical_cores()
@@ -76,50 +84,135 @@ def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
     for spec in cfg.workloads:
         check_workload(spec)
     run_id = cfg.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out_dir = Path(cfg.out) / run_id  # created with its first record: a failed start leaves no empty folder
+    out_dir = Path(cfg.out) / run_id  # created when first written to: a failed start leaves no empty folder
     if Path(cfg.out).resolve() not in out_dir.resolve().parents:
         raise UsageError(f"--run-id {run_id!r} must be a plain folder name inside --out {cfg.out}")
     for prefix in ("pocketbert-worker-", "pocketbert-bench-"):  # a killed run's temp folders
         clean_leftovers(Path(tempfile.gettempdir()), prefix, log, temp_suffix=True)
     cache = Path(cfg.bundle_cache or Path(cfg.out) / "bundles")
+    log_path = out_dir / "bench.log"
 
     machine = device.info()
     threads = cfg.threads or machine.get("default_threads") or threads  # a phone: its big cores
     log(f"machine: {machine['cpu_model']}, {machine['physical_cores']} cores, load {machine['load_avg_1m']}; "
-        f"threads {threads}")
-    gemm = device.run_worker(WorkerSpec(kind="gemm", threads=threads))
-    peak = gemm.get("gemm_peak_gflops")
-    log(f"fp32 GEMM peak at {threads} threads: {peak:.0f} GFLOP/s" if peak else f"GEMM peak failed: {gemm}")
+        f"threads {threads}" + (f"; {cfg.rounds} rounds" if cfg.rounds > 1 else ""))
+    log(f"library output (warnings, C++ logging): {log_path}")
     common = {"schema": Record.SCHEMA, "run_id": run_id, "threads": threads, "warmup": cfg.warmup,
-              "batch_size": 1, "gemm_peak_gflops": peak, "machine": machine,
-              "versions": library_versions(), "git_revision": git_revision()}
+              "batch_size": 1, "machine": machine, "versions": library_versions(), "git_revision": git_revision()}
+
+    def write(rec: dict) -> None:
+        rec = Record.from_dict(rec, "record").to_dict()  # the typed contract, checked
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_json(out_dir / _record_name(rec), rec)
+        log("  " + one_line(rec))
 
     written = 0
     try:
         with tempfile.TemporaryDirectory(prefix=f"pocketbert-bench-{os.getpid()}-") as work:
             for spec, (kind, _) in zip(cfg.workloads, kinds):
                 for model, runs in _plan(cfg, kind, given).items():
-                    workload = load_workload(spec, _tokenizer_for(model, cfg.tokenizer, runs), cfg.seq_len, cfg.limit)
+                    with quiet_output(log_path):  # tokenizer and model loading chatter
+                        workload = load_workload(spec, _tokenizer_for(model, cfg.tokenizer, runs), cfg.seq_len,
+                                                 cfg.limit)
+                        facts = _model_facts(model, runs[0].task, runs)
                     items_path = Path(work) / f"items-{written}-{workload.name}.json"  # what every worker reads
                     save_items(workload.items, items_path)
-                    facts = _model_facts(model, runs[0].task, runs)
-                    log(f"{model} on {workload.name} ({len(workload.items)} items, {runs[0].task})")
-                    for run in runs:
-                        rec = run_one(run, workload, items_path, facts, cfg, threads, cache, device, common, log)
-                        rec = Record.from_dict(rec, "record").to_dict()  # the typed contract, checked
-                        out_dir.mkdir(parents=True, exist_ok=True)
-                        write_json(out_dir / _record_name(rec), rec)
-                        written += 1
-                        log("  " + one_line(rec))
+                    log(f"{model} on {workload.name} ({len(workload.items)} items, {runs[0].task}, "
+                        f"seq {cfg.seq_len})")
+                    planned = []
+                    for run in runs:  # skips, failures and every export first: nothing heavy between timings
+                        rec, worker_spec, item_flops = prepare(run, workload, items_path, facts, cfg, threads,
+                                                               cache, device, common, log_path, log)
+                        if worker_spec is None:
+                            write(rec)
+                            written += 1
+                        else:
+                            planned.append((rec, worker_spec, item_flops))
+                    results: list[list[dict]] = [[] for _ in planned]
+                    failed: set[int] = set()
+                    for r in range(cfg.rounds):
+                        for i in rotated(len(planned), r, cfg.rounds):
+                            if i in failed:
+                                continue
+                            rec, worker_spec, item_flops = planned[i]
+                            result = measure(worker_spec, rec, cfg, threads, device, log_path, log)
+                            if "error" in result:
+                                failed.add(i)
+                                write({**rec, "status": "failed", "reason": result["error"]})
+                                written += 1
+                                continue
+                            if "record" in result:  # the device recorded the run itself (phone app, minibench)
+                                failed.add(i)  # nothing to add in later rounds: its own record stands
+                                write(_device_record(rec, result, facts["config"], rec["task"]))
+                                written += 1
+                                continue
+                            results[i].append({**result, "round": r + 1, "position": rotated(
+                                len(planned), r, cfg.rounds).index(i) + 1})
+                            if r == cfg.rounds - 1:
+                                write(finish(rec, results[i], item_flops))
+                                written += 1
     except KeyboardInterrupt:
         log(f"interrupted: {written} record(s) kept in {out_dir}")
         raise
     if cfg.report and written:
         from bench.report import render_report
 
-        render_report([out_dir], out_dir)
+        with quiet_output(log_path):
+            render_report([out_dir], out_dir)
         log(f"report: {out_dir / 'report.md'}")
     return out_dir
+
+
+def rotated(n: int, r: int, rounds: int) -> list[int]:
+    """The run indices in round r's order: each round starts a fraction `r / rounds` further along
+    (one run further when there are fewer runs than rounds), so over the rounds every runtime is
+    visited early, late and in between (drift hits all alike)."""
+    if not n:
+        return []
+    k = r % n if n <= rounds else (r * n) // rounds
+    return list(range(k, n)) + list(range(k))
+
+
+@contextlib.contextmanager
+def quiet_output(log_path: Path):
+    """Within: this process's stdout/stderr file descriptors (C/C++ logging, Python warnings) append
+    to `log_path`; `print` still reaches the console when stdout is a real file descriptor."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    console = None
+    try:
+        if sys.stdout.fileno() == 1:
+            console = os.fdopen(os.dup(saved[0]), "w", buffering=1)
+    except (AttributeError, OSError, ValueError):  # stdout replaced (tests, notebooks): leave it
+        pass
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    try:
+        if console is not None:
+            with contextlib.redirect_stdout(console):
+                yield
+        else:
+            yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for f in saved:
+            os.close(f)
+        if console is not None:
+            console.close()
+
+
+def _append_log(log_path: Path, header: str, text: str) -> None:
+    if text:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "a") as f:
+            f.write(f"===== {header}\n{text}\n")
 
 
 def _record_name(rec: dict[str, Any]) -> str:
@@ -215,11 +308,11 @@ def _config_from_folder(bundle: Path) -> dict:
     return json.loads(p.read_text()) if p.is_file() else {}
 
 
-def run_one(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig, threads: int,
-            cache: Path, device, common: dict, log=print) -> dict[str, Any]:
-    """One record: skipped (with the reason), failed (with the error) or measured."""
+def prepare(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig, threads: int,
+            cache: Path, device, common: dict, log_path: Path, log=print):
+    """A run's record so far and its worker spec (exported bundle verified), or (record, None, None)
+    when it is skipped (with the reason) or failed before any timing (export error)."""
     from bench.flops import forward_flops
-    from bench.records import derive
     from pocketbert.backends import get_backend
     from pocketbert.contracts import WorkerSpec
 
@@ -228,12 +321,12 @@ def run_one(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
                            "model_type": facts["model_type"], "task": run.task, "runtime": run.runtime,
                            "precision": run.precision, "workload": workload.name,
                            "workload_source": workload.source, "shape": run.shape, "seq_len": cfg.seq_len,
-                           "parameters": facts["parameters"],
+                           "parameters": facts["parameters"], "rounds": cfg.rounds,
                            "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
-    def skip(why: str, status: str = "skipped") -> dict[str, Any]:
+    def skip(why: str, status: str = "skipped"):
         rec.update(status=status, reason=why)
-        return rec
+        return rec, None, None
 
     ok, why = device.available(run.runtime)
     if not ok:
@@ -250,10 +343,11 @@ def run_one(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
                       input_names=facts["input_names"])
     if rt.makes_bundles:
         try:
-            bundle = run.bundle or _ensure(run, cfg, cache, log)
-            from export.bundle import read_manifest
+            with quiet_output(log_path):  # exporter warnings and C++ logging
+                bundle = run.bundle or _ensure(run, cfg, cache, log)
+                from export.bundle import read_manifest
 
-            manifest = read_manifest(bundle, verify=True)
+                manifest = read_manifest(bundle, verify=True)
         except UsageError as e:
             return skip(f"bundle: {e}", status="failed")
         except Exception as e:  # noqa: BLE001 - an exporter crash fails this run, not the study
@@ -267,37 +361,86 @@ def run_one(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
         rec["bundle"] = str(bundle)
         rec["model_file_bytes"] = manifest["files"][manifest["model_file"]]["bytes"]
 
-    result = device.run_worker(spec, timeout_s=cfg.timeout_s)
-    if "error" in result:
-        return skip(result["error"], status="failed")
-    if "record" in result:  # the device recorded the run itself (the phone app, minibench, a runner)
-        return _device_record(rec, result, facts["config"], run.task)
-
     lengths = [[len(f["input_ids"]) for f in item.features] for item in workload.items]
     fed = [[rec["seq_len"] if run.shape == "fixed" else n for n in item] for item in lengths]
-    config = facts["config"]
-    rec.update({
-        "threads_effective": result.get("threads_effective"),
-        "model_file_bytes": rec.get("model_file_bytes", result.get("model_bytes")),
-        "load_ms": result["load_ms"], "first_inference_ms": result["first_inference_ms"],
-        "n_items": len(workload.items), "n_model_calls": sum(len(x) for x in lengths),
-        "item_ids": [item.id for item in workload.items],
-        "latency_ms": result["latency_ms"], "tokenize_ms": [item.tokenize_ms for item in workload.items],
-        "postprocess_ms": result["postprocess_ms"],
-        "tokens": {"real": sum(map(sum, lengths)), "fed": sum(map(sum, fed))},
-        "flops_total": sum(forward_flops(config, n, run.task) for item in fed for n in item),
-        "peak_rss_mb": result["peak_rss_mb"], "baseline_rss_mb": result["baseline_rss_mb"],
-        "runtime_rss_mb": result["peak_rss_mb"] - result["baseline_rss_mb"],
-        "harness_overhead": ({"timed_loop_s": result["loop_s"], "postprocess_s": sum(result["postprocess_ms"]) / 1e3,
-                              "timed_model_s": sum(result["latency_ms"]) / 1e3, "bare_loop_s": result["bare_loop_s"],
-                              "null_loop_s": result.get("null_loop_s")}
-                             if result.get("bare_loop_s") else None),
-        "answers_sample": result.get("answers_sample", []),
-        "device_state": result.get("device_state"),  # remote devices: governor/temperatures before and after
-    })
-    rec["flops_per_item_mean"] = rec["flops_total"] / len(workload.items)
-    if threads != result.get("threads_effective"):
-        rec["reason"] = f"warning: asked {threads} threads, runtime reports {result.get('threads_effective')}"
+    item_flops = [sum(forward_flops(facts["config"], n, run.task) for n in item) for item in fed]
+    rec.update({"n_items": len(workload.items), "n_model_calls": sum(len(x) for x in lengths),
+                "item_ids": [item.id for item in workload.items],
+                "tokenize_ms": [item.tokenize_ms for item in workload.items],
+                "tokens": {"real": sum(map(sum, lengths)), "fed": sum(map(sum, fed))},
+                "flops_total": sum(item_flops), "flops_per_item_mean": sum(item_flops) / len(workload.items)})
+    return rec, spec, item_flops
+
+
+def measure(spec, rec: dict, cfg: BenchConfig, threads: int, device, log_path: Path, log=print) -> dict:
+    """One worker run, judged; a noisy one is run again up to `cfg.retries` times (the last is kept)."""
+    from bench.trust import judge
+
+    cores = rec["machine"].get("logical_cores") or rec["machine"].get("physical_cores")
+    for attempt in range(cfg.retries + 1):
+        result = device.run_worker(spec, timeout_s=cfg.timeout_s)
+        _append_log(log_path, f"{spec.label} (round worker, attempt {attempt + 1})", result.pop("log", ""))
+        if "error" in result or "record" in result:
+            return result
+        trust = result.setdefault("trust", {})
+        model_s = sum(result["latency_ms"]) / 1e3
+        peak = trust.get("gemm_peak_gflops")
+        trust["fraction_of_peak"] = rec["flops_total"] / model_s / 1e9 / peak if peak and model_s else None
+        trust["attempt"] = attempt + 1
+        judge(trust, cores, threads)
+        if not trust["noisy"] or attempt == cfg.retries:
+            return result
+        log(f"  {spec.label}: noisy ({'; '.join(trust['reasons'])}); retry {attempt + 1}/{cfg.retries}")
+    raise AssertionError("unreachable")
+
+
+def finish(rec: dict, results: list[dict], item_flops: list[float]) -> dict[str, Any]:
+    """The record of a run from its rounds' worker results: per item, the median over the rounds (each
+    round's raw samples kept); trust from every round; statistics derived."""
+    from bench.records import derive
+    from bench.trust import robust_cv
+
+    def med(xs):
+        xs = sorted(xs)
+        return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+
+    first = results[0]
+    latency = [med(col) for col in zip(*(r["latency_ms"] for r in results))]
+    post = [med(col) for col in zip(*(r["postprocess_ms"] for r in results))]
+    trusts = [r.get("trust", {}) for r in results]
+    peaks = [t["gemm_peak_gflops"] for t in trusts if t.get("gemm_peak_gflops")]
+    if len(results) == 1:
+        trust = dict(trusts[0])
+    else:
+        totals = [sum(r["latency_ms"]) for r in results]
+        trust = {"rounds": [{**t, "round": r["round"], "position": r["position"]} for t, r in zip(trusts, results)],
+                 "rounds_spread": (max(totals) - min(totals)) / med(totals) if med(totals) else None,
+                 "load_before": trusts[0].get("load_before"), "load_after": trusts[-1].get("load_after"),
+                 "other_cpu_cores_max": max((t.get("other_cpu_cores") or 0 for t in trusts), default=None),
+                 "steal_pct_max": max((t.get("steal_pct") or 0 for t in trusts), default=None),
+                 "gemm_peak_gflops": max(peaks) if peaks else None, "peak_kind": trusts[0].get("peak_kind"),
+                 "gemm_library": trusts[0].get("gemm_library")}
+    trust["cv"] = robust_cv([lat / f for lat, f in zip(latency, item_flops) if f])  # latency per FLOP
+    rss_peak = max(r["peak_rss_mb"] for r in results)
+    rec = {**rec, "threads_effective": first.get("threads_effective"),
+           "model_file_bytes": rec.get("model_file_bytes", first.get("model_bytes")),
+           "load_ms": med([r["load_ms"] for r in results]),
+           "first_inference_ms": med([r["first_inference_ms"] for r in results]),
+           "latency_ms": latency, "postprocess_ms": post,
+           "rounds_latency_ms": [r["latency_ms"] for r in results] if len(results) > 1 else [],
+           "peak_rss_mb": rss_peak, "baseline_rss_mb": first["baseline_rss_mb"],
+           "runtime_rss_mb": max(r["peak_rss_mb"] - r["baseline_rss_mb"] for r in results),
+           "harness_overhead": ({"timed_loop_s": first["loop_s"],
+                                 "postprocess_s": sum(first["postprocess_ms"]) / 1e3,
+                                 "timed_model_s": sum(first["latency_ms"]) / 1e3, "bare_loop_s": first["bare_loop_s"],
+                                 "null_loop_s": first.get("null_loop_s")}
+                                if first.get("bare_loop_s") else None),
+           "answers_sample": first.get("answers_sample", []),
+           "device_state": first.get("device_state"),  # remote devices: governor/temperatures before and after
+           "trust": trust, "gemm_peak_gflops": trust.get("gemm_peak_gflops"),
+           "gemm_peak_kind": trust.get("peak_kind") or ""}
+    if rec["threads"] != first.get("threads_effective"):
+        rec["reason"] = f"warning: asked {rec['threads']} threads, runtime reports {first.get('threads_effective')}"
     if (rec["device_state"] or {}).get("warnings"):
         rec["reason"] = "; ".join(filter(None, [rec["reason"], "warning: " + "; ".join(rec["device_state"]["warnings"])]))
     return derive(rec)
@@ -314,6 +457,7 @@ def _device_record(rec: dict[str, Any], result: dict[str, Any], config: dict, ta
     from bench.flops import forward_flops
     from bench.records import derive
 
+    rec = dict(rec)
     dev = result["record"]
     rec.update({k: dev[k] for k in DEVICE_FIELDS if k in dev})
     if dev.get("workload") not in (None, "host-items"):  # e.g. minibench's all-ones inputs, not the host's items
@@ -341,13 +485,18 @@ def _ensure(run: Run, cfg: BenchConfig, cache: Path, log) -> Path:
 
 
 def one_line(rec: dict[str, Any]) -> str:
-    """A record as one human line for the console."""
+    """A record as one human line for the console (a noisy one says why, at once)."""
+    from bench.trust import summary
+
     head = f"{rec['runtime']:<10} {rec['precision']:<5} {rec['shape']:<7}"
     if rec["status"] != "ok":
         return f"{head} {rec['status']}: {rec['reason']}"
     s = rec["stats"]["latency_ms"]
     frac = rec.get("fraction_of_peak")
+    noisy = summary(rec.get("trust"))
     rss = f"{rec['peak_rss_mb']:6.0f} MB" if rec.get("peak_rss_mb") is not None else "     – MB"  # not every device says
     return (f"{head} p50 {s['p50']:8.2f} ms  p90 {s['p90']:8.2f} ms  total {rec['total_model_s']:7.2f} s  "
             f"rss {rss}  {rec.get('achieved_gflops') or 0:6.1f} GFLOP/s"
-            + (f" ({frac:.0%} of the fp32 GEMM peak)" if frac else ""))
+            + (f" ({frac:.0%} of {rec.get('gemm_peak_kind') or 'fp32'} peak {rec['gemm_peak_gflops']:.0f})"
+               if frac else "")
+            + (f"  !! {noisy}" if noisy else ""))

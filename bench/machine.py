@@ -1,4 +1,6 @@
-"""What machine a record was measured on, and its fp32 GEMM peak (the roofline's denominator)."""
+"""What machine a record was measured on, how busy it was while the record was taken (/proc), and
+GEMM probes (fp32 and int8 peaks, the roofline's denominators) run inside the benchmark worker.
+stdlib at module level: the worker imports this on boards."""
 
 from __future__ import annotations
 
@@ -53,23 +55,156 @@ def machine_info() -> dict:
             "env": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OMP_NUM_THREADS") if k in os.environ}}
 
 
-def gemm_peak_gflops(threads: int, n: int = 1536, repeats: int = 7) -> dict:
-    """Best-of-`repeats` fp32 GFLOP/s of an n x n torch.matmul at `threads` threads.
+# ------------------------------------------------------------------------ trust: CPU sharing
 
-    Square matrices large enough to be compute-bound; the best run (not the mean) estimates what
-    the machine can do, as a roofline's ceiling should.
+def cpu_snapshot() -> dict:
+    """What the whole machine and this process have used so far, for trust checks over a window.
+
+    /proc/stat (Linux, Android): jiffies per state summed over CPUs; `busy` = user + nice + system +
+    irq + softirq (guest time is inside user), `steal` = time the hypervisor gave our vCPUs to
+    another guest. getrusage: this process's own CPU seconds, all its threads (every OS). Where
+    /proc is absent the machine fields are None and only the process's own time is known.
     """
+    snap = {"t_s": time.monotonic(), "self_cpu_s": _self_cpu_s(), "busy_s": None, "steal_s": None,
+            "total_s": None, "load_avg_1m": None}
+    try:
+        snap["load_avg_1m"] = round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        pass
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+    except OSError:
+        return snap
+    if not fields or fields[0] != "cpu":
+        return snap
+    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    v = [int(x) / hz for x in fields[1:]] + [0.0] * 10
+    user, nice, system, idle, iowait, irq, softirq, steal = v[:8]
+    snap.update(busy_s=user + nice + system + irq + softirq, steal_s=steal,
+                total_s=user + nice + system + idle + iowait + irq + softirq + steal)
+    return snap
+
+
+def _self_cpu_s() -> float:
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def cpu_window(a: dict, b: dict) -> dict:
+    """Between two snapshots: wall seconds, this process's CPU, other processes' CPU in cores
+    (machine busy time minus ours, per wall second) and the steal share of all CPU time."""
+    wall = max(b["t_s"] - a["t_s"], 1e-9)
+    own = b["self_cpu_s"] - a["self_cpu_s"]
+    out = {"wall_s": wall, "own_cpu_cores": own / wall, "other_cpu_cores": None, "steal_pct": None}
+    if a.get("busy_s") is not None and b.get("busy_s") is not None:
+        out["other_cpu_cores"] = max(0.0, (b["busy_s"] - a["busy_s"]) - own) / wall
+        total = b["total_s"] - a["total_s"]
+        out["steal_pct"] = 100 * (b["steal_s"] - a["steal_s"]) / total if total > 0 else 0.0
+    return out
+
+
+# ------------------------------------------------------------------------ trust: GEMM probes
+
+PROBE_N = 1024  # square GEMM: compute-bound on phones and desktops alike, 2 GFLOP per call
+PROBE_BUDGET_S = 0.3  # per probe: short enough to run before and after every timed loop
+
+
+def probe_library() -> str:
+    """The GEMM library to probe with: the one the runtime in this process already loaded (so a
+    probe adds no import and no memory to the runtime's footprint): torch, else onnxruntime, else numpy."""
+    import sys
+
+    if "torch" in sys.modules:
+        return "torch"
+    if "onnxruntime" in sys.modules:
+        return "onnxruntime"
+    return "numpy"
+
+
+def gemm_probe(precision: str, threads: int | None, library: str | None = None,
+               budget_s: float = PROBE_BUDGET_S, n: int = PROBE_N) -> dict:
+    """GFLOP/s of an n x n x n GEMM in `precision`'s arithmetic (int8: the integer GEMM the int8
+    path runs: torch's fbgemm dynamic-quantized linear, or onnxruntime's MatMulInteger), repeated
+    for `budget_s`: best and median of the calls. fp16 and anything else probe fp32.
+    Returns {} when the library has no such GEMM (e.g. int8 with numpy only)."""
+    library = library or probe_library()
+    kind = "int8" if precision == "int8" else "fp32"
+    call = _PROBES[library](kind, n, threads)
+    if call is None and library != "numpy" and kind == "fp32":  # e.g. a board with onnxruntime but no onnx
+        library, call = "numpy", _numpy_gemm(kind, n, threads)
+    if call is None:
+        return {}
+    call()  # warm-up: thread pool, packing, caches
+    times = []
+    t_end = time.perf_counter() + budget_s
+    while time.perf_counter() < t_end or len(times) < 2:
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    flop = 2 * n**3
+    return {"gflops": flop / times[0] / 1e9, "median_gflops": flop / times[len(times) // 2] / 1e9,
+            "calls": len(times), "n": n, "kind": kind, "library": library}
+
+
+def _torch_gemm(kind: str, n: int, threads: int | None):
     import torch
 
-    torch.set_num_threads(threads)
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    c = torch.empty(n, n)
-    for _ in range(2):
-        torch.matmul(a, b, out=c)  # warm-up: thread pool, caches
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        torch.matmul(a, b, out=c)
-        best = min(best, time.perf_counter() - t0)
-    return {"gemm_peak_gflops": 2 * n**3 / best / 1e9, "gemm_n": n, "threads": threads,
-            "library": "torch.matmul fp32"}
+    if threads:
+        torch.set_num_threads(int(threads))
+    a = torch.randn(n, n)
+    if kind == "fp32":
+        b, c = torch.randn(n, n), torch.empty(n, n)
+        return lambda: torch.matmul(a, b, out=c)
+    # The pytorch int8 path: nn.Linear dynamically quantized (fbgemm; activations quantized per call)
+    lin = torch.ao.nn.quantized.dynamic.Linear(n, n, dtype=torch.qint8)
+    lin.set_weight_bias(torch.quantize_per_tensor(torch.randn(n, n), 0.05, 0, torch.qint8), None)
+
+    def run():
+        with torch.inference_mode():
+            lin(a)
+    return run
+
+
+def _ort_gemm(kind: str, n: int, threads: int | None):
+    import numpy as np
+    import onnxruntime as ort
+
+    try:
+        from onnx import TensorProto, helper
+    except ImportError:  # a board with the runtime but not the onnx package: no model to build
+        return None
+    ta, tb, tc, op = ((TensorProto.FLOAT, TensorProto.FLOAT, TensorProto.FLOAT, "MatMul") if kind == "fp32" else
+                      (TensorProto.UINT8, TensorProto.INT8, TensorProto.INT32, "MatMulInteger"))
+    graph = helper.make_graph([helper.make_node(op, ["A", "B"], ["C"])], "probe",
+                              [helper.make_tensor_value_info("A", ta, [n, n]),
+                               helper.make_tensor_value_info("B", tb, [n, n])],
+                              [helper.make_tensor_value_info("C", tc, [n, n])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads, opts.inter_op_num_threads = int(threads), 1
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    if kind == "fp32":
+        feeds = {"A": rng.standard_normal((n, n), dtype=np.float32), "B": rng.standard_normal((n, n), dtype=np.float32)}
+    else:  # what onnxruntime's dynamic quantization feeds MatMulInteger: uint8 activations, int8 weights
+        feeds = {"A": rng.integers(0, 255, (n, n), dtype=np.uint8), "B": rng.integers(-127, 127, (n, n), dtype=np.int8)}
+    return lambda: sess.run(None, feeds)
+
+
+def _numpy_gemm(kind: str, n: int, threads: int | None):
+    if kind != "fp32":
+        return None  # numpy has no integer GEMM kernel (int matmul is a slow loop): no int8 peak
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
+    return lambda: a @ b
+
+
+_PROBES = {"torch": _torch_gemm, "onnxruntime": _ort_gemm, "numpy": _numpy_gemm}

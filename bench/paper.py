@@ -54,10 +54,13 @@ def write_paper_report(root: Path) -> str:
 
 
 def _pairs(records: list[dict]) -> list[tuple[tuple, dict, dict]]:
-    """(runtime, precision, shape) -> (BERT record, DistilBERT record), both measured."""
+    """(runtime, precision, shape) -> (BERT record, DistilBERT record), both measured and trusted (a
+    noisy record would put the paper's claim in the table reversed: the machine, not the model)."""
+    from bench.trust import is_noisy
+
     by = {}
     for r in records:
-        if r["status"] == "ok" and r["model"] in MODELS:
+        if r["status"] == "ok" and r["model"] in MODELS and not is_noisy(r):
             by.setdefault((r["runtime"], r["precision"], r["shape"]), {})[r["model"]] = r
     return [(k, v[MODELS[0]], v[MODELS[1]]) for k, v in sorted(by.items()) if len(v) == 2]
 
@@ -85,6 +88,13 @@ def paper_markdown(table3: list[dict], qa: list[dict]) -> str:
         bs, ds = b["stats"]["latency_ms"], d["stats"]["latency_ms"]
         lines.append(f"| ours ({b['workload']}) | {rt} | {prec} | {shape} | {b['n_items']} | {bs['mean']:.1f} | "
                      f"{bs['p50']:.1f} | {ds['mean']:.1f} | {ds['p50']:.1f} | {bs['mean'] / ds['mean'] - 1:.0%} |")
+    from bench.trust import is_noisy, summary
+
+    noisy = [r for r in table3 + qa if r.get("status") == "ok" and is_noisy(r)]
+    if noisy:
+        lines += ["", f"Left out as noisy (the machine was shared while they ran; re-run quiet or with --rounds): "
+                  + "; ".join(f"{r['model']} {r['runtime']}-{r['precision']} {r['shape']} ({r['workload']}): "
+                              f"{summary(r['trust']).removeprefix('NOISY: ')}" for r in noisy)]
     machine = (table3 or qa or [{}])[0].get("machine", {})
     lines += ["", f"Machine: {machine.get('cpu_model', '?')}, {machine.get('physical_cores', '?')} cores, "
               f"threads {(table3 or qa or [{}])[0].get('threads', '?')}, load at start {machine.get('load_avg_1m')}. "

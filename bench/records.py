@@ -27,7 +27,8 @@ def record_name(rec: dict[str, Any]) -> str:
 
 
 def derive(rec: dict[str, Any]) -> dict[str, Any]:
-    """Fill the statistics and totals of a record from its raw samples (idempotent)."""
+    """Fill the statistics and totals of a record from its raw samples, and judge its trust evidence
+    against bench.trust's tolerances (idempotent: a report re-judges with the current tolerances)."""
     if rec.get("status") != "ok":
         return rec
     lat, tok, post = rec["latency_ms"], rec["tokenize_ms"], rec["postprocess_ms"]
@@ -44,6 +45,12 @@ def derive(rec: dict[str, Any]) -> dict[str, Any]:
         rec["achieved_gflops"] = flops / rec["total_model_s"] / 1e9
         peak = rec.get("gemm_peak_gflops")
         rec["fraction_of_peak"] = rec["achieved_gflops"] / peak if peak else None
+    if rec.get("trust"):
+        from bench.trust import judge
+
+        machine = rec.get("machine") or {}
+        judge(rec["trust"], machine.get("logical_cores") or machine.get("physical_cores"), rec.get("threads"),
+              rec.get("fraction_of_peak"))
     loop = rec.get("harness_overhead")
     if loop and loop.get("bare_loop_s"):
         # Timed loop minus post-processing (workload work) vs the bare loop: includes run-to-run noise.

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.records import derive, load_records
+from bench.trust import is_noisy
 
 # (column, how to get it from a record, format)
 COLUMNS: list[tuple[str, Any, str]] = [
@@ -39,16 +40,89 @@ COLUMNS: list[tuple[str, Any, str]] = [
     ("items_per_s", lambda r: r["throughput_items_per_s"], "{:.2f}"),
     ("GFLOP_per_s", lambda r: r.get("achieved_gflops"), "{:.1f}"),
     ("fraction_of_gemm_peak", lambda r: r.get("fraction_of_peak"), "{:.0%}"),
+    ("gemm_peak_kind", lambda r: r.get("gemm_peak_kind") or None, "{}"),
     ("gemm_peak_GFLOP_per_s", lambda r: r.get("gemm_peak_gflops"), "{:.0f}"),
+    ("rounds", lambda r: r.get("rounds", 1), "{}"),
+    ("trust", lambda r: ("noisy" if is_noisy(r) else "ok") if r.get("trust") else None, "{}"),
+    ("other_cpu_cores", lambda r: _trust(r, "other_cpu_cores", "other_cpu_cores_max"), "{:.2f}"),
+    ("steal_pct", lambda r: _trust(r, "steal_pct", "steal_pct_max"), "{:.1f}"),
+    ("gemm_before_GFLOP_per_s", lambda r: _trust(r, "gemm_before_gflops"), "{:.0f}"),
+    ("gemm_after_GFLOP_per_s", lambda r: _trust(r, "gemm_after_gflops"), "{:.0f}"),
+    ("latency_cv", lambda r: _trust(r, "cv"), "{:.1%}"),
+    ("noisy_reasons", lambda r: "; ".join((r.get("trust") or {}).get("reasons", [])) or None, "{}"),
     ("peak_rss_MB", lambda r: r["peak_rss_mb"], "{:.0f}"),
     ("runtime_rss_MB", lambda r: r["runtime_rss_mb"], "{:.0f}"),
     ("padding_waste", lambda r: r["tokens"]["padding_waste"], "{:.0%}"),
 ]
 # The columns the Markdown table shows (the CSV has all of them).
-MD_COLUMNS = ("model", "runtime", "precision", "workload", "shape", "params_M", "file_MB", "load_ms",
+MD_COLUMNS = ("model", "runtime", "precision", "workload", "shape", "trust", "params_M", "file_MB", "load_ms",
               "first_inference_ms", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms",
               "latency_trimmed_mean_ms", "total_model_s", "tokenize_p50_ms", "postprocess_p50_ms",
-              "GFLOP_per_s", "fraction_of_gemm_peak", "peak_rss_MB", "padding_waste")
+              "GFLOP_per_s", "fraction_of_gemm_peak", "gemm_peak_kind", "other_cpu_cores", "latency_cv",
+              "peak_rss_MB", "padding_waste")
+RUNTIME_NAMES = {"pytorch": "PyTorch eager", "onnx": "ONNX Runtime", "executorch": "ExecuTorch XNNPACK",
+                 "coreml": "CoreML"}
+
+
+def _trust(r: dict, key: str, rounds_key: str | None = None):
+    t = r.get("trust") or {}
+    return t.get(key, t.get(rounds_key) if rounds_key else None)
+
+
+def _name(runtime: str) -> str:
+    return RUNTIME_NAMES.get(runtime, runtime)
+
+
+def headline(records: list[dict]) -> list[str]:
+    """The three lines a user reads first, from trusted records only (noisy ones are kept out):
+    the fastest runtime and precision, the real-length gain, and int8 vs fp32 size and latency."""
+    ok = [derive(r) for r in records if r["status"] == "ok"]
+    trusted = [r for r in ok if not is_noisy(r)]
+    lines = []
+    if len(trusted) < len(ok):
+        lines.append(f"**{len(ok) - len(trusted)} of {len(ok)} records are noisy** (the machine was shared "
+                     "while they ran; see *Noisy records*): they are kept out of the lines below.")
+    if not trusted:
+        return lines + ["No trusted record: every measured run was noisy. Re-run on a quiet machine "
+                        "(or with `--rounds 3 --retries 2`)."]
+    best = min(trusted, key=lambda r: r["stats"]["latency_ms"]["p50"])
+    shape = "real length" if best["shape"] == "dynamic" else f"padded to {best['seq_len']}"
+    lines.append(f"**Fastest:** {_name(best['runtime'])} {best['precision']}, {shape}: "
+                 f"p50 {best['stats']['latency_ms']['p50']:.1f} ms per item ({best['model']}, {best['workload']}, "
+                 f"seq {best['seq_len']}, {best['threads']} threads).")
+    by = {(r["machine"].get("hostname"), r["model"], r["workload"], r["runtime"], r["precision"], r["shape"]): r
+          for r in trusted}
+    gains = []
+    for (h, m, w, rt, p, shape), r in by.items():
+        fixed = by.get((h, m, w, rt, p, "fixed")) if shape == "dynamic" else None
+        if fixed:
+            gains.append((fixed["total_model_s"] / r["total_model_s"], rt, p, fixed, r))
+    if gains:
+        g = next((x for x in gains if (x[1], x[2]) == (best["runtime"], best["precision"])), max(gains))
+        real, fed = g[4]["tokens"]["real"], g[3]["tokens"]["fed"]
+        lines.append(f"**Real length vs padded to {g[3]['seq_len']}:** {g[0]:.1f}x faster with "
+                     f"{_name(g[1])} {g[2]} (p50 {g[3]['stats']['latency_ms']['p50']:.1f} -> "
+                     f"{g[4]['stats']['latency_ms']['p50']:.1f} ms; {real / len(g[4]['latency_ms']):.0f} real "
+                     f"tokens per item on average, {fed / len(g[3]['latency_ms']):.0f} padded); "
+                     f"{min(x[0] for x in gains):.1f}-{max(x[0] for x in gains):.1f}x over "
+                     f"{len(gains)} runtime/precision pairs.")
+    else:
+        lines.append("**Real length vs padded:** not measured (needs trusted `fixed` and `dynamic` records).")
+    parts = []
+    for rt in sorted({r["runtime"] for r in trusted}):
+        for shape in ("dynamic", "fixed"):
+            hit = [by.get((best["machine"].get("hostname"), best["model"], best["workload"], rt, p, shape))
+                   for p in ("fp32", "int8")]
+            if all(hit):
+                f32, i8 = hit
+                size = (f"{f32['model_file_bytes'] / i8['model_file_bytes']:.1f}x smaller "
+                        f"({i8['model_file_bytes'] / 1e6:.0f} vs {f32['model_file_bytes'] / 1e6:.0f} MB), "
+                        if f32.get("model_file_bytes") and i8.get("model_file_bytes") else "")
+                parts.append(f"{_name(rt)} {size}{f32['total_model_s'] / i8['total_model_s']:.1f}x faster")
+                break
+    lines.append("**int8 vs fp32:** " + ("; ".join(parts) + " (same items and shape)." if parts
+                                           else "not measured (needs trusted fp32 and int8 records)."))
+    return lines
 
 
 def _key(r: dict) -> tuple:
@@ -73,6 +147,7 @@ def _fmt(name: str, value: Any) -> str:
 def markdown(records: list[dict]) -> str:
     """The Markdown report: one table per machine, then skipped/failed runs with their reasons."""
     lines = ["# pocketbert benchmark report", ""]
+    lines += [line for h in headline(records) for line in (h, "")]
     measured = rows(records)
     machines = {}
     for r in records:
@@ -84,8 +159,8 @@ def markdown(records: list[dict]) -> str:
         lines += [f"## {name}{emulated}", "",
                   f"{m.get('cpu_model')} · {m.get('physical_cores')} physical cores · "
                   f"ISA {' '.join(m.get('isa_flags', []))} · {m.get('os')} · load at start {m.get('load_avg_1m')}",
-                  f"threads {r['threads']} · warm-up {r['warmup']} · batch 1 · fp32 GEMM peak "
-                  f"{_fmt('gemm_peak_GFLOP_per_s', r.get('gemm_peak_gflops'))} GFLOP/s · git {r['git_revision']} · "
+                  f"threads {r['threads']} · warm-up {r['warmup']} · batch 1 · rounds {r.get('rounds', 1)} · "
+                  f"git {r['git_revision']} · "
                   f"torch {r['versions'].get('torch')} · onnxruntime {r['versions'].get('onnxruntime')} · "
                   f"executorch {r['versions'].get('executorch')}", ""]
         mine = [row for row in measured if row["machine"] == name]
@@ -95,6 +170,14 @@ def markdown(records: list[dict]) -> str:
             for row in mine:
                 lines.append("| " + " | ".join(_fmt(c, row[c]) for c in MD_COLUMNS) + " |")
             lines.append("")
+    noisy = [r for r in records if r["status"] == "ok" and is_noisy(r)]
+    if noisy:
+        lines += ["## Noisy records (kept out of the ratios above)", "",
+                  "| model | runtime | precision | workload | shape | why |", "|---|---|---|---|---|---|"]
+        for r in sorted(noisy, key=_key):
+            lines.append(f"| {r['model']} | {r['runtime']} | {r['precision']} | {r['workload']} | {r['shape']} "
+                         f"| {'; '.join(r['trust']['reasons'])} |")
+        lines.append("")
     not_run = [r for r in records if r["status"] != "ok"]
     if not_run:
         lines += ["## Not measured", "", "| model | runtime | precision | workload | shape | status | reason |",
@@ -105,7 +188,12 @@ def markdown(records: list[dict]) -> str:
         lines.append("")
     lines += ["Latency is model time per item (a SQuAD question sums its windows), tokenization and "
               "post-processing excluded, as in the paper; they are shown apart. GFLOP/s counts matrix "
-              "products on the shapes fed (padding included); the peak is torch fp32 GEMM at the same threads.", ""]
+              "products on the shapes fed (padding included); the peak is measured inside each run's worker, "
+              "right before and after its timed loop, at the same threads: fp32 GEMM for fp32 rows, the "
+              "integer GEMM of the int8 path for int8 rows. `trust`: *noisy* when other processes used CPU "
+              "during the run, the hypervisor stole time, the GEMM probe moved, or a fraction passed 100% "
+              "(bench/trust.py); `other_cpu_cores`: other processes' CPU during the run; `latency_cv`: robust "
+              "spread of latency per FLOP.", ""]
     return "\n".join(lines)
 
 

@@ -3,16 +3,23 @@
 A fresh process per (runtime, precision, shape) keeps runtimes from sharing thread pools or
 allocator state, and makes its peak RSS that runtime's alone. The worker:
   load items -> baseline RSS -> load runtime (timed) -> first inference (timed apart) -> warm-up
-  -> timed loop (model time, post-processing time per item) -> [bare loop] -> peak RSS -> result.
+  -> [CPU snapshot, GEMM probe] -> timed loop (model time, post-processing time per item)
+  -> [GEMM probe, CPU snapshot] -> [bare loop] -> peak RSS -> result.
+The probes and snapshots around the loop are the record's trust evidence (bench.trust judges it):
+the probe runs the precision's GEMM (fp32, or the int8 integer GEMM) in the library the runtime
+already loaded, so the peak is measured in the same process, at the same threads, at the same moment.
+Library output (warnings, C++ logging) goes to RESULT.log and comes back in the result's `log`, so
+the console shows only the tool's lines; the progress bar still goes to the original stderr.
 It writes RESULT.json only on success; on Ctrl-C it exits 130 without writing anything.
-SPEC.json is a `pocketbert.contracts.WorkerSpec`: kind "run" (above) or "gemm" (the machine's fp32
-GEMM peak at the run's thread count). Module-level imports are stdlib only and the run path needs
+SPEC.json is a `pocketbert.contracts.WorkerSpec`: kind "run" (above) or "gemm" (fp32 and int8 GEMM
+probes at the run's thread count). Module-level imports are stdlib only and the run path needs
 numpy and the runtime alone, so the same file runs on a board or a phone's Python.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import time
@@ -50,6 +57,32 @@ def _peak_rss_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
+_PROGRESS = None  # the original stderr, kept for the progress bar while library output goes to the log
+LOG_TAIL_CHARS = 20000  # how much of the worker's library output comes back in its result
+
+
+def capture_output(log_path: Path):
+    """Send this process's stdout/stderr (Python and C/C++ alike: fds 1 and 2) to `log_path`; keep
+    the original stderr for the progress bar."""
+    global _PROGRESS
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _PROGRESS = os.fdopen(os.dup(2), "w", buffering=1)
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def read_log(log_path: Path) -> str:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        return log_path.read_text(errors="replace")[-LOG_TAIL_CHARS:]
+    except OSError:
+        return ""
+
+
 def timed_loop(runner, items, feeds, task: str, spec, post: bool = True):
     """The measured loop: per item, model time over its windows, then post-processing time."""
     from bench.workloads import postprocess
@@ -64,7 +97,7 @@ def timed_loop(runner, items, feeds, task: str, spec, post: bool = True):
     clock = time.perf_counter
     loop_t0 = clock()
     for item, item_feeds in zip(tqdm(items, desc=spec.label, unit="item", mininterval=1.0, leave=False,
-                                     file=sys.stderr, disable=spec.quiet), feeds):
+                                     file=_PROGRESS or sys.stderr, disable=spec.quiet), feeds):
         t0 = clock()
         outputs = [runner(f) for f in item_feeds]
         t1 = clock()
@@ -79,9 +112,9 @@ def timed_loop(runner, items, feeds, task: str, spec, post: bool = True):
 def run_spec(spec) -> dict:
     """Execute one WorkerSpec in this process and return its result dict."""
     if spec.kind == "gemm":
-        from bench.machine import gemm_peak_gflops
+        from bench.machine import gemm_probe
 
-        return gemm_peak_gflops(int(spec.threads or 1))
+        return {"fp32": gemm_probe("fp32", spec.threads), "int8": gemm_probe("int8", spec.threads)}
 
     import numpy as np
 
@@ -110,7 +143,13 @@ def run_spec(spec) -> dict:
     for i in range(spec.warmup):
         runner(feeds[i % len(feeds)][0])
 
+    from bench.machine import cpu_snapshot, gemm_probe
+
+    snap_before = cpu_snapshot()
+    probe_before = gemm_probe(spec.precision, spec.threads)
     latency_ms, post_ms, answers, loop_s = timed_loop(runner, items, feeds, task, spec)
+    probe_after = gemm_probe(spec.precision, spec.threads)
+    trust = trust_facts(snap_before, cpu_snapshot(), probe_before, probe_after)
 
     bare_s = null_s = None
     if spec.overhead_check:
@@ -126,7 +165,7 @@ def run_spec(spec) -> dict:
         null_s = timed_loop(lambda f: None, items, feeds, task, spec, post=False)[3]
 
     return {"load_ms": load_ms, "first_inference_ms": first_ms, "latency_ms": latency_ms,
-            "postprocess_ms": post_ms, "loop_s": loop_s, "bare_loop_s": bare_s, "null_loop_s": null_s,
+            "postprocess_ms": post_ms, "loop_s": loop_s, "trust": trust, "bare_loop_s": bare_s, "null_loop_s": null_s,
             **facts, "baseline_rss_mb": baseline_rss,
             "peak_rss_mb": _peak_rss_mb(), "answers_sample": [str(a)[:80] for a in answers[:5]],
             "features_per_item": [len(f) for f in feeds],
@@ -134,10 +173,29 @@ def run_spec(spec) -> dict:
             "seq_lens_fed": [[int(x["input_ids"].shape[1]) for x in f] for f in feeds]}
 
 
+def trust_facts(a: dict, b: dict, probe_before: dict, probe_after: dict) -> dict:
+    """The trust evidence of one timed loop: load average before/after, other processes' CPU and
+    steal over the window from the first probe to the last (>= 0.6 s, so jiffies resolve it), and
+    both probes. The peak is the better probe: a fraction of it above 100% is a measurement error."""
+    from bench.machine import cpu_window
+
+    w = cpu_window(a, b)
+    best = [p["gflops"] for p in (probe_before, probe_after) if p.get("gflops")]
+    probe = probe_before or probe_after
+    return {"load_before": a["load_avg_1m"], "load_after": b["load_avg_1m"], "window_s": w["wall_s"],
+            "own_cpu_cores": w["own_cpu_cores"], "other_cpu_cores": w["other_cpu_cores"],
+            "steal_pct": w["steal_pct"],
+            "gemm_before_gflops": probe_before.get("gflops"), "gemm_after_gflops": probe_after.get("gflops"),
+            "gemm_peak_gflops": max(best) if best else None, "peak_kind": probe.get("kind"),
+            "gemm_library": probe.get("library"), "gemm_n": probe.get("n")}
+
+
 def main(argv: list[str]) -> int:
     from pocketbert.contracts import WorkerSpec
 
     spec_path, result_path = Path(argv[0]), Path(argv[1])
+    log_path = result_path.with_suffix(".log")
+    capture_output(log_path)
     try:
         result = run_spec(WorkerSpec.read(spec_path))
     except KeyboardInterrupt:
@@ -146,7 +204,11 @@ def main(argv: list[str]) -> int:
         from pocketbert.common import UsageError
 
         error = str(e) if isinstance(e, UsageError) else f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+        import traceback
+
+        traceback.print_exc()  # into the log: the console gets the one-line error
         result = {"error": error}
+    result["log"] = read_log(log_path)
     from pocketbert.common import write_text_atomic
 
     write_text_atomic(result_path, json.dumps(result))

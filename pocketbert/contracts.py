@@ -247,12 +247,19 @@ class Record(Contract):
     created_utc: str = ""
     bundle: str | None = None
     model_file_bytes: int | None = None
-    gemm_peak_gflops: float | None = None
+    gemm_peak_gflops: float | None = None  # the better of the worker's GEMM probes around its timed loop
+    gemm_peak_kind: str = ""  # fp32 | int8: whose GEMM peak gemm_peak_gflops and fraction_of_peak refer to
+    rounds: int = 1  # times the run was visited (--rounds, rotated order); latency_ms is the per-item median
+    # trust evidence (bench.trust): noisy, reasons, load_before/after (1-min load average),
+    # other_cpu_cores and steal_pct during the loop, gemm_before/after_gflops, probe_drift, cv
+    # (robust spread of latency per FLOP), fraction_of_peak, attempt; per-round dicts under "rounds"
+    trust: dict[str, Any] = field(default_factory=dict)
     # raw samples, one per item
     item_ids: list[str] = field(default_factory=list)
     latency_ms: list[float] = field(default_factory=list)  # model time (a question sums its windows)
     tokenize_ms: list[float] = field(default_factory=list)
     postprocess_ms: list[float] = field(default_factory=list)
+    rounds_latency_ms: list[list[float]] = field(default_factory=list)  # each round's raw latency_ms (rounds > 1)
     # run facts
     load_ms: float | None = None
     first_inference_ms: float | None = None

@@ -2,6 +2,7 @@
 records are written and rendered; bad bundles and Ctrl-C keep their promises."""
 
 import json
+import re
 import shutil
 
 import pytest
@@ -106,7 +107,7 @@ class InterruptingDevice:
         self.calls += 1
         if spec.kind == "gemm":
             return {"gemm_peak_gflops": 100.0}
-        if self.calls == 4:
+        if self.calls == 3:
             raise KeyboardInterrupt
         n = 3
         return {"load_ms": 1.0, "first_inference_ms": 2.0, "latency_ms": [1.0] * n,
@@ -120,7 +121,7 @@ def test_ctrl_c_keeps_records_already_written(tmp_path):
                       run_id="r", quiet=True)
     with pytest.raises(KeyboardInterrupt):
         run_bench(cfg, device=InterruptingDevice(), log=lambda *a: None)
-    files = sorted(p.name for p in (tmp_path / "r").iterdir())
+    files = sorted(p.name for p in (tmp_path / "r").glob("*.json"))
     assert files == ["distilbert-tiny-pytorch-fp32-synthetic-dynamic.json",
                      "distilbert-tiny-pytorch-fp32-synthetic-fixed.json"]
     for f in files:
@@ -152,3 +153,35 @@ def test_worker_peak_rss_is_its_own_not_the_parents():
                          capture_output=True, text=True, check=True)
     assert float(out.stdout) < 300  # ru_maxrss would report the parent's > 512 MB after fork+exec
     del ballast
+
+
+# The tool's own console lines (and progress-bar fragments); anything else is library noise.
+OWN_LINE = re.compile(r"^(machine: |library output |distilbert-tiny on |exporting |  exported |report: |"
+                      r"  (pytorch|onnx|executorch|coreml) +(fp32|int8) |  distilbert-tiny \S+ \S+: noisy|"
+                      r"distilbert-tiny \S+-\S+ (fixed|dynamic): +\d+%\||\s*$)")
+
+
+def test_console_shows_only_the_tools_lines(tiny_run, tmp_path):
+    """`pocketbert bench` as a user runs it: library warnings and C++ logging of the exports (in the
+    parent) and of every worker go to <run>/bench.log, not to the console."""
+    import subprocess
+    import sys
+
+    root, _, _ = tiny_run
+    cache = tmp_path / "cache"
+    src = root / "bundles" / f"distilbert-tiny-question-answering-s{SEQ}"
+    for name in ("executorch-fp32", "executorch-int8"):  # reuse the slow exports; ONNX exports here
+        shutil.copytree(src / name, cache / src.name / name)
+    proc = subprocess.run([sys.executable, "-m", "pocketbert.cli", "bench", "--model", "distilbert-tiny",
+                           "--runtime", "pytorch", "onnx", "executorch", "--precision", "fp32", "int8",
+                           "--shape", "dynamic", "--seq-len", str(SEQ), "--limit", "2", "--threads", "1",
+                           "--warmup", "0", "--out", str(tmp_path / "res"), "--run-id", "r",
+                           "--bundle-cache", str(cache)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    console = proc.stdout + proc.stderr
+    noise = [line for line in re.split(r"[\r\n]", console) if not OWN_LINE.match(line)]
+    assert not noise, noise
+    assert "exporting distilbert-tiny (question-answering) -> onnx-int8" in console
+    assert console.count("library output (warnings, C++ logging): ") == 1
+    log = (tmp_path / "res" / "r" / "bench.log").read_text()
+    assert "executorch-int8 dynamic (round worker, attempt 1)" in log  # each worker's output is kept there
