@@ -60,8 +60,6 @@ MD_COLUMNS = ("model", "runtime", "precision", "workload", "shape", "trust", "pa
               "latency_trimmed_mean_ms", "total_model_s", "tokenize_p50_ms", "postprocess_p50_ms",
               "GFLOP_per_s", "fraction_of_gemm_peak", "gemm_peak_kind", "other_cpu_cores", "latency_cv",
               "peak_rss_MB", "padding_waste")
-RUNTIME_NAMES = {"pytorch": "PyTorch eager", "onnx": "ONNX Runtime", "executorch": "ExecuTorch XNNPACK",
-                 "coreml": "CoreML"}
 
 
 def _trust(r: dict, key: str, rounds_key: str | None = None):
@@ -70,7 +68,10 @@ def _trust(r: dict, key: str, rounds_key: str | None = None):
 
 
 def _name(runtime: str) -> str:
-    return RUNTIME_NAMES.get(runtime, runtime)
+    from pocketbert.backends import all_backends
+
+    backend = all_backends().get(runtime)
+    return (backend.label or runtime) if backend else runtime
 
 
 def headline(records: list[dict]) -> list[str]:

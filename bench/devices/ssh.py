@@ -59,31 +59,13 @@ STEP_TIMEOUT_S = 600  # copying a bundle (hundreds of MB on a slow link) or prob
 STOP_GRACE_S = 10  # after asking the remote worker to stop, how long before it is killed
 MIN_PYTHON = (3, 9)
 
-# The runtime -> Python modules it needs on the board, and how to get them there.
-RUNTIME_MODULES = {"onnx": ("numpy", "onnxruntime"), "executorch": ("numpy", "executorch"),
-                   "pytorch": ("numpy", "torch", "transformers")}
-
-
-def _ort_pin() -> str:
-    """The onnxruntime version this project is pinned to (what the host runs), for install hints."""
-    from importlib import metadata
-
-    try:
-        return metadata.version("onnxruntime")
-    except metadata.PackageNotFoundError:
-        return "1.32.0"
-
-
 def install_hint(runtime: str, python: str) -> str:
-    py = python if python != "python3" else "python3"
-    if runtime == "onnx":
-        return f"install it there: {py} -m pip install onnxruntime=={_ort_pin()} numpy"
-    if runtime == "executorch":
-        return ("ExecuTorch's Python pybindings must be built and installed there (build ExecuTorch from "
-                "source with EXECUTORCH_BUILD_PYBIND=ON, or pip install executorch where a wheel exists)")
-    if runtime == "pytorch":
-        return f"install it there: {py} -m pip install torch transformers numpy"
-    return ""
+    """How to get `runtime` onto the board, from its backend (one line)."""
+    from pocketbert.backends import all_backends
+
+    backend = all_backends().get(runtime)
+    hint = backend.install_hint.format(python=python) if backend and backend.install_hint else ""
+    return f"install it there: {hint}" if hint.startswith(python) else hint
 
 
 # ------------------------------------------------------------------ remote scripts (constant text)
@@ -102,7 +84,7 @@ except Exception as e:
 try:
     from importlib import metadata
     out["versions"] = {}
-    for m in ("numpy", "onnxruntime", "executorch", "torch"):
+    for m in %s:
         try:
             out["versions"][m] = metadata.version(m)
         except Exception:
@@ -114,7 +96,15 @@ try:
 except Exception:
     pass
 print(json.dumps(out))
-""" % repr(sorted({m for ms in RUNTIME_MODULES.values() for m in ms}))
+"""
+
+
+def _probe_py() -> str:
+    """The probe, asking for every module a registered backend needs (and their versions)."""
+    from pocketbert.backends import all_backends
+
+    mods = repr(sorted({m for b in all_backends().values() for m in b.requires}))
+    return PROBE_PY % (mods, mods)
 
 STATE_SH = r"""
 echo @@governor; for f in /sys/devices/system/cpu/cpu[0-9]*/cpufreq/scaling_governor; do [ -r "$f" ] && echo "$f $(cat "$f")"; done
@@ -490,7 +480,7 @@ class SshDevice:
     def _probe_board(self) -> dict[str, Any]:
         if self._probe is None:
             self._connect()
-            proc = self._run(_sh(PROBE_SH, self.target.python, PROBE_PY), what="probing the board")
+            proc = self._run(_sh(PROBE_SH, self.target.python, _probe_py()), what="probing the board")
             sec = _sections(self._check(proc, "probing the board"))
             py_lines = sec.get("python", [])
             exit_line = next((ln for ln in reversed(py_lines) if ln.startswith("exit=")), "exit=?")
@@ -521,14 +511,17 @@ class SshDevice:
 
     def available(self, runtime: str) -> tuple[bool, str]:
         """Whether `runtime` can run on the board, else one line saying how to install it there."""
-        if runtime == "coreml":
-            return False, f"coreml runs on macOS only, not on {self.name}"
+        from pocketbert.backends import get_backend
+
+        backend = get_backend(runtime, "runtime")
+        if backend.only_on:
+            return False, f"{runtime} runs on {backend.only_on} only, not on {self.name}"
         problem = self._python_problem()
         if problem:
             return False, problem
-        need = RUNTIME_MODULES.get(runtime)
-        if need is None:
-            return False, f"{runtime} cannot run on an SSH device (runtimes there: {', '.join(RUNTIME_MODULES)})"
+        need = backend.requires
+        if not need:
+            return False, f"{runtime} does not say which Python modules it needs: it cannot run on an SSH device"
         mods = self._probe_board()["python"]["modules"]
         missing = [m for m in need if not mods.get(m)]
         if missing:

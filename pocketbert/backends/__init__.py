@@ -64,6 +64,10 @@ class Backend:
     check_bundle: Callable[[Path, list[str], list[str]], None] | None = None  # (model, inputs, outputs) after export
     tolerances: dict[str, Any] = field(default_factory=dict)  # parity bounds of precisions it adds
     description: str = ""  # one line for --help
+    label: str = ""  # the name reports show ("ONNX Runtime"); default: the name
+    requires: tuple[str, ...] = ()  # Python modules it needs where it runs (a board is probed for them)
+    install_hint: str = ""  # how to get it onto a board; "{python}" is that board's interpreter
+    only_on: str | None = None  # the one OS it runs on (platform.system(), e.g. "Darwin"), if any
 
     @property
     def makes_bundles(self) -> bool:

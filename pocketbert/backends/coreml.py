@@ -134,5 +134,5 @@ def check_package(path: Path, input_names: list[str], output_names: list[str]) -
 
 register(Backend(name="coreml", precisions=("fp32", "fp16", "int8", "palette4"), export=export_coreml,
                  load=load_coreml, available=coreml_available, dynamic_shapes=False,
-                 check_bundle=check_package,
+                 check_bundle=check_package, label="CoreML", requires=("numpy", "coremltools"), only_on="Darwin",
                  description="CoreML ML Program (model.mlpackage; enumerated lengths; predicts on macOS)"))

@@ -166,4 +166,7 @@ def load_executorch(req: LoadRequest) -> tuple[Runner, dict]:
 
 register(Backend(name="executorch", precisions=("fp32", "int8", "8da4w"), export=export_executorch,
                  load=load_executorch, available=installed("executorch"), dynamic_shapes=True,
+                 label="ExecuTorch XNNPACK", requires=("numpy", "executorch"),
+                 install_hint=("ExecuTorch's Python pybindings must be built and installed there (build ExecuTorch "
+                               "with EXECUTORCH_BUILD_PYBIND=ON, or pip install executorch where a wheel exists)"),
                  description="ExecuTorch + XNNPACK (model.pte; dynamic sequence length)"))

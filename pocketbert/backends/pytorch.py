@@ -37,4 +37,6 @@ def load_pytorch(req: LoadRequest) -> tuple[Runner, dict]:
 
 register(Backend(name="pytorch", precisions=("fp32", "int8"), load=load_pytorch,
                  available=installed("torch", "transformers"), dynamic_shapes=True,
+                 label="PyTorch eager", requires=("numpy", "torch", "transformers"),
+                 install_hint="{python} -m pip install torch transformers numpy",
                  description="PyTorch eager (runs the model directly; the reference)"))
