@@ -638,13 +638,7 @@ def throttle_warnings(before: dict[str, Any], after: dict[str, Any]) -> list[str
     return out
 
 
-# ARM's CPU part numbers (MIDR) of common phone cores.
-ARM_PARTS = {"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55", "0xd07": "Cortex-A57",
-             "0xd08": "Cortex-A72", "0xd09": "Cortex-A73", "0xd0a": "Cortex-A75", "0xd0b": "Cortex-A76",
-             "0xd0d": "Cortex-A77", "0xd41": "Cortex-A78", "0xd44": "Cortex-X1", "0xd46": "Cortex-A510",
-             "0xd47": "Cortex-A710", "0xd48": "Cortex-X2", "0xd4d": "Cortex-A715", "0xd4e": "Cortex-X3",
-             "0xd80": "Cortex-A520", "0xd81": "Cortex-A720", "0xd82": "Cortex-X4", "0xd85": "Cortex-X925",
-             "0xd87": "Cortex-A725"}
+from bench.machine import ARM_PARTS  # noqa: E402 - one table for phones and boards
 
 
 def _cpu_parts(cpuinfo: str) -> tuple[dict[int, str], set[str]]:

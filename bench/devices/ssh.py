@@ -265,13 +265,7 @@ def throttle_warnings(before: dict, after: dict, max_mhz: dict[str, int]) -> lis
     return out
 
 
-# Arm CPU part numbers (MIDR part, implementer 0x41) of common boards, for a readable CPU name.
-ARM_PARTS = {"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55", "0xd07": "Cortex-A57",
-             "0xd08": "Cortex-A72", "0xd09": "Cortex-A73", "0xd0a": "Cortex-A75", "0xd0b": "Cortex-A76",
-             "0xd0c": "Neoverse-N1", "0xd0d": "Cortex-A77", "0xd40": "Neoverse-V1", "0xd41": "Cortex-A78",
-             "0xd44": "Cortex-X1", "0xd46": "Cortex-A510", "0xd47": "Cortex-A710", "0xd48": "Cortex-X2",
-             "0xd49": "Neoverse-N2", "0xd4b": "Cortex-A78C", "0xd4f": "Neoverse-V2", "0xd80": "Cortex-A520",
-             "0xd81": "Cortex-A720", "0xd82": "Cortex-X4"}
+from bench.machine import ARM_PARTS  # noqa: E402 - one table for phones and boards
 
 
 def parse_cpuinfo(lines: list[str]) -> dict[str, Any]:
