@@ -48,7 +48,7 @@ class QaEngine(
     /** Tokenized windows of one question; [maxTokens] makes one truncated window of that length. */
     fun windows(question: String, context: String, maxTokens: Int? = null): List<QaWindow> =
         if (maxTokens != null) qaWindows(tokenizer, question, context, minOf(maxTokens, seqLen), 0, manifest.special, overflow = false)
-        else qaWindows(tokenizer, question, context, seqLen, docStride, manifest.special)
+        else questionWindows(tokenizer, question, context, seqLen, docStride, manifest.special)
 
     /** Input length fed for a window: real, or padded (a fixed-shape model: to its own seq_len). */
     fun fedLength(w: QaWindow): Int = when {

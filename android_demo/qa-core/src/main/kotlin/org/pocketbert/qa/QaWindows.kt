@@ -64,6 +64,40 @@ fun qaWindows(
     // an empty context is no second sequence at all, as in transformers: [CLS] question [SEP]
     if (context.isEmpty()) null else tokenizer.tokenize(context), maxLength, stride, special, overflow)
 
+/**
+ * Windows of one question as pocketbert's `squad.question_windows` makes them (what the app runs):
+ * when the window may be too short for the question (`question code points + stride + 3 >= seqLen`),
+ * a question longer than `seqLen - 3 - max(1, seqLen / 4)` tokens is cut at that token's end and
+ * re-tokenized, and the stride is clamped to `max(0, min(stride, room - 1))` with
+ * `room = seqLen - 3 - question tokens`; then [qaWindows]. Refuses (MAX_LENGTH_TOO_SMALL) only a
+ * [seqLen] with no room for a one-token question next to the context.
+ */
+fun questionWindows(
+    tokenizer: BertTokenizer,
+    question: String,
+    context: String,
+    seqLen: Int,
+    stride: Int,
+    special: SpecialTokens,
+): List<QaWindow> {
+    var q = question
+    var s = stride
+    if (question.codePointCount(0, question.length) + stride + 3 >= seqLen) {  // a token has >= 1 char
+        val specials = 3  // [CLS] question [SEP] context [SEP]
+        val maxQuestion = seqLen - specials - maxOf(1, seqLen / 4)
+        if (maxQuestion < 1) throw QaInputException(QaInputException.Kind.MAX_LENGTH_TOO_SMALL,
+            "sequence length $seqLen is too short for question + context windows: use at least ${specials + 2}")
+        var tokens = tokenizer.tokenize(q)
+        if (tokens.size > maxQuestion) {
+            q = q.substring(0, tokens[maxQuestion - 1].end)
+            tokens = tokenizer.tokenize(q)
+        }
+        val room = seqLen - specials - tokens.size  // context tokens per window
+        s = maxOf(0, minOf(stride, room - 1))
+    }
+    return qaWindows(tokenizer, q, context, seqLen, s, special)
+}
+
 /** Windows from already tokenized question and context ([c] null: no context, one sequence). */
 fun qaWindows(
     q: List<Token>,

@@ -86,7 +86,7 @@ class GoldenTest {
             val case = c.asObj()
             dynamicTest("preset decode #$k seq_len=${case.int("seq_len")} '${label(case.str("question"))}'") {
                 assertEquals(case.int("doc_stride"), docStride(case.int("seq_len")), "doc stride")
-                val windows = qaWindows(tok, case.str("question"), case.str("context"), case.int("seq_len"),
+                val windows = questionWindows(tok, case.str("question"), case.str("context"), case.int("seq_len"),
                     docStride(case.int("seq_len")), special)
                 checkAnswer(case, windows)
             }
@@ -121,7 +121,7 @@ class GoldenTest {
         return r.list("qa").map { c ->
             val case = c.asObj()
             dynamicTest("minilm-l6-squad12 ${case.str("id")} seq_len=${case.int("seq_len")} '${label(case.str("question"))}'") {
-                val windows = qaWindows(tok, case.str("question"), case.str("context"), case.int("seq_len"),
+                val windows = questionWindows(tok, case.str("question"), case.str("context"), case.int("seq_len"),
                     case.int("doc_stride"), special)
                 assertEquals(case.list("windows").map { Golden.ints(it) }, windows.map { it.inputIds.toList() }, "window ids")
                 checkAnswer(case, windows)

@@ -220,11 +220,16 @@ class BenchmarkTest {
         val r2 = Benchmark().run(BenchConfig(bundle = good.path, iterations = 0), good, null, machine, emptyMap()) { _, _, _ -> error("x") }
         assertEquals("failed", r2["status"])
         assertTrue("iterations" in r2["reason"].toString())
-        // a question too long for a 16-token window fails before any timing
-        val long = Workload("w", "t", listOf(WorkloadItem("x", "a very long question with many many words in it ok", "context")))
-        val r3 = Benchmark().run(BenchConfig(bundle = good.path), good, long, machine, emptyMap()) { _, _, _ -> error("not loaded") }
+        // a question too long for a 16-token window is cut to 16 - 3 - 16/4 = 9 tokens (as squad.question_windows)
+        val longQ = "a very long question with many many words in it ok"
+        val cut = QaEngine.open(good).windows(longQ, "context")
+        assertEquals(listOf(9), cut.map { w -> w.sequenceIds.count { it == 0 } })
+        assertTrue(cut.all { w -> w.sequenceIds.count { it == 1 } >= 1 })
+        // a window with no room for question + context fails before any timing
+        val long = Workload("w", "t", listOf(WorkloadItem("x", longQ, "context")))
+        val r3 = Benchmark().run(BenchConfig(bundle = good.path, seqLen = 4), good, long, machine, emptyMap()) { _, _, _ -> error("not loaded") }
         assertEquals("failed", r3["status"])
-        assertTrue("question" in r3["reason"].toString(), r3["reason"].toString())
+        assertTrue("too short for question + context" in r3["reason"].toString(), r3["reason"].toString())
         System.getProperty("pocketbert.failed_record_out")?.let {
             Benchmark.writeRecord(Benchmark.failure("cannot read workload x.json", "r0", machine, emptyMap()), File(it))
         }
