@@ -4,14 +4,17 @@ with a reason each. A record that fails any check is `noisy`, with the reasons; 
 at once, reports keep noisy rows out of their ratios, and `--strict` fails the run on one.
 
 Why these numbers (this project's 2-core AMD EPYC VM, Zen 3):
-- other_cpu_cores: on the quiet machine other processes (daemons, the idle harness parent) use
-  about 0.01-0.05 cores during a worker; a second benchmark or an install uses 1-2. A competitor at
+- other_cpu_cores: measured in a quiet main job here (12 workers): 0.004-0.020 cores used by other
+  processes (daemons, the idle harness parent); with a second job running, 1.3-1.9 cores. A competitor at
   0.25 core on a machine whose cores all run our threads takes up to ~12% of a 2-thread run, the
   size of the differences a report ranks runtimes by. Cores our threads leave free are allowed.
-- steal_pct: the hypervisor gave our vCPUs away; under 1% on a quiet VM. 5% is a run stretched by 5%.
-- probe_drift: the best of a 0.3 s GEMM probe repeats within a few percent on a quiet machine (best-of
-  filters interrupts); under a competing load that starts or stops mid-run it moves 30-90% (the issue
-  that asked for this saw 139 vs 323 GFLOP/s). 15% flags a change of that size, not jitter.
+- steal_pct: the hypervisor gave our vCPUs away; 0.06-0.6% in that quiet main job. 5% is a run
+  stretched by 5%.
+- probe_drift: under a competing load that starts or stops mid-run the 0.3 s probe moves 30-90% (the
+  issue that asked for this saw 139 vs 323 GFLOP/s). KNOWN WEAKNESS: in the quiet main job it moved
+  1-12% after ONNX Runtime and PyTorch loops but 14-36% after ExecuTorch loops (XNNPACK's pool still
+  spinning?), so 15% flags some quiet ExecuTorch records; other_cpu_cores separates quiet from
+  loaded by two orders of magnitude and is the reliable check.
 - fraction of the GEMM peak > 100%: the model beat the machine's own GEMM ceiling, so the peak was
   measured under load (or the probe is not the runtime's fastest kernel): the ratio means nothing.
 - rounds_spread: with --rounds, the per-round medians of one runtime should agree; 20% apart means
