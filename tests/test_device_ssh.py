@@ -268,11 +268,11 @@ def test_full_board_disk_is_a_clear_error(run_spec, sshd, tmp_path):
         pytest.skip("mounting a tiny tmpfs as the board's full disk needs root")
     small = tmp_path / "small disk"
     small.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)]).returncode != 0:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)]).returncode != 0:
         pytest.skip("cannot mount a tmpfs here")
     try:
         with SshDevice(sshd.url(python=sys.executable, tmp=str(small)), log=lambda m: None) as dev:
-            result = dev.run_worker(run_spec, timeout_s=60)  # the ~17 MB bundle does not fit in 1 MB
+            result = dev.run_worker(run_spec, timeout_s=60)  # the runner (~90 kB) and bundle do not fit in 64 kB
             assert "the board's disk is full" in result["error"] and "?tmp=DIR" in result["error"]
             assert list(Path(dev._session).glob("run.*")) == []
         assert list(small.iterdir()) == []
