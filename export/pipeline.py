@@ -20,6 +20,7 @@ from pocketbert.common import (
     check_output_dir,
     git_revision,
     library_versions,
+    signals_deferred,
     write_json,
 )
 
@@ -159,7 +160,8 @@ def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, cali
 
     backend = get_backend(target_name)
     t0 = time.perf_counter()
-    result = backend.export(loaded, precision, cfg, calibration, bundle, log=log)
+    with signals_deferred(f"the {backend.label or backend.name} export in progress"):
+        result = backend.export(loaded, precision, cfg, calibration, bundle, log=log)
     export_seconds = time.perf_counter() - t0
     save_tokenizer(loaded.tokenizer, bundle)
     loaded.model.config.save_pretrained(bundle)

@@ -236,6 +236,7 @@ class Interrupted(KeyboardInterrupt):
 
 
 _received: list[int] = []  # signals received by this process (the first decides the exit code)
+_deferring: list[str] = []  # library steps running now that an exception must not cut in two
 
 
 def received_signal() -> int | None:
@@ -243,10 +244,37 @@ def received_signal() -> int | None:
 
 
 def _on_signal(signum, frame) -> None:
+    import signal
+    import sys
+
     first = not _received
     _received.append(signum)
-    if first:  # later ones are ignored: the cleanup started by the first must finish
+    if first and not _deferring:
         raise Interrupted(signum)
+    if first:  # inside a deferred step: say so now, stop when the step returns
+        print(f"pocketbert: stopping after {_deferring[-1]} (it cannot be cut safely); "
+              "press Ctrl-C again to stop at once", file=sys.stderr, flush=True)
+    elif _deferring and len(_received) == 2:  # asked twice: stop now, without running library code
+        signal.signal(signum, signal.SIG_DFL)  # its temp folder is named and cleaned by the next run
+        os.kill(os.getpid(), signum)
+    # otherwise ignored: the cleanup started by the first signal must finish
+
+
+@contextlib.contextmanager
+def signals_deferred(what: str) -> Iterator[None]:
+    """Hold a Ctrl-C/SIGTERM until `what` returns, then stop as usual.
+
+    Raising from a signal handler in the middle of torch.export / ExecuTorch lowering / ONNX
+    conversion runs the libraries' C++ unwinding from an arbitrary point: CI saw one SIGSEGV (exit
+    -11, no message) when SIGTERM landed in an export. Steps like that run whole; a second signal
+    stops at once (the default action; the temp folder is cleaned by the next run)."""
+    _deferring.append(what)
+    try:
+        yield
+    finally:
+        _deferring.pop()
+    if _received and not _deferring:
+        raise Interrupted(_received[0])
 
 
 def install_signal_handlers() -> None:

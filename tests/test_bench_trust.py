@@ -51,7 +51,9 @@ def test_loaded_run_is_noisy_and_strict_fails(tmp_path, capsys):
     [rec] = load_records([tmp_path / "loaded"])
     t = rec["trust"]
     assert t["noisy"] and any("other processes used" in why for why in t["reasons"]), t
-    assert t["other_cpu_cores"] >= 0.5 * (os.cpu_count() or 1)  # the busy loops, seen through /proc
+    # the busy loops, seen through /proc: they share the cores with the worker, so how much they get
+    # depends on the scheduler (CI measured 0.99 of 2 cores, a desk 1.3); well above the tolerance either way
+    assert t["other_cpu_cores"] >= 2 * TOLERANCES.other_cpu_cores + 0.25
     assert t["attempt"] == 2  # retried once, still noisy
     assert "NOISY: other processes used" in out  # the console says so at once
     report = (tmp_path / "loaded" / "report.md").read_text()

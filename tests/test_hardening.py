@@ -540,7 +540,9 @@ def test_repro6_sigterm_during_export_exits_143_one_line_nothing_partial(tmp_pat
     finally:
         proc.kill()
     assert proc.returncode == 143, err
-    assert err.strip().splitlines() == ["pocketbert export: terminated (SIGTERM); nothing partial was left behind"]
+    lines = err.strip().splitlines()  # a signal inside the export step is held until it returns, and says so
+    assert lines[-1] == "pocketbert export: terminated (SIGTERM); nothing partial was left behind", err
+    assert len(lines) <= 2 and all(x.startswith("pocketbert: stopping after the ONNX") for x in lines[:-1]), err
     assert not out.exists() and not list(tmp_path.glob(".tmp-*"))
 
 
@@ -663,3 +665,26 @@ def test_repro7_unknown_model_with_unreachable_hub_fails_at_once_in_one_line(tmp
     assert r.returncode == 2 and len(err) == 1, err  # no hub-retry lines
     assert "offline?" in err[0] and "unreachable" in err[0] and "preset" in err[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_repro6_a_signal_inside_a_deferred_step_waits_for_it_and_a_second_one_stops_at_once(tmp_path):
+    code = ("import os, signal, sys\n"
+            "from pocketbert.common import Interrupted, install_signal_handlers, signals_deferred\n"
+            "install_signal_handlers()\n"
+            "try:\n"
+            "    with signals_deferred('the step'):\n"
+            "        os.kill(os.getpid(), signal.SIGTERM)\n"
+            "        print('step finished', flush=True)\n"
+            "        if sys.argv[1] == 'twice':\n"
+            "            os.kill(os.getpid(), signal.SIGTERM)\n"
+            "            print('not reached', flush=True)\n"
+            "    print('not reached either')\n"
+            "except Interrupted as e:\n"
+            "    print('interrupted', e.signum, flush=True)\n")
+    once = subprocess.run([sys.executable, "-c", code, "once"], env=_env(tmp_path), capture_output=True,
+                          text=True, timeout=60)
+    assert once.returncode == 0 and once.stdout.split("\n")[:2] == ["step finished", "interrupted 15"], once
+    assert "stopping after the step" in once.stderr
+    twice = subprocess.run([sys.executable, "-c", code, "twice"], env=_env(tmp_path), capture_output=True,
+                           text=True, timeout=60)
+    assert twice.returncode == -signal.SIGTERM and "not reached" not in twice.stdout, twice
