@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import warnings
 from pathlib import Path
 
@@ -71,3 +72,70 @@ def _stale(manifest_path: Path, **wanted) -> str:
     if manifest.get("git_revision") != git_revision():
         return f"made by exporter revision {manifest.get('git_revision')}"
     return ""
+
+
+# ------------------------------------------------------------------ missing bundles, in parallel
+
+def export_missing(cache: Path, wanted: list[dict], jobs: int, log_path: Path | None = None,
+                   log=print, progress: bool = True) -> None:
+    """Export the bundles in `wanted` (ensure_bundle keyword arguments) that are not cached yet, up to
+    `jobs` at a time, each in its own process (an export is mostly one busy core: on 2 cores the main
+    job's four exports take the time of two). Timing starts only after every export is done.
+
+    A failed export is left to the caller's own ensure_bundle, which fails that run with the reason.
+    Ctrl-C/SIGTERM: the export processes are stopped and their staging folders cleaned by the next run."""
+    import json
+    import subprocess
+    import sys
+
+    from tqdm import tqdm
+
+    missing = [w for w in wanted if _missing(cache, w)]
+    if not missing:
+        return
+    jobs = max(1, min(jobs, len(missing)))
+    log(f"exporting {len(missing)} bundle(s), {jobs} at a time (cached under {cache} for later runs)")
+    out = open(log_path, "a") if log_path else subprocess.DEVNULL  # noqa: SIM115 - closed below
+    running: list[subprocess.Popen] = []
+    queue = list(missing)
+    bar = tqdm(total=len(missing), desc="export", unit="bundle", leave=False, disable=not progress,
+               mininterval=1.0)
+    try:
+        while queue or running:
+            while queue and len(running) < jobs:
+                args = json.dumps({**queue.pop(0), "cache": str(cache)})
+                running.append(subprocess.Popen([sys.executable, "-m", "bench.bundles", args],
+                                                stdout=out, stderr=out, stdin=subprocess.DEVNULL))
+            time.sleep(0.2)
+            done = [p for p in running if p.poll() is not None]
+            running = [p for p in running if p.poll() is None]
+            bar.update(len(done))
+    finally:
+        bar.close()
+        for p in running:  # interrupted: nothing keeps exporting behind the user's back (an export
+            p.kill()       # holds signals until its lowering step ends; its staging folder names its pid)
+        for p in running:
+            p.wait()
+        if log_path:
+            out.close()
+
+
+def _missing(cache: Path, w: dict) -> bool:
+    from export.bundle import MANIFEST
+
+    path = bundle_dir(cache, w["model"], w["task"], w["target"], w["precision"], w["seq_len"],
+                      w.get("onnx_optimize", False))
+    return not (path / MANIFEST).is_file() or bool(_stale(
+        path / MANIFEST, model=w["model"], task=w["task"], seq_len=w["seq_len"], tokenizer=w.get("tokenizer"),
+        onnx_optimize=w.get("onnx_optimize", False)))
+
+
+if __name__ == "__main__":  # one export of export_missing: python -m bench.bundles '{"cache": ..., ...}'
+    import json
+    import sys
+
+    from pocketbert.common import install_signal_handlers
+
+    install_signal_handlers()  # SIGTERM from the parent: staging cleaned like Ctrl-C
+    kw = json.loads(sys.argv[1])
+    ensure_bundle(Path(kw.pop("cache")), log=lambda msg: None, **kw)

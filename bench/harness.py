@@ -71,6 +71,7 @@ class Run:
 
 def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
     """Run the whole benchmark described by `cfg`; returns the folder of records."""
+    from bench.bundles import export_missing
     from bench.devices.local import LocalDevice
     from bench.machine import physical_cores
     from bench.workloads import check_workload, load_workload, parse_spec, save_items
@@ -119,6 +120,8 @@ def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
                     save_items(workload.items, items_path)
                     log(f"{model} on {workload.name} ({len(workload.items)} items, {runs[0].task}, "
                         f"seq {cfg.seq_len})")
+                    export_missing(cache, _exports_needed(runs, cfg, device), jobs=min(physical_cores(), 4),
+                                   log_path=log_path, log=log, progress=not cfg.quiet)
                     planned = []
                     for run in runs:  # skips, failures and every export first: nothing heavy between timings
                         rec, worker_spec, item_flops = prepare(run, workload, items_path, facts, cfg, threads,
@@ -471,6 +474,21 @@ def _device_record(rec: dict[str, Any], result: dict[str, Any], config: dict, ta
         rec["flops_total"] = forward_flops(config, round(fed / calls), task) * calls
         rec["flops_per_item_mean"] = rec["flops_total"] / max(rec.get("n_items") or 1, 1)
     return derive(rec)
+
+
+def _exports_needed(runs: list[Run], cfg: BenchConfig, device) -> list[dict]:
+    """The bundles `runs` will export (ensure_bundle arguments), once each: fixed and dynamic share one."""
+    from pocketbert.backends import get_backend
+
+    wanted = []
+    for run in runs:
+        rt = get_backend(run.runtime)
+        if rt.makes_bundles and not run.bundle and run.precision in rt.precisions and device.available(run.runtime)[0]:
+            w = {"model": run.model, "task": run.task, "target": run.runtime, "precision": run.precision,
+                 "seq_len": cfg.seq_len, "tokenizer": cfg.tokenizer, "onnx_optimize": cfg.onnx_optimize}
+            if w not in wanted:
+                wanted.append(w)
+    return wanted
 
 
 def _ensure(run: Run, cfg: BenchConfig, cache: Path, log) -> Path:
