@@ -94,7 +94,9 @@ def export_missing(cache: Path, wanted: list[dict], jobs: int, log_path: Path | 
     if not missing:
         return
     jobs = max(1, min(jobs, len(missing)))
-    log(f"exporting {len(missing)} bundle(s), {jobs} at a time (cached under {cache} for later runs)")
+    bundles = sum("probe" not in w for w in missing)
+    probes = f" and {len(missing) - bundles} GEMM probe program(s)" if bundles < len(missing) else ""
+    log(f"exporting {bundles} bundle(s){probes}, {jobs} at a time (cached under {cache} for later runs)")
     out = open(log_path, "a") if log_path else subprocess.DEVNULL  # noqa: SIM115 - closed below
     running: list[subprocess.Popen] = []
     queue = list(missing)
@@ -123,6 +125,11 @@ def export_missing(cache: Path, wanted: list[dict], jobs: int, log_path: Path | 
 def _missing(cache: Path, w: dict) -> bool:
     from export.bundle import MANIFEST
 
+    if "probe" in w:
+        from bench.machine import probe_program_path
+
+        return not probe_program_path(cache, w["probe"]).is_file()
+
     path = bundle_dir(cache, w["model"], w["task"], w["target"], w["precision"], w["seq_len"],
                       w.get("onnx_optimize", False))
     return not (path / MANIFEST).is_file() or bool(_stale(
@@ -138,4 +145,10 @@ if __name__ == "__main__":  # one export of export_missing: python -m bench.bund
 
     install_signal_handlers()  # SIGTERM from the parent: staging cleaned like Ctrl-C
     kw = json.loads(sys.argv[1])
-    ensure_bundle(Path(kw.pop("cache")), log=lambda msg: None, **kw)
+    cache = Path(kw.pop("cache"))
+    if "probe" in kw:  # the XNNPACK GEMM probe of ExecuTorch rows
+        from bench.machine import PROBE_N, probe_program_path, xnnpack_probe_program
+
+        xnnpack_probe_program(kw["probe"], PROBE_N, probe_program_path(cache, kw["probe"]))
+    else:
+        ensure_bundle(cache, log=lambda msg: None, **kw)

@@ -360,6 +360,11 @@ def prepare(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
             return skip("bundle has fixed sequence lengths only")
         rec["seq_len"] = seq_len = int(manifest["seq_len"])
         spec.model_path, spec.seq_len = str(bundle / manifest["model_file"]), seq_len
+        if run.runtime == "executorch":
+            from bench.machine import probe_program_path
+
+            probe = probe_program_path(cache, run.precision)
+            spec.probe_program = str(probe) if probe.is_file() else ""
         spec.input_names = [i["name"] for i in manifest["inputs"]]
         rec["bundle"] = str(bundle)
         rec["model_file_bytes"] = manifest["files"][manifest["model_file"]]["bytes"]
@@ -477,13 +482,21 @@ def _device_record(rec: dict[str, Any], result: dict[str, Any], config: dict, ta
 
 
 def _exports_needed(runs: list[Run], cfg: BenchConfig, device) -> list[dict]:
-    """The bundles `runs` will export (ensure_bundle arguments), once each: fixed and dynamic share one."""
+    """The bundles `runs` will export (ensure_bundle arguments), once each: fixed and dynamic share one;
+    and the XNNPACK GEMM probe programs of its ExecuTorch rows (local device only: a board probes with
+    what it has)."""
     from pocketbert.backends import get_backend
 
     wanted = []
     for run in runs:
         rt = get_backend(run.runtime)
-        if rt.makes_bundles and not run.bundle and run.precision in rt.precisions and device.available(run.runtime)[0]:
+        if not (run.precision in rt.precisions and device.available(run.runtime)[0]):
+            continue
+        if run.runtime == "executorch" and getattr(device, "name", "local") == "local":
+            w = {"probe": "int8" if run.precision == "int8" else "fp32"}
+            if w not in wanted:
+                wanted.append(w)
+        if rt.makes_bundles and not run.bundle:
             w = {"model": run.model, "task": run.task, "target": run.runtime, "precision": run.precision,
                  "seq_len": cfg.seq_len, "tokenizer": cfg.tokenizer, "onnx_optimize": cfg.onnx_optimize}
             if w not in wanted:

@@ -125,14 +125,20 @@ def probe_library() -> str:
 
 
 def gemm_probe(precision: str, threads: int | None, library: str | None = None,
-               budget_s: float = PROBE_BUDGET_S, n: int = PROBE_N) -> dict:
+               budget_s: float = PROBE_BUDGET_S, n: int = PROBE_N, program: str | None = None) -> dict:
     """GFLOP/s of an n x n x n GEMM in `precision`'s arithmetic (int8: the integer GEMM the int8
-    path runs: torch's fbgemm dynamic-quantized linear, or onnxruntime's MatMulInteger), repeated
-    for `budget_s`: best and median of the calls. fp16 and anything else probe fp32.
+    path runs: torch's fbgemm dynamic-quantized linear, onnxruntime's MatMulInteger, or XNNPACK's
+    dynamically quantized linear), repeated for `budget_s`: best and median of the calls. fp16 and
+    anything else probe fp32. library "executorch" runs `program` (`xnnpack_probe_program`'s .pte).
     Returns {} when the library has no such GEMM (e.g. int8 with numpy only)."""
     library = library or probe_library()
     kind = "int8" if precision == "int8" else "fp32"
-    call = _PROBES[library](kind, n, threads)
+    if library == "executorch":
+        call = _executorch_gemm(program, n, threads) if program and Path(program).is_file() else None
+        if call is None:  # no probe program (a board, a user's file): the in-process library
+            library = probe_library()
+    if library != "executorch":
+        call = _PROBES[library](kind, n, threads)
     if call is None and library != "numpy" and kind == "fp32":  # e.g. a board with onnxruntime but no onnx
         library, call = "numpy", _numpy_gemm(kind, n, threads)
     if call is None:
@@ -208,6 +214,62 @@ def _numpy_gemm(kind: str, n: int, threads: int | None):
 
 
 _PROBES = {"torch": _torch_gemm, "onnxruntime": _ort_gemm, "numpy": _numpy_gemm}
+
+
+# ExecuTorch rows are probed with XNNPACK's own kernels, not torch's: measured here, ExecuTorch fp32
+# reached 102-106% of torch's fp32 GEMM "peak" (XNNPACK's GEMM is the faster one on this CPU), and
+# torch's probe in a process whose model runs on ExecuTorch's threadpool moved 14-36% across quiet runs.
+
+def xnnpack_probe_program(kind: str, n: int, path: Path) -> Path:
+    """Write a .pte holding one n x n linear lowered to XNNPACK: fp32, or (int8) the int8 path of our
+    ExecuTorch exports (XNNPACK quantizer, dynamic per-channel int8; activations quantized per call).
+    Made once per bench cache by the export step (needs executorch's exporter, like a bundle)."""
+    import torch
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+    from torch.export import export
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(n, n, bias=False).eval()
+    args = (torch.randn(n, n),)
+    with torch.no_grad():
+        program = export(model, args, strict=False)
+        if kind == "int8":
+            from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+                XNNPACKQuantizer,
+                get_symmetric_quantization_config,
+            )
+            from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+            quantizer = XNNPACKQuantizer().set_global(
+                get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True))
+            prepared = prepare_pt2e(program.module(), quantizer)
+            prepared(*args)
+            program = export(convert_pt2e(prepared), args, strict=False)
+        et = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # readers never see half a program
+    tmp.write_bytes(et.buffer)
+    os.replace(tmp, path)
+    return path
+
+
+def probe_program_path(cache: Path, kind: str, n: int = PROBE_N) -> Path:
+    """Where a bench cache keeps the XNNPACK probe program of `kind` (fp32 or int8)."""
+    return Path(cache) / "probes" / f"xnnpack-{'int8' if kind == 'int8' else 'fp32'}-n{n}.pte"
+
+
+def _executorch_gemm(program: str, n: int, threads: int | None):
+    import torch
+    from executorch.extension.pybindings import portable_lib
+    from executorch.runtime import Runtime
+
+    if threads:
+        portable_lib._unsafe_reset_threadpool(int(threads))
+    method = Runtime.get().load_program(Path(program)).load_method("forward")
+    a = torch.randn(n, n)
+    return lambda: method.execute([a])
 
 
 # Arm CPU part numbers (MIDR part, implementer 0x41) of common phone and board cores, for readable

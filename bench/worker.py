@@ -145,10 +145,12 @@ def run_spec(spec) -> dict:
 
     from bench.machine import cpu_snapshot, gemm_probe
 
+    # the runtime's own GEMM where we have it (XNNPACK for ExecuTorch), else the process's library
+    probe = {"library": "executorch", "program": spec.probe_program} if spec.probe_program else {}
     snap_before = cpu_snapshot()
-    probe_before = gemm_probe(spec.precision, spec.threads)
+    probe_before = gemm_probe(spec.precision, spec.threads, **probe)
     latency_ms, post_ms, answers, loop_s = timed_loop(runner, items, feeds, task, spec)
-    probe_after = gemm_probe(spec.precision, spec.threads)
+    probe_after = gemm_probe(spec.precision, spec.threads, **probe)
     trust = trust_facts(snap_before, cpu_snapshot(), probe_before, probe_after)
 
     bare_s = null_s = None

@@ -206,6 +206,7 @@ class WorkerSpec(Contract):
     overhead_check: bool = False  # also time a bare loop
     quiet: bool = False  # no progress bar
     label: str = ""  # progress-bar label
+    probe_program: str = ""  # ExecuTorch rows: XNNPACK GEMM probe .pte (bench.machine); absent: torch's GEMM
     schema: str = SCHEMA
 
     def validate(self, where: str) -> None:

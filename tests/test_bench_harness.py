@@ -35,6 +35,8 @@ def test_every_runtime_runs_a_tiny_bundle(tiny_run):
         assert r["status"] == "ok", (key, r["reason"])
         assert len(r["latency_ms"]) == r["n_items"] == 4
         assert r["threads"] == 1 and r["threads_effective"] == 1  # ExecuTorch's pool included
+        if key[0] == "executorch":  # its GEMM probe runs XNNPACK, the kernels its rows run on
+            assert r["trust"]["gemm_library"] == "executorch" and r["trust"]["peak_kind"] == key[1]
         assert r["parameters"]["total"] > r["parameters"]["non_embedding"] > 0
         assert r["model_file_bytes"] > 0 and r["peak_rss_mb"] > r["baseline_rss_mb"] > 0
         assert r["load_ms"] > 0 and r["first_inference_ms"] > 0
@@ -156,7 +158,7 @@ def test_worker_peak_rss_is_its_own_not_the_parents():
 
 
 # The tool's own console lines (and progress-bar fragments); anything else is library noise.
-OWN_LINE = re.compile(r"^(machine: |library output |distilbert-tiny on |exporting |  exported |report: |"
+OWN_LINE = re.compile(r"^(machine: |library output |distilbert-tiny on |exporting |  exported |report: |export: |"
                       r"  (pytorch|onnx|executorch|coreml) +(fp32|int8) |  distilbert-tiny \S+ \S+: noisy|"
                       r"distilbert-tiny \S+-\S+ (fixed|dynamic): +\d+%\||\s*$)")
 
@@ -172,6 +174,7 @@ def test_console_shows_only_the_tools_lines(tiny_run, tmp_path):
     src = root / "bundles" / f"distilbert-tiny-question-answering-s{SEQ}"
     for name in ("executorch-fp32", "executorch-int8"):  # reuse the slow exports; ONNX exports here
         shutil.copytree(src / name, cache / src.name / name)
+    shutil.copytree(root / "bundles" / "probes", cache / "probes")  # and ExecuTorch rows' GEMM probes
     proc = subprocess.run([sys.executable, "-m", "pocketbert.cli", "bench", "--model", "distilbert-tiny",
                            "--runtime", "pytorch", "onnx", "executorch", "--precision", "fp32", "int8",
                            "--shape", "dynamic", "--seq-len", str(SEQ), "--limit", "2", "--threads", "1",
@@ -181,7 +184,7 @@ def test_console_shows_only_the_tools_lines(tiny_run, tmp_path):
     console = proc.stdout + proc.stderr
     noise = [line for line in re.split(r"[\r\n]", console) if not OWN_LINE.match(line)]
     assert not noise, noise
-    assert "exporting distilbert-tiny (question-answering) -> onnx-int8" in console
+    assert re.search(rf"exporting 2 bundle\(s\), \d+ at a time \(cached under {re.escape(str(cache))} ", console)
     assert console.count("library output (warnings, C++ logging): ") == 1
     log = (tmp_path / "res" / "r" / "bench.log").read_text()
     assert "executorch-int8 dynamic (round worker, attempt 1)" in log  # each worker's output is kept there

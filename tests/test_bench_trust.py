@@ -121,6 +121,20 @@ def test_gemm_probes_measure_their_precision(precision, library):
     assert gemm_probe("int8", threads=1, library="numpy", n=64) == {}  # no integer GEMM: no int8 peak
 
 
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_executorch_rows_probe_xnnpack_and_fall_back_without_a_program(precision, tmp_path):
+    pytest.importorskip("executorch")
+    from bench.machine import probe_program_path, xnnpack_probe_program
+
+    program = xnnpack_probe_program(precision, 256, probe_program_path(tmp_path, precision, n=256))
+    assert program.name == f"xnnpack-{precision}-n256.pte" and not list(program.parent.glob(".*"))
+    p = gemm_probe(precision, threads=1, library="executorch", program=str(program), budget_s=0.05, n=256)
+    assert p["library"] == "executorch" and p["kind"] == precision and p["gflops"] > 0
+    p = gemm_probe(precision, threads=1, library="executorch", program=str(tmp_path / "gone.pte"), budget_s=0.05,
+                   n=256)
+    assert p["library"] != "executorch" and p["gflops"] > 0  # a board without the program: what it has
+
+
 def test_rotated_rounds_start_further_along():
     assert [rotated(4, r, 2) for r in range(2)] == [[0, 1, 2, 3], [2, 3, 0, 1]]
     assert [rotated(3, r, 3) for r in range(3)] == [[0, 1, 2], [1, 2, 0], [2, 0, 1]]
