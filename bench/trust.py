@@ -11,10 +11,10 @@ Why these numbers (this project's 2-core AMD EPYC VM, Zen 3):
 - steal_pct: the hypervisor gave our vCPUs away; 0.06-0.6% in that quiet main job. 5% is a run
   stretched by 5%.
 - probe_drift: under a competing load that starts or stops mid-run the 0.3 s probe moves 30-90% (the
-  issue that asked for this saw 139 vs 323 GFLOP/s). KNOWN WEAKNESS: in the quiet main job it moved
-  1-12% after ONNX Runtime and PyTorch loops but 14-36% after ExecuTorch loops (XNNPACK's pool still
-  spinning?), so 15% flags some quiet ExecuTorch records; other_cpu_cores separates quiet from
-  loaded by two orders of magnitude and is the reliable check.
+  issue that asked for this saw 139 vs 323 GFLOP/s). In a quiet main job it moved 1-12% after ONNX
+  Runtime and PyTorch loops but 14-36% after ExecuTorch loops while ExecuTorch rows were probed with
+  torch's GEMM (a second thread pool in the process); they now probe XNNPACK itself
+  (bench.machine.xnnpack_probe_program).
 - fraction of the GEMM peak > 100%: the model beat the machine's own GEMM ceiling, so the peak was
   measured under load (or the probe is not the runtime's fastest kernel): the ratio means nothing.
 - rounds_spread: with --rounds, the per-round medians of one runtime should agree; 20% apart means
