@@ -152,3 +152,265 @@ if __name__ == "__main__":  # one export of export_missing: python -m bench.bund
         xnnpack_probe_program(kw["probe"], PROBE_N, probe_program_path(cache, kw["probe"]))
     else:
         ensure_bundle(cache, log=lambda msg: None, **kw)
+
+
+# ------------------------------------------------------------------------- plain model files (peers)
+#
+# A model file the user already has (an optimum-cli ONNX folder or file, an optimum-executorch .pte,
+# any .onnx/.pte) has no manifest. `read_plain_file` derives what the harness needs from the file
+# itself and hands back a manifest-shaped dict (plus a "peer" entry), so a peer runs through exactly
+# the same plan, worker and record as a bundle.
+
+PLAIN_SUFFIXES = {".onnx": "onnx", ".pte": "executorch"}  # suffix -> backend that runs it
+FEATURES = ("input_ids", "attention_mask", "token_type_ids")  # what our tokenizer gives per call
+PLAIN_TASKS = ("question-answering", "sequence-classification", "fill-mask")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
+# ONNX ops that only an integer-quantized graph has (dynamic, static QDQ and contrib forms).
+INT8_ONNX_OPS = {"MatMulInteger", "DynamicQuantizeLinear", "DynamicQuantizeMatMul", "MatMulIntegerToFloat",
+                 "QAttention", "QLinearMatMul", "QGemm", "QuantizeLinear", "QEmbedLayerNormalization"}
+ET_DTYPES = {3: "int32", 4: "int64"}  # ExecuTorch ScalarType codes an id input may have
+
+
+def is_plain_file(path: Path) -> bool:
+    return Path(path).is_file() and Path(path).suffix in PLAIN_SUFFIXES
+
+
+def find_plain_files(root: Path) -> list[Path]:
+    """Model files at `root` (a file, or a folder holding .onnx/.pte files, e.g. optimum-cli's
+    output), else in its direct subfolders that have no manifest.json."""
+    root = Path(root)
+    if root.is_file():
+        return [root]
+    here = sorted(p for p in root.iterdir() if is_plain_file(p))
+    if here:
+        return here
+    return sorted(p for d in sorted(root.iterdir()) if d.is_dir() and not (d / "manifest.json").exists()
+                  for p in d.iterdir() if is_plain_file(p))
+
+
+def plain_file_error(path: Path) -> str:
+    """The one line for a path that is neither a bundle nor a model file we can time."""
+    kinds = ", ".join(f"a {s} file" for s in PLAIN_SUFFIXES)
+    what = f"{path} ({Path(path).suffix or 'no suffix'})" if Path(path).is_file() else f"folder {path}"
+    return (f"{what}: expected a pocketbert bundle (manifest.json), an export --out folder, {kinds}, "
+            "or a folder holding one (e.g. optimum-cli's output)")
+
+
+def feature_for(name: str) -> str | None:
+    """Which tokenizer output feeds a file's input called `name` (None: not one we know)."""
+    n = name.lower()
+    if n in FEATURES:
+        return n
+    if "type" in n or "segment" in n:
+        return "token_type_ids"
+    if "mask" in n:
+        return "attention_mask"
+    if n in ("ids", "input", "inputs", "tokens", "x") or "input_id" in n or "token_id" in n:
+        return "input_ids"
+    return None
+
+
+def map_inputs(path: Path, names: list[str]) -> list[str]:
+    """The tokenizer feature of each input (one-line UsageError naming what it expected)."""
+    from pocketbert.common import UsageError
+
+    features = [feature_for(n) for n in names]
+    unknown = [n for n, f in zip(names, features) if f is None]
+    if unknown or len(set(features)) != len(features):
+        problem = (f"cannot map input(s) {', '.join(unknown)}" if unknown
+                   else f"two inputs map to the same feature ({', '.join(names)})")
+        raise UsageError(f"{path}: {problem}: expected inputs named like {', '.join(FEATURES)} "
+                         "(ids / mask / type or segment)")
+    return features
+
+
+def read_plain_file(path: Path, task: str | None = None, labels: dict[Path, str] | None = None,
+                    seq_len: int = 384) -> dict:
+    """A manifest-shaped dict for a plain .onnx/.pte file: backend from the suffix, inputs (names,
+    dtypes, fixed or dynamic length) and outputs read from the file, task from the outputs (or the
+    `task` hint), precision from the graph (.onnx) or the name (.pte), tokenizer and config.json
+    from its folder, and its sha256 (re-checked before it is timed)."""
+    from pocketbert.common import UsageError, sha256_file
+
+    path = Path(path)
+    if path.suffix not in PLAIN_SUFFIXES:
+        raise UsageError(plain_file_error(path))
+    try:
+        facts = _onnx_facts(path) if path.suffix == ".onnx" else _pte_facts(path, seq_len)
+    except UsageError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a corrupt file: one line, not a traceback
+        raise UsageError(f"{path}: cannot read it as a {PLAIN_SUFFIXES[path.suffix]} model "
+                         f"({type(e).__name__}: {str(e).strip().splitlines()[0][:200] if str(e).strip() else ''})")
+    features = map_inputs(path, facts["input_names"])
+    derived = _task_from_outputs(facts["outputs"])
+    if not (task or derived):
+        shapes = "; ".join(f"{o['name']} {o['shape']}" for o in facts["outputs"])
+        raise UsageError(f"{path}: cannot tell its task from its outputs ({shapes}): pass --task "
+                         f"({' | '.join(PLAIN_TASKS)})")
+    folder = path.parent
+    config = _config_beside(folder)
+    size = path.stat().st_size
+    tokenizer = folder if any((folder / f).is_file() for f in TOKENIZER_FILES) else None
+    label = (labels or {}).get(path, path.name)
+    return {
+        "target": PLAIN_SUFFIXES[path.suffix], "precision": facts["precision"], "task": task or derived,
+        "model_type": config.get("model_type", ""), "source": label, "model_file": path.name,
+        "seq_len": facts["seq_len"] or seq_len, "dynamic_seq": facts["seq_len"] is None,
+        "inputs": [{"name": n, "feature": f, "dtype": d, "shape": s} for n, f, d, s in
+                   zip(facts["input_names"], features, facts["dtypes"], facts["shapes"])],
+        "outputs": facts["outputs"], "files": {path.name: {"bytes": size, "sha256": sha256_file(path)}},
+        "parameters": _parameters(config, task or derived, facts.get("parameters")), "config": config,
+        "peer": {"file": str(path), "label": label, "precision_from": facts["precision_from"],
+                 "task_from": "--task" if task else "outputs", "tokenizer": str(tokenizer) if tokenizer else None,
+                 "config_json": bool(config)},
+    }
+
+
+def peer_labels(paths: list[Path]) -> dict[Path, str]:
+    """Each file's record label: its name, or parent-name when two files share a name
+    (optimum-cli writes model_quantized.onnx into every quantize folder)."""
+    from collections import Counter
+
+    count = Counter(p.name for p in paths)
+    return {p: p.name if count[p.name] == 1 else f"{p.parent.name}-{p.name}" for p in paths}
+
+
+def verify_plain_file(manifest: dict) -> None:
+    """The file is still the one read at the start (sha256), or a one-line UsageError."""
+    from pocketbert.common import UsageError, sha256_file
+
+    path = Path(manifest["peer"]["file"])
+    meta = manifest["files"][manifest["model_file"]]
+    if not path.is_file() or path.stat().st_size != meta["bytes"] or sha256_file(path) != meta["sha256"]:
+        raise UsageError(f"{path} changed since the run started (sha256): not timing another file")
+
+
+def _onnx_facts(path: Path) -> dict:
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    graph = model.graph
+    inits = {t.name for t in graph.initializer}
+    types = {onnx.TensorProto.INT64: "int64", onnx.TensorProto.INT32: "int32"}
+
+    def shape(v) -> list:
+        return [d.dim_param or (d.dim_value if d.HasField("dim_value") else "?")
+                for d in v.type.tensor_type.shape.dim]
+
+    inputs = [v for v in graph.input if v.name not in inits]
+    bad = [v.name for v in inputs if v.type.tensor_type.elem_type not in types]
+    if bad:
+        from pocketbert.common import UsageError
+
+        raise UsageError(f"{path}: input(s) {', '.join(bad)} are not integer token inputs: expected int64 "
+                         f"or int32 inputs named like {', '.join(FEATURES)}")
+    shapes = [shape(v) for v in inputs]
+    fixed = [s[1] for s in shapes if len(s) > 1 and isinstance(s[1], int)]
+    ops = {n.op_type for n in graph.node}
+    fp16 = any(t.data_type == onnx.TensorProto.FLOAT16 for t in graph.initializer)
+    precision = "int8" if ops & INT8_ONNX_OPS else "fp16" if fp16 else "fp32"
+    return {"input_names": [v.name for v in inputs], "dtypes": [types[v.type.tensor_type.elem_type] for v in inputs],
+            "shapes": shapes, "seq_len": min(fixed) if fixed else None,
+            "outputs": [{"name": v.name, "shape": shape(v)} for v in graph.output],
+            "precision": precision, "precision_from": "graph ops",
+            "parameters": _onnx_parameters(graph)}
+
+
+def _onnx_parameters(graph) -> dict[str, int]:
+    """Weights in the graph (quantization scales and zero points left out); embedding tables are
+    the ones a Gather reads."""
+    import math
+
+    gathered = {n.input[0] for n in graph.node if n.op_type == "Gather"}
+    total = embedding = 0
+    for t in graph.initializer:
+        if t.name.endswith(("_scale", "_zero_point")) or len(t.dims) == 0:
+            continue
+        n = math.prod(t.dims)
+        total += n
+        embedding += n if t.name in gathered else 0
+    return {"total": total, "non_embedding": total - embedding}
+
+
+def _pte_facts(path: Path, seq_len: int) -> dict:
+    """Inputs from the ExecuTorch runtime's method meta (positional: the first is input_ids, then
+    attention_mask, then token_type_ids, as transformers orders them); its sizes are the upper
+    bounds, so one short call tells a dynamic length from a fixed one."""
+    from executorch.runtime import Runtime
+
+    program = Runtime.get().load_program(path)
+    meta = program.metadata("forward")
+    ins = [meta.input_tensor_meta(i) for i in range(meta.num_inputs())]
+    if len(ins) > len(FEATURES):
+        from pocketbert.common import UsageError
+
+        raise UsageError(f"{path}: forward takes {len(ins)} inputs: expected up to {len(FEATURES)} "
+                         f"({', '.join(FEATURES)}, in that order)")
+    shapes = [list(t.sizes()) for t in ins]
+    longest = shapes[0][1] if shapes and len(shapes[0]) > 1 else seq_len
+    name = path.name.lower()
+    precision = next((p for key, p in (("8da4w", "8da4w"), ("int8", "int8"), ("qint8", "int8"),
+                                       ("fp16", "fp16")) if key in name), None)
+    return {"input_names": list(FEATURES[:len(ins)]),
+            "dtypes": [ET_DTYPES.get(int(t.dtype()), f"scalar type {int(t.dtype())}") for t in ins],
+            "shapes": shapes, "seq_len": None if _pte_is_dynamic(program, ins) else longest,
+            "outputs": [{"name": f"output_{i}", "shape": list(meta.output_tensor_meta(i).sizes())}
+                        for i in range(meta.num_outputs())],
+            "precision": precision or "fp32",
+            "precision_from": "file name" if precision else "default (a .pte does not say; fp32 assumed)"}
+
+
+def _pte_is_dynamic(program, ins) -> bool:
+    """Whether the method takes a shorter sequence than its upper bound (one call at length 2)."""
+    import torch
+
+    import executorch.kernels.quantized  # noqa: F401 - 8da4w files' embedding kernels
+
+    if not ins or len(ins[0].sizes()) < 2 or ins[0].sizes()[1] <= 2:
+        return False
+    dtype = {3: torch.int32}.get(int(ins[0].dtype()), torch.long)
+    try:
+        program.load_method("forward").execute([torch.ones((1, 2), dtype=dtype) for _ in ins])
+        return True
+    except Exception:  # noqa: BLE001 - the runtime refuses the resize: a fixed-shape program
+        return False
+
+
+def _task_from_outputs(outputs: list[dict]) -> str | None:
+    names = [o["name"].lower() for o in outputs]
+    if len(outputs) == 2 and ("start_logits" in names or all(len(o["shape"]) == 2 for o in outputs)):
+        return "question-answering"
+    if len(outputs) == 1 and len(outputs[0]["shape"]) == 2:
+        return "sequence-classification"
+    if len(outputs) == 1 and len(outputs[0]["shape"]) == 3:
+        return "fill-mask"
+    return None
+
+
+def _config_beside(folder: Path) -> dict:
+    import json
+
+    p = Path(folder) / "config.json"
+    try:
+        return json.loads(p.read_text()) if p.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _parameters(config: dict, task: str, counted: dict | None) -> dict[str, int]:
+    """From config.json (the HF model built on the meta device: what our bundles report), else
+    the file's own weight count, else zeros (a .pte with no config.json beside it)."""
+    if config.get("model_type"):
+        try:
+            import torch
+            from transformers import AutoConfig
+
+            from pocketbert.models import auto_class, count_parameters
+
+            cfg = AutoConfig.for_model(**config)
+            with torch.device("meta"):
+                return count_parameters(auto_class(task).from_config(cfg))
+        except Exception:  # noqa: BLE001 - an unknown model type: fall back to the file's count
+            pass
+    return counted or {"total": 0, "non_embedding": 0}

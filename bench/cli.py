@@ -10,6 +10,7 @@ Examples:
       --tokenizer ../shared/data/vocab/vocab.txt --shape dynamic
   pocketbert bench --workload squad:../shared/data/squad/dev-v1.1-first12.json --seq-len 384 --limit 200
   pocketbert bench --bundle out/            # time existing bundles (sha256-verified)
+  pocketbert bench --bundle out/ optimum-onnx/ peer/model.pte --rounds 3   # ours next to plain files
   pocketbert bench --bundle out/ --device local 'ssh://pi@raspberrypi.local?python=~/pb/bin/python3'
   pocketbert bench --paper --stsb ../shared/data/stsb/dev.tsv --squad ../shared/data/squad/dev-v1.1-first12.json
 """
@@ -20,14 +21,20 @@ import argparse
 from pathlib import Path
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from bench.bundles import PLAIN_TASKS
     from pocketbert import argtypes as t
     from pocketbert.backends import all_precisions, backend_names
 
     runtimes = backend_names()
     p.add_argument("--model", nargs="+", default=["distilbert-base"], metavar="SPEC", type=t.model,
                    help="presets (bert-base, distilbert-base, bert-tiny, distilbert-tiny) or HF folders")
-    p.add_argument("--bundle", nargs="+", type=t.existing_path, default=[], metavar="DIR",
-                   help="time existing bundles (a bundle or an export --out folder) instead of --model")
+    p.add_argument("--bundle", nargs="+", type=t.existing_path, default=[], metavar="PATH",
+                   help="time existing bundles (a bundle or an export --out folder) instead of --model, and "
+                        "plain model files next to them: a .onnx or .pte file, or a folder of them (optimum-cli's "
+                        "output); inputs, task and precision are read from the file")
+    p.add_argument("--task", type=t.choice(PLAIN_TASKS, "task"), default=None,
+                   help="task of plain model files whose outputs do not tell it "
+                        f"({', '.join(PLAIN_TASKS)}; default: read from the outputs)")
     p.add_argument("--runtime", nargs="+", default=runtimes, metavar="NAME",
                    type=t.choice(backend_names, "runtime"),
                    help=f"runtimes (default: all: {' '.join(runtimes)})")
@@ -81,6 +88,7 @@ def config_from_args(args) -> "BenchConfig":  # noqa: F821
                        workloads=args.workload, shapes=args.shape, seq_len=args.seq_len,
                        threads=args.threads, warmup=args.warmup, limit=args.limit, tokenizer=args.tokenizer,
                        out=args.out, run_id=args.run_id, bundle_cache=args.bundle_cache, bundles=args.bundle,
+                       task=args.task,
                        onnx_optimize=args.onnx_optimize, overhead_check=args.overhead_check,
                        timeout_s=args.timeout, report=not args.no_report, quiet=args.quiet,
                        rounds=args.rounds,
@@ -93,6 +101,8 @@ def run(args) -> int:
 
     cfg = config_from_args(args)  # flags were validated by their argparse types (pocketbert.argtypes)
     devices = [open_device(url) for url in args.device]  # bad URLs fail before any work
+    if args.task and not args.bundle:
+        raise UsageError("--task names the task of plain model files: give them with --bundle")
     if args.paper and len(devices) > 1:
         raise UsageError("--paper runs on one --device at a time")
     try:  # Ctrl-C / SIGTERM: pocketbert.cli stops cleanly (exit 130/143); records already written stay

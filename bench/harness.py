@@ -43,7 +43,8 @@ class BenchConfig:
     out: Path = Path("results")  # records go to out/<run_id>/
     run_id: str | None = None  # default: UTC timestamp; reuse one to add records to a run
     bundle_cache: Path | None = None  # exported bundles are cached here (default: out/bundles)
-    bundles: list[Path] = field(default_factory=list)  # run these existing bundles instead of exporting
+    bundles: list[Path] = field(default_factory=list)  # run these bundles / plain .onnx .pte files instead of exporting
+    task: str | None = None  # plain model files whose outputs do not tell their task (None: read from the outputs)
     onnx_optimize: bool = False  # export ONNX through ORT's transformer fusion
     overhead_check: bool = False  # also time a bare loop to measure the harness's own overhead
     timeout_s: float | None = None  # per worker; None: no limit
@@ -66,7 +67,8 @@ class Run:
     runtime: str
     precision: str
     shape: str
-    bundle: Path | None = None  # a given bundle (bundles mode); else exported on demand
+    bundle: Path | None = None  # a given bundle (bundles mode), or a plain file's folder; else exported on demand
+    manifest: dict | None = None  # the given bundle's manifest, or the one derived from a plain file ("peer")
 
 
 def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
@@ -80,7 +82,7 @@ def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
     device = device or LocalDevice()
     threads = cfg.threads or physical_cores()
     kinds = [parse_spec(w) for w in cfg.workloads]  # bad specs fail before any work
-    given = _given_bundles(cfg.bundles)
+    given = _given_bundles(cfg.bundles, cfg)
     _validate(cfg)
     for spec in cfg.workloads:
         check_workload(spec)
@@ -107,15 +109,21 @@ def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
         write_json(out_dir / _record_name(rec), rec)
         log("  " + one_line(rec))
 
+    with quiet_output(log_path):  # tokenizer loading chatter
+        groups = _tokenizer_groups(cfg, given)
+    for _, m in given:
+        if not any(k.task in (None, m["task"]) for k, _ in kinds):
+            log(f"{m['source']}: a {m['task']} model, and no --workload of that task: not timed")
     written = 0
     try:
         with tempfile.TemporaryDirectory(prefix=f"pocketbert-bench-{os.getpid()}-") as work:
             for spec, (kind, _) in zip(cfg.workloads, kinds):
-                for model, runs in _plan(cfg, kind, given).items():
+                for model, runs in _plan(cfg, kind, given, groups).items():
                     with quiet_output(log_path):  # tokenizer and model loading chatter
                         workload = load_workload(spec, _tokenizer_for(model, cfg.tokenizer, runs), cfg.seq_len,
                                                  cfg.limit)
-                        facts = _model_facts(model, runs[0].task, runs)
+                        facts = {m: _model_facts(m, runs[0].task, [r for r in runs if r.model == m])
+                                 for m in dict.fromkeys(r.model for r in runs)}  # per model: peers have their own
                     items_path = Path(work) / f"items-{written}-{workload.name}.json"  # what every worker reads
                     save_items(workload.items, items_path)
                     log(f"{model} on {workload.name} ({len(workload.items)} items, {runs[0].task}, "
@@ -124,7 +132,7 @@ def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
                                    log_path=log_path, log=log, progress=not cfg.quiet)
                     planned = []
                     for run in runs:  # skips, failures and every export first: nothing heavy between timings
-                        rec, worker_spec, item_flops = prepare(run, workload, items_path, facts, cfg, threads,
+                        rec, worker_spec, item_flops = prepare(run, workload, items_path, facts[run.model], cfg, threads,
                                                                cache, device, common, log_path, log)
                         if worker_spec is None:
                             write(rec)
@@ -146,7 +154,7 @@ def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
                                 continue
                             if "record" in result:  # the device recorded the run itself (phone app, minibench)
                                 failed.add(i)  # nothing to add in later rounds: its own record stands
-                                write(_device_record(rec, result, facts["config"], rec["task"]))
+                                write(_device_record(rec, result, facts[rec["model"]]["config"], rec["task"]))
                                 written += 1
                                 continue
                             results[i].append({**result, "round": r + 1, "position": rotated(
@@ -245,29 +253,75 @@ def _validate(cfg: BenchConfig) -> None:
                 raise UsageError(f"model '{m}' is neither a preset ({', '.join(PRESETS)}) nor a folder")
 
 
-def _given_bundles(paths: list[Path]) -> list[tuple[Path, dict]]:
-    """Existing bundles to run (each verified against its sha256 now: fail before any timing)."""
+def _given_bundles(paths: list[Path], cfg: BenchConfig | None = None) -> list[tuple[Path, dict]]:
+    """Existing bundles and plain model files to run, each verified now (a bundle against its
+    manifest's sha256; a plain file read and hashed, see bench.bundles.read_plain_file): every
+    bad path fails in one line before any timing."""
+    from bench.bundles import find_plain_files, peer_labels, plain_file_error, read_plain_file
     from export.bundle import find_bundles, read_manifest
 
-    out = []
-    for p in paths:
-        found = find_bundles(Path(p))
-        if not found:
-            raise UsageError(f"no bundle (manifest.json) at {p} or in its subfolders")
-        out += [(b, read_manifest(b, verify=True)) for b in found]
-    return out
+    out, plain = [], []
+    for p in map(Path, paths):
+        found = find_bundles(p) if p.is_dir() else []
+        if found:
+            out += [(b, read_manifest(b, verify=True)) for b in found]
+            continue
+        files = find_plain_files(p) if p.exists() else []
+        if not files or (p.is_file() and files != [p]):
+            raise UsageError(plain_file_error(p))
+        plain += [f for f in files if f not in plain]
+    labels = peer_labels(plain)
+    task = cfg.task if cfg else None
+    seq_len = cfg.seq_len if cfg else 384
+    return out + [(f.parent, read_plain_file(f, task, labels, seq_len)) for f in plain]
 
 
-def _plan(cfg: BenchConfig, kind, given: list[tuple[Path, dict]]) -> dict[str, list[Run]]:
-    """model -> its runs for one workload kind, in a stable order."""
+def _tokenizer_source(run_or_manifest, folder: Path | None = None) -> str | None:
+    """Where a given bundle's or plain file's tokenizer lives (None: the generated vocab)."""
+    m = run_or_manifest.manifest if isinstance(run_or_manifest, Run) else run_or_manifest
+    if m and "peer" in m:
+        return m["peer"]["tokenizer"]
+    return str(folder if folder is not None else run_or_manifest.bundle)
+
+
+def _tokenizer_groups(cfg: BenchConfig, given: list[tuple[Path, dict]]) -> list[str]:
+    """One key per given bundle/file: entries whose tokenizers give the same tokens share a key, so
+    they are fed the same items and timed in one rotation (ours next to a peer's file)."""
+    import hashlib
+    import json
+
+    from pocketbert.models import load_tokenizer
+
+    if cfg.tokenizer or not given:
+        return ["--tokenizer"] * len(given)
+    keys, seen = [], {}
+    for folder, m in given:
+        src = _tokenizer_source(m, folder)
+        if src not in seen:
+            tok = load_tokenizer(src)
+            probe = tok("Hello, World! A naïve question?", "Its 42 answers.")
+            seen[src] = hashlib.sha256(json.dumps([sorted(tok.get_vocab().items()), sorted(probe.keys()),
+                                                   probe["input_ids"]]).encode()).hexdigest()
+        keys.append(seen[src])
+    return keys
+
+
+def _plan(cfg: BenchConfig, kind, given: list[tuple[Path, dict]], groups: list[str] | None = None
+          ) -> dict[str, list[Run]]:
+    """group -> its runs for one workload kind, in a stable order. Given bundles and files are
+    grouped by tokenizer (one group: one set of items, one rotation); exports by model."""
     plan: dict[str, list[Run]] = {}
     if given:
-        for bundle, m in given:
+        by_group: dict[str, list[Run]] = {}
+        for (bundle, m), key in zip(given, groups or [""] * len(given)):
             if kind.task and m["task"] != kind.task:
                 continue  # e.g. a QA bundle has nothing to do on STS-B
             model = m["source"].removeprefix("preset:")
             for shape in cfg.shapes:
-                plan.setdefault(model, []).append(Run(model, m["task"], m["target"], m["precision"], shape, bundle))
+                by_group.setdefault(key, []).append(
+                    Run(model, m["task"], m["target"], m["precision"], shape, bundle, m))
+        for runs in by_group.values():
+            plan[" + ".join(dict.fromkeys(r.model for r in runs))] = runs
         return plan
     task = kind.task or "question-answering"
     for model in cfg.models:
@@ -281,21 +335,21 @@ def _tokenizer_for(model: str, tokenizer: str | None, runs: list[Run]):
 
     if tokenizer:
         return load_tokenizer(tokenizer)
-    bundle = next((r.bundle for r in runs if r.bundle), None)
-    if bundle:
-        return load_tokenizer(bundle)
+    given = next((r for r in runs if r.bundle), None)
+    if given:
+        return load_tokenizer(_tokenizer_source(given))
     return load_tokenizer(model if Path(model).expanduser().is_dir() else None)
 
 
 def _model_facts(model: str, task: str, runs: list[Run]) -> dict[str, Any]:
     """Parameter counts and config of the model (from a bundle's manifest when there is one)."""
-    bundle = next((r.bundle for r in runs if r.bundle), None)
-    if bundle:
+    given = next((r for r in runs if r.bundle), None)
+    if given:
         from export.bundle import read_manifest
 
-        m = read_manifest(bundle, verify=False)
+        m = given.manifest or read_manifest(given.bundle, verify=False)
         return {"parameters": m["parameters"], "config": m["config"] if "vocab_size" in m["config"]
-                else _config_from_folder(bundle), "model_type": m["model_type"],
+                else _config_from_folder(given.bundle), "model_type": m["model_type"],
                 "input_names": [i["name"] for i in m["inputs"]]}
     from pocketbert.models import count_parameters, load_model
 
@@ -334,7 +388,8 @@ def prepare(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
     ok, why = device.available(run.runtime)
     if not ok:
         return skip(f"{run.runtime} {why}")
-    if run.precision not in rt.precisions:
+    peer = (run.manifest or {}).get("peer")  # a plain file: the backend runs it whatever its precision
+    if run.precision not in rt.precisions and not peer:
         return skip(f"{run.runtime} has no {run.precision} (supports {', '.join(rt.precisions)})")
     if run.shape == "dynamic" and not rt.dynamic_shapes:
         return skip(f"{run.runtime} runs fixed shapes only")
@@ -347,17 +402,24 @@ def prepare(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
     if rt.makes_bundles:
         try:
             with quiet_output(log_path):  # exporter warnings and C++ logging
-                bundle = run.bundle or _ensure(run, cfg, cache, log)
-                from export.bundle import read_manifest
+                if peer:
+                    from bench.bundles import verify_plain_file
 
-                manifest = read_manifest(bundle, verify=True)
+                    bundle, manifest = run.bundle, run.manifest
+                    verify_plain_file(manifest)
+                else:
+                    bundle = run.bundle or _ensure(run, cfg, cache, log)
+                    from export.bundle import read_manifest
+
+                    manifest = read_manifest(bundle, verify=True)
         except UsageError as e:
             return skip(f"bundle: {e}", status="failed")
         except Exception as e:  # noqa: BLE001 - an exporter crash fails this run, not the study
             return skip(f"export failed: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}",
                         status="failed")
         if run.shape == "dynamic" and not manifest.get("dynamic_seq"):
-            return skip("bundle has fixed sequence lengths only")
+            return skip(f"{peer['label']} takes a fixed input shape {manifest['inputs'][0]['shape']}: it runs "
+                        "padded (fixed) only" if peer else "bundle has fixed sequence lengths only")
         rec["seq_len"] = seq_len = int(manifest["seq_len"])
         spec.model_path, spec.seq_len = str(bundle / manifest["model_file"]), seq_len
         if run.runtime == "executorch":
@@ -368,16 +430,62 @@ def prepare(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
         spec.input_names = [i["name"] for i in manifest["inputs"]]
         rec["bundle"] = str(bundle)
         rec["model_file_bytes"] = manifest["files"][manifest["model_file"]]["bytes"]
+        if peer:
+            why = _peer_problem(manifest, run, workload)
+            if why:
+                return skip(why)
+            rec["bundle"] = peer["file"]
+            rec["notes"] = {"peer": {**peer, "sha256": manifest["files"][manifest["model_file"]]["sha256"],
+                                     "inputs": manifest["inputs"], "outputs": manifest["outputs"]}}
+            spec.items_path = str(_items_as(manifest, workload, items_path))
 
     lengths = [[len(f["input_ids"]) for f in item.features] for item in workload.items]
     fed = [[rec["seq_len"] if run.shape == "fixed" else n for n in item] for item in lengths]
-    item_flops = [sum(forward_flops(facts["config"], n, run.task) for n in item) for item in fed]
+    try:
+        item_flops = [sum(forward_flops(facts["config"], n, run.task) for n in item) for item in fed]
+    except ValueError:  # a plain file with no config.json beside it: sizes unknown, so no FLOPs
+        item_flops = [0] * len(fed)
+    flops = sum(item_flops) or None
     rec.update({"n_items": len(workload.items), "n_model_calls": sum(len(x) for x in lengths),
                 "item_ids": [item.id for item in workload.items],
                 "tokenize_ms": [item.tokenize_ms for item in workload.items],
                 "tokens": {"real": sum(map(sum, lengths)), "fed": sum(map(sum, fed))},
-                "flops_total": sum(item_flops), "flops_per_item_mean": sum(item_flops) / len(workload.items)})
+                "flops_total": flops, "flops_per_item_mean": flops / len(workload.items) if flops else None})
     return rec, spec, item_flops
+
+
+def _peer_problem(manifest: dict, run: Run, workload) -> str:
+    """Why a plain file cannot run this workload as given (one line), or ''."""
+    label = manifest["peer"]["label"]
+    if run.runtime == "executorch":
+        wrong = [f"{i['name']} {i['dtype']}" for i in manifest["inputs"] if i["dtype"] != "int64"]
+        if wrong:
+            return f"{label} takes {', '.join(wrong)}; the ExecuTorch backend feeds int64 ids"
+    longest = max(len(f["input_ids"]) for item in workload.items for f in item.features)
+    if not manifest["dynamic_seq"] and longest > manifest["seq_len"]:
+        return (f"{label} takes exactly {manifest['seq_len']} tokens and the workload has inputs of {longest}: "
+                f"use --seq-len {manifest['seq_len']}")
+    return ""
+
+
+def _items_as(manifest: dict, workload, items_path: Path) -> Path:
+    """The workload's items keyed by the file's own input names (a feature the tokenizer does not
+    give, e.g. token_type_ids for a DistilBERT tokenizer, is zeros): what its worker reads."""
+    import hashlib
+    import json
+
+    from bench.workloads import Item, save_items
+
+    pairs = [(i["name"], i["feature"]) for i in manifest["inputs"]]
+    if all(name == feature for name, feature in pairs) and all(
+            feature in f for _, feature in pairs for item in workload.items[:1] for f in item.features):
+        return items_path
+    path = items_path.with_name(f"{items_path.stem}-as-{hashlib.sha1(json.dumps(pairs).encode()).hexdigest()[:10]}.json")
+    if not path.exists():
+        save_items([Item(item.id, [{name: f.get(feature) or [0] * len(f["input_ids"]) for name, feature in pairs}
+                                   for f in item.features], item.tokenize_ms, item.post)
+                    for item in workload.items], path)
+    return path
 
 
 def measure(spec, rec: dict, cfg: BenchConfig, threads: int, device, log_path: Path, log=print) -> dict:
@@ -393,7 +501,8 @@ def measure(spec, rec: dict, cfg: BenchConfig, threads: int, device, log_path: P
         trust = result.setdefault("trust", {})
         model_s = sum(result["latency_ms"]) / 1e3
         peak = trust.get("gemm_peak_gflops")
-        trust["fraction_of_peak"] = rec["flops_total"] / model_s / 1e9 / peak if peak and model_s else None
+        flops = rec["flops_total"]
+        trust["fraction_of_peak"] = flops / model_s / 1e9 / peak if peak and model_s and flops else None
         trust["attempt"] = attempt + 1
         judge(trust, cores, threads)
         if not trust["noisy"] or attempt == cfg.retries:
