@@ -267,13 +267,17 @@ def read_plain_file(path: Path, task: str | None = None, labels: dict[Path, str]
     }
 
 
+GENERIC_STEMS = ("model", "model_quantized")  # optimum-cli's file names: the folder says which one it is
+
+
 def peer_labels(paths: list[Path]) -> dict[Path, str]:
-    """Each file's record label: its name, or parent-name when two files share a name
-    (optimum-cli writes model_quantized.onnx into every quantize folder)."""
+    """Each file's record label: its name, or parent-name when the name says little (optimum-cli
+    writes model.onnx / model_quantized.onnx into every folder) or two files share it."""
     from collections import Counter
 
     count = Counter(p.name for p in paths)
-    return {p: p.name if count[p.name] == 1 else f"{p.parent.name}-{p.name}" for p in paths}
+    return {p: p.name if count[p.name] == 1 and p.stem not in GENERIC_STEMS else f"{p.parent.name}-{p.name}"
+            for p in paths}
 
 
 def verify_plain_file(manifest: dict) -> None:

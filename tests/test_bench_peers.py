@@ -1,9 +1,10 @@
 """Issue 10: plain model files (a .onnx / .pte a user already has, optimum-cli's folder) are timed by
 `pocketbert bench --bundle` next to our bundles, on the same items, through their own input names.
 
-The peers here are our own tiny bundle's files copied out as plain files (no manifest), one with its
-inputs and outputs renamed, one with a fixed input shape, and the .pte: same weights as the bundle,
-so a correct input mapping gives the bundle's answers exactly.
+The ONNX peers are our own tiny bundle's model.onnx copied out as plain files (no manifest), one with
+its inputs and outputs renamed (same weights as the bundle, so a correct input mapping gives the
+bundle's answers exactly), one with a fixed input shape. The .pte peers are a toy QA module lowered to
+XNNPACK, with a dynamic and a fixed sequence length (an ExecuTorch export of bert-tiny costs ~40 s).
 """
 
 from __future__ import annotations
@@ -40,26 +41,48 @@ def _rewrite(src: Path, dst: Path, inputs: dict[str, str] | None = None, outputs
     return dst
 
 
+def _toy_pte(path: Path, dynamic: bool) -> Path:
+    """A QA-shaped ExecuTorch program (ids, mask, token types -> start, end logits), XNNPACK-lowered."""
+    import torch
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+    from torch.export import Dim, export
+
+    class Toy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.types, self.head = torch.nn.Embedding(2048, 16), torch.nn.Embedding(2, 16), torch.nn.Linear(16, 2)
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            h = (self.emb(input_ids) + self.types(token_type_ids)) * attention_mask.unsqueeze(-1).float()
+            logits = self.head(h)
+            return logits[..., 0], logits[..., 1]
+
+    torch.manual_seed(0)
+    args = tuple(torch.ones((1, SEQ), dtype=torch.long) for _ in range(3))
+    seq = Dim("seq", min=2, max=SEQ)
+    shapes = {n: {1: seq} for n in ("input_ids", "attention_mask", "token_type_ids")} if dynamic else None
+    program = export(Toy().eval(), args, dynamic_shapes=shapes, strict=False)
+    path.write_bytes(to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch().buffer)
+    return path
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    """A bert-tiny QA bundle per runtime (onnx, executorch) and plain files made from them."""
+    """A bert-tiny ONNX QA bundle and plain files: renamed / fixed-shape copies, toy .pte files."""
     from export.pipeline import ExportConfig, run_export
 
     root = tmp_path_factory.mktemp("peers")
-    made = run_export(ExportConfig(model="bert-tiny", out=root / "ours", targets=["onnx", "executorch"],
-                                   precisions=["fp32"], seq_len=SEQ, parity_samples=2, calibration_samples=2),
-                      log=lambda m: None)
-    onnx_bundle = next(b for b in made if b.name.startswith("onnx"))
-    et_bundle = next(b for b in made if b.name.startswith("executorch"))
+    [bundle] = run_export(ExportConfig(model="bert-tiny", out=root / "ours", targets=["onnx"], precisions=["fp32"],
+                                       seq_len=SEQ, parity_samples=2, calibration_samples=2), log=lambda m: None)
     peers = root / "peers"
     peers.mkdir()
-    renamed = _rewrite(onnx_bundle / "model.onnx", peers / "renamed.onnx",
+    renamed = _rewrite(bundle / "model.onnx", peers / "renamed.onnx",
                        {"input_ids": "ids", "attention_mask": "mask", "token_type_ids": "segment_ids"},
                        {"start_logits": "out0", "end_logits": "out1"})
-    static = _rewrite(onnx_bundle / "model.onnx", peers / "static.onnx", fixed=SEQ)
-    pte = shutil.copy(et_bundle / "model.pte", peers / "peer.pte")
-    return {"root": root, "onnx": onnx_bundle, "et": et_bundle, "renamed": renamed, "static": static,
-            "pte": Path(pte)}
+    static = _rewrite(bundle / "model.onnx", peers / "static.onnx", fixed=SEQ)
+    return {"root": root, "onnx": bundle, "renamed": renamed, "static": static,
+            "pte": _toy_pte(peers / "peer.pte", dynamic=True), "static_pte": _toy_pte(peers / "static.pte", dynamic=False)}
 
 
 def _records(out: Path) -> list[dict]:
@@ -69,6 +92,7 @@ def _records(out: Path) -> list[dict]:
 def test_plain_files_are_timed_next_to_the_bundle(tiny, tmp_path, capsys):
     out = tmp_path / "res"
     rc = main(["bench", "--bundle", str(tiny["onnx"]), str(tiny["renamed"]), str(tiny["static"]), str(tiny["pte"]),
+               str(tiny["static_pte"]),
                "--seq-len", str(SEQ), "--threads", "1", "--warmup", "0", "--limit", "3",
                "--out", str(out), "--run-id", "r", "--quiet"])
     console = capsys.readouterr().out
@@ -85,15 +109,16 @@ def test_plain_files_are_timed_next_to_the_bundle(tiny, tmp_path, capsys):
             assert rec["notes"]["peer"]["sha256"] == sha256_file(path)
             assert rec["item_ids"] == ours["item_ids"]
             assert rec["model_file_bytes"] == path.stat().st_size
-        # same weights and items: the right input mapping gives exactly the bundle's answers
-        assert recs[(label, "dynamic")]["answers_sample"] == ours["answers_sample"]
+    # same weights and items: the right input mapping gives exactly the bundle's answers
+    assert recs[("renamed.onnx", "dynamic")]["answers_sample"] == ours["answers_sample"]
     peer = recs[("renamed.onnx", "dynamic")]["notes"]["peer"]
     assert {i["name"]: i["feature"] for i in peer["inputs"]} == {
         "ids": "input_ids", "mask": "attention_mask", "segment_ids": "token_type_ids"}
     assert peer["task_from"] == "outputs"
-    assert recs[("static.onnx", "fixed")]["status"] == "ok"
-    skipped = recs[("static.onnx", "dynamic")]
-    assert skipped["status"] == "skipped" and "fixed input shape" in skipped["reason"]
+    for label in ("static.onnx", "static.pte"):  # a fixed input shape: runs padded, says why not real length
+        assert recs[(label, "fixed")]["status"] == "ok"
+        skipped = recs[(label, "dynamic")]
+        assert skipped["status"] == "skipped" and "fixed input shape [1, 32]" in skipped["reason"], skipped["reason"]
     report = (out / "r" / "report.md").read_text()
     assert "renamed.onnx" in report and "peer.pte" in report and "bert-tiny" in report
 
@@ -126,3 +151,22 @@ def _three_outputs(path: Path) -> Path:
     model.graph.output.append(extra)
     onnx.save(model, str(path))
     return path
+
+
+def test_optimum_style_folder_and_task_hint(tiny, tmp_path):
+    """A folder holding model.onnx + config.json + tokenizer files (optimum-cli's layout, no
+    manifest): its tokenizer and config are used (parameters as our manifest counts them), its
+    label names the folder; a --task hint names the task of a file whose outputs do not."""
+    from bench.harness import BenchConfig, _given_bundles
+    from export.bundle import read_manifest
+
+    folder = tmp_path / "optimum-fp32"
+    shutil.copytree(tiny["onnx"], folder)
+    (folder / "manifest.json").unlink()
+    [(where, m)] = _given_bundles([folder], BenchConfig(seq_len=SEQ))
+    assert where == folder and m["source"] == "optimum-fp32-model.onnx" and m["target"] == "onnx"
+    assert m["peer"]["tokenizer"] == str(folder) and m["dynamic_seq"] and m["precision"] == "fp32"
+    assert m["parameters"] == read_manifest(tiny["onnx"])["parameters"]
+    odd = _three_outputs(_rewrite(tiny["onnx"] / "model.onnx", tmp_path / "odd.onnx"))
+    [(_, m)] = _given_bundles([odd], BenchConfig(seq_len=SEQ, task="question-answering"))
+    assert (m["task"], m["peer"]["task_from"]) == ("question-answering", "--task")
