@@ -181,6 +181,8 @@ def find_plain_files(root: Path) -> list[Path]:
     root = Path(root)
     if root.is_file():
         return [root]
+    if not root.is_dir():
+        return []
     here = sorted(p for p in root.iterdir() if is_plain_file(p))
     if here:
         return here
@@ -191,7 +193,8 @@ def find_plain_files(root: Path) -> list[Path]:
 def plain_file_error(path: Path) -> str:
     """The one line for a path that is neither a bundle nor a model file we can time."""
     kinds = ", ".join(f"a {s} file" for s in PLAIN_SUFFIXES)
-    what = f"{path} ({Path(path).suffix or 'no suffix'})" if Path(path).is_file() else f"folder {path}"
+    what = (f"{path} ({Path(path).suffix or 'no suffix'})" if Path(path).is_file()
+            else f"folder {path}" if Path(path).is_dir() else f"{path} not found")
     return (f"{what}: expected a pocketbert bundle (manifest.json), an export --out folder, {kinds}, "
             "or a folder holding one (e.g. optimum-cli's output)")
 
@@ -240,7 +243,8 @@ def read_plain_file(path: Path, task: str | None = None, labels: dict[Path, str]
     except UsageError:
         raise
     except Exception as e:  # noqa: BLE001 - a corrupt file: one line, not a traceback
-        raise UsageError(f"{path}: cannot read it as a {PLAIN_SUFFIXES[path.suffix]} model "
+        what = {".onnx": "an ONNX model", ".pte": "an ExecuTorch program"}[path.suffix]
+        raise UsageError(f"{path}: cannot read it as {what} "
                          f"({type(e).__name__}: {str(e).strip().splitlines()[0][:200] if str(e).strip() else ''})")
     features = map_inputs(path, facts["input_names"])
     derived = _task_from_outputs(facts["outputs"])

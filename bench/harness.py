@@ -6,6 +6,8 @@
   probes and /proc CPU accounting around the timed loop; a noisy one is retried `retries` times)
   -> one record per run after its last round, judged (bench.trust) and written atomically
   -> report rendered from the records.
+With --bundle, given bundles and plain model files (.onnx / .pte, optimum-cli folders: see
+bench.bundles.read_plain_file) are grouped by tokenizer, so ours and a peer's file share items and rounds.
 Library output of the parent (exports, model loading) and of every worker goes to
 <run>/bench.log; the console gets the tool's own lines and the workers' progress bars.
 Ctrl-C stops the running worker; every record already written stays.
@@ -266,8 +268,8 @@ def _given_bundles(paths: list[Path], cfg: BenchConfig | None = None) -> list[tu
         if found:
             out += [(b, read_manifest(b, verify=True)) for b in found]
             continue
-        files = find_plain_files(p) if p.exists() else []
-        if not files or (p.is_file() and files != [p]):
+        files = find_plain_files(p)  # a file itself (its suffix is checked when read), or a folder's
+        if not files:
             raise UsageError(plain_file_error(p))
         plain += [f for f in files if f not in plain]
     labels = peer_labels(plain)

@@ -126,7 +126,7 @@ def test_plain_files_are_timed_next_to_the_bundle(tiny, tmp_path, capsys):
 @pytest.mark.parametrize("make, message", [
     (lambda d, t: (d / "model.bin").write_bytes(b"\0" * 16) and d / "model.bin", "expected a pocketbert bundle"),
     (lambda d, t: (d / "empty").mkdir() or d / "empty", "expected a pocketbert bundle"),
-    (lambda d, t: (d / "junk.onnx").write_bytes(b"not a model") and d / "junk.onnx", "cannot read it as a onnx"),
+    (lambda d, t: (d / "junk.onnx").write_bytes(b"not a model") and d / "junk.onnx", "cannot read it as an ONNX model"),
     (lambda d, t: _rewrite(t["onnx"] / "model.onnx", d / "odd.onnx", {"attention_mask": "foo"}),
      "cannot map input(s) foo: expected inputs named like input_ids, attention_mask, token_type_ids"),
     (lambda d, t: _rewrite(t["onnx"] / "model.onnx", d / "three.onnx", outputs={"end_logits": "x"}).parent
