@@ -171,8 +171,8 @@ def run_spec(spec) -> dict:
             **facts, "baseline_rss_mb": baseline_rss,
             "peak_rss_mb": _peak_rss_mb(), "answers_sample": [str(a)[:80] for a in answers[:5]],
             "features_per_item": [len(f) for f in feeds],
-            "tokens_fed": [sum(int(x["input_ids"].shape[1]) for x in f) for f in feeds],
-            "seq_lens_fed": [[int(x["input_ids"].shape[1]) for x in f] for f in feeds]}
+            "tokens_fed": [sum(int(next(iter(x.values())).shape[1]) for x in f) for f in feeds],
+            "seq_lens_fed": [[int(next(iter(x.values())).shape[1]) for x in f] for f in feeds]}  # any input: own names
 
 
 def trust_facts(a: dict, b: dict, probe_before: dict, probe_after: dict) -> dict:
