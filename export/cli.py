@@ -53,6 +53,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="questions the F1 gate scores (default 1000)")
     p.add_argument("--max-f1-drop", type=t.nonneg_float, default=3.0,
                    help="F1 points an export may lose against fp32 (default 3.0)")
+    p.add_argument("--min-identical-answers", type=t.fraction, default=0.0, metavar="FRACTION",
+                   help="with --eval-data: also fail when fewer answers than this (0..1) equal "
+                        "fp32's (default 0: no bound)")
+    p.add_argument("--int8-guided", metavar="squad:PATH", type=t.squad_eval,
+                   help="ONNX int8: measure each layer's int8 sensitivity and keep the most harmful "
+                        "ones fp32 until --max-f1-drop and --min-identical-answers hold on these "
+                        "questions (other data than --eval-data, e.g. squad:../shared/data/squad/"
+                        "dev-v1.1-first12.json); the manifest records the per-layer choice")
+    p.add_argument("--int8-guided-questions", type=t.positive_int, default=300,
+                   help="questions of --int8-guided scored per greedy step (default 300)")
     p.add_argument("--calibration-samples", type=t.positive_int, default=32,
                    help="inputs the int8 quantizer observes (default 32)")
     p.add_argument("--parity-samples", type=t.positive_int, default=8,
@@ -79,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
                        onnx_fuse=not args.no_onnx_fuse,
                        eval_data=args.eval_data, eval_questions=args.eval_questions,
                        max_f1_drop=args.max_f1_drop,
+                       min_identical_answers=args.min_identical_answers,
+                       int8_guided=args.int8_guided,
+                       int8_guided_questions=args.int8_guided_questions,
                        seed=args.seed, overwrite=args.overwrite)
     run_export(cfg)  # prints the summary table (also when a check fails)
     return 0

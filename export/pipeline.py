@@ -42,6 +42,9 @@ class ExportConfig:
     eval_data: str | None = None  # squad:PATH: gate trained QA exports by F1 vs PyTorch fp32
     eval_questions: int = 1000  # questions the F1 gate scores (>= 1000 to resolve ~1 F1 point)
     max_f1_drop: float = 3.0  # F1 points an export may lose vs fp32 (int8 here: ~2.5)
+    min_identical_answers: float = 0.0  # share of answers equal to fp32's an export must keep (0: no bound)
+    int8_guided: str | None = None  # squad:PATH to choose on: keep int8's most harmful layers fp32
+    int8_guided_questions: int = 300  # choosing questions: ~1 point of identical answers, ~1 min a step
     seed: int = 0  # presets' random init and the synthetic inputs
     overwrite: bool = False  # replace a non-empty --out
 
@@ -79,6 +82,10 @@ def run_export(cfg: ExportConfig, log=None) -> list[Path]:
 
     pairs = plan(cfg)
     check_output_dir(Path(cfg.out), cfg.overwrite)
+    if cfg.int8_guided:
+        from export.int8_guided import check_choosing_spec
+
+        check_choosing_spec(cfg.int8_guided, cfg.eval_data, cfg.task, pairs)
     if cfg.seq_len < 8:
         raise UsageError(f"--seq-len {cfg.seq_len} is too short: use at least 8")
     log(f"loading {cfg.model} ({cfg.task})")
@@ -189,7 +196,8 @@ def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, cali
             pad = None if result.dynamic_seq else max(result.seq_lens)
             task_eval = squad_f1_gate(task_data["feats"], task_data["examples"], loaded.input_names,
                                       reference, runner, pad, cfg.max_f1_drop,
-                                      cache=task_data["cache"])
+                                      cache=task_data["cache"],
+                                      min_identical=cfg.min_identical_answers)
 
     bs = "batch" if result.dynamic_batch else 1
     seq = "seq" if result.dynamic_seq else result.seq_lens

@@ -52,8 +52,9 @@ def _span_logits(wins, input_names, run, pad_to, desc, progress):
 
 def squad_f1_gate(wins, questions, input_names: list[str], reference: Callable, runner: Callable,
                   pad_to: int | None, max_f1_drop: float, progress: bool = True,
-                  cache: dict | None = None) -> dict:
-    """Score the fp32 reference and the export on the same windows; judge the F1 drop.
+                  cache: dict | None = None, min_identical: float = 0.0) -> dict:
+    """Score the fp32 reference and the export on the same windows; judge the F1 drop (and
+    the share of answers identical to the reference's, when `min_identical` > 0).
 
     `cache` keeps the reference's logits between bundles of one export run (same windows).
     """
@@ -79,8 +80,13 @@ def squad_f1_gate(wins, questions, input_names: list[str], reference: Callable, 
         "f1_drop": drop,
         "identical_answers": float(identical),
         "max_f1_drop": max_f1_drop,
+        "min_identical_answers": min_identical,
     }
-    result["status"] = ("passed" if drop <= max_f1_drop else
-                        f"failed: F1 {got_scores['f1']:.2f} vs fp32 {ref_scores['f1']:.2f} "
-                        f"(drop {drop:.2f} > {max_f1_drop})")
+    failed = []
+    if drop > max_f1_drop:
+        failed.append(f"F1 {got_scores['f1']:.2f} vs fp32 {ref_scores['f1']:.2f} "
+                      f"(drop {drop:.2f} > {max_f1_drop})")
+    if identical < min_identical:
+        failed.append(f"identical answers {identical:.1%} < {min_identical:.1%}")
+    result["status"] = "failed: " + "; ".join(failed) if failed else "passed"
     return result

@@ -1,0 +1,192 @@
+"""Accuracy-guided int8: keep the layers int8 hurts most in fp32 until the task metric holds.
+
+Plain int8 quantizes every weight; on a trained model a few layers (typically ones whose input
+activations carry outlier features, which the per-tensor dynamic activation scale then flattens)
+cost most of the accuracy. The steps:
+
+1. sensitivity: for each quantizable node alone, quantize only that node and measure the output
+   SNR (dB) against the fp32 graph on a few windows of the choosing data (cheap: one small run per
+   node, no task metric);
+2. greedy: keep the k least-robust nodes in fp32 and score the task metric (F1 drop and
+   identical answers vs the fp32 graph) on the choosing data; the smallest k where both bounds
+   hold is found by doubling then bisection (a few metric runs, not one per node);
+3. record every node's chosen precision and SNR, the metric per step and the chosen build's size
+   and latency next to plain int8's.
+
+The choosing data must not be the data the export is reported on (`--eval-data`): the choice is
+tuned to it. Backend-neutral: the backend passes in how to quantize with a node list and how to
+load a runner.
+"""
+
+from __future__ import annotations
+
+import ast
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from pocketbert.common import UsageError
+
+SENSITIVITY_WINDOWS = 16  # windows the per-node SNR sweep runs: ranking needs few, each node is a build
+LATENCY_THREADS = 2  # the export-time latency note: a phone's big-core count, as the bench's default
+
+
+@dataclass
+class ChoosingData:
+    """Windows of a SQuAD file the guided mode chooses on (not the reported data)."""
+
+    path: Path
+    wins: list
+    questions: dict
+
+
+def check_choosing_spec(spec: str, eval_spec: str | None, task: str,
+                        pairs: list[tuple[str, str]]) -> None:
+    """Before any work: a QA export with an ONNX int8 bundle, choosing on other data than the
+    export is reported on (a choice tuned to the reported figure would flatter it)."""
+    from export.task_eval import parse_eval_spec
+
+    if ("onnx", "int8") not in pairs:
+        raise UsageError("--int8-guided chooses per-layer precisions of ONNX int8 only: "
+                         "add --target onnx --precision int8")
+    if task != "question-answering":
+        raise UsageError("--int8-guided squad:PATH guides question-answering exports only")
+    _, path = parse_eval_spec(spec)
+    if eval_spec and parse_eval_spec(eval_spec)[1].resolve() == path.resolve():
+        raise UsageError(f"--int8-guided and --eval-data are the same file ({path}): choose on "
+                         "other data than the export is reported on")
+
+
+def load_choosing_data(spec: str, tokenizer, seq_len: int, n_questions: int) -> ChoosingData:
+    """'squad:PATH' -> windows of its first `n_questions` questions."""
+    from export.task_eval import parse_eval_spec, squad_windows
+
+    _, path = parse_eval_spec(spec)
+    wins, questions = squad_windows(path, tokenizer, seq_len, n_questions)
+    return ChoosingData(path, wins, questions)
+
+
+def node_modules(path: Path, op_types: list[str]) -> dict[str, str]:
+    """Quantizable nodes (a constant weight: MatMul's B, Gather's table) -> the PyTorch module
+    they came from (the dynamo exporter's name scope), in graph order."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    consts = {t.name for t in graph.initializer}
+    consts |= {o for n in graph.node if n.op_type == "Constant" for o in n.output}
+    out = {}
+    for n in graph.node:
+        if n.op_type not in op_types:
+            continue
+        weight = n.input[0] if n.op_type == "Gather" else n.input[1] if len(n.input) > 1 else ""
+        if weight not in consts:
+            continue
+        scopes = next((p.value for p in n.metadata_props if p.key == "pkg.torch.onnx.name_scopes"), "")
+        try:
+            names = ast.literal_eval(scopes) if scopes else []
+        except (ValueError, SyntaxError):
+            names = []
+        module = names[-2] if len(names) >= 2 else n.name
+        out[n.name] = module.removeprefix("model.")
+    return out
+
+
+def snr_db(ref: list[np.ndarray], got: list[np.ndarray]) -> float:
+    """Signal-to-noise ratio of every output together, in dB (inf when equal)."""
+    sig = sum(float(np.sum(np.square(r.astype(np.float64)))) for r in ref)
+    noise = sum(float(np.sum(np.square(r.astype(np.float64) - g))) for r, g in zip(ref, got))
+    return float("inf") if noise == 0 else 10 * np.log10(max(sig, 1e-30) / noise)
+
+
+def choose_exclusions(fp32_path: Path, nodes: dict[str, str], quantize: Callable, load: Callable,
+                      input_names: list[str], data: ChoosingData, max_f1_drop: float,
+                      min_identical: float, work: Path, log=print, progress: bool = True
+                      ) -> tuple[list[str], dict]:
+    """The nodes to keep in fp32 and the notes recording the choice.
+
+    quantize(src, out, only=None, exclude=None) -> Path builds an int8 graph; load(path) -> runner.
+    """
+    from tqdm import tqdm
+
+    from export.task_eval import squad_f1_gate
+
+    reference = load(fp32_path)
+    probe_feeds = [w.arrays(input_names) for w in data.wins[:SENSITIVITY_WINDOWS]]
+    ref_out = [reference(f) for f in probe_feeds]
+    snr = {}
+    for node in tqdm(nodes, desc="int8 sensitivity", unit="node", disable=not progress, leave=False):
+        run = load(quantize(fp32_path, work / "probe.onnx", only=[node]))
+        got = [run(f) for f in probe_feeds]
+        snr[node] = snr_db([o for outs in ref_out for o in outs], [o for outs in got for o in outs])
+    order = sorted(nodes, key=lambda n: snr[n])  # least robust first
+    log("int8 sensitivity (worst first): " + ", ".join(
+        f"{nodes[n]} {snr[n]:.1f} dB" for n in order[:5]))
+
+    cache: dict = {}
+    steps: list[dict] = []
+
+    def meets(k: int) -> bool:
+        run = load(quantize(fp32_path, work / "step.onnx", exclude=order[:k]))
+        r = squad_f1_gate(data.wins, data.questions, input_names, reference, run, None,
+                          max_f1_drop, progress=progress, cache=cache, min_identical=min_identical)
+        steps.append({"fp32_nodes": k, "f1_drop": round(r["f1_drop"], 3),
+                      "identical_answers": round(r["identical_answers"], 4),
+                      "status": r["status"]})
+        log(f"int8 guided: {k} node(s) fp32 -> F1 drop {r['f1_drop']:.2f}, "
+            f"identical answers {r['identical_answers']:.1%}")
+        return r["status"] == "passed"
+
+    chosen = first_passing(len(order), meets)
+    exclude = order[:len(order) if chosen is None else chosen]
+    notes = {
+        "choosing_data": str(data.path),
+        "choosing_questions": len(data.questions),
+        "bounds": {"max_f1_drop": max_f1_drop, "min_identical_answers": min_identical},
+        "metric_reference": "fp32 ONNX graph (equal to PyTorch fp32 within 1e-6)",
+        "sensitivity_windows": len(probe_feeds),
+        "bounds_met": chosen is not None,
+        "steps": steps,
+        "fp32_nodes": [{"node": n, "module": nodes[n]} for n in exclude],
+        "per_node": [{"node": n, "module": nodes[n], "precision": "fp32" if n in exclude else "int8",
+                      "alone_int8_snr_db": round(snr[n], 2)} for n in nodes],
+    }
+    return exclude, notes
+
+
+def first_passing(n: int, meets: Callable[[int], bool]) -> int | None:
+    """The smallest k in 0..n with meets(k), assuming more fp32 nodes never hurt: k = 0, then
+    doubling (1, 2, 4, ...) to a passing k, then bisection below it: O(log n) task-metric runs
+    instead of one per node. None when even k = n (all fp32) fails."""
+    failing, k = -1, 0
+    while not meets(k):
+        if k == n:
+            return None
+        failing, k = k, min(n, max(1, 2 * k))
+    passing = k
+    while passing - failing > 1:
+        mid = (failing + passing) // 2
+        if meets(mid):
+            passing = mid
+        else:
+            failing = mid
+    return passing
+
+
+def latency_ms(load: Callable, paths: dict[str, Path], feeds: dict[str, np.ndarray],
+               reps: int = 10) -> dict[str, float]:
+    """Median latency of each model on the same input, runs interleaved in rotated order so
+    machine noise hits every model alike (a rough export-time figure, not a benchmark)."""
+    runners = {k: load(p) for k, p in paths.items()}
+    for run in runners.values():
+        run(feeds)  # warm-up
+    times: dict[str, list[float]] = {k: [] for k in runners}
+    keys = list(runners)
+    for i in range(reps):
+        for k in keys[i % len(keys):] + keys[:i % len(keys)]:
+            t0 = time.perf_counter()
+            runners[k](feeds)
+            times[k].append((time.perf_counter() - t0) * 1e3)
+    return {k: round(float(np.median(v)), 2) for k, v in times.items()}
