@@ -8,11 +8,12 @@ cost most of the accuracy. The steps:
    SNR (dB) against the fp32 graph on a few windows of the choosing data (cheap: one small run per
    node, no task metric);
 2. greedy: keep the k least-robust nodes in fp32 and score the task metric (F1 drop and
-   identical answers vs the fp32 graph) on the choosing data; the smallest k where both bounds
-   hold is found by doubling then bisection (a few metric runs, not one per node);
+   identical answers vs the fp32 graph) on the choosing data, plus the int8 parity bound on the
+   sensitivity windows; the smallest k where all hold is found by doubling then bisection (a few metric runs, not one per node);
 3. record every node's chosen precision and SNR, the metric per step and the chosen build's size
    and latency next to plain int8's.
 
+Metric: SQuAD F1 for QA, accuracy on a GLUE-style TSV for classification (export/task_eval.py).
 The choosing data must not be the data the export is reported on (`--eval-data`): the choice is
 tuned to it. Backend-neutral: the backend passes in how to quantize with a node list and how to
 load a runner.
@@ -34,39 +35,21 @@ SENSITIVITY_WINDOWS = 16  # windows the per-node SNR sweep runs: ranking needs f
 LATENCY_THREADS = 2  # the export-time latency note: a phone's big-core count, as the bench's default
 
 
-@dataclass
-class ChoosingData:
-    """Windows of a SQuAD file the guided mode chooses on (not the reported data)."""
-
-    path: Path
-    wins: list
-    questions: dict
-
-
 def check_choosing_spec(spec: str, eval_spec: str | None, task: str,
                         pairs: list[tuple[str, str]]) -> None:
-    """Before any work: a QA export with an ONNX int8 bundle, choosing on other data than the
+    """Before any work: an ONNX int8 bundle to guide, data for the task, and other data than the
     export is reported on (a choice tuned to the reported figure would flatter it)."""
-    from export.task_eval import parse_eval_spec
+    from export.task_eval import EVAL_KINDS, parse_eval_spec
 
     if ("onnx", "int8") not in pairs:
         raise UsageError("--int8-guided chooses per-layer precisions of ONNX int8 only: "
                          "add --target onnx --precision int8")
-    if task != "question-answering":
-        raise UsageError("--int8-guided squad:PATH guides question-answering exports only")
-    _, path = parse_eval_spec(spec)
+    kind, path = parse_eval_spec(spec)
+    if EVAL_KINDS[kind] != task:
+        raise UsageError(f"--int8-guided {kind}:PATH guides {EVAL_KINDS[kind]} exports, not {task}")
     if eval_spec and parse_eval_spec(eval_spec)[1].resolve() == path.resolve():
         raise UsageError(f"--int8-guided and --eval-data are the same file ({path}): choose on "
                          "other data than the export is reported on")
-
-
-def load_choosing_data(spec: str, tokenizer, seq_len: int, n_questions: int) -> ChoosingData:
-    """'squad:PATH' -> windows of its first `n_questions` questions."""
-    from export.task_eval import parse_eval_spec, squad_windows
-
-    _, path = parse_eval_spec(spec)
-    wins, questions = squad_windows(path, tokenizer, seq_len, n_questions)
-    return ChoosingData(path, wins, questions)
 
 
 def node_modules(path: Path, op_types: list[str]) -> dict[str, str]:
@@ -102,19 +85,20 @@ def snr_db(ref: list[np.ndarray], got: list[np.ndarray]) -> float:
 
 
 def choose_exclusions(fp32_path: Path, nodes: dict[str, str], quantize: Callable, load: Callable,
-                      input_names: list[str], data: ChoosingData, max_f1_drop: float,
-                      min_identical: float, work: Path, log=print, progress: bool = True
+                      input_names: list[str], data, max_drop: float, min_identical: float,
+                      work: Path, task: str, log=print, progress: bool = True
                       ) -> tuple[list[str], dict]:
     """The nodes to keep in fp32 and the notes recording the choice.
 
-    quantize(src, out, only=None, exclude=None) -> Path builds an int8 graph; load(path) -> runner.
+    quantize(src, out, only=None, exclude=None) -> Path builds an int8 graph; load(path) -> runner;
+    `data` is an export.task_eval.TaskData (SQuAD F1 or GLUE accuracy; `max_drop` in its points).
     """
     from tqdm import tqdm
 
-    from export.task_eval import squad_f1_gate
+    from export.parity import check_parity
 
     reference = load(fp32_path)
-    probe_feeds = [w.arrays(input_names) for w in data.wins[:SENSITIVITY_WINDOWS]]
+    probe_feeds = data.probe_feeds(input_names, SENSITIVITY_WINDOWS)
     ref_out = [reference(f) for f in probe_feeds]
     snr = {}
     for node in tqdm(nodes, desc="int8 sensitivity", unit="node", disable=not progress, leave=False):
@@ -129,22 +113,27 @@ def choose_exclusions(fp32_path: Path, nodes: dict[str, str], quantize: Callable
     steps: list[dict] = []
 
     def meets(k: int) -> bool:
+        """The task metric within bounds and the int8 parity bound held (a random-init
+        classifier's decisions can hide a broken layer that the logits show)."""
         run = load(quantize(fp32_path, work / "step.onnx", exclude=order[:k]))
-        r = squad_f1_gate(data.wins, data.questions, input_names, reference, run, None,
-                          max_f1_drop, progress=progress, cache=cache, min_identical=min_identical)
-        steps.append({"fp32_nodes": k, "f1_drop": round(r["f1_drop"], 3),
+        parity = check_parity(task, "int8", reference, run, probe_feeds)
+        r = data.score(input_names, reference, run, None, max_drop, min_identical, cache, progress)
+        drop = r.get("f1_drop", r.get("accuracy_drop"))
+        steps.append({"fp32_nodes": k, "metric": r["metric"], "drop": round(drop, 3),
                       "identical_answers": round(r["identical_answers"], 4),
-                      "status": r["status"]})
-        log(f"int8 guided: {k} node(s) fp32 -> F1 drop {r['f1_drop']:.2f}, "
-            f"identical answers {r['identical_answers']:.1%}")
-        return r["status"] == "passed"
+                      "parity_min_snr_db": round(parity["min_snr_db"], 2),
+                      "status": r["status"] if parity["status"] == "passed"
+                      else f"parity {parity['status']}"})
+        log(f"int8 guided: {k} node(s) fp32 -> {r['metric']} drop {drop:.2f}, identical answers "
+            f"{r['identical_answers']:.1%}, logit SNR {parity['min_snr_db']:.1f} dB")
+        return steps[-1]["status"] == "passed"
 
     chosen = first_passing(len(order), meets)
     exclude = order[:len(order) if chosen is None else chosen]
     notes = {
         "choosing_data": str(data.path),
-        "choosing_questions": len(data.questions),
-        "bounds": {"max_f1_drop": max_f1_drop, "min_identical_answers": min_identical},
+        "choosing_items": data.size,
+        "bounds": {"max_drop": max_drop, "min_identical_answers": min_identical},
         "metric_reference": "fp32 ONNX graph (equal to PyTorch fp32 within 1e-6)",
         "sensitivity_windows": len(probe_feeds),
         "bounds_met": chosen is not None,

@@ -146,21 +146,31 @@ def _quantize(source: Path, out: Path, only: list[str] | None = None,
     root.setLevel(logging.ERROR)  # its "consider pre-processing" warning: done above, or not needed
     try:
         quantize_dynamic(str(source), str(out), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=INT8_OP_TYPES, nodes_to_quantize=only,
-                         nodes_to_exclude=exclude or None,
+                         op_types_to_quantize=INT8_OP_TYPES, nodes_to_quantize=_gemm_names(only),
+                         nodes_to_exclude=_gemm_names(exclude),
                          extra_options={"MatMulConstBOnly": True})  # weights only, not act x act
     finally:
         root.setLevel(level)
     return out
 
 
+def _gemm_names(names: list[str] | None) -> list[str] | None:
+    """WORKAROUND: quantize_dynamic first rewrites every Gemm `G` into a MatMul named `G_MatMul`
+    (+ Add) and matches node lists against the new name, so an excluded Gemm (a classifier's
+    pooler and head) was quantized anyway. List both names."""
+    return [m for n in names for m in (n, f"{n}_MatMul")] if names else None
+
+
 def _guided_int8(source: Path, loaded, cfg, work: Path, log) -> tuple[Path, dict]:
     """int8 with the layers that cost the task metric most kept fp32 (export/int8_guided.py)."""
     from export import int8_guided as g
+    from export.pipeline import max_metric_drop
+    from export.task_eval import load_task_data
     from pocketbert.inputs import pad_inputs
 
-    data = g.load_choosing_data(cfg.int8_guided, loaded.tokenizer, cfg.seq_len,
-                                cfg.int8_guided_questions)
+    data = load_task_data(cfg.int8_guided, loaded.task, loaded.tokenizer, cfg.seq_len,
+                          cfg.int8_guided_questions, getattr(loaded.model.config, "label2id", None),
+                          flag="--int8-guided")
     nodes = g.node_modules(source, INT8_OP_TYPES)
 
     def load(path: Path, threads: int | None = None):
@@ -170,13 +180,14 @@ def _guided_int8(source: Path, loaded, cfg, work: Path, log) -> tuple[Path, dict
     def quantize(src: Path, out: Path, only=None, exclude=None) -> Path:
         return _quantize(src, out, only=only, exclude=exclude)
 
-    log(f"int8 guided: {len(nodes)} quantizable nodes, choosing on {len(data.questions)} "
-        f"questions of {data.path.name}")
+    log(f"int8 guided: {len(nodes)} quantizable nodes, choosing on {data.size} items of "
+        f"{data.path.name}")
     exclude, notes = g.choose_exclusions(source, nodes, quantize, load, loaded.input_names, data,
-                                         cfg.max_f1_drop, cfg.min_identical_answers, work, log=log)
+                                         max_metric_drop(cfg, data.kind), cfg.min_identical_answers,
+                                         work, loaded.task, log=log)
     plain, guided = _quantize(source, work / "int8.onnx"), work / "guided.onnx"
     _quantize(source, guided, exclude=exclude)
-    feeds = pad_inputs(data.wins[0].arrays(loaded.input_names), cfg.seq_len)
+    feeds = pad_inputs(data.probe_feeds(loaded.input_names, 1)[0], cfg.seq_len)
     notes["latency_ms_median"] = g.latency_ms(lambda p: load(p, g.LATENCY_THREADS),
                                               {"int8": plain, "guided": guided}, feeds)
     notes["latency_setup"] = (f"1 x {cfg.seq_len} tokens, {g.LATENCY_THREADS} threads, "
