@@ -29,7 +29,7 @@ from typing import Callable
 
 import numpy as np
 
-from pocketbert.common import UsageError
+from pocketbert.common import Interrupted, UsageError, received_signal
 
 SENSITIVITY_WINDOWS = 16  # windows the per-node SNR sweep runs: ranking needs few, each node is a build
 LATENCY_THREADS = 2  # the export-time latency note: a phone's big-core count, as the bench's default
@@ -77,6 +77,13 @@ def node_modules(path: Path, op_types: list[str]) -> dict[str, str]:
     return out
 
 
+def _stop_if_signalled() -> None:
+    """The export runs with Ctrl-C/SIGTERM held (common.signals_deferred); this sweep is minutes
+    of separate library calls, so stop between them instead of at its end."""
+    if (signum := received_signal()) is not None:
+        raise Interrupted(signum)
+
+
 def snr_db(ref: list[np.ndarray], got: list[np.ndarray]) -> float:
     """Signal-to-noise ratio of every output together, in dB (inf when equal)."""
     sig = sum(float(np.sum(np.square(r.astype(np.float64)))) for r in ref)
@@ -102,6 +109,7 @@ def choose_exclusions(fp32_path: Path, nodes: dict[str, str], quantize: Callable
     ref_out = [reference(f) for f in probe_feeds]
     snr = {}
     for node in tqdm(nodes, desc="int8 sensitivity", unit="node", disable=not progress, leave=False):
+        _stop_if_signalled()
         run = load(quantize(fp32_path, work / "probe.onnx", only=[node]))
         got = [run(f) for f in probe_feeds]
         snr[node] = snr_db([o for outs in ref_out for o in outs], [o for outs in got for o in outs])
@@ -115,6 +123,7 @@ def choose_exclusions(fp32_path: Path, nodes: dict[str, str], quantize: Callable
     def meets(k: int) -> bool:
         """The task metric within bounds and the int8 parity bound held (a random-init
         classifier's decisions can hide a broken layer that the logits show)."""
+        _stop_if_signalled()
         run = load(quantize(fp32_path, work / "step.onnx", exclude=order[:k]))
         parity = check_parity(task, "int8", reference, run, probe_feeds)
         r = data.score(input_names, reference, run, None, max_drop, min_identical, cache, progress)

@@ -177,12 +177,9 @@ def _guided_int8(source: Path, loaded, cfg, work: Path, log) -> tuple[Path, dict
         return load_onnx(LoadRequest(loaded.input_names, threads, path, task=loaded.task,
                                      precision="int8"))[0]
 
-    def quantize(src: Path, out: Path, only=None, exclude=None) -> Path:
-        return _quantize(src, out, only=only, exclude=exclude)
-
     log(f"int8 guided: {len(nodes)} quantizable nodes, choosing on {data.size} items of "
         f"{data.path.name}")
-    exclude, notes = g.choose_exclusions(source, nodes, quantize, load, loaded.input_names, data,
+    exclude, notes = g.choose_exclusions(source, nodes, _quantize, load, loaded.input_names, data,
                                          max_metric_drop(cfg, data.kind), cfg.min_identical_answers,
                                          work, loaded.task, log=log)
     plain, guided = _quantize(source, work / "int8.onnx"), work / "guided.onnx"
