@@ -68,7 +68,9 @@ def export_onnx(loaded, precision: str, cfg, calibration: list[dict[str, np.ndar
                                "fusions": fusions,
                                "quantization": ("onnxruntime quantize_dynamic: QInt8 per-channel "
                                                 "weights of every MatMul/Gemm/Gather/Attention/"
-                                                "EmbedLayerNormalization")
+                                                "EmbedLayerNormalization"
+                                                + (" except int8_guided.fp32_nodes" if guided_notes
+                                                   else ""))
                                if precision == "int8" else "fp16 weights" if precision == "fp16" else "none",
                                **({"int8_guided": guided_notes} if guided_notes else {})})
 
