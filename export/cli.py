@@ -46,13 +46,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "SkipLayerNorm, BiasGelu; same outputs, faster)")
     p.add_argument("--onnx-optimize", action="store_true",
                    help="run ONNX Runtime's transformer fusion before saving/quantizing")
-    p.add_argument("--eval-data", metavar="squad:PATH", type=t.squad_eval,
-                   help="gate trained QA exports by SQuAD F1 against PyTorch fp32 "
-                        "(e.g. squad:../shared/data/squad/dev-v1.1-first12.json)")
+    p.add_argument("--eval-data", metavar="KIND:PATH", type=t.squad_eval,
+                   help="gate trained exports against PyTorch fp32: squad:PATH (QA, SQuAD F1; e.g. "
+                        "squad:../shared/data/squad/dev-v1.1-first12.json) or glue:PATH "
+                        "(sequence-classification, accuracy on a GLUE-style TSV with labels)")
     p.add_argument("--eval-questions", type=t.positive_int, default=1000,
-                   help="questions the F1 gate scores (default 1000)")
+                   help="questions (TSV rows) the gate scores (default 1000)")
     p.add_argument("--max-f1-drop", type=t.nonneg_float, default=3.0,
                    help="F1 points an export may lose against fp32 (default 3.0)")
+    p.add_argument("--max-accuracy-drop", type=t.nonneg_float, default=1.0,
+                   help="glue: accuracy points an export may lose against fp32 (default 1.0)")
+    p.add_argument("--min-identical-answers", type=t.fraction, default=0.0, metavar="FRACTION",
+                   help="with --eval-data: also fail when fewer answers than this (0..1) equal "
+                        "fp32's (default 0: no bound)")
+    p.add_argument("--int8-guided", metavar="KIND:PATH", type=t.squad_eval,
+                   help="ONNX int8: measure each layer's int8 sensitivity and keep the most harmful "
+                        "ones fp32 until --max-f1-drop (glue: --max-accuracy-drop) and "
+                        "--min-identical-answers hold on this data (squad:PATH or glue:PATH, other "
+                        "than --eval-data); the manifest records the per-layer choice")
+    p.add_argument("--int8-guided-questions", type=t.positive_int, default=300,
+                   help="questions (TSV rows) of --int8-guided scored per search step (default 300)")
     p.add_argument("--calibration-samples", type=t.positive_int, default=32,
                    help="inputs the int8 quantizer observes (default 32)")
     p.add_argument("--parity-samples", type=t.positive_int, default=8,
@@ -79,6 +92,10 @@ def run(args: argparse.Namespace) -> int:
                        onnx_fuse=not args.no_onnx_fuse,
                        eval_data=args.eval_data, eval_questions=args.eval_questions,
                        max_f1_drop=args.max_f1_drop,
+                       max_accuracy_drop=args.max_accuracy_drop,
+                       min_identical_answers=args.min_identical_answers,
+                       int8_guided=args.int8_guided,
+                       int8_guided_questions=args.int8_guided_questions,
                        seed=args.seed, overwrite=args.overwrite)
     run_export(cfg)  # prints the summary table (also when a check fails)
     return 0

@@ -39,9 +39,13 @@ class ExportConfig:
     parity_samples: int = 8  # inputs of spread-out lengths checked against PyTorch
     onnx_fuse: bool = True  # ONNX: fuse attention/SkipLayerNorm/BiasGelu (equal outputs, faster)
     onnx_optimize: bool = False  # ONNX: also run ORT's transformer optimizer (adds EmbedLayerNorm)
-    eval_data: str | None = None  # squad:PATH: gate trained QA exports by F1 vs PyTorch fp32
-    eval_questions: int = 1000  # questions the F1 gate scores (>= 1000 to resolve ~1 F1 point)
+    eval_data: str | None = None  # squad:PATH / glue:PATH: gate trained exports by F1 / accuracy vs fp32
+    eval_questions: int = 1000  # questions (rows) the gate scores (>= 1000 to resolve ~1 F1 point)
     max_f1_drop: float = 3.0  # F1 points an export may lose vs fp32 (int8 here: ~2.5)
+    max_accuracy_drop: float = 1.0  # glue: accuracy points an export may lose vs fp32 (~10 rows in 1000)
+    min_identical_answers: float = 0.0  # share of answers equal to fp32's an export must keep (0: no bound)
+    int8_guided: str | None = None  # squad:/glue:PATH to choose on: keep int8's most harmful layers fp32
+    int8_guided_questions: int = 300  # choosing questions (rows): ~2 points of identical answers, ~1 min a step
     seed: int = 0  # presets' random init and the synthetic inputs
     overwrite: bool = False  # replace a non-empty --out
 
@@ -79,6 +83,10 @@ def run_export(cfg: ExportConfig, log=None) -> list[Path]:
 
     pairs = plan(cfg)
     check_output_dir(Path(cfg.out), cfg.overwrite)
+    if cfg.int8_guided:
+        from export.int8_guided import check_choosing_spec
+
+        check_choosing_spec(cfg.int8_guided, cfg.eval_data, cfg.task, pairs)
     if cfg.seq_len < 8:
         raise UsageError(f"--seq-len {cfg.seq_len} is too short: use at least 8")
     log(f"loading {cfg.model} ({cfg.task})")
@@ -119,14 +127,15 @@ def run_export(cfg: ExportConfig, log=None) -> list[Path]:
 def summary_markdown(manifests: list[tuple[str, dict]]) -> str:
     """A Markdown table of bundles: size, parity figures, task metric, export time."""
     lines = ["| bundle | size MB | parity | max abs diff | min SNR dB | agreement | "
-             "F1 (fp32) | identical answers | export s |",
+             "F1 or acc. (fp32) | identical answers | export s |",
              "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
     for name, m in manifests:
         p = m["parity"]
         size = m["files"][m["model_file"]]["bytes"] / 1e6
         fmt = lambda k, f: format(p[k], f) if k in p else "-"  # noqa: E731
         t = m.get("task_eval") or {}
-        f1 = (f"{t['export']['f1']:.2f} ({t['fp32_pytorch']['f1']:.2f})" if "export" in t
+        metric = t.get("metric", "squad_f1").removeprefix("squad_")  # f1 or accuracy
+        f1 = (f"{t['export'][metric]:.2f} ({t['fp32_pytorch'][metric]:.2f})" if "export" in t
               else t.get("status", "-"))
         same = f"{t['identical_answers']:.1%}" if "identical_answers" in t else "-"
         lines.append(f"| {name} | {size:.1f} | {p['status']} | {fmt('max_abs_diff', '.2e')} | "
@@ -136,16 +145,19 @@ def summary_markdown(manifests: list[tuple[str, dict]]) -> str:
 
 
 def _task_data(cfg: ExportConfig, loaded):
-    """SQuAD windows for the F1 gate, or None when no --eval-data was given."""
+    """Eval data for the task-metric gate (SQuAD windows or GLUE rows), or None without --eval-data."""
     if not cfg.eval_data:
         return None
-    from export.task_eval import parse_eval_spec, squad_windows
+    from export.task_eval import load_task_data
 
-    if cfg.task != "question-answering":
-        raise UsageError("--eval-data squad:PATH gates question-answering exports only")
-    _, path = parse_eval_spec(cfg.eval_data)
-    feats, examples = squad_windows(path, loaded.tokenizer, cfg.seq_len, cfg.eval_questions)
-    return {"feats": feats, "examples": examples, "cache": {}}
+    data = load_task_data(cfg.eval_data, cfg.task, loaded.tokenizer, cfg.seq_len,
+                          cfg.eval_questions, getattr(loaded.model.config, "label2id", None))
+    return {"data": data, "cache": {}}
+
+
+def max_metric_drop(cfg: ExportConfig, kind: str) -> float:
+    """The bound of a task metric: F1 points (squad) or accuracy points (glue)."""
+    return cfg.max_f1_drop if kind == "squad" else cfg.max_accuracy_drop
 
 
 def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, calibration,
@@ -183,13 +195,13 @@ def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, cali
     if task_data is not None:
         task_eval = {"status": why}
         if can_run:
-            from export.task_eval import squad_f1_gate
-
-            log(f"task eval: SQuAD F1 on {len(task_data['examples'])} questions vs PyTorch fp32")
+            data = task_data["data"]
+            log(f"task eval: {'SQuAD F1' if data.kind == 'squad' else 'accuracy'} on {data.size} "
+                f"{'questions' if data.kind == 'squad' else 'rows'} vs PyTorch fp32")
             pad = None if result.dynamic_seq else max(result.seq_lens)
-            task_eval = squad_f1_gate(task_data["feats"], task_data["examples"], loaded.input_names,
-                                      reference, runner, pad, cfg.max_f1_drop,
-                                      cache=task_data["cache"])
+            task_eval = data.score(loaded.input_names, reference, runner, pad,
+                                   max_metric_drop(cfg, data.kind), cfg.min_identical_answers,
+                                   task_data["cache"])
 
     bs = "batch" if result.dynamic_batch else 1
     seq = "seq" if result.dynamic_seq else result.seq_lens

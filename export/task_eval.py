@@ -1,4 +1,5 @@
-"""The task-metric gate for low-precision exports of trained models.
+"""The task-metric gate for low-precision exports of trained models (SQuAD F1 for QA, accuracy
+on a GLUE-style TSV for sequence classification).
 
 Logit SNR says a quantized export is numerically close; it does not say the app still answers
 well. On a trained QA model int8 keeps F1 within a few points while changing many exact spans
@@ -9,6 +10,7 @@ and the export over the same SQuAD questions and fails when F1 drops more than `
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -17,14 +19,136 @@ import numpy as np
 from pocketbert.common import UsageError
 
 
+EVAL_KINDS = {"squad": "question-answering", "glue": "sequence-classification"}
+
+
 def parse_eval_spec(spec: str) -> tuple[str, Path]:
-    """'squad:PATH' -> ('squad', PATH); the data must exist."""
+    """'squad:PATH' -> ('squad', PATH), 'glue:PATH' -> ('glue', PATH); the data must exist."""
     kind, _, path = spec.partition(":")
-    if kind != "squad" or not path:
-        raise UsageError(f"--eval-data {spec!r}: expected squad:PATH (SQuAD v1.1 JSON)")
+    if kind not in EVAL_KINDS or not path:
+        raise UsageError(f"--eval-data {spec!r}: expected squad:PATH (SQuAD v1.1 JSON) or "
+                         "glue:PATH (GLUE-style TSV with a label column)")
     if not Path(path).is_file():
         raise UsageError(f"--eval-data: {path} not found")
     return kind, Path(path)
+
+
+def check_eval_data(spec: str) -> None:
+    """Read and validate the data of a spec now (CLI flag validation)."""
+    from pocketbert import glue, squad
+
+    kind, path = parse_eval_spec(spec)
+    if kind == "squad":
+        squad.read_squad(path)
+    else:
+        glue.read_tsv(path, need_labels=True)
+
+
+@dataclass
+class TaskData:
+    """Eval data ready to score: SQuAD windows + questions, or GLUE rows encoded + gold labels."""
+
+    kind: str
+    path: Path
+    items: list  # squad: Window; glue: {input name: int64 (1, len)}
+    answers: dict  # squad: questions by id; glue: {"labels": [class index]}
+
+    @property
+    def size(self) -> int:
+        return len(self.answers) if self.kind == "squad" else len(self.items)
+
+    def probe_feeds(self, input_names: list[str], n: int) -> list[dict[str, np.ndarray]]:
+        items = self.items[:n]
+        return [w.arrays(input_names) for w in items] if self.kind == "squad" else items
+
+    def score(self, input_names, reference, runner, pad_to, max_drop: float, min_identical: float,
+              cache: dict, progress: bool = True) -> dict:
+        if self.kind == "squad":
+            return squad_f1_gate(self.items, self.answers, input_names, reference, runner, pad_to,
+                                 max_drop, progress=progress, cache=cache,
+                                 min_identical=min_identical)
+        return glue_accuracy_gate(self.items, self.answers["labels"], reference, runner, pad_to,
+                                  max_drop, progress=progress, cache=cache,
+                                  min_identical=min_identical)
+
+
+def load_task_data(spec: str, task: str, tokenizer, seq_len: int, n: int,
+                   label2id: dict | None = None, flag: str = "--eval-data") -> TaskData:
+    """The first `n` questions (SQuAD) or rows (GLUE TSV) of a spec, for `task`'s model."""
+    kind, path = parse_eval_spec(spec)
+    if EVAL_KINDS[kind] != task:
+        raise UsageError(f"{flag} {kind}:PATH gates {EVAL_KINDS[kind]} exports, not {task}")
+    if kind == "squad":
+        wins, questions = squad_windows(path, tokenizer, seq_len, n)
+        return TaskData(kind, path, wins, questions)
+    feeds, labels = glue_rows(path, tokenizer, seq_len, n, label2id or {})
+    return TaskData(kind, path, feeds, {"labels": labels})
+
+
+def glue_rows(path: Path, tokenizer, seq_len: int, n: int, label2id: dict):
+    """The first `n` rows of a GLUE-style TSV as model feeds (truncated to `seq_len`) and their
+    gold class indices (integer labels, or names the model's config maps to indices)."""
+    from pocketbert import glue
+
+    rows = glue.read_tsv(path, need_labels=True)
+    labels = []
+    for i, x in enumerate(rows.labels[:n]):
+        if x.strip().lstrip("-").isdigit():
+            labels.append(int(x))
+        elif x in label2id:
+            labels.append(int(label2id[x]))
+        else:
+            raise UsageError(f"{path}, row {i + 1}: label {x!r} is neither a class index nor one of "
+                             f"the model's labels ({', '.join(map(str, label2id)) or 'none'})")
+    second = rows.second[:n] if rows.second else None
+    enc = tokenizer(rows.first[:n], second, truncation=True, max_length=seq_len)
+    feeds = [{k: np.asarray([enc[k][i]], dtype=np.int64) for k in enc.keys()}
+             for i in range(len(labels))]
+    return feeds, labels
+
+
+def glue_accuracy_gate(feeds, labels: list[int], reference: Callable, runner: Callable,
+                       pad_to: int | None, max_accuracy_drop: float, progress: bool = True,
+                       cache: dict | None = None, min_identical: float = 0.0) -> dict:
+    """Accuracy (points) of the fp32 reference and the export on the same rows; judge the drop
+    and the share of predicted classes identical to the reference's."""
+    from tqdm import tqdm
+
+    from pocketbert import glue
+    from pocketbert.inputs import pad_inputs
+
+    def classes(run, pad, desc):
+        out = []
+        for f in tqdm(feeds, desc=desc, unit="row", disable=not progress, leave=False):
+            (logits,) = run(pad_inputs(f, pad) if pad else f)[:1]  # (1, num_labels)
+            out.append(int(np.argmax(logits[0])))
+        return out
+
+    cache = {} if cache is None else cache
+    if "reference" not in cache:
+        cache["reference"] = classes(reference, None, "fp32 eval")
+    ref, got = cache["reference"], classes(runner, pad_to, "export eval")
+    ref_acc = 100 * glue.accuracy(ref, labels)["accuracy"]
+    got_acc = 100 * glue.accuracy(got, labels)["accuracy"]
+    identical = float(np.mean([a == b for a, b in zip(ref, got)]))
+    drop = ref_acc - got_acc
+    result = {"metric": "accuracy", "n_rows": len(labels),
+              "fp32_pytorch": {"accuracy": ref_acc}, "export": {"accuracy": got_acc},
+              "accuracy_drop": drop, "identical_answers": identical,
+              "max_accuracy_drop": max_accuracy_drop, "min_identical_answers": min_identical}
+    return _judge(result, drop, max_accuracy_drop, identical, min_identical,
+                  f"accuracy {got_acc:.2f} vs fp32 {ref_acc:.2f}")
+
+
+def _judge(result: dict, drop: float, max_drop: float, identical: float, min_identical: float,
+           what: str) -> dict:
+    failed = []
+    if drop > max_drop:
+        failed.append(f"{what} (drop {drop:.2f} > {max_drop})")
+    if identical < min_identical:
+        failed.append(f"identical answers {identical:.1%} < {min_identical:.1%}")
+    result["status"] = "failed: " + "; ".join(failed) if failed else "passed"
+    return result
 
 
 def squad_windows(path: Path, tokenizer, seq_len: int, n_questions: int):
@@ -52,8 +176,9 @@ def _span_logits(wins, input_names, run, pad_to, desc, progress):
 
 def squad_f1_gate(wins, questions, input_names: list[str], reference: Callable, runner: Callable,
                   pad_to: int | None, max_f1_drop: float, progress: bool = True,
-                  cache: dict | None = None) -> dict:
-    """Score the fp32 reference and the export on the same windows; judge the F1 drop.
+                  cache: dict | None = None, min_identical: float = 0.0) -> dict:
+    """Score the fp32 reference and the export on the same windows; judge the F1 drop (and
+    the share of answers identical to the reference's, when `min_identical` > 0).
 
     `cache` keeps the reference's logits between bundles of one export run (same windows).
     """
@@ -79,8 +204,7 @@ def squad_f1_gate(wins, questions, input_names: list[str], reference: Callable, 
         "f1_drop": drop,
         "identical_answers": float(identical),
         "max_f1_drop": max_f1_drop,
+        "min_identical_answers": min_identical,
     }
-    result["status"] = ("passed" if drop <= max_f1_drop else
-                        f"failed: F1 {got_scores['f1']:.2f} vs fp32 {ref_scores['f1']:.2f} "
-                        f"(drop {drop:.2f} > {max_f1_drop})")
-    return result
+    return _judge(result, drop, max_f1_drop, float(identical), min_identical,
+                  f"F1 {got_scores['f1']:.2f} vs fp32 {ref_scores['f1']:.2f}")

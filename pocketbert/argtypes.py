@@ -312,11 +312,10 @@ def _workload(value: str) -> None:
     check_workload(value)
 
 
-def _squad_eval(value: str) -> None:
-    from export.task_eval import parse_eval_spec
-    from pocketbert.squad import read_squad
+def _squad_eval(value: str) -> None:  # squad:PATH or glue:PATH (export's task-metric data)
+    from export.task_eval import check_eval_data
 
-    read_squad(parse_eval_spec(value)[1])
+    check_eval_data(value)
 
 
 def _device_url(value: str) -> None:

@@ -48,9 +48,13 @@ def export_onnx(loaded, precision: str, cfg, calibration: list[dict[str, np.ndar
     if cfg.onnx_optimize:
         log("ORT transformer optimizer (fused attention / LayerNorm / GELU)")
         path = _optimize(path, loaded, work / "optimized.onnx")
-    if precision == "int8":
+    guided_notes = None
+    if precision == "int8" and getattr(cfg, "int8_guided", None):
+        log("int8 guided: per-node sensitivity, then fp32 for the worst until the metric holds")
+        path, guided_notes = _guided_int8(_quant_source(path, work), loaded, cfg, work, log)
+    elif precision == "int8":
         log("int8: pre-process + dynamic per-channel quantization")
-        path = _quantize(path, work)
+        path = _quantize(_quant_source(path, work), work / "int8.onnx")
     elif precision == "fp16":
         log("fp16: converting weights and compute")
         path = _to_fp16(path, work / "fp16.onnx")
@@ -64,8 +68,11 @@ def export_onnx(loaded, precision: str, cfg, calibration: list[dict[str, np.ndar
                                "fusions": fusions,
                                "quantization": ("onnxruntime quantize_dynamic: QInt8 per-channel "
                                                 "weights of every MatMul/Gemm/Gather/Attention/"
-                                                "EmbedLayerNormalization")
-                               if precision == "int8" else "fp16 weights" if precision == "fp16" else "none"})
+                                                "EmbedLayerNormalization"
+                                                + (" except int8_guided.fp32_nodes" if guided_notes
+                                                   else ""))
+                               if precision == "int8" else "fp16 weights" if precision == "fp16" else "none",
+                               **({"int8_guided": guided_notes} if guided_notes else {})})
 
 
 def _export_fp32(wrapper, loaded, output_names: list[str], path: Path) -> None:
@@ -116,22 +123,76 @@ def _to_fp16(path: Path, out: Path) -> Path:
     return out
 
 
-def _quantize(path: Path, work: Path) -> Path:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+def _quant_source(path: Path, work: Path) -> Path:
+    """The graph quantize_dynamic reads."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    source = path
-    if not _has_contrib_ops(path):
-        # Unfused graphs: ORT's pre-processing (ONNX shape inference + graph optimizations; its
-        # symbolic shape inference can't resolve the dynamo graph's shapes). A fused graph was
-        # already folded by onnxscript, and ONNX shape inference does not know the contrib ops.
-        source = work / "preprocessed.onnx"
-        quant_pre_process(str(path), str(source), skip_symbolic_shape=True)
-    out = work / "int8.onnx"
-    quantize_dynamic(str(source), str(out), weight_type=QuantType.QInt8, per_channel=True,
-                     op_types_to_quantize=INT8_OP_TYPES,
-                     extra_options={"MatMulConstBOnly": True})  # weights only, not act x act
+    if _has_contrib_ops(path):
+        return path  # already folded by onnxscript; ONNX shape inference does not know contrib ops
+    # Unfused graphs: ORT's pre-processing (ONNX shape inference + graph optimizations; its
+    # symbolic shape inference can't resolve the dynamo graph's shapes).
+    source = work / "preprocessed.onnx"
+    quant_pre_process(str(path), str(source), skip_symbolic_shape=True)
+    return source
+
+
+def _quantize(source: Path, out: Path, only: list[str] | None = None,
+              exclude: list[str] | None = None) -> Path:
+    """int8 weights of every INT8_OP_TYPES node (or only `only`), except `exclude` (kept fp32)."""
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its "consider pre-processing" warning: done above, or not needed
+    try:
+        quantize_dynamic(str(source), str(out), weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=INT8_OP_TYPES, nodes_to_quantize=_gemm_names(only),
+                         nodes_to_exclude=_gemm_names(exclude),
+                         extra_options={"MatMulConstBOnly": True})  # weights only, not act x act
+    finally:
+        root.setLevel(level)
     return out
+
+
+def _gemm_names(names: list[str] | None) -> list[str] | None:
+    """WORKAROUND: quantize_dynamic first rewrites every Gemm `G` into a MatMul named `G_MatMul`
+    (+ Add) and matches node lists against the new name, so an excluded Gemm (a classifier's
+    pooler and head) was quantized anyway. List both names."""
+    return [m for n in names for m in (n, f"{n}_MatMul")] if names else None
+
+
+def _guided_int8(source: Path, loaded, cfg, work: Path, log) -> tuple[Path, dict]:
+    """int8 with the layers that cost the task metric most kept fp32 (export/int8_guided.py)."""
+    from export import int8_guided as g
+    from export.pipeline import max_metric_drop
+    from export.task_eval import load_task_data
+    from pocketbert.inputs import pad_inputs
+
+    data = load_task_data(cfg.int8_guided, loaded.task, loaded.tokenizer, cfg.seq_len,
+                          cfg.int8_guided_questions, getattr(loaded.model.config, "label2id", None),
+                          flag="--int8-guided")
+    nodes = g.node_modules(source, INT8_OP_TYPES)
+
+    def load(path: Path, threads: int | None = None):
+        return load_onnx(LoadRequest(loaded.input_names, threads, path, task=loaded.task,
+                                     precision="int8"))[0]
+
+    log(f"int8 guided: {len(nodes)} quantizable nodes, choosing on {data.size} items of "
+        f"{data.path.name}")
+    exclude, notes = g.choose_exclusions(source, nodes, _quantize, load, loaded.input_names, data,
+                                         max_metric_drop(cfg, data.kind), cfg.min_identical_answers,
+                                         work, loaded.task, log=log)
+    plain, guided = _quantize(source, work / "int8.onnx"), work / "guided.onnx"
+    _quantize(source, guided, exclude=exclude)
+    feeds = pad_inputs(data.probe_feeds(loaded.input_names, 1)[0], cfg.seq_len)
+    notes["latency_ms_median"] = g.latency_ms(lambda p: load(p, g.LATENCY_THREADS),
+                                              {"int8": plain, "guided": guided}, feeds)
+    notes["latency_setup"] = (f"1 x {cfg.seq_len} tokens, {g.LATENCY_THREADS} threads, "
+                              "interleaved at export time (rough; bench/ gives real figures)")
+    notes["bytes"] = {"int8": plain.stat().st_size, "guided": guided.stat().st_size}
+    return guided, notes
 
 
 # Every op type that holds a large weight in our graphs (fused or not); quantize_dynamic skips
