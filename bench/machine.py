@@ -143,6 +143,7 @@ def gemm_probe(precision: str, threads: int | None, library: str | None = None,
         library, call = "numpy", _numpy_gemm(kind, n, threads)
     if call is None:
         return {}
+    rows = XNNPACK_PROBE_ROWS * n if library == "executorch" else n
     call()  # warm-up: thread pool, packing, caches
     times = []
     t_end = time.perf_counter() + budget_s
@@ -151,7 +152,7 @@ def gemm_probe(precision: str, threads: int | None, library: str | None = None,
         call()
         times.append(time.perf_counter() - t0)
     times.sort()
-    flop = 2 * n**3
+    flop = 2 * rows * n * n
     return {"gflops": flop / times[0] / 1e9, "median_gflops": flop / times[len(times) // 2] / 1e9,
             "calls": len(times), "n": n, "kind": kind, "library": library}
 
@@ -220,10 +221,15 @@ _PROBES = {"torch": _torch_gemm, "onnxruntime": _ort_gemm, "numpy": _numpy_gemm}
 # reached 102-106% of torch's fp32 GEMM "peak" (XNNPACK's GEMM is the faster one on this CPU), and
 # torch's probe in a process whose model runs on ExecuTorch's threadpool moved 14-36% across quiet runs.
 
+XNNPACK_PROBE_ROWS = 2  # XNNPACK probe input: 2n x n. At 1024 x 1024 its best fp32 call made 110-115
+# GFLOP/s here, 2048 x 1024 made 124-136 and DistilBERT's own linears 124-126 (a "peak" below the model)
+
+
 def xnnpack_probe_program(kind: str, n: int, path: Path) -> Path:
-    """Write a .pte holding one n x n linear lowered to XNNPACK: fp32, or (int8) the int8 path of our
-    ExecuTorch exports (XNNPACK quantizer, dynamic per-channel int8; activations quantized per call).
-    Made once per bench cache by the export step (needs executorch's exporter, like a bundle)."""
+    """Write a .pte holding one n x n linear lowered to XNNPACK, fed XNNPACK_PROBE_ROWS * n rows: fp32,
+    or (int8) the int8 path of our ExecuTorch exports (XNNPACK quantizer, dynamic per-channel int8;
+    activations quantized per call). Made once per bench cache by the export step (needs executorch's
+    exporter, like a bundle)."""
     import torch
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
@@ -231,7 +237,7 @@ def xnnpack_probe_program(kind: str, n: int, path: Path) -> Path:
 
     torch.manual_seed(0)
     model = torch.nn.Linear(n, n, bias=False).eval()
-    args = (torch.randn(n, n),)
+    args = (torch.randn(XNNPACK_PROBE_ROWS * n, n),)
     with torch.no_grad():
         program = export(model, args, strict=False)
         if kind == "int8":
@@ -257,7 +263,7 @@ def xnnpack_probe_program(kind: str, n: int, path: Path) -> Path:
 
 def probe_program_path(cache: Path, kind: str, n: int = PROBE_N) -> Path:
     """Where a bench cache keeps the XNNPACK probe program of `kind` (fp32 or int8)."""
-    return Path(cache) / "probes" / f"xnnpack-{'int8' if kind == 'int8' else 'fp32'}-n{n}.pte"
+    return Path(cache) / "probes" / f"xnnpack-{'int8' if kind == 'int8' else 'fp32'}-{XNNPACK_PROBE_ROWS * n}x{n}.pte"
 
 
 def _executorch_gemm(program: str, n: int, threads: int | None):
@@ -268,7 +274,7 @@ def _executorch_gemm(program: str, n: int, threads: int | None):
     if threads:
         portable_lib._unsafe_reset_threadpool(int(threads))
     method = Runtime.get().load_program(Path(program)).load_method("forward")
-    a = torch.randn(n, n)
+    a = torch.randn(XNNPACK_PROBE_ROWS * n, n)
     return lambda: method.execute([a])
 
 

@@ -188,6 +188,8 @@ def trust_facts(a: dict, b: dict, probe_before: dict, probe_after: dict) -> dict
             "own_cpu_cores": w["own_cpu_cores"], "other_cpu_cores": w["other_cpu_cores"],
             "steal_pct": w["steal_pct"],
             "gemm_before_gflops": probe_before.get("gflops"), "gemm_after_gflops": probe_after.get("gflops"),
+            "gemm_before_median_gflops": probe_before.get("median_gflops"),
+            "gemm_after_median_gflops": probe_after.get("median_gflops"),
             "gemm_peak_gflops": max(best) if best else None, "peak_kind": probe.get("kind"),
             "gemm_library": probe.get("library"), "gemm_n": probe.get("n")}
 

@@ -127,12 +127,22 @@ def test_executorch_rows_probe_xnnpack_and_fall_back_without_a_program(precision
     from bench.machine import probe_program_path, xnnpack_probe_program
 
     program = xnnpack_probe_program(precision, 256, probe_program_path(tmp_path, precision, n=256))
-    assert program.name == f"xnnpack-{precision}-n256.pte" and not list(program.parent.glob(".*"))
+    assert program.name == f"xnnpack-{precision}-512x256.pte" and not list(program.parent.glob(".*"))
     p = gemm_probe(precision, threads=1, library="executorch", program=str(program), budget_s=0.05, n=256)
     assert p["library"] == "executorch" and p["kind"] == precision and p["gflops"] > 0
     p = gemm_probe(precision, threads=1, library="executorch", program=str(tmp_path / "gone.pte"), budget_s=0.05,
                    n=256)
     assert p["library"] != "executorch" and p["gflops"] > 0  # a board without the program: what it has
+
+
+def test_drift_is_judged_on_the_probes_median_not_a_lucky_best_call():
+    quiet = {"other_cpu_cores": 0.01, "steal_pct": 0.1}
+    lucky = {**quiet, "gemm_before_gflops": 215.0, "gemm_after_gflops": 271.0,  # measured: best calls wander
+             "gemm_before_median_gflops": 221.0, "gemm_after_median_gflops": 226.0}
+    assert not judge(dict(lucky), cores=2, threads=2)["noisy"]
+    slowed = {**lucky, "gemm_after_median_gflops": 150.0}  # the machine's pace changed: noisy
+    t = judge(slowed, cores=2, threads=2)
+    assert t["noisy"] and "GEMM probe moved 32% across the run (221 -> 150 GFLOP/s)" in t["reasons"][0]
 
 
 def test_rotated_rounds_start_further_along():
