@@ -92,7 +92,7 @@ def paper_markdown(table3: list[dict], qa: list[dict]) -> str:
 
     noisy = [r for r in table3 + qa if r.get("status") == "ok" and is_noisy(r)]
     if noisy:
-        lines += ["", f"Left out as noisy (the machine was shared while they ran; re-run quiet or with --rounds): "
+        lines += ["", f"Left out as noisy (other processes used the CPU, or its pace changed, while they ran; re-run quiet or with --rounds): "
                   + "; ".join(f"{r['model']} {r['runtime']}-{r['precision']} {r['shape']} ({r['workload']}): "
                               f"{summary(r['trust']).removeprefix('NOISY: ')}" for r in noisy)]
     machine = (table3 or qa or [{}])[0].get("machine", {})

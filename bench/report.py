@@ -81,8 +81,8 @@ def headline(records: list[dict]) -> list[str]:
     trusted = [r for r in ok if not is_noisy(r)]
     lines = []
     if len(trusted) < len(ok):
-        lines.append(f"**{len(ok) - len(trusted)} of {len(ok)} records are noisy** (the machine was shared "
-                     "while they ran; see *Noisy records*): they are kept out of the lines below.")
+        lines.append(f"**{len(ok) - len(trusted)} of {len(ok)} records are noisy** (other processes used the "
+                     "CPU, or its pace changed, while they ran; see *Noisy records* for which): they are kept out of the lines below.")
     if not trusted:
         return lines + ["No trusted record: every measured run was noisy. Re-run on a quiet machine "
                         "(or with `--rounds 3 --retries 2`)."]
