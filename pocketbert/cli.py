@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     import os
     import signal
 
-    from pocketbert.common import install_signal_handlers, received_signal
+    from pocketbert.common import install_signal_handlers, received_signal, reset_signal_state
 
     parser = build_parser()
     try:
@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+        reset_signal_state()  # a signal this command handled must not stop the next one in this process
 
 
 def _interrupted(name: str, signum: int) -> int:

@@ -268,6 +268,11 @@ def signals_deferred(what: str) -> Iterator[None]:
     conversion runs the libraries' C++ unwinding from an arbitrary point: CI saw one SIGSEGV (exit
     -11, no message) when SIGTERM landed in an export. Steps like that run whole; a second signal
     stops at once (the default action; the temp folder is cleaned by the next run)."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is not _on_signal:  # not under the CLI (a test, a notebook): as is
+        yield
+        return
     _deferring.append(what)
     try:
         yield
@@ -275,6 +280,12 @@ def signals_deferred(what: str) -> Iterator[None]:
         _deferring.pop()
     if _received and not _deferring:
         raise Interrupted(_received[0])
+
+
+def reset_signal_state() -> None:
+    """Forget the signals of a finished command: the next one in this process starts clean."""
+    _received.clear()
+    _deferring.clear()
 
 
 def install_signal_handlers() -> None:

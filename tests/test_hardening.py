@@ -631,6 +631,9 @@ def test_repro6_an_interrupt_wrapped_by_a_library_is_one_line(monkeypatch, capsy
     monkeypatch.setattr(export.cli, "run", lowering)
     rc, err = _run_cli(["export", "--model", "bert-tiny", "--out", str(tmp_path / "o")], capsys)
     assert rc == 130 and err == ["pocketbert export: interrupted; nothing partial was left behind"], err
+    from pocketbert.common import received_signal
+
+    assert received_signal() is None  # handled: the next command in this process is not stopped by it
 
 
 # ------------------------------------------------------------------ reproduction #7 (non-distill parts)
