@@ -13,8 +13,8 @@ import torch
 
 from export.bundle import read_manifest
 from export.pipeline import ExportConfig, run_export
-from pocketbert.cli import main
 from pocketbert.models import build_preset, load_tokenizer
+from test_export import _error  # the export CLI's one-line-error check, shared
 
 SEQ = 64
 FRAGILE = "bert.encoder.layer.0.output.dense"
@@ -123,14 +123,6 @@ def test_guided_int8_keeps_the_fragile_layer_fp32(fragile_model, tmp_path):
     fragile_node = next(n["node"] for n in guided["per_node"] if n["module"] == FRAGILE)
     assert fragile_node in floats
     assert floats <= {n["node"] for n in guided["fp32_nodes"]}
-
-
-def _error(capsys, *argv) -> str:
-    code = main(["export", *argv])
-    err = capsys.readouterr().err.strip()
-    assert code == 2, err
-    assert "\n" not in err and "Traceback" not in err
-    return err
 
 
 def test_guided_int8_usage_errors(tmp_path, capsys):
