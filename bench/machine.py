@@ -240,18 +240,10 @@ def xnnpack_probe_program(kind: str, n: int, path: Path) -> Path:
     args = (torch.randn(XNNPACK_PROBE_ROWS * n, n),)
     with torch.no_grad():
         program = export(model, args, strict=False)
-        if kind == "int8":
-            from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
-                XNNPACKQuantizer,
-                get_symmetric_quantization_config,
-            )
-            from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+        if kind == "int8":  # exactly our exports' int8 recipe
+            from pocketbert.backends.executorch import quantize_int8
 
-            quantizer = XNNPACKQuantizer().set_global(
-                get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True))
-            prepared = prepare_pt2e(program.module(), quantizer)
-            prepared(*args)
-            program = export(convert_pt2e(prepared), args, strict=False)
+            program = quantize_int8(program, [args], args)
         et = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

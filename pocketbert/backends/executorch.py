@@ -71,7 +71,9 @@ def export_executorch(loaded, precision: str, cfg, calibration: list[dict[str, n
     with torch.no_grad():
         program = export(wrapper, args, dynamic_shapes=shapes, strict=False)
         if precision == "int8":
-            program = _quantize_pt2e(program, loaded, calibration, args, shapes, log)
+            log(f"calibrating on {len(calibration)} inputs")
+            program = quantize_int8(program, [tuple(torch.from_numpy(ex[n]) for n in loaded.input_names)
+                                              for ex in calibration], args, shapes)
         log("lowering to XNNPACK")
         lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
         # quant fusion turns torchao's dequantize + embedding into quantized embedding kernels
@@ -121,9 +123,9 @@ def _quantize_8da4w(model):
     return model
 
 
-def _quantize_pt2e(program, loaded, calibration, args, shapes, log):
-    """PT2E: annotate with the XNNPACK quantizer, calibrate, convert, re-export."""
-    import torch
+def quantize_int8(program, calibration_args, args, shapes=None):
+    """Our ExecuTorch int8 recipe on an exported program (also the bench's XNNPACK int8 GEMM probe):
+    PT2E, annotate with the XNNPACK quantizer (dynamic per-channel), calibrate, convert, re-export."""
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
@@ -134,9 +136,8 @@ def _quantize_pt2e(program, loaded, calibration, args, shapes, log):
     quantizer = XNNPACKQuantizer().set_global(
         get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True))
     prepared = prepare_pt2e(program.module(), quantizer)
-    log(f"calibrating on {len(calibration)} inputs")
-    for ex in calibration:
-        prepared(*[torch.from_numpy(ex[n]) for n in loaded.input_names])
+    for call_args in calibration_args:
+        prepared(*call_args)
     converted = convert_pt2e(prepared)
     return export(converted, args, dynamic_shapes=shapes, strict=False)
 
