@@ -26,15 +26,13 @@ def bundle_dir(cache: Path, model: str, task: str, target: str, precision: str, 
 def ensure_bundle(cache: Path, model: str, task: str, target: str, precision: str, seq_len: int,
                   tokenizer: str | None, onnx_optimize: bool = False, log=print) -> Path:
     """The bundle for (model, task, target, precision, seq_len), exported (parity-checked) if missing."""
-    from export.bundle import MANIFEST
     from export.pipeline import ExportConfig, run_export
 
     out = bundle_dir(cache, model, task, target, precision, seq_len, onnx_optimize)
-    if (out / MANIFEST).is_file():
-        stale = _stale(out / MANIFEST, model=model, task=task, seq_len=seq_len,
-                       tokenizer=tokenizer, onnx_optimize=onnx_optimize)
-        if not stale:
-            return out
+    stale = cache_state(out, model, task, seq_len, tokenizer, onnx_optimize)
+    if not stale:
+        return out
+    if stale != "missing":
         log(f"cached bundle {out} is stale ({stale}): exporting again")
         shutil.rmtree(out)
     from pocketbert.common import clean_leftovers
@@ -51,6 +49,17 @@ def ensure_bundle(cache: Path, model: str, task: str, target: str, precision: st
     made[0].rename(out)
     shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def cache_state(out: Path, model: str, task: str, seq_len: int, tokenizer: str | None,
+                onnx_optimize: bool) -> str:
+    """'' when `out` holds a usable cached bundle for the request, 'missing', or why it is stale."""
+    from export.bundle import MANIFEST
+
+    if not (out / MANIFEST).is_file():
+        return "missing"
+    return _stale(out / MANIFEST, model=model, task=task, seq_len=seq_len, tokenizer=tokenizer,
+                  onnx_optimize=onnx_optimize)
 
 
 def _stale(manifest_path: Path, **wanted) -> str:
@@ -123,18 +132,13 @@ def export_missing(cache: Path, wanted: list[dict], jobs: int, log_path: Path | 
 
 
 def _missing(cache: Path, w: dict) -> bool:
-    from export.bundle import MANIFEST
-
     if "probe" in w:
         from bench.machine import probe_program_path
 
         return not probe_program_path(cache, w["probe"]).is_file()
-
-    path = bundle_dir(cache, w["model"], w["task"], w["target"], w["precision"], w["seq_len"],
-                      w.get("onnx_optimize", False))
-    return not (path / MANIFEST).is_file() or bool(_stale(
-        path / MANIFEST, model=w["model"], task=w["task"], seq_len=w["seq_len"], tokenizer=w.get("tokenizer"),
-        onnx_optimize=w.get("onnx_optimize", False)))
+    optimize = w.get("onnx_optimize", False)
+    out = bundle_dir(cache, w["model"], w["task"], w["target"], w["precision"], w["seq_len"], optimize)
+    return bool(cache_state(out, w["model"], w["task"], w["seq_len"], w.get("tokenizer"), optimize))
 
 
 if __name__ == "__main__":  # one export of export_missing: python -m bench.bundles '{"cache": ..., ...}'
