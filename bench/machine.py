@@ -231,9 +231,9 @@ def xnnpack_probe_program(kind: str, n: int, path: Path) -> Path:
     activations quantized per call). Made once per bench cache by the export step (needs executorch's
     exporter, like a bundle)."""
     import torch
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-    from executorch.exir import to_edge_transform_and_lower
     from torch.export import export
+
+    from pocketbert.backends.executorch import lower_to_xnnpack
 
     torch.manual_seed(0)
     model = torch.nn.Linear(n, n, bias=False).eval()
@@ -244,7 +244,7 @@ def xnnpack_probe_program(kind: str, n: int, path: Path) -> Path:
             from pocketbert.backends.executorch import quantize_int8
 
             program = quantize_int8(program, [args], args)
-        et = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch()
+        et = lower_to_xnnpack(program).to_executorch()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # readers never see half a program

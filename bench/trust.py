@@ -63,6 +63,7 @@ def judge(trust: dict, cores: int | None, threads: int | None, fraction_of_peak:
     steal = trust.get("steal_pct")
     if steal is not None and steal > tol.steal_pct:
         reasons.append(f"hypervisor steal {steal:.1f}% of CPU time (tolerance {tol.steal_pct:.0f}%)")
+    trust["shared"] = bool(reasons)  # /proc saw others on the CPU; what follows is the pace alone
     # the probes' medians: their best call is a lucky one (measured below), the median is the machine's pace
     before = trust.get("gemm_before_median_gflops") or trust.get("gemm_before_gflops")
     after = trust.get("gemm_after_median_gflops") or trust.get("gemm_after_gflops")

@@ -192,6 +192,34 @@ def test_rounds_interleave_and_keep_every_rounds_samples(tmp_path):
     assert "lib noise" in (out / "bench.log").read_text()  # worker output went to the run's log
 
 
+class PaceDevice(RoundsDevice):
+    """Its first worker sees `first` (trust facts); later ones a steady machine."""
+
+    def __init__(self, first):
+        super().__init__()
+        self.first = first
+
+    def run_worker(self, spec, timeout_s=None):
+        result = super().run_worker(spec, timeout_s)
+        if len(self.order) == 1:
+            result["trust"].update(self.first)
+        return result
+
+
+@pytest.mark.parametrize("first, runs, noisy", [
+    ({"gemm_after_gflops": 70.0}, 2, False),  # the pace moved, no one else on the CPU: measured again
+    ({"gemm_after_gflops": 70.0, "other_cpu_cores": 1.9}, 1, True),  # shared: kept, noisy (no --retries)
+])
+def test_a_pace_change_on_a_quiet_machine_is_measured_again(tmp_path, first, runs, noisy):
+    dev = PaceDevice(first)
+    cfg = BenchConfig(models=["bert-tiny"], runtimes=["pytorch"], precisions=["fp32"], shapes=["fixed"],
+                      seq_len=32, threads=1, limit=3, out=tmp_path, run_id="r", quiet=True)
+    out = run_bench(cfg, device=dev, log=lambda *a: None)
+    assert len(dev.order) == runs
+    trust = json.loads((out / "bert-tiny-pytorch-fp32-synthetic-fixed.json").read_text())["trust"]
+    assert trust["noisy"] is noisy and trust["attempt"] == runs
+
+
 def _rec(runtime, precision, shape, latency, size, other=0.0):
     from bench.records import derive
 

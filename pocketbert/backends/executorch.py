@@ -42,8 +42,7 @@ def _dynamic_shapes(loaded, seq_len: int):
 def export_executorch(loaded, precision: str, cfg, calibration: list[dict[str, np.ndarray]],
                       bundle: Path, log=print) -> ExportResult:
     import torch
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-    from executorch.exir import ExecutorchBackendConfig, to_edge_transform_and_lower
+    from executorch.exir import ExecutorchBackendConfig
     from torch.export import export
 
     from export.wrapper import ExportWrapper
@@ -59,10 +58,7 @@ def export_executorch(loaded, precision: str, cfg, calibration: list[dict[str, n
         model = with_int8_word_embeddings(model)  # a copy
     else:
         model = copy.deepcopy(model)
-    # Eager attention, not SDPA: SDPA decomposes into eq/logical_not/any/where ops on
-    # (1, heads, seq, seq) tensors that XNNPACK does not take, so they ran single-threaded on
-    # ExecuTorch's portable kernels (+40% fp32, +140% int8 latency at seq 384, measured here).
-    model.set_attn_implementation("eager")
+    use_xnnpack_attention(model)
     wrapper = ExportWrapper(model, loaded.task, loaded.uses_token_type_ids).eval()
     args = _example_args(loaded, cfg.seq_len)
     shapes = _dynamic_shapes(loaded, cfg.seq_len)
@@ -75,7 +71,7 @@ def export_executorch(loaded, precision: str, cfg, calibration: list[dict[str, n
             program = quantize_int8(program, [tuple(torch.from_numpy(ex[n]) for n in loaded.input_names)
                                               for ex in calibration], args, shapes)
         log("lowering to XNNPACK")
-        lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+        lowered = lower_to_xnnpack(program)
         # quant fusion turns torchao's dequantize + embedding into quantized embedding kernels
         et_program = lowered.to_executorch(
             ExecutorchBackendConfig(do_quant_fusion_and_const_prop=precision == "8da4w"))
@@ -89,6 +85,94 @@ def export_executorch(loaded, precision: str, cfg, calibration: list[dict[str, n
                                f"torchao 8da4w: int8 dynamic activations, int4 weights in groups of "
                                f"{GROUP_4BIT} on linears; int4 grouped embeddings"
                                if precision == "8da4w" else "none"})
+
+
+def lower_to_xnnpack(program):
+    """torch.export program -> edge program with every part XNNPACK takes in its delegate."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    return to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()],
+                                       transform_passes=[xnnpack_friendly_shapes])
+
+
+ATTENTION = "pocketbert_xnnpack"
+
+
+def use_xnnpack_attention(model) -> None:
+    """Give the model our attention function (eager math, see `xnnpack_attention`), registered
+    with transformers' AttentionInterface under ATTENTION.
+
+    Not SDPA: SDPA decomposes into eq/logical_not/any/where ops on (1, heads, seq, seq) tensors
+    that XNNPACK does not take, so they ran single-threaded on ExecuTorch's portable kernels
+    (+40% fp32, +140% int8 latency at seq 384, measured here). Not transformers' eager function
+    either: its 4-D matmuls lower to reshapes with two dynamic dims, which XNNPACK cannot take."""
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(ATTENTION, xnnpack_attention)
+    model.set_attn_implementation(ATTENTION)
+
+
+def xnnpack_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0,
+                      **kwargs):
+    """Eager attention in the shapes XNNPACK takes whole: (bs*heads, seq, dh) batched matmuls, so
+    every reshape has one dynamic dim (seq), and the mask and softmax stay 3-D.
+
+    transformers' eager function does the same math with 4-D matmuls. Lowered with a dynamic seq
+    axis, those become reshapes with two dynamic dims (seq, seq) that XNNPACK's static reshape
+    cannot take, so each layer's attention was cut into separate delegates with ExecuTorch's
+    portable kernels in between. DistilBERT-base QA at seq 384 on a 2-vCPU AVX2 VM, fp32: 51
+    XNNPACK partitions -> 15, lowering 52 -> 38 s, p50 ~295 -> ~274 ms; int8 about the same speed
+    (21 partitions; its LayerNorms, which XNNPACK does not take, still split the graph).
+    query/key/value: (bs, heads, seq, dh); attention_mask: additive (bs, 1, 1, seq) or None.
+    Returns (bs, seq, heads, dh) and no attention weights."""
+    import torch
+
+    bs, heads, seq, dh = query.shape
+    if scaling is None:
+        scaling = dh ** -0.5
+    if bs != 1:  # a batch needs the mask per head: the 4-D form (correct, just not all delegated)
+        scores = torch.matmul(query, key.transpose(2, 3)) * scaling
+        if attention_mask is not None:
+            scores = scores + attention_mask
+        out = torch.matmul(torch.softmax(scores, dim=-1), value)
+        return out.transpose(1, 2).contiguous(), None
+    scores = torch.bmm(query.flatten(0, 1), key.flatten(0, 1).transpose(1, 2)) * scaling
+    if attention_mask is not None:
+        scores = scores + attention_mask.flatten(0, 2).unsqueeze(1)  # (1, 1, seq) over all heads
+    out = torch.bmm(torch.softmax(scores, dim=-1), value.flatten(0, 1))  # (heads, seq, dh)
+    return out.view(bs, heads, seq, dh).transpose(1, 2).contiguous(), None
+
+
+def xnnpack_friendly_shapes(graph_module):
+    """Edge-dialect pass before partitioning: rewrite what XNNPACK would refuse for shape reasons.
+
+    - a view whose output has one dynamic dim, spelled with symbols (e.g. [1, s, -1, 64]): the
+      same view with concrete sizes and -1 for that dim, which XNNPACK's static reshape takes;
+    - an expand to the shape its input already has (what a batched matmul adds): dropped.
+    Values are unchanged (fp32 parity is exact)."""
+    from executorch.exir.dialects._ops import ops as exir_ops
+    from torch.fx.passes.infra.pass_base import PassResult
+
+    def dims(node):
+        return [d if isinstance(d, int) else str(d) for d in node.meta["val"].shape]
+
+    changed = False
+    for node in list(graph_module.graph.nodes):
+        if "val" not in node.meta:
+            continue
+        if node.target == exir_ops.edge.aten.view_copy.default:
+            shape = [d if isinstance(d, int) else -1 for d in dims(node)]
+            if shape.count(-1) == 1 and shape != list(node.args[1]):
+                node.args = (node.args[0], shape)
+                changed = True
+        elif node.target == exir_ops.edge.aten.expand_copy.default and dims(node.args[0]) == dims(node):
+            node.replace_all_uses_with(node.args[0])
+            graph_module.graph.erase_node(node)
+            changed = True
+    if changed:
+        graph_module.recompile()
+    return PassResult(graph_module, changed)
 
 
 GROUP_4BIT = 32  # values per 4-bit scale: the usual 8da4w group; 128 is smaller but loses more
