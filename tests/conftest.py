@@ -9,3 +9,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch  # noqa: E402
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+from tests.shared_bundles import bert_tiny_qa_bundles  # noqa: E402,F401 - a session fixture

@@ -21,25 +21,21 @@ from pocketbert.cli import main
 from pocketbert.common import UsageError, sha256_path
 from pocketbert.models import count_parameters, load_model
 from pocketbert.textgen import synthetic_examples
+from tests.shared_bundles import BERT_TINY_SEQ
 
-SEQ = 32
+SEQ = BERT_TINY_SEQ
 ALL = ["executorch", "onnx", "coreml"]
 
 
 @pytest.fixture(scope="module")
-def qa_bundles(tmp_path_factory) -> dict[str, Path]:
-    """bert-tiny QA exported to every target at every precision it supports, in one call."""
-    out = tmp_path_factory.mktemp("export") / "qa"
-    cfg = ExportConfig(model="bert-tiny", out=out, targets=ALL,
-                       precisions=["fp32", "fp16", "int8", "palette4"], seq_len=SEQ,
-                       calibration_samples=8, parity_samples=6)
-    bundles = run_export(cfg, log=lambda m: None)
-    return {b.name: b for b in bundles}
+def qa_bundles(bert_tiny_qa_bundles) -> dict[str, Path]:
+    """bert-tiny QA at every target x precision (the session's shared exports, conftest.py)."""
+    return bert_tiny_qa_bundles
 
 
 def test_every_target_and_precision_is_built(qa_bundles):
     assert sorted(qa_bundles) == sorted([
-        "executorch-fp32", "executorch-int8",
+        "executorch-fp32", "executorch-int8", "executorch-8da4w",
         "onnx-fp32", "onnx-fp16", "onnx-int8",
         "coreml-fp32", "coreml-fp16", "coreml-int8", "coreml-palette4"])
 

@@ -15,24 +15,20 @@ from pocketbert.backends import open_runner
 from pocketbert.backends.onnx import float_weights
 from pocketbert.models import load_model
 from pocketbert.textgen import synthetic_examples
+from tests.shared_bundles import BERT_TINY_SEQ
 
-SEQ = 48
+SEQ = BERT_TINY_SEQ
 FUSED_OPS = {"MultiHeadAttention", "SkipLayerNormalization", "BiasGelu"}
 
 
 @pytest.fixture(scope="module")
-def bundles(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("fusion")
-    quiet = lambda m: None  # noqa: E731
-    fused = run_export(ExportConfig(model="bert-tiny", out=root / "fused", targets=["onnx", "executorch"],
-                                    precisions=["fp32", "int8", "8da4w"], seq_len=SEQ,
-                                    calibration_samples=4, parity_samples=6), log=quiet)
-    plain = run_export(ExportConfig(model="bert-tiny", out=root / "plain", targets=["onnx"],
-                                    precisions=["fp32", "int8"], seq_len=SEQ, onnx_fuse=False,
-                                    calibration_samples=4, parity_samples=6), log=quiet)
-    out = {b.name: b for b in fused}
-    out.update({f"plain-{b.name}": b for b in plain})
-    return out
+def bundles(bert_tiny_qa_bundles, tmp_path_factory) -> dict[str, Path]:
+    """The session's bert-tiny exports (fused ONNX by default, conftest.py) plus unfused ONNX."""
+    plain = run_export(ExportConfig(model="bert-tiny", out=tmp_path_factory.mktemp("fusion") / "plain",
+                                    targets=["onnx"], precisions=["fp32", "int8"], seq_len=SEQ,
+                                    onnx_fuse=False, calibration_samples=8, parity_samples=6),
+                       log=lambda m: None)
+    return {**bert_tiny_qa_bundles, **{f"plain-{b.name}": b for b in plain}}
 
 
 def _model(bundle: Path) -> Path:
