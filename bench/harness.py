@@ -548,8 +548,10 @@ def finish(rec: dict, results: list[dict], item_flops: list[float]) -> dict[str,
                  "gemm_library": trusts[0].get("gemm_library")}
     trust["cv"] = robust_cv([lat / f for lat, f in zip(latency, item_flops) if f])  # latency per FLOP
     rss_peak = max(r["peak_rss_mb"] for r in results)
+    imports = [r["import_ms"] for r in results if r.get("import_ms") is not None]  # boards' older workers: none
     rec = {**rec, "threads_effective": first.get("threads_effective"),
            "model_file_bytes": rec.get("model_file_bytes", first.get("model_bytes")),
+           "import_ms": med(imports) if imports else None,
            "load_ms": med([r["load_ms"] for r in results]),
            "first_inference_ms": med([r["first_inference_ms"] for r in results]),
            "latency_ms": latency, "postprocess_ms": post,

@@ -18,6 +18,7 @@ numpy and the runtime alone, so the same file runs on a board or a phone's Pytho
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import resource
@@ -129,10 +130,15 @@ def run_spec(spec) -> dict:
     for item in items:
         calls = [{n: np.asarray([f[n]], dtype=np.int64) for n in names} for f in item.features]
         feeds.append([pad_inputs(c, spec.seq_len) for c in calls] if spec.shape == "fixed" else calls)
+    backend = get_backend(spec.runtime)
+    t0 = time.perf_counter()
+    for module in backend.runtime_modules:
+        importlib.import_module(module)
+    import_ms = (time.perf_counter() - t0) * 1e3
     baseline_rss = _rss_mb()
 
     t0 = time.perf_counter()
-    runner, facts = get_backend(spec.runtime).load(LoadRequest(
+    runner, facts = backend.load(LoadRequest(
         names, spec.threads, Path(spec.model_path) if spec.model_path else None, spec.model or None,
         task, spec.precision))
     load_ms = (time.perf_counter() - t0) * 1e3
@@ -166,7 +172,7 @@ def run_spec(spec) -> dict:
         # (clock reads, appends, progress bar), free of the run-to-run noise that (a) carries.
         null_s = timed_loop(lambda f: None, items, feeds, task, spec, post=False)[3]
 
-    return {"load_ms": load_ms, "first_inference_ms": first_ms, "latency_ms": latency_ms,
+    return {"import_ms": import_ms, "load_ms": load_ms, "first_inference_ms": first_ms, "latency_ms": latency_ms,
             "postprocess_ms": post_ms, "loop_s": loop_s, "trust": trust, "bare_loop_s": bare_s, "null_loop_s": null_s,
             **facts, "baseline_rss_mb": baseline_rss,
             "peak_rss_mb": _peak_rss_mb(), "answers_sample": [str(a)[:80] for a in answers[:5]],

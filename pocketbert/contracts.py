@@ -262,7 +262,8 @@ class Record(Contract):
     postprocess_ms: list[float] = field(default_factory=list)
     rounds_latency_ms: list[list[float]] = field(default_factory=list)  # each round's raw latency_ms (rounds > 1)
     # run facts
-    load_ms: float | None = None
+    import_ms: float | None = None  # the runtime's Python modules, before load_ms's clock starts
+    load_ms: float | None = None  # the model file into a ready runtime (what an app pays at start)
     first_inference_ms: float | None = None
     n_items: int = 0
     n_model_calls: int = 0

@@ -66,6 +66,7 @@ class Backend:
     description: str = ""  # one line for --help
     label: str = ""  # the name reports show ("ONNX Runtime"); default: the name
     requires: tuple[str, ...] = ()  # Python modules it needs where it runs (a board is probed for them)
+    runtime_modules: tuple[str, ...] = ()  # imported before the bench's load clock: an import is not a model load
     install_hint: str = ""  # how to get it onto a board; "{python}" is that board's interpreter
     only_on: str | None = None  # the one OS it runs on (platform.system(), e.g. "Darwin"), if any
 

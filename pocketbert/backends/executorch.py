@@ -251,6 +251,9 @@ def load_executorch(req: LoadRequest) -> tuple[Runner, dict]:
 
 register(Backend(name="executorch", precisions=("fp32", "int8", "8da4w"), export=export_executorch,
                  load=load_executorch, available=installed("executorch"), dynamic_shapes=True,
+                 # the pybindings import executorch.exir, the whole exporter (~6 s here); an app never does
+                 runtime_modules=("executorch.extension.pybindings.portable_lib", "executorch.runtime",
+                                  "executorch.kernels.quantized"),
                  label="ExecuTorch XNNPACK", requires=("numpy", "executorch"),
                  install_hint=("ExecuTorch's Python pybindings must be built and installed there (build ExecuTorch "
                                "with EXECUTORCH_BUILD_PYBIND=ON, or pip install executorch where a wheel exists)"),
