@@ -152,7 +152,7 @@ def gemm_probe(precision: str, threads: int | None, library: str | None = None,
         call()
         times.append(time.perf_counter() - t0)
     times.sort()
-    flop = 2 * rows * n * n
+    flop = 2 * rows * n * n * (XNNPACK_PROBE_DEPTH if library == "executorch" else 1)
     return {"gflops": flop / times[0] / 1e9, "median_gflops": flop / times[len(times) // 2] / 1e9,
             "calls": len(times), "n": n, "kind": kind, "library": library}
 
@@ -223,10 +223,14 @@ _PROBES = {"torch": _torch_gemm, "onnxruntime": _ort_gemm, "numpy": _numpy_gemm}
 
 XNNPACK_PROBE_ROWS = 2  # XNNPACK probe input: 2n x n. At 1024 x 1024 its best fp32 call made 110-115
 # GFLOP/s here, 2048 x 1024 made 124-136 and DistilBERT's own linears 124-126 (a "peak" below the model)
+XNNPACK_PROBE_DEPTH = 4  # linears chained in the probe program, so one call's input/output copies are
+# shared by 4 GEMMs: one linear made 115-140 GFLOP/s best, 4 chained 141-158 (same run, 3 rounds), and
+# DistilBERT fp32, once XNNPACK took its attention whole, reached 155 (112% of the one-linear "peak")
 
 
 def xnnpack_probe_program(kind: str, n: int, path: Path) -> Path:
-    """Write a .pte holding one n x n linear lowered to XNNPACK, fed XNNPACK_PROBE_ROWS * n rows: fp32,
+    """Write a .pte holding XNNPACK_PROBE_DEPTH chained n x n linears lowered to XNNPACK, fed
+    XNNPACK_PROBE_ROWS * n rows: fp32,
     or (int8) the int8 path of our ExecuTorch exports (XNNPACK quantizer, dynamic per-channel int8;
     activations quantized per call). Made once per bench cache by the export step (needs executorch's
     exporter, like a bundle)."""
@@ -236,7 +240,7 @@ def xnnpack_probe_program(kind: str, n: int, path: Path) -> Path:
     from pocketbert.backends.executorch import lower_to_xnnpack
 
     torch.manual_seed(0)
-    model = torch.nn.Linear(n, n, bias=False).eval()
+    model = torch.nn.Sequential(*[torch.nn.Linear(n, n, bias=False) for _ in range(XNNPACK_PROBE_DEPTH)]).eval()
     args = (torch.randn(XNNPACK_PROBE_ROWS * n, n),)
     with torch.no_grad():
         program = export(model, args, strict=False)
@@ -255,7 +259,8 @@ def xnnpack_probe_program(kind: str, n: int, path: Path) -> Path:
 
 def probe_program_path(cache: Path, kind: str, n: int = PROBE_N) -> Path:
     """Where a bench cache keeps the XNNPACK probe program of `kind` (fp32 or int8)."""
-    return Path(cache) / "probes" / f"xnnpack-{'int8' if kind == 'int8' else 'fp32'}-{XNNPACK_PROBE_ROWS * n}x{n}.pte"
+    return Path(cache) / "probes" / (f"xnnpack-{'int8' if kind == 'int8' else 'fp32'}-"
+                                     f"{XNNPACK_PROBE_ROWS * n}x{n}x{XNNPACK_PROBE_DEPTH}.pte")
 
 
 def _executorch_gemm(program: str, n: int, threads: int | None):

@@ -127,7 +127,7 @@ def test_executorch_rows_probe_xnnpack_and_fall_back_without_a_program(precision
     from bench.machine import probe_program_path, xnnpack_probe_program
 
     program = xnnpack_probe_program(precision, 256, probe_program_path(tmp_path, precision, n=256))
-    assert program.name == f"xnnpack-{precision}-512x256.pte" and not list(program.parent.glob(".*"))
+    assert program.name == f"xnnpack-{precision}-512x256x4.pte" and not list(program.parent.glob(".*"))
     p = gemm_probe(precision, threads=1, library="executorch", program=str(program), budget_s=0.05, n=256)
     assert p["library"] == "executorch" and p["kind"] == precision and p["gflops"] > 0
     p = gemm_probe(precision, threads=1, library="executorch", program=str(tmp_path / "gone.pte"), budget_s=0.05,
