@@ -139,7 +139,7 @@ def xnnpack_attention(module, query, key, value, attention_mask, scaling=None, d
         return out.transpose(1, 2).contiguous(), None
     scores = torch.bmm(query.flatten(0, 1), key.flatten(0, 1).transpose(1, 2)) * scaling
     if attention_mask is not None:
-        scores = scores + attention_mask.flatten(0, 2).unsqueeze(1)  # (1, 1, seq) over all heads
+        scores = scores + attention_mask.view(1, 1, -1)  # (1, 1, seq) over all heads (a view XNNPACK takes)
     out = torch.bmm(torch.softmax(scores, dim=-1), value.flatten(0, 1))  # (heads, seq, dh)
     return out.view(bs, heads, seq, dh).transpose(1, 2).contiguous(), None
 
