@@ -239,6 +239,6 @@ def load_onnx(req: LoadRequest) -> tuple[Runner, dict]:
 
 register(Backend(name="onnx", precisions=("fp32", "fp16", "int8"), export=export_onnx, load=load_onnx,
                  available=installed("onnxruntime"), dynamic_shapes=True,
-                 label="ONNX Runtime", requires=("numpy", "onnxruntime"),
+                 label="ONNX Runtime", requires=("numpy", "onnxruntime"), runtime_modules=("onnxruntime",),
                  install_hint="{python} -m pip install onnxruntime==1.32.0 numpy",
                  description="ONNX Runtime CPU (model.onnx; dynamic batch and sequence)"))
