@@ -143,7 +143,8 @@ def gemm_probe(precision: str, threads: int | None, library: str | None = None,
         library, call = "numpy", _numpy_gemm(kind, n, threads)
     if call is None:
         return {}
-    rows = XNNPACK_PROBE_ROWS * n if library == "executorch" else n
+    # the XNNPACK program: XNNPACK_PROBE_DEPTH chained linears on 2n rows; the others: one n x n x n GEMM
+    rows, depth = (XNNPACK_PROBE_ROWS * n, XNNPACK_PROBE_DEPTH) if library == "executorch" else (n, 1)
     call()  # warm-up: thread pool, packing, caches
     times = []
     t_end = time.perf_counter() + budget_s
@@ -152,7 +153,7 @@ def gemm_probe(precision: str, threads: int | None, library: str | None = None,
         call()
         times.append(time.perf_counter() - t0)
     times.sort()
-    flop = 2 * rows * n * n * (XNNPACK_PROBE_DEPTH if library == "executorch" else 1)
+    flop = 2 * rows * n * n * depth
     return {"gflops": flop / times[0] / 1e9, "median_gflops": flop / times[len(times) // 2] / 1e9,
             "calls": len(times), "n": n, "kind": kind, "library": library}
 

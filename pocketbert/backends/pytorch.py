@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from pocketbert.backends import Backend, LoadRequest, Runner, installed, register
+from pocketbert.models import BERT_FAMILY
 
 
 def load_pytorch(req: LoadRequest) -> tuple[Runner, dict]:
@@ -39,7 +40,7 @@ register(Backend(name="pytorch", precisions=("fp32", "int8"), load=load_pytorch,
                  available=installed("torch", "transformers"), dynamic_shapes=True,
                  label="PyTorch eager", requires=("numpy", "torch", "transformers"),
                  # transformers imports its modeling code on first use (~6 s of the ~9 s "load" measured here)
-                 runtime_modules=("torch", "transformers.modeling_utils", "transformers.models.bert.modeling_bert",
-                                  "transformers.models.distilbert.modeling_distilbert"),
+                 runtime_modules=("torch", "transformers.modeling_utils",
+                                  *(f"transformers.models.{t}.modeling_{t}" for t in BERT_FAMILY)),
                  install_hint="{python} -m pip install torch transformers numpy",
                  description="PyTorch eager (runs the model directly; the reference)"))
