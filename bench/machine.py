@@ -266,14 +266,12 @@ def probe_program_path(cache: Path, kind: str, n: int = PROBE_N) -> Path:
 
 def _executorch_gemm(program: str, n: int, threads: int | None):
     import torch
-    from executorch.extension.pybindings import portable_lib
-    from executorch.runtime import Runtime
 
-    if threads:
-        portable_lib._unsafe_reset_threadpool(int(threads))
-    method = Runtime.get().load_program(Path(program)).load_method("forward")
+    from pocketbert.backends.executorch import open_method
+
+    method, _ = open_method(Path(program), threads)
     a = torch.randn(XNNPACK_PROBE_ROWS * n, n)
-    return lambda: method.execute([a])
+    return lambda: method([a])
 
 
 # Arm CPU part numbers (MIDR part, implementer 0x41) of common phone and board cores, for readable

@@ -226,33 +226,40 @@ def quantize_int8(program, calibration_args, args, shapes=None):
     return export(converted, args, dynamic_shapes=shapes, strict=False)
 
 
-def load_executorch(req: LoadRequest) -> tuple[Runner, dict]:
-    import torch
-    from executorch.extension.pybindings import portable_lib
-    from executorch.runtime import Runtime
+def open_method(path: Path, threads: int | None):
+    """A .pte's forward method on the C++ runtime, XNNPACK's threadpool at `threads`; returns
+    (method, the pool's size read back). The runtime itself, not its `portable_lib` /
+    `executorch.runtime` wrappers: those import executorch.exir (the whole exporter: dynamo,
+    inductor), 6-10 s per process here, which an app never pays. Same program, same kernels."""
+    import torch  # noqa: F401 - first: the extension resolves libtorch's symbols from the loaded library
+    from executorch.extension.pybindings import _portable_lib as runtime
 
     import executorch.kernels.quantized  # noqa: F401 - registers embedding_4bit/_byte for 8da4w files
 
-    if req.threads:
+    if threads:
         # XNNPACK runs on ExecuTorch's own threadpool, which ignores torch.set_num_threads:
         # left alone it uses every core it detects, so set it to the same count as the others.
-        portable_lib._unsafe_reset_threadpool(int(req.threads))
-    program = Runtime.get().load_program(Path(req.model_path))
-    method = program.load_method("forward")
+        runtime._unsafe_reset_threadpool(int(threads))
+    program = runtime._load_program(str(path), program_verification=runtime.Verification.InternalConsistency)
+    return program.load_method("forward"), int(runtime._threadpool_get_thread_count())
+
+
+def load_executorch(req: LoadRequest) -> tuple[Runner, dict]:
+    import torch
+
+    method, pool = open_method(Path(req.model_path), req.threads)
     names = req.input_names
 
     def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         args = [torch.from_numpy(np.ascontiguousarray(feeds[n], dtype=np.int64)) for n in names]
-        return [o.detach().numpy() for o in method.execute(args)]
+        return [o.detach().numpy() for o in method(args)]
 
-    # the pool's size, read back: what XNNPACK really runs on
-    return run, {"threads_effective": int(portable_lib._threadpool_get_thread_count())}
+    return run, {"threads_effective": pool}  # what XNNPACK really runs on
 
 
 register(Backend(name="executorch", precisions=("fp32", "int8", "8da4w"), export=export_executorch,
                  load=load_executorch, available=installed("executorch"), dynamic_shapes=True,
-                 # the pybindings import executorch.exir, the whole exporter (~6 s here); an app never does
-                 runtime_modules=("executorch.extension.pybindings.portable_lib", "executorch.runtime",
+                 runtime_modules=("torch", "executorch.extension.pybindings._portable_lib",
                                   "executorch.kernels.quantized"),
                  label="ExecuTorch XNNPACK", requires=("numpy", "executorch"),
                  install_hint=("ExecuTorch's Python pybindings must be built and installed there (build ExecuTorch "
