@@ -124,17 +124,18 @@ def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
         with tempfile.TemporaryDirectory(prefix=f"pocketbert-bench-{os.getpid()}-") as work:
             for spec, (kind, _) in zip(cfg.workloads, kinds):
                 for model, runs in _plan(cfg, kind, given, groups).items():
+                    # exports first: the model's facts then come from a bundle's manifest (no model build)
+                    export_missing(cache, _exports_needed(runs, cfg, device), jobs=min(physical_cores(), 4),
+                                   log_path=log_path, log=log, progress=not cfg.quiet)
                     with quiet_output(log_path):  # tokenizer and model loading chatter
                         workload = load_workload(spec, _tokenizer_for(model, cfg.tokenizer, runs), cfg.seq_len,
                                                  cfg.limit)
-                        facts = {m: _model_facts(m, runs[0].task, [r for r in runs if r.model == m])
+                        facts = {m: _model_facts(m, runs[0].task, [r for r in runs if r.model == m], cfg, cache)
                                  for m in dict.fromkeys(r.model for r in runs)}  # per model: peers have their own
                     items_path = Path(work) / f"items-{written}-{workload.name}.json"  # what every worker reads
                     save_items(workload.items, items_path)
                     log(f"{model} on {workload.name} ({len(workload.items)} items, {runs[0].task}, "
                         f"seq {cfg.seq_len})")
-                    export_missing(cache, _exports_needed(runs, cfg, device), jobs=min(physical_cores(), 4),
-                                   log_path=log_path, log=log, progress=not cfg.quiet)
                     planned = []
                     for run in runs:  # skips, failures and every export first: nothing heavy between timings
                         rec, worker_spec, item_flops = prepare(run, workload, items_path, facts[run.model], cfg, threads,
@@ -346,16 +347,29 @@ def _tokenizer_for(model: str, tokenizer: str | None, runs: list[Run]):
     return load_tokenizer(model if Path(model).expanduser().is_dir() else None)
 
 
-def _model_facts(model: str, task: str, runs: list[Run]) -> dict[str, Any]:
-    """Parameter counts and config of the model (from a bundle's manifest when there is one)."""
+def _model_facts(model: str, task: str, runs: list[Run], cfg: BenchConfig | None = None,
+                 cache: Path | None = None) -> dict[str, Any]:
+    """Parameter counts and config of the model: from a given bundle's manifest, else from a bundle
+    the bench exported for it (building a preset model in this process costs ~6 s of imports), else
+    from the model itself."""
+    from export.bundle import read_manifest
+
     given = next((r for r in runs if r.bundle), None)
     if given:
-        from export.bundle import read_manifest
-
         m = given.manifest or read_manifest(given.bundle, verify=False)
         return {"parameters": m["parameters"], "config": m["config"] if "vocab_size" in m["config"]
                 else _config_from_folder(given.bundle), "model_type": m["model_type"],
                 "input_names": [i["name"] for i in m["inputs"]]}
+    if cfg is not None and cache is not None:
+        from bench.bundles import bundle_dir, cache_state
+
+        for r in runs:
+            folder = bundle_dir(cache, model, task, r.runtime, r.precision, cfg.seq_len, cfg.onnx_optimize)
+            if (folder / "manifest.json").is_file() and not cache_state(folder, model, task, cfg.seq_len,
+                                                                       cfg.tokenizer, cfg.onnx_optimize):
+                m = read_manifest(folder, verify=False)
+                return {"parameters": m["parameters"], "config": _config_from_folder(folder),
+                        "model_type": m["model_type"], "input_names": [i["name"] for i in m["inputs"]]}
     from pocketbert.models import count_parameters, load_model
 
     loaded = load_model(model, task)

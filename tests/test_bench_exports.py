@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.bundles import bundle_dir, export_missing
+from bench.bundles import bundle_dir, export_jobs, export_missing
 from export.bundle import MANIFEST, read_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +44,16 @@ def test_missing_bundles_are_exported_side_by_side_and_cached(tmp_path):
     lines.clear()
     export_missing(tmp_path, _wanted(["fp32", "int8"]), jobs=2, log=lines.append, progress=False)
     assert lines == []  # cached: nothing to do
+
+
+def test_the_longest_export_starts_first_and_the_probes_share_a_process():
+    # the main job's wanted list, in the plan's order (bench.harness._exports_needed)
+    et = [{**w, "target": "executorch"} for w in _wanted(["fp32", "int8"])]
+    wanted = [{"probe": "fp32"}, et[0], {"probe": "int8"}, et[1], *_wanted(["fp32", "int8"])]
+    jobs = export_jobs(wanted)
+    assert [(j.get("target"), j.get("precision")) for j in jobs] == [
+        ("executorch", "int8"), ("executorch", "fp32"), ("onnx", "int8"), (None, None), ("onnx", "fp32")]
+    assert jobs[3] == {"probe": ["fp32", "int8"]}  # both probe programs in one process
 
 
 def test_an_interrupted_bench_leaves_no_export_running(tmp_path):
