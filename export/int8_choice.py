@@ -185,9 +185,7 @@ def choose_int8_mode(backend, loaded, cfg, calibration, examples, reference, bun
                             "calls_per_round": CALLS_PER_ROUND,
                             "tokens_per_call": max(built["dynamic"][1].seq_lens),
                             "inputs": "the parity inputs, padded", "seconds": round(timing_seconds, 2)})
-    times = " vs ".join(f"{c.mode} {c.p50_ms:.1f} ms" if c.p50_ms is not None
-                        else f"{c.mode} dropped" for c in candidates)
-    log(f"int8 auto -> {chosen}: {times} ({reason})")
+    log(f"int8 auto -> {chosen}: {reason}")  # the two medians, or why one was dropped
 
     folder, result, parity, task_eval = built[chosen]
     for p in folder.iterdir():
