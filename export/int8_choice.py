@@ -131,71 +131,91 @@ def interleaved_ms(runners: dict[str, Any], feeds: list[dict], rounds: int = TIM
     return samples
 
 
+@dataclass
+class Built:
+    """A candidate on disk with its checks (in-process only, not written)."""
+
+    folder: Path
+    result: Any  # the backend's ExportResult
+    parity: dict
+    task_eval: dict | None
+    candidate: Candidate
+
+
 def choose_int8_mode(backend, loaded, cfg, calibration, examples, reference, bundle: Path, log,
                      task_data=None):
-    """Build dynamic and static int8 into `bundle`'s hidden candidate folders -> check each (parity,
-    task gate) -> time the passing ones interleaved -> choose -> move the chosen file into `bundle`.
+    """Build dynamic and static int8 into hidden folders of `bundle` -> check each (parity, task
+    gate) -> time the passing ones interleaved -> choose -> move the chosen file into `bundle`.
     Returns (ExportResult with notes.int8_choice, parity, task_eval, export seconds: both builds
     and the timing)."""
+    built = {mode: build_candidate(mode, backend, loaded, cfg, calibration, examples, reference,
+                                   bundle, log, task_data) for mode in ("dynamic", "static")}
+    timing = time_candidates(backend, loaded, built, examples)
+    chosen, reason = choose([b.candidate for b in built.values()])
+    log(f"int8 auto -> {chosen}: {reason}")  # the two medians, or why one was dropped
+    choice = Int8Choice(asked="auto", chosen=chosen, reason=reason,
+                        candidates=[b.candidate for b in built.values()], cpu=cpu_facts(),
+                        timing=timing)
+    keep = built[chosen]
+    for p in keep.folder.iterdir():
+        p.replace(bundle / p.name)
+    for b in built.values():
+        shutil.rmtree(b.folder)
+    result = dataclasses.replace(keep.result, notes={**(keep.result.notes or {}),
+                                                     "int8_choice": choice.to_dict()})
+    export_seconds = sum(b.candidate.build_seconds for b in built.values()) + timing["seconds"]
+    return result, keep.parity, keep.task_eval, export_seconds
+
+
+def build_candidate(mode: str, backend, loaded, cfg, calibration, examples, reference,
+                    bundle: Path, log, task_data) -> Built:
+    """One int8 mode built by the backend into bundle/.int8-MODE and checked like any export;
+    dropped (with the reason) when parity or the task gate fails."""
+    from export.pipeline import build, check_export
+
+    folder = bundle / f".int8-{mode}"
+    folder.mkdir()
+    say = lambda msg: log(f"{mode}: {msg}")  # noqa: E731
+    t0 = time.perf_counter()
+    result = build(backend, loaded, "int8", dataclasses.replace(cfg, int8_mode=mode), calibration,
+                   folder, say)
+    seconds = time.perf_counter() - t0
+    parity, task_eval = check_export(backend, loaded, "int8", result, folder, examples, reference,
+                                     say, task_data, cfg)
+    failed = [f"{what} {check['status']}" for what, check in
+              (("parity", parity), ("task gate", task_eval or {}))
+              if check.get("status", "").startswith("failed")]
+    return Built(folder, result, parity, task_eval, Candidate(
+        mode=mode, p50_ms=None, parity=_parity_figures(parity), task_eval=_task_figures(task_eval),
+        build_seconds=round(seconds, 2), bytes=(folder / result.model_file).stat().st_size,
+        dropped="; ".join(failed) or None))
+
+
+def time_candidates(backend, loaded, built: dict[str, Built], examples) -> dict[str, Any]:
+    """Time the candidates that passed their checks (when both did) in this process, interleaved,
+    on the parity inputs padded to the file's length; sets their samples and medians. Returns the
+    timing setup for the record."""
     import numpy as np
 
-    from export.pipeline import build, check_export
     from pocketbert.backends import LoadRequest
     from pocketbert.inputs import pad_inputs
 
-    built, candidates = {}, []
-    for mode in ("dynamic", "static"):
-        folder = bundle / f".int8-{mode}"
-        folder.mkdir()
-        say = lambda msg, _m=mode: log(f"{_m}: {msg}")  # noqa: E731
-        t0 = time.perf_counter()
-        result = build(backend, loaded, "int8", dataclasses.replace(cfg, int8_mode=mode),
-                       calibration, folder, say)
-        seconds = time.perf_counter() - t0
-        parity, task_eval = check_export(backend, loaded, "int8", result, folder, examples,
-                                         reference, say, task_data, cfg)
-        failed = [f"{what} {check['status']}" for what, check in (("parity", parity),
-                                                                  ("task gate", task_eval or {}))
-                  if check.get("status", "").startswith("failed")]
-        built[mode] = (folder, result, parity, task_eval)
-        candidates.append(Candidate(
-            mode=mode, p50_ms=None, parity=_parity_figures(parity),
-            task_eval=_task_figures(task_eval), build_seconds=round(seconds, 2),
-            bytes=(folder / result.model_file).stat().st_size,
-            dropped="; ".join(failed) or None))
-
-    timed = [c for c in candidates if c.dropped is None]
+    width = max(built["dynamic"].result.seq_lens)
+    setup = {"threads": TIMING_THREADS, "rounds": TIMING_ROUNDS, "calls_per_round": CALLS_PER_ROUND,
+             "tokens_per_call": width, "inputs": "the parity inputs, padded", "seconds": 0.0}
+    passing = {m: b for m, b in built.items() if b.candidate.dropped is None}
+    if len(passing) < 2:
+        return setup  # nothing to compare: the rule keeps the one that passed
     t0 = time.perf_counter()
-    if len(timed) == 2:
-        width = max(built["dynamic"][1].seq_lens)
-        feeds = [pad_inputs(ex, width) for ex in examples]
-        runners = {c.mode: backend.load(LoadRequest(
-            loaded.input_names, TIMING_THREADS, built[c.mode][0] / built[c.mode][1].model_file,
-            task=loaded.task, precision="int8"))[0] for c in timed}
-        samples = interleaved_ms(runners, feeds)
-        for c in timed:
-            c.samples_ms = samples[c.mode]
-            c.p50_ms = round(float(np.median(samples[c.mode])), 2)
-    timing_seconds = time.perf_counter() - t0
-
-    chosen, reason = choose(candidates)
-    choice = Int8Choice(asked="auto", chosen=chosen, reason=reason, candidates=candidates,
-                        cpu=cpu_facts(), timing={
-                            "threads": TIMING_THREADS, "rounds": TIMING_ROUNDS,
-                            "calls_per_round": CALLS_PER_ROUND,
-                            "tokens_per_call": max(built["dynamic"][1].seq_lens),
-                            "inputs": "the parity inputs, padded", "seconds": round(timing_seconds, 2)})
-    log(f"int8 auto -> {chosen}: {reason}")  # the two medians, or why one was dropped
-
-    folder, result, parity, task_eval = built[chosen]
-    for p in folder.iterdir():
-        p.replace(bundle / p.name)
-    for mode in built:
-        shutil.rmtree(bundle / f".int8-{mode}")
-    result = dataclasses.replace(result, notes={**(result.notes or {}),
-                                                "int8_choice": choice.to_dict()})
-    export_seconds = sum(c.build_seconds for c in candidates) + timing_seconds
-    return result, parity, task_eval, export_seconds
+    runners = {m: backend.load(LoadRequest(loaded.input_names, TIMING_THREADS,
+                                           b.folder / b.result.model_file, task=loaded.task,
+                                           precision="int8"))[0] for m, b in passing.items()}
+    samples = interleaved_ms(runners, [pad_inputs(ex, width) for ex in examples])
+    for m, b in passing.items():
+        b.candidate.samples_ms = samples[m]
+        b.candidate.p50_ms = round(float(np.median(samples[m])), 2)
+    setup["seconds"] = round(time.perf_counter() - t0, 2)
+    return setup
 
 
 def unmeasured_choice(asked: str, chosen: str, reason: str) -> dict:

@@ -46,7 +46,7 @@ class ExportConfig:
     min_identical_answers: float = 0.0  # share of answers equal to fp32's an export must keep (0: no bound)
     int8_guided: str | None = None  # squad:/glue:PATH to choose on: keep int8's most harmful layers fp32
     int8_guided_questions: int = 300  # choosing questions (rows): ~2 points of identical answers, ~1 min a step
-    int8_mode: str = "auto"  # ONNX/ExecuTorch int8: dynamic, static, or auto (build both, keep the faster that passes)
+    int8_mode: str = "auto"  # ONNX/ExecuTorch int8: dynamic, static, or auto (measure both here)
     seed: int = 0  # presets' random init and the synthetic inputs
     overwrite: bool = False  # replace a non-empty --out
 
