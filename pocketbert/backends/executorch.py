@@ -234,11 +234,19 @@ def quantize_int8(program, calibration_args, args, shapes=None, dynamic: bool = 
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
     )
+    import torch
     from torch.export import export
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    quantizer = XNNPACKQuantizer().set_global(
-        get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic))
+    config = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic)
+    if dynamic:
+        quantizer = XNNPACKQuantizer().set_global(config)  # its dynamic patterns: linears only
+    else:
+        # linears only: the global static config also quantizes every add and mul, among them
+        # the attention mask add (-1e4 entries on one per-tensor int8 scale) and the residual
+        # stream; trained MiniLM-L6 QA: logit SNR 7.1 dB, SQuAD F1 36.8 vs fp32 52.2 (linears
+        # only: 8.9 dB, F1 46.4; min/max ranges instead of the histogram: 9.7 dB, F1 45.0)
+        quantizer = XNNPACKQuantizer().set_operator_type(torch.ops.aten.linear.default, config)
     prepared = prepare_pt2e(program.module(), quantizer)
     for call_args in calibration_args[:1] if dynamic else calibration_args:
         prepared(*call_args)
