@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from export.int8_choice import INT8_MODES
     from pocketbert import argtypes as t
     from pocketbert.backends import all_backends
     from pocketbert.models import TASKS
@@ -66,6 +67,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "than --eval-data); the manifest records the per-layer choice")
     p.add_argument("--int8-guided-questions", type=t.positive_int, default=300,
                    help="questions (TSV rows) of --int8-guided scored per search step (default 300)")
+    p.add_argument("--int8-mode", default="auto", type=t.choice(INT8_MODES, "int8 mode"),
+                   help="ONNX and ExecuTorch int8 (other targets ignore it): dynamic (activations "
+                        "quantized per call), static (activation scales calibrated on "
+                        "--calibration-samples inputs; ONNX QDQ, XNNPACK static), or auto (default: "
+                        "build both, check parity (and --eval-data), time them here, keep static "
+                        "only if >= 5%% faster; the manifest records why)")
     p.add_argument("--calibration-samples", type=t.positive_int, default=32,
                    help="inputs the int8 quantizer observes (default 32)")
     p.add_argument("--parity-samples", type=t.positive_int, default=8,
@@ -95,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
                        max_accuracy_drop=args.max_accuracy_drop,
                        min_identical_answers=args.min_identical_answers,
                        int8_guided=args.int8_guided,
-                       int8_guided_questions=args.int8_guided_questions,
+                       int8_guided_questions=args.int8_guided_questions, int8_mode=args.int8_mode,
                        seed=args.seed, overwrite=args.overwrite)
     run_export(cfg)  # prints the summary table (also when a check fails)
     return 0

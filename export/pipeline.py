@@ -7,7 +7,7 @@ bundle passed parity: a failed or interrupted export leaves nothing that looks v
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -46,6 +46,7 @@ class ExportConfig:
     min_identical_answers: float = 0.0  # share of answers equal to fp32's an export must keep (0: no bound)
     int8_guided: str | None = None  # squad:/glue:PATH to choose on: keep int8's most harmful layers fp32
     int8_guided_questions: int = 300  # choosing questions (rows): ~2 points of identical answers, ~1 min a step
+    int8_mode: str = "auto"  # ONNX/ExecuTorch int8: dynamic, static, or auto (measure both here)
     seed: int = 0  # presets' random init and the synthetic inputs
     overwrite: bool = False  # replace a non-empty --out
 
@@ -83,6 +84,7 @@ def run_export(cfg: ExportConfig, log=None) -> list[Path]:
 
     pairs = plan(cfg)
     check_output_dir(Path(cfg.out), cfg.overwrite)
+    check_int8_mode(cfg)
     if cfg.int8_guided:
         from export.int8_guided import check_choosing_spec
 
@@ -160,48 +162,45 @@ def max_metric_drop(cfg: ExportConfig, kind: str) -> float:
     return cfg.max_f1_drop if kind == "squad" else cfg.max_accuracy_drop
 
 
+def check_int8_mode(cfg: ExportConfig) -> None:
+    """A known --int8-mode, and none that --int8-guided cannot honour (it searches the dynamic graph)."""
+    from export.int8_choice import INT8_MODES
+    from pocketbert.common import lookup
+
+    lookup({m: m for m in INT8_MODES}, cfg.int8_mode, "int8 mode")
+    if cfg.int8_guided and cfg.int8_mode == "static":
+        raise UsageError("--int8-guided keeps layers fp32 in the dynamic int8 graph: use "
+                         "--int8-mode dynamic or auto with it, not static")
+
+
 def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, calibration,
                examples, reference, bundle: Path, log=print, task_data=None) -> dict:
-    """export -> save tokenizer -> validate -> manifest, for one (target, precision)."""
+    """export (int8 auto: both int8 modes, measured, one kept) -> save tokenizer -> validate ->
+    manifest, for one (target, precision)."""
     from export.bundle import MANIFEST, describe_files
-    from export.parity import check_parity
-    from export.wrapper import OUTPUT_NAMES
-    from pocketbert.backends import LoadRequest, get_backend
+    from export.int8_choice import choose_int8_mode, resolve, unmeasured_choice
+    from pocketbert.backends import get_backend
     from pocketbert.contracts import Manifest
     from pocketbert.models import count_parameters
 
     backend = get_backend(target_name)
-    t0 = time.perf_counter()
-    with signals_deferred(f"the {backend.label or backend.name} export in progress"):
-        result = backend.export(loaded, precision, cfg, calibration, bundle, log=log)
-    export_seconds = time.perf_counter() - t0
+    mode, why = resolve(backend, precision, cfg)
+    if mode == "auto":
+        result, parity, task_eval, export_seconds = choose_int8_mode(
+            backend, loaded, cfg, calibration, examples, reference, bundle, log, task_data)
+    else:
+        t0 = time.perf_counter()
+        result = build(backend, loaded, precision, replace(cfg, int8_mode=mode or "dynamic"),
+                       calibration, bundle, log)
+        export_seconds = time.perf_counter() - t0
+        if why:  # auto resolved without measuring
+            log(f"int8 auto -> {mode}: {why}")
+            result = replace(result, notes={**(result.notes or {}), "int8_choice":
+                                            unmeasured_choice(cfg.int8_mode, mode, why)})
+        parity, task_eval = check_export(backend, loaded, precision, result, bundle, examples,
+                                         reference, log, task_data, cfg)
     save_tokenizer(loaded.tokenizer, bundle)
     loaded.model.config.save_pretrained(bundle)
-
-    model_path = bundle / result.model_file
-    if backend.check_bundle:
-        backend.check_bundle(model_path, loaded.input_names, OUTPUT_NAMES[loaded.task])
-    can_run, why = backend.available()
-    why = f"not run: {why}"
-    if can_run:
-        log("parity check")
-        runner, _ = backend.load(LoadRequest(loaded.input_names, None, model_path, task=loaded.task,
-                                             precision=precision))
-        feeds = examples if result.dynamic_seq else [_pad_for(ex, result.seq_lens) for ex in examples]
-        parity = check_parity(loaded.task, precision, reference, runner, feeds, backend)
-    else:
-        parity = {"status": why}
-    task_eval = None
-    if task_data is not None:
-        task_eval = {"status": why}
-        if can_run:
-            data = task_data["data"]
-            log(f"task eval: {'SQuAD F1' if data.kind == 'squad' else 'accuracy'} on {data.size} "
-                f"{'questions' if data.kind == 'squad' else 'rows'} vs PyTorch fp32")
-            pad = None if result.dynamic_seq else max(result.seq_lens)
-            task_eval = data.score(loaded.input_names, reference, runner, pad,
-                                   max_metric_drop(cfg, data.kind), cfg.min_identical_answers,
-                                   task_data["cache"])
 
     bs = "batch" if result.dynamic_batch else 1
     seq = "seq" if result.dynamic_seq else result.seq_lens
@@ -222,6 +221,44 @@ def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, cali
         files=describe_files(bundle))
     write_json(bundle / MANIFEST, manifest.to_dict())
     return manifest.to_dict()
+
+
+def build(backend, loaded, precision: str, cfg: ExportConfig, calibration, folder: Path, log):
+    """The backend's export into `folder` (Ctrl-C held until it is done): its ExportResult."""
+    with signals_deferred(f"the {backend.label or backend.name} export in progress"):
+        return backend.export(loaded, precision, cfg, calibration, folder, log=log)
+
+
+def check_export(backend, loaded, precision: str, result, folder: Path, examples, reference, log,
+                 task_data, cfg: ExportConfig) -> tuple[dict, dict | None]:
+    """The backend's file check, then parity against PyTorch and (--eval-data) the task gate:
+    (parity, task_eval), each {"status": "not run: why"} where the runtime can't run here."""
+    from export.parity import check_parity
+    from export.wrapper import OUTPUT_NAMES
+    from pocketbert.backends import LoadRequest
+
+    model_path = folder / result.model_file
+    if backend.check_bundle:
+        backend.check_bundle(model_path, loaded.input_names, OUTPUT_NAMES[loaded.task])
+    can_run, why = backend.available()
+    why = f"not run: {why}"
+    if not can_run:
+        return {"status": why}, ({"status": why} if task_data is not None else None)
+    log("parity check")
+    runner, _ = backend.load(LoadRequest(loaded.input_names, None, model_path, task=loaded.task,
+                                         precision=precision))
+    feeds = examples if result.dynamic_seq else [_pad_for(ex, result.seq_lens) for ex in examples]
+    parity = check_parity(loaded.task, precision, reference, runner, feeds, backend)
+    task_eval = None
+    if task_data is not None:
+        data = task_data["data"]
+        log(f"task eval: {'SQuAD F1' if data.kind == 'squad' else 'accuracy'} on {data.size} "
+            f"{'questions' if data.kind == 'squad' else 'rows'} vs PyTorch fp32")
+        pad = None if result.dynamic_seq else max(result.seq_lens)
+        task_eval = data.score(loaded.input_names, reference, runner, pad,
+                               max_metric_drop(cfg, data.kind), cfg.min_identical_answers,
+                               task_data["cache"])
+    return parity, task_eval
 
 
 def _pad_for(example: dict[str, np.ndarray], seq_lens: list[int]) -> dict[str, np.ndarray]:

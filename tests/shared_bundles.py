@@ -15,5 +15,6 @@ def bert_tiny_qa_bundles(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("export") / "qa"
     cfg = ExportConfig(model="bert-tiny", out=out, targets=["executorch", "onnx", "coreml"],
                        precisions=["fp32", "fp16", "int8", "palette4", "8da4w"], seq_len=BERT_TINY_SEQ,
-                       calibration_samples=8, parity_samples=6)
+                       calibration_samples=8, parity_samples=6,
+                       int8_mode="dynamic")  # the tests' int8 figures are dynamic's (auto: tests/test_int8_mode.py)
     return {b.name: b for b in run_export(cfg, log=lambda m: None)}

@@ -199,7 +199,7 @@ def test_parity_bounds_fail_broken_exports(sensitive_qa, precision):
 def test_parity_bounds_pass_a_correct_int8_export_of_the_same_model(sensitive_qa, target, tmp_path):
     from export.pipeline import export_one
 
-    cfg = ExportConfig(model="test", out=tmp_path, seq_len=SEQ)
+    cfg = ExportConfig(model="test", out=tmp_path, seq_len=SEQ, int8_mode="dynamic")  # its SNR figures
     calibration = synthetic_examples(sensitive_qa.tokenizer, "question-answering", 8, SEQ, seed=1)
     manifest = export_one(sensitive_qa, target, "int8", cfg, calibration,
                           _padded_examples(sensitive_qa), _reference_runner(sensitive_qa),

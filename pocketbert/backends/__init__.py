@@ -69,10 +69,22 @@ class Backend:
     runtime_modules: tuple[str, ...] = ()  # imported before the bench's load clock: an import is not a model load
     install_hint: str = ""  # how to get it onto a board; "{python}" is that board's interpreter
     only_on: str | None = None  # the one OS it runs on (platform.system(), e.g. "Darwin"), if any
+    int8_modes: tuple[str, ...] = ()  # int8 builds it makes ("dynamic", "static"): --int8-mode picks or measures
 
     @property
     def makes_bundles(self) -> bool:
         return self.export is not None
+
+
+def int8_mode(cfg) -> str:
+    """The int8 build a backend makes from an export config: "dynamic" or "static". The pipeline
+    resolves "auto" (build both, measure, keep one: export/int8_choice.py) before a backend sees
+    it; configs without the knob (older callers) get dynamic."""
+    mode = getattr(cfg, "int8_mode", "dynamic")
+    if mode not in ("dynamic", "static"):
+        raise ValueError(f"int8 mode {mode!r} reached a backend: the export pipeline resolves "
+                         "'auto' into dynamic or static first")
+    return mode
 
 
 BACKENDS: dict[str, Backend] = {}

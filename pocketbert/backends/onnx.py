@@ -1,7 +1,9 @@
 """ONNX Runtime. Export: torch.onnx (dynamo exporter) with dynamic batch and sequence axes ->
-transformer fusion (default) -> int8 via onnxruntime's dynamic per-channel quantization of every
-MatMul weight and the embedding tables (Gather), or fp16 weights and compute via onnxruntime's
-float16 converter (inputs/outputs keep their types).
+transformer fusion (default) -> int8 via onnxruntime's per-channel quantization of every MatMul
+weight and the embedding tables (Gather), dynamic (activations quantized per call) or static (QDQ:
+activation scales calibrated on the export's calibration inputs; `--int8-mode`, see
+export/int8_choice.py), or fp16 weights and compute via onnxruntime's float16 converter
+(inputs/outputs keep their types).
 
 Fusion: ONNX Runtime's own fusions (at session load, or `onnxruntime.transformers.optimize_model`)
 do not recognise the attention of dynamo-exported graphs (its Reshape/Transpose/Shape chains differ
@@ -24,7 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from pocketbert.backends import Backend, ExportResult, LoadRequest, Runner, installed, register
+from pocketbert.backends import (
+    Backend,
+    ExportResult,
+    LoadRequest,
+    Runner,
+    installed,
+    int8_mode,
+    register,
+)
 
 MODEL_FILE = "model.onnx"
 OPSET = 18
@@ -52,6 +62,9 @@ def export_onnx(loaded, precision: str, cfg, calibration: list[dict[str, np.ndar
     if precision == "int8" and getattr(cfg, "int8_guided", None):
         log("int8 guided: per-node sensitivity, then fp32 for the worst until the metric holds")
         path, guided_notes = _guided_int8(_quant_source(path, work), loaded, cfg, work, log)
+    elif precision == "int8" and int8_mode(cfg) == "static":
+        log(f"int8: static QDQ per-channel quantization, calibrating on {len(calibration)} inputs")
+        path = _quantize_static(_quant_source(path, work), work / "int8-static.onnx", calibration)
     elif precision == "int8":
         log("int8: pre-process + dynamic per-channel quantization")
         path = _quantize(_quant_source(path, work), work / "int8.onnx")
@@ -62,17 +75,23 @@ def export_onnx(loaded, precision: str, cfg, calibration: list[dict[str, np.ndar
     for p in sorted(work.iterdir()):
         p.unlink()
     work.rmdir()
+    int8 = {"int8_mode": int8_mode(cfg), "quantization": _int8_description(cfg, guided_notes)}
     return ExportResult(model_file=MODEL_FILE, input_dtype="int64", seq_lens=[cfg.seq_len],
                         dynamic_seq=True, dynamic_batch=True,
                         notes={"opset": OPSET, "ort_optimized": bool(cfg.onnx_optimize),
                                "fusions": fusions,
-                               "quantization": ("onnxruntime quantize_dynamic: QInt8 per-channel "
-                                                "weights of every MatMul/Gemm/Gather/Attention/"
-                                                "EmbedLayerNormalization"
-                                                + (" except int8_guided.fp32_nodes" if guided_notes
-                                                   else ""))
-                               if precision == "int8" else "fp16 weights" if precision == "fp16" else "none",
+                               **(int8 if precision == "int8" else
+                                  {"quantization": "fp16 weights" if precision == "fp16" else "none"}),
                                **({"int8_guided": guided_notes} if guided_notes else {})})
+
+
+def _int8_description(cfg, guided_notes) -> str:
+    ops = "/".join(INT8_OP_TYPES)
+    if int8_mode(cfg) == "static":
+        return (f"onnxruntime quantize_static (QDQ): QInt8 per-channel weights of every {ops}, "
+                f"QUInt8 activations with scales calibrated (MinMax) on {cfg.calibration_samples} inputs")
+    return (f"onnxruntime quantize_dynamic: QInt8 per-channel weights of every {ops}"
+            + (" except int8_guided.fp32_nodes" if guided_notes else ""))
 
 
 def _export_fp32(wrapper, loaded, output_names: list[str], path: Path) -> None:
@@ -151,6 +170,55 @@ def _quantize(source: Path, out: Path, only: list[str] | None = None,
                          op_types_to_quantize=INT8_OP_TYPES, nodes_to_quantize=_gemm_names(only),
                          nodes_to_exclude=_gemm_names(exclude),
                          extra_options={"MatMulConstBOnly": True})  # weights only, not act x act
+    finally:
+        root.setLevel(level)
+    return out
+
+
+def _quantize_static(source: Path, out: Path, calibration: list[dict[str, np.ndarray]]) -> Path:
+    """Static int8 in QDQ form: int8 per-channel weights of every INT8_OP_TYPES node (as the
+    dynamic path) and uint8 activations whose scale and zero point come from the min/max seen on
+    `calibration` (fixed in the file, no per-call DynamicQuantizeLinear).
+
+    uint8 activations x int8 weights: ONNX Runtime's CPU kernels' native pairing (the one the
+    dynamic path runs too); full-range weights (no reduce_range) as the dynamic path. A linear's
+    output stays fp32 (OpTypesToExcludeOutputQuantization): its consumers (bias Add,
+    SkipLayerNormalization, MultiHeadAttention, BiasGelu) are fp32 ops, so a Q/DQ pair there only
+    added noise; quantized, the QA head's logits alone cost 15 dB (distilbert-tiny: 19.5 -> 31 dB
+    logit SNR, dynamic 35). So the two modes differ only in how a linear's input is scaled.
+    Gather keeps its output Q/DQ: the gathered rows are the int8 table's own values (lossless),
+    and it lets ONNX Runtime gather int8 rows instead of dequantizing the whole table."""
+    import logging
+
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    names = [i.name for i in onnx.load(str(source), load_external_data=False).graph.input]
+
+    class Feeds(CalibrationDataReader):
+        def __init__(self):
+            self.rest = iter([{n: np.asarray(ex[n], dtype=np.int64) for n in names}
+                              for ex in calibration])
+
+        def get_next(self):
+            return next(self.rest, None)
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its "consider pre-processing" warning: see _quant_source
+    try:
+        quantize_static(str(source), str(out), Feeds(), quant_format=QuantFormat.QDQ,
+                        op_types_to_quantize=INT8_OP_TYPES, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax,
+                        extra_options={"MatMulConstBOnly": True,  # weights x activations only
+                                       "OpTypesToExcludeOutputQuantization": ["MatMul", "Gemm"]})
     finally:
         root.setLevel(level)
     return out
@@ -238,6 +306,7 @@ def load_onnx(req: LoadRequest) -> tuple[Runner, dict]:
 
 
 register(Backend(name="onnx", precisions=("fp32", "fp16", "int8"), export=export_onnx, load=load_onnx,
+                 int8_modes=("dynamic", "static"),
                  available=installed("onnxruntime"), dynamic_shapes=True,
                  label="ONNX Runtime", requires=("numpy", "onnxruntime"), runtime_modules=("onnxruntime",),
                  install_hint="{python} -m pip install onnxruntime==1.32.0 numpy",

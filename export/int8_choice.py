@@ -1,0 +1,236 @@
+"""int8 mode by measurement: build dynamic and static int8, keep the one that passes its checks and
+is faster on this CPU.
+
+Dynamic int8 quantizes activations per call (a min/max pass and a DynamicQuantizeLinear /
+choose_qparams per linear input); static int8 fixes activation scales from calibration inputs, so
+those passes go, but the fixed scales clip or coarsen what the calibration did not see. Which wins
+depends on the model and the CPU's int8 kernels (x86 VNNI, Arm dot product): on a 2-vCPU AVX2 Zen 3
+VM (no VNNI) static was no faster and less accurate; on a VNNI or Arm core it may be faster. So
+`--int8-mode auto` (the default) decides per export:
+
+1. build both candidates (the backend's own int8 builder, one mode each);
+2. check each: parity against PyTorch fp32 and, with `--eval-data`, the task-metric gate; a
+   candidate failing either is dropped with its reason;
+3. time both in this process, interleaved (rounds alternating their order, several calls each on the
+   parity inputs padded to seq_len), median per candidate;
+4. `choose`: static only when it passes and is at least MIN_STATIC_SPEEDUP faster, else dynamic;
+5. record everything (`Int8Choice`, the manifest's notes.int8_choice) and log one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pocketbert.contracts import Contract
+
+INT8_MODES = ("auto", "dynamic", "static")  # --int8-mode values; auto measures both
+# Static must beat dynamic by this much to be chosen: side-by-side medians of the same file on this
+# 2-vCPU VM differ by a few % (and a shared host drifts more), so a smaller win is noise; dynamic is
+# the safer default (no calibration-range clipping, better logit SNR: 35 vs 27 dB measured here).
+MIN_STATIC_SPEEDUP = 0.05
+TIMING_ROUNDS = 3  # rounds of the interleaved timing; odd rounds alternate which candidate runs first
+CALLS_PER_ROUND = 4  # calls per candidate per round (the parity inputs in turn, padded to seq_len)
+TIMING_THREADS = 2  # a phone's big-core count, as the bench's default and int8_guided's latency note
+
+
+@dataclass
+class Candidate:
+    """One int8 build measured for the choice."""
+
+    mode: str  # dynamic | static
+    p50_ms: float | None  # median latency per call (None: not timed: it was dropped first)
+    samples_ms: list[float] = field(default_factory=list)  # every timed call, in run order
+    parity: dict[str, Any] = field(default_factory=dict)  # status, min SNR dB, min cosine, agreement
+    task_eval: dict[str, Any] | None = None  # status, metric, its value and drop vs fp32 (--eval-data)
+    build_seconds: float = 0.0
+    bytes: int = 0
+    dropped: str | None = None  # why it cannot be chosen (failed parity or gate); None: eligible
+
+
+@dataclass
+class Int8Choice(Contract):
+    """notes.int8_choice of an int8 manifest: which int8 build was kept and why."""
+
+    SCHEMA: ClassVar[str] = "pocketbert-int8-choice/1"
+    WHAT: ClassVar[str] = "int8 choice"
+
+    asked: str  # the --int8-mode given (auto; or why auto resolved without measuring)
+    chosen: str  # dynamic | static
+    reason: str  # one line
+    candidates: list[Candidate] = field(default_factory=list)
+    cpu: dict[str, Any] = field(default_factory=dict)  # model and int8 dot-product ISA flags
+    timing: dict[str, Any] = field(default_factory=dict)  # threads, rounds, calls, tokens per call
+    min_static_speedup: float = MIN_STATIC_SPEEDUP
+    schema: str = SCHEMA
+
+
+def choose(candidates: list[Candidate], min_speedup: float = MIN_STATIC_SPEEDUP) -> tuple[str, str]:
+    """(mode, one-line reason). Static only when it passes its checks and its median is at least
+    `min_speedup` below dynamic's; a dropped candidate is never chosen; when both are dropped,
+    dynamic is kept and its failed check fails the export as usual."""
+    by_mode = {c.mode: c for c in candidates}
+    ok = {m: c for m, c in by_mode.items() if c.dropped is None}
+    if "static" in ok and "dynamic" in ok:
+        s, d = ok["static"].p50_ms, ok["dynamic"].p50_ms
+        if s is None or d is None:
+            return "dynamic", "not timed: dynamic by default"
+        gain = 1 - s / d
+        times = f"static {s:.1f} ms vs dynamic {d:.1f} ms p50"
+        if gain >= min_speedup:
+            return "static", f"{times}: static {gain:.1%} faster (>= {min_speedup:.0%}) and passes"
+        return "dynamic", f"{times}: static {gain:+.1%}, not >= {min_speedup:.0%} faster"
+    if "dynamic" in ok:
+        return "dynamic", f"static dropped ({by_mode['static'].dropped})" if "static" in by_mode \
+            else "dynamic only"
+    if "static" in ok:
+        return "static", f"dynamic dropped ({by_mode['dynamic'].dropped})"
+    return "dynamic", "both dropped: dynamic kept, its failed check fails the export"
+
+
+def cpu_facts() -> dict[str, Any]:
+    """The CPU the choice was measured on, and whether it has int8 dot-product instructions."""
+    from bench.machine import cpu_model, isa_flags
+
+    flags = set(isa_flags())
+    return {"model": cpu_model(), "avx512_vnni": "avx512_vnni" in flags,
+            "avx_vnni": "avx_vnni" in flags, "arm_dotprod": "asimddp" in flags}
+
+
+def resolve(backend, precision: str, cfg) -> tuple[str | None, str]:
+    """The int8 mode this (backend, precision) is built with: None (not int8, or a backend without
+    int8 modes: --int8-mode is ignored), "dynamic", "static" or "auto"; and why, when auto was
+    resolved without measuring."""
+    if precision != "int8" or len(backend.int8_modes) < 2:
+        return None, ""
+    if cfg.int8_mode == "auto" and backend.name == "onnx" and cfg.int8_guided:
+        return "dynamic", "--int8-guided chooses per-layer precisions on the dynamic graph"
+    if cfg.int8_mode == "auto" and not backend.available()[0]:
+        return "dynamic", f"not measured: {backend.available()[1]}"
+    return cfg.int8_mode, ""
+
+
+def interleaved_ms(runners: dict[str, Any], feeds: list[dict], rounds: int = TIMING_ROUNDS,
+                   calls: int = CALLS_PER_ROUND) -> dict[str, list[float]]:
+    """Per runner, the latency of every call (ms): `rounds` rounds, the runners' order reversed
+    every other round, `calls` calls each on `feeds` in turn; one untimed warm-up call each."""
+    order = list(runners)
+    for run in runners.values():
+        run(feeds[0])
+    samples: dict[str, list[float]] = {k: [] for k in order}
+    for r in range(rounds):
+        for key in order if r % 2 == 0 else order[::-1]:
+            for i in range(calls):
+                t0 = time.perf_counter()
+                runners[key](feeds[i % len(feeds)])
+                samples[key].append(round((time.perf_counter() - t0) * 1e3, 3))
+    return samples
+
+
+@dataclass
+class Built:
+    """A candidate on disk with its checks (in-process only, not written)."""
+
+    folder: Path
+    result: Any  # the backend's ExportResult
+    parity: dict
+    task_eval: dict | None
+    candidate: Candidate
+
+
+def choose_int8_mode(backend, loaded, cfg, calibration, examples, reference, bundle: Path, log,
+                     task_data=None):
+    """Build dynamic and static int8 into hidden folders of `bundle` -> check each (parity, task
+    gate) -> time the passing ones interleaved -> choose -> move the chosen file into `bundle`.
+    Returns (ExportResult with notes.int8_choice, parity, task_eval, export seconds: both builds
+    and the timing)."""
+    built = {mode: build_candidate(mode, backend, loaded, cfg, calibration, examples, reference,
+                                   bundle, log, task_data) for mode in ("dynamic", "static")}
+    timing = time_candidates(backend, loaded, built, examples)
+    chosen, reason = choose([b.candidate for b in built.values()])
+    log(f"int8 auto -> {chosen}: {reason}")  # the two medians, or why one was dropped
+    choice = Int8Choice(asked="auto", chosen=chosen, reason=reason,
+                        candidates=[b.candidate for b in built.values()], cpu=cpu_facts(),
+                        timing=timing)
+    keep = built[chosen]
+    for p in keep.folder.iterdir():
+        p.replace(bundle / p.name)
+    for b in built.values():
+        shutil.rmtree(b.folder)
+    result = dataclasses.replace(keep.result, notes={**(keep.result.notes or {}),
+                                                     "int8_choice": choice.to_dict()})
+    export_seconds = sum(b.candidate.build_seconds for b in built.values()) + timing["seconds"]
+    return result, keep.parity, keep.task_eval, export_seconds
+
+
+def build_candidate(mode: str, backend, loaded, cfg, calibration, examples, reference,
+                    bundle: Path, log, task_data) -> Built:
+    """One int8 mode built by the backend into bundle/.int8-MODE and checked like any export;
+    dropped (with the reason) when parity or the task gate fails."""
+    from export.pipeline import build, check_export
+
+    folder = bundle / f".int8-{mode}"
+    folder.mkdir()
+    say = lambda msg: log(f"{mode}: {msg}")  # noqa: E731
+    t0 = time.perf_counter()
+    result = build(backend, loaded, "int8", dataclasses.replace(cfg, int8_mode=mode), calibration,
+                   folder, say)
+    seconds = time.perf_counter() - t0
+    parity, task_eval = check_export(backend, loaded, "int8", result, folder, examples, reference,
+                                     say, task_data, cfg)
+    failed = [f"{what} {check['status']}" for what, check in
+              (("parity", parity), ("task gate", task_eval or {}))
+              if check.get("status", "").startswith("failed")]
+    return Built(folder, result, parity, task_eval, Candidate(
+        mode=mode, p50_ms=None, parity=_parity_figures(parity), task_eval=_task_figures(task_eval),
+        build_seconds=round(seconds, 2), bytes=(folder / result.model_file).stat().st_size,
+        dropped="; ".join(failed) or None))
+
+
+def time_candidates(backend, loaded, built: dict[str, Built], examples) -> dict[str, Any]:
+    """Time the candidates that passed their checks (when both did) in this process, interleaved,
+    on the parity inputs padded to the file's length; sets their samples and medians. Returns the
+    timing setup for the record."""
+    import numpy as np
+
+    from pocketbert.backends import LoadRequest
+    from pocketbert.inputs import pad_inputs
+
+    width = max(built["dynamic"].result.seq_lens)
+    setup = {"threads": TIMING_THREADS, "rounds": TIMING_ROUNDS, "calls_per_round": CALLS_PER_ROUND,
+             "tokens_per_call": width, "inputs": "the parity inputs, padded", "seconds": 0.0}
+    passing = {m: b for m, b in built.items() if b.candidate.dropped is None}
+    if len(passing) < 2:
+        return setup  # nothing to compare: the rule keeps the one that passed
+    t0 = time.perf_counter()
+    runners = {m: backend.load(LoadRequest(loaded.input_names, TIMING_THREADS,
+                                           b.folder / b.result.model_file, task=loaded.task,
+                                           precision="int8"))[0] for m, b in passing.items()}
+    samples = interleaved_ms(runners, [pad_inputs(ex, width) for ex in examples])
+    for m, b in passing.items():
+        b.candidate.samples_ms = samples[m]
+        b.candidate.p50_ms = round(float(np.median(samples[m])), 2)
+    setup["seconds"] = round(time.perf_counter() - t0, 2)
+    return setup
+
+
+def unmeasured_choice(asked: str, chosen: str, reason: str) -> dict:
+    """notes.int8_choice when auto resolved without building both (guided int8, no runtime)."""
+    return Int8Choice(asked=asked, chosen=chosen, reason=reason, cpu=cpu_facts()).to_dict()
+
+
+def _parity_figures(parity: dict) -> dict:
+    keys = ("status", "min_snr_db", "min_cosine", "max_abs_diff", "decision_agreement")
+    return {k: parity[k] for k in keys if k in parity}
+
+
+def _task_figures(task_eval: dict | None) -> dict | None:
+    if not task_eval:
+        return None
+    keys = ("status", "metric", "export", "fp32_pytorch", "f1_drop", "accuracy_drop",
+            "identical_answers")
+    return {k: task_eval[k] for k in keys if k in task_eval}
