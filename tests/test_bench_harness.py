@@ -4,12 +4,14 @@ records are written and rendered; bad bundles and Ctrl-C keep their promises."""
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
 from bench.harness import BenchConfig, run_bench
 from bench.records import load_records
 from bench.report import render_report
+from export.bundle import read_manifest
 from pocketbert.common import UsageError
 
 SEQ = 32
@@ -40,14 +42,18 @@ def test_every_runtime_runs_a_tiny_bundle(tiny_run):
         assert r["parameters"]["total"] > r["parameters"]["non_embedding"] > 0
         assert r["model_file_bytes"] > 0 and r["peak_rss_mb"] > r["baseline_rss_mb"] > 0
         assert r["load_ms"] > 0 and r["first_inference_ms"] > 0
-        if key[0] in ("executorch", "pytorch"):  # imports (ExecuTorch's whole exporter, transformers'
-            # modeling code) take seconds: not the model's load
+        if key[0] in ("executorch", "pytorch"):  # imports (torch; transformers' modeling code) take
+            # seconds: not the model's load
             assert r["import_ms"] > 10 * r["load_ms"], (key, r["import_ms"], r["load_ms"])
         assert r["stats"]["latency_ms"]["p50"] > 0 and r["achieved_gflops"] > 0
         assert r["tokens"]["padding_waste"] == 0.0  # real length
         assert r["harness_overhead"]["bare_loop_s"] > 0 and r["harness_overhead"]["null_loop_s"] > 0
         assert 0 < r["harness_overhead"]["overhead_fraction"] < 1
         assert r["machine"]["physical_cores"] >= 1 and r["versions"]["torch"]
+        if key in (("onnx", "int8"), ("executorch", "int8")):  # the bench exports one int8 build, no
+            # auto choice (it would build and time both modes: +100 s of a main job's exports)
+            notes = read_manifest(Path(r["bundle"]))["notes"]
+            assert notes["int8_mode"] == "dynamic" and "int8_choice" not in notes, notes
     coreml = records[("coreml", "fp32")]
     if coreml["status"] != "ok":
         assert coreml["status"] == "skipped" and "macOS" in coreml["reason"]

@@ -26,7 +26,8 @@ def bundles(bert_tiny_qa_bundles, tmp_path_factory) -> dict[str, Path]:
     """The session's bert-tiny exports (fused ONNX by default, conftest.py) plus unfused ONNX."""
     plain = run_export(ExportConfig(model="bert-tiny", out=tmp_path_factory.mktemp("fusion") / "plain",
                                     targets=["onnx"], precisions=["fp32", "int8"], seq_len=SEQ,
-                                    onnx_fuse=False, calibration_samples=8, parity_samples=6),
+                                    onnx_fuse=False, calibration_samples=8, parity_samples=6,
+                                    int8_mode="dynamic"),  # as the shared fused bundles
                        log=lambda m: None)
     return {**bert_tiny_qa_bundles, **{f"plain-{b.name}": b for b in plain}}
 
