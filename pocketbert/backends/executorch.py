@@ -4,7 +4,8 @@ fp32: every linear/matmul delegated to XNNPACK. (fp16 is not offered: XNNPACK's 
 non-finite outputs for DistilBERT-size models on x86 here, and an export we can't validate is
 not shipped; CoreML is the fp16 target.) int8: XNNPACK quantizer, per-channel int8 linears,
 dynamic (activations quantized per call) or static (activation scales calibrated on real-looking
-inputs; `--int8-mode`, see export/int8_choice.py), plus the word-embedding table as int8 rows. 8da4w: torchao's int8 dynamic activations with 4-bit
+inputs; `--int8-mode`, see export/int8_choice.py), plus the word-embedding table as int8 rows.
+8da4w: torchao's int8 dynamic activations with 4-bit
 weights in groups of 32 (scale per group) on every linear, and 4-bit grouped embedding tables
 (ExecuTorch's quantized embedding_4bit kernel); the scheme of optimum-executorch's `8da4w`.
 The sequence axis is dynamic up to `seq_len`, so the
@@ -286,7 +287,8 @@ def load_executorch(req: LoadRequest) -> tuple[Runner, dict]:
 
 
 register(Backend(name="executorch", precisions=("fp32", "int8", "8da4w"), export=export_executorch,
-                 load=load_executorch, int8_modes=("dynamic", "static"), available=installed("executorch"), dynamic_shapes=True,
+                 load=load_executorch, int8_modes=("dynamic", "static"), available=installed("executorch"),
+                 dynamic_shapes=True,
                  runtime_modules=("torch", "executorch.extension.pybindings._portable_lib",
                                   "executorch.kernels.quantized"),
                  label="ExecuTorch XNNPACK", requires=("numpy", "executorch"),
