@@ -119,7 +119,7 @@ def export_missing(cache: Path, wanted: list[dict], jobs: int, log_path: Path | 
                 args = json.dumps({**w, "cache": str(cache)})
                 running.append((subprocess.Popen([sys.executable, "-m", "bench.bundles", args],
                                                  stdout=out, stderr=out, stdin=subprocess.DEVNULL),
-                                len(w["probe"]) if isinstance(w.get("probe"), list) else 1))
+                                len(w.get("probe", [None]))))  # bundles this job makes
             time.sleep(0.2)
             bar.update(sum(n for p, n in running if p.poll() is not None))
             running = [(p, n) for p, n in running if p.poll() is None]
@@ -152,9 +152,10 @@ PROBE_EXPORT_SECONDS = 20  # an XNNPACK GEMM probe program: mostly importing the
 
 
 def export_cost(w: dict) -> float:
-    """The rough time of one export job (EXPORT_SECONDS), for scheduling; unknown pairs in the middle."""
+    """The rough time of one export job of export_jobs (EXPORT_SECONDS), for scheduling; unknown pairs
+    in the middle."""
     if "probe" in w:
-        return PROBE_EXPORT_SECONDS + 5 * (len(w["probe"]) - 1 if isinstance(w["probe"], list) else 0)
+        return PROBE_EXPORT_SECONDS + 5 * (len(w["probe"]) - 1)
     return EXPORT_SECONDS.get((w["target"], w["precision"]), 30)
 
 
@@ -177,10 +178,10 @@ if __name__ == "__main__":  # one export of export_missing: python -m bench.bund
     install_signal_handlers()  # SIGTERM from the parent: staging cleaned like Ctrl-C
     kw = json.loads(sys.argv[1])
     cache = Path(kw.pop("cache"))
-    if "probe" in kw:  # the XNNPACK GEMM probe programs of ExecuTorch rows (one kind or a list)
+    if "probe" in kw:  # the XNNPACK GEMM probe programs of ExecuTorch rows (export_jobs: a list of kinds)
         from bench.machine import PROBE_N, probe_program_path, xnnpack_probe_program
 
-        for kind in [kw["probe"]] if isinstance(kw["probe"], str) else kw["probe"]:
+        for kind in kw["probe"]:
             xnnpack_probe_program(kind, PROBE_N, probe_program_path(cache, kind))
     else:
         ensure_bundle(cache, log=lambda msg: None, **kw)
