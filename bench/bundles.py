@@ -87,12 +87,15 @@ def _stale(manifest_path: Path, **wanted) -> str:
 # ------------------------------------------------------------------ missing bundles, in parallel
 
 def export_missing(cache: Path, wanted: list[dict], jobs: int, log_path: Path | None = None,
-                   log=print, progress: bool = True) -> None:
+                   log=print, progress: bool = True, meanwhile=None) -> None:
     """Export the bundles in `wanted` (ensure_bundle keyword arguments) that are not cached yet, up to
     `jobs` at a time, each in its own process (an export is mostly one busy core: on 2 cores the main
     job's four exports take the time of two). Timing starts only after every export is done.
 
     A failed export is left to the caller's own ensure_bundle, which fails that run with the reason.
+    `meanwhile()`, if given, runs once in this process right after the first exports start (the
+    caller's light work, e.g. tokenizing the workload, overlaps them); with nothing to export it
+    simply runs.
     Ctrl-C/SIGTERM: the export processes are stopped and their staging folders cleaned by the next run."""
     import json
     import subprocess
@@ -102,6 +105,8 @@ def export_missing(cache: Path, wanted: list[dict], jobs: int, log_path: Path | 
 
     missing = [w for w in wanted if _missing(cache, w)]
     if not missing:
+        if meanwhile:
+            meanwhile()
         return
     jobs = max(1, min(jobs, len(missing)))
     bundles = sum("probe" not in w for w in missing)
@@ -120,6 +125,9 @@ def export_missing(cache: Path, wanted: list[dict], jobs: int, log_path: Path | 
                 running.append((subprocess.Popen([sys.executable, "-m", "bench.bundles", args],
                                                  stdout=out, stderr=out, stdin=subprocess.DEVNULL),
                                 len(w.get("probe", [None]))))  # bundles this job makes
+            if meanwhile:
+                meanwhile, work = None, meanwhile
+                work()
             time.sleep(0.2)
             bar.update(sum(n for p, n in running if p.poll() is not None))
             running = [(p, n) for p, n in running if p.poll() is None]

@@ -1,8 +1,10 @@
 """Benchmark models x runtimes x precisions over a workload; one JSON record per run, then a report.
 
 With no arguments (the main job): the distilbert-base preset at seq 384 (the SQuAD window) on the
-embedded synthetic workload (real lengths ~160 tokens, as SQuAD questions), PyTorch / ONNX Runtime / ExecuTorch (and CoreML on macOS), fp32 + int8, fixed and real
-length, all physical cores. Exports are cached under OUT/bundles.
+embedded synthetic workload (real lengths ~160 tokens, as SQuAD questions), fixed and real length,
+all physical cores: PyTorch fp32 (the reference), ONNX Runtime fp32 + int8, ExecuTorch int8 (and CoreML
+int8 on macOS). --runtime / --precision run every runtime x precision named (the other flag's default:
+all runtimes, fp32 + int8). Exports are cached under OUT/bundles.
 
 Examples:
   pocketbert bench
@@ -25,7 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from pocketbert import argtypes as t
     from pocketbert.backends import all_precisions, backend_names
 
+    from bench.harness import MAIN_JOB
+
     runtimes = backend_names()
+    main_job = ", ".join(f"{r} {p}" for r, p in MAIN_JOB)
     p.add_argument("--model", nargs="+", default=["distilbert-base"], metavar="SPEC", type=t.model,
                    help="presets (bert-base, distilbert-base, bert-tiny, distilbert-tiny) or HF folders")
     p.add_argument("--bundle", nargs="+", type=t.existing_path, default=[], metavar="PATH",
@@ -35,12 +40,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", type=t.choice(PLAIN_TASKS, "task"), default=None,
                    help="task of plain model files whose outputs do not tell it "
                         f"({', '.join(PLAIN_TASKS)}; default: read from the outputs)")
-    p.add_argument("--runtime", nargs="+", default=runtimes, metavar="NAME",
+    p.add_argument("--runtime", nargs="+", default=None, metavar="NAME",
                    type=t.choice(backend_names, "runtime"),
-                   help=f"runtimes (default: all: {' '.join(runtimes)})")
-    p.add_argument("--precision", nargs="+", default=["fp32", "int8"], metavar="P",
+                   help=f"runtimes (default: all: {' '.join(runtimes)}); with --runtime or --precision every "
+                        "runtime x precision runs")
+    p.add_argument("--precision", nargs="+", default=None, metavar="P",
                    type=t.choice(all_precisions, "precision"),
-                   help=f"any of {' '.join(all_precisions())} (default: fp32 int8)")
+                   help=f"any of {' '.join(all_precisions())} (default: fp32 int8). With neither flag: the main "
+                        f"job's pairs, {main_job}")
     p.add_argument("--workload", nargs="+", default=["synthetic"], metavar="SPEC", type=t.workload,
                    help="synthetic | stsb:PATH | squad:PATH (default synthetic)")
     p.add_argument("--shape", nargs="+", default=["fixed", "dynamic"], choices=["fixed", "dynamic"],

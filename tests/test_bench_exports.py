@@ -46,6 +46,18 @@ def test_missing_bundles_are_exported_side_by_side_and_cached(tmp_path):
     assert lines == []  # cached: nothing to do
 
 
+def test_meanwhile_runs_once_while_the_exports_run(tmp_path):
+    """The caller's own work (tokenizing the workload) overlaps the exports instead of following them."""
+    seen = []
+    export_missing(tmp_path, _wanted(["fp32"]), jobs=2, log=lambda *a: None, progress=False,
+                   meanwhile=lambda: seen.append(_exporters(str(tmp_path))))
+    assert len(seen) == 1 and seen[0], "meanwhile ran with no export process alive"
+    assert (bundle_dir(tmp_path, "bert-tiny", "question-answering", "onnx", "fp32", 32) / MANIFEST).is_file()
+    export_missing(tmp_path, _wanted(["fp32"]), jobs=2, log=lambda *a: None, progress=False,
+                   meanwhile=lambda: seen.append("cached"))
+    assert seen[1:] == ["cached"]  # nothing to export: it simply runs
+
+
 def test_the_longest_export_starts_first_and_the_probes_share_a_process():
     # the main job's wanted list, in the plan's order (bench.harness._exports_needed)
     et = [{**w, "target": "executorch"} for w in _wanted(["fp32", "int8"])]

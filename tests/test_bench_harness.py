@@ -197,3 +197,34 @@ def test_console_shows_only_the_tools_lines(tiny_run, tmp_path):
     assert console.count("library output (warnings, C++ logging): ") == 1
     log = (tmp_path / "res" / "r" / "bench.log").read_text()
     assert "executorch-int8 dynamic (round worker, attempt 1)" in log  # each worker's output is kept there
+
+
+def test_the_main_job_runs_its_pairs_and_flags_run_every_pair():
+    """No --runtime/--precision: the main job's pairs (ExecuTorch fp32 and PyTorch int8 are not
+    exported or timed: ~1 min of its ~5); either flag: every runtime x precision, the other flag's default."""
+    from bench.bundles import export_jobs
+    from bench.cli import config_from_args
+    from bench.devices.local import LocalDevice
+    from bench.harness import MAIN_JOB, _exports_needed, _plan
+    from bench.workloads import parse_spec
+    from pocketbert.backends import backend_names
+    from pocketbert.cli import build_parser
+
+    def pairs(*flags):
+        cfg = config_from_args(build_parser().parse_args(["bench", *flags]))
+        [runs] = _plan(cfg, parse_spec("synthetic")[0], []).values()
+        return cfg, runs, sorted({(r.runtime, r.precision) for r in runs})
+
+    cfg, runs, main = pairs()
+    assert main == sorted(MAIN_JOB) == sorted([("pytorch", "fp32"), ("onnx", "fp32"), ("onnx", "int8"),
+                                               ("executorch", "int8"), ("coreml", "int8")])
+    assert {r.shape for r in runs} == {"fixed", "dynamic"}
+    exports = [(j.get("target"), j.get("precision"), j.get("probe")) for j in
+               export_jobs(_exports_needed(runs, cfg, LocalDevice()))]
+    assert exports == [("executorch", "int8", None), ("onnx", "int8", None), (None, None, ["int8"]),
+                       ("onnx", "fp32", None)]  # coreml: macOS only; no ExecuTorch fp32, no fp32 probe
+    assert pairs("--runtime", "onnx", "pytorch")[2] == sorted(
+        [("onnx", "fp32"), ("onnx", "int8"), ("pytorch", "fp32"), ("pytorch", "int8")])
+    assert pairs("--precision", "fp32")[2] == sorted((r, "fp32") for r in backend_names())
+    assert pairs("--runtime", "executorch", "--precision", "fp32", "int8")[2] == [
+        ("executorch", "fp32"), ("executorch", "int8")]
