@@ -434,7 +434,7 @@ def prepare(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
                       items_path=str(items_path), shape=run.shape, seq_len=cfg.seq_len, threads=threads,
                       warmup=cfg.warmup, overhead_check=cfg.overhead_check, quiet=cfg.quiet,
                       label=f"{run.model} {run.runtime}-{run.precision} {run.shape}",
-                      input_names=facts["input_names"])
+                      input_names=facts["input_names"], remeasure=cfg.pace_retries)
     if rt.makes_bundles:
         try:
             with quiet_output(log_path):  # exporter warnings and C++ logging
@@ -525,8 +525,9 @@ def _items_as(manifest: dict, workload, items_path: Path) -> Path:
 
 
 def measure(spec, rec: dict, cfg: BenchConfig, threads: int, device, log_path: Path, log=print) -> dict:
-    """One worker run, judged; a noisy one is run again up to `cfg.retries` times, or
-    `cfg.pace_retries` if only the pace moved (the last is kept)."""
+    """One worker run, judged; a noisy one is run again up to `cfg.retries` times. When only the pace
+    moved, the worker itself re-timed its loop up to `cfg.pace_retries` times (WorkerSpec.remeasure:
+    no re-import, no reload); a fresh worker makes up any it could not (the last is kept)."""
     from bench.trust import judge
 
     cores = rec["machine"].get("logical_cores") or rec["machine"].get("physical_cores")
@@ -543,8 +544,10 @@ def measure(spec, rec: dict, cfg: BenchConfig, threads: int, device, log_path: P
         trust["fraction_of_peak"] = flops / model_s / 1e9 / peak if peak and model_s and flops else None
         trust["attempt"] = attempt + 1
         judge(trust, cores, threads)
+        for earlier in trust.get("remeasured") or []:
+            log(f"  {spec.label}: noisy ({'; '.join(earlier['reasons'])}); re-timed in the same worker")
         if trust["noisy"] and not trust["shared"]:
-            allowed = max(cfg.retries, cfg.pace_retries)
+            allowed = max(cfg.retries, attempt + cfg.pace_retries - len(trust.get("remeasured") or []))
         if not trust["noisy"] or attempt >= allowed:
             return result
         attempt += 1

@@ -49,8 +49,14 @@ def test_missing_bundles_are_exported_side_by_side_and_cached(tmp_path):
 def test_meanwhile_runs_once_while_the_exports_run(tmp_path):
     """The caller's own work (tokenizing the workload) overlaps the exports instead of following them."""
     seen = []
-    export_missing(tmp_path, _wanted(["fp32"]), jobs=2, log=lambda *a: None, progress=False,
-                   meanwhile=lambda: seen.append(_exporters(str(tmp_path))))
+
+    def meanwhile():  # a just-forked exporter shows its cmdline once it has exec'd: give it a moment
+        t0 = time.monotonic()
+        while not _exporters(str(tmp_path)) and time.monotonic() - t0 < 5:
+            time.sleep(0.05)
+        seen.append(_exporters(str(tmp_path)))
+
+    export_missing(tmp_path, _wanted(["fp32"]), jobs=2, log=lambda *a: None, progress=False, meanwhile=meanwhile)
     assert len(seen) == 1 and seen[0], "meanwhile ran with no export process alive"
     assert (bundle_dir(tmp_path, "bert-tiny", "question-answering", "onnx", "fp32", 32) / MANIFEST).is_file()
     export_missing(tmp_path, _wanted(["fp32"]), jobs=2, log=lambda *a: None, progress=False,

@@ -1,6 +1,7 @@
 """Trust checks: a record taken while the CPU is shared is noisy (and --strict fails the run); a
 quiet one is not; the judge's tolerances; interleaved rounds keep every round's samples."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -198,26 +199,85 @@ class PaceDevice(RoundsDevice):
     def __init__(self, first):
         super().__init__()
         self.first = first
+        self.specs = []
 
     def run_worker(self, spec, timeout_s=None):
+        self.specs.append(spec)
         result = super().run_worker(spec, timeout_s)
         if len(self.order) == 1:
             result["trust"].update(self.first)
         return result
 
 
+MOVED = ["GEMM probe moved 30% across the run (100 -> 70 GFLOP/s)"]
+
+
 @pytest.mark.parametrize("first, runs, noisy", [
     ({"gemm_after_gflops": 70.0}, 2, False),  # the pace moved, no one else on the CPU: measured again
     ({"gemm_after_gflops": 70.0, "other_cpu_cores": 1.9}, 1, True),  # shared: kept, noisy (no --retries)
+    # the worker re-timed its loop itself (WorkerSpec.remeasure): no fresh worker, whatever it found
+    ({"remeasured": [{"reasons": MOVED, "latency_ms": [1.0] * 3}]}, 1, False),
+    ({"remeasured": [{"reasons": MOVED, "latency_ms": [1.0] * 3}], "gemm_after_gflops": 70.0}, 1, True),
 ])
 def test_a_pace_change_on_a_quiet_machine_is_measured_again(tmp_path, first, runs, noisy):
     dev = PaceDevice(first)
     cfg = BenchConfig(models=["bert-tiny"], runtimes=["pytorch"], precisions=["fp32"], shapes=["fixed"],
                       seq_len=32, threads=1, limit=3, out=tmp_path, run_id="r", quiet=True)
-    out = run_bench(cfg, device=dev, log=lambda *a: None)
+    lines = []
+    out = run_bench(cfg, device=dev, log=lines.append)
     assert len(dev.order) == runs
+    assert dev.specs[0].remeasure == cfg.pace_retries == 1  # the worker is asked to re-time a pace move itself
     trust = json.loads((out / "bert-tiny-pytorch-fp32-synthetic-fixed.json").read_text())["trust"]
     assert trust["noisy"] is noisy and trust["attempt"] == runs
+    if "remeasured" in first:
+        assert trust["remeasured"] == first["remeasured"]  # the set-aside attempt's samples stay in the record
+        assert any("re-timed in the same worker" in line and MOVED[0] in line for line in lines)
+
+
+def test_the_worker_re_times_its_loop_when_only_the_pace_moved(tmp_path, monkeypatch):
+    """In the worker's own process: the GEMM pace moves across the first loop (the probe is the one part
+    faked: a pace change alone cannot be made to order), so it times the loop again without reloading,
+    and keeps the first attempt's samples; remeasure=0 or a shared machine keep the first loop."""
+    from bench import worker
+    from bench.workloads import load_workload, save_items
+    from pocketbert.contracts import WorkerSpec
+    from pocketbert.models import load_tokenizer
+
+    items = tmp_path / "items.json"
+    save_items(load_workload("synthetic", load_tokenizer(None), 32, 3).items, items)
+    spec = WorkerSpec(kind="run", runtime="pytorch", precision="fp32", model="bert-tiny",
+                      items_path=str(items), input_names=["input_ids", "attention_mask", "token_type_ids"],
+                      shape="fixed", seq_len=32, threads=1, warmup=0, quiet=True, remeasure=1)
+    paces = iter([100.0, 100.0, 60.0, 60.0] + [80.0] * 4)  # probes: before (2), after (2); then steady
+
+    def probe(precision, threads, **kw):
+        p = next(paces)
+        return {"gflops": p, "median_gflops": p, "kind": precision, "library": "torch", "n": 64}
+
+    monkeypatch.setattr(worker, "steady_probe", lambda *a, **kw: max((probe(*a, **kw), probe(*a, **kw)),
+                                                                     key=lambda p: p["median_gflops"]))
+    monkeypatch.setattr("bench.machine.cpu_window", lambda a, b: {"wall_s": 1.0, "own_cpu_cores": 1.0,
+                                                                  "other_cpu_cores": 0.0, "steal_pct": 0.0})
+    result = worker.run_spec(spec)
+    [first] = result["trust"]["remeasured"]
+    assert "GEMM probe moved 40%" in first["reasons"][0] and len(first["latency_ms"]) == 3
+    assert result["trust"]["gemm_before_median_gflops"] == 80.0  # the kept loop is the second
+    assert len(result["latency_ms"]) == 3 and result["latency_ms"] != first["latency_ms"]
+
+    paces = iter([100.0, 100.0, 60.0, 60.0] + [80.0] * 4)
+    result = worker.run_spec(dataclasses.replace(spec, remeasure=0))
+    assert result["trust"]["remeasured"] == [] and result["trust"]["gemm_after_median_gflops"] == 60.0
+
+
+def test_only_a_pace_move_on_an_unshared_machine_is_re_timed_in_the_worker():
+    from bench.worker import pace_moved_alone
+
+    steady = {"other_cpu_cores": 0.0, "steal_pct": 0.1, "gemm_before_median_gflops": 100.0,
+              "gemm_after_median_gflops": 95.0}
+    assert pace_moved_alone(steady, 1) == []
+    assert "GEMM probe moved 40%" in pace_moved_alone({**steady, "gemm_after_median_gflops": 60.0}, 1)[0]
+    shared = {**steady, "gemm_after_median_gflops": 60.0, "other_cpu_cores": 1.9}
+    assert pace_moved_alone(shared, 1) == []  # a competing load: a fresh worker's job (--retries), not this
 
 
 def _rec(runtime, precision, shape, latency, size, other=0.0):
