@@ -60,8 +60,8 @@ class BenchConfig:
 
 
 DEFAULT_PRECISIONS = ("fp32", "int8")  # the paper's fp32 + the phone's int8
-# The main job (no --runtime, no --precision): what the report's three opening lines need, within
-# ~5 min of install + run on 2 cores. PyTorch fp32 is the reference; ONNX Runtime fp32 + int8 give
+# The main job (no --runtime, no --precision): what the report's three opening lines need, in ~3 min
+# on 2 vCPUs (the install before it takes 2-3). PyTorch fp32 is the reference; ONNX Runtime fp32 + int8 give
 # int8 vs fp32 in one runtime (its exports take 12 + 25 s); ExecuTorch and CoreML run int8, the
 # format a phone ships. ExecuTorch fp32 (a 56 s export, 2 workers) and PyTorch int8 (eager dynamic
 # quantization, no deployment path; 2 workers of ~15 s) are one flag away: --runtime/--precision

@@ -25,8 +25,8 @@ import numpy as np
 
 from pocketbert.common import UsageError, lookup
 
-SYNTHETIC_ITEMS = 16  # the main job's items: padded to 384 each costs 0.15-0.4 s per runtime, and install +
-# main job should take ~5 min on 2 cores; every runtime gets the same 16, so ratios are paired
+SYNTHETIC_ITEMS = 16  # the main job's items: padded to 384 each costs 0.15-0.4 s per runtime (32 items: +25 s
+# of a ~3 min main job); every runtime gets the same 16, so ratios are paired
 SYNTHETIC_MEDIAN_TOKENS = 160
 SYNTHETIC_SIGMA = 0.35
 ITEMS_SCHEMA = "pocketbert-items/1"

@@ -226,7 +226,10 @@ def test_timeout_and_ctrl_c_stop_the_worker_on_the_board(run_spec, sshd, tmp_pat
     # Ctrl-C while the board runs: the same stop, then KeyboardInterrupt goes on up. In a fresh process:
     # in the full suite, SIGINT sent to the pytest process itself (after many in-process library imports)
     # was not seen by this test once it ran after the module's other tests (alone it was).
+    # SIGINT's default handler first: a suite started as a background job (`pytest &`) inherits SIGINT
+    # ignored, and so would this driver (the board's worker then ran on until the test gave up)
     driver = ("import os, signal, sys, threading\n"
+              "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
               "from bench.devices.ssh import SshDevice\n"
               "from pocketbert.contracts import WorkerSpec\n"
               "spec = WorkerSpec.from_json(sys.stdin.read())\n"
