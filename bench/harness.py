@@ -138,12 +138,13 @@ def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
         with tempfile.TemporaryDirectory(prefix=f"pocketbert-bench-{os.getpid()}-") as work:
             for spec, (kind, _) in zip(cfg.workloads, kinds):
                 for model, runs in _plan(cfg, kind, given, groups).items():
-                    def tokenize(spec=spec, model=model, runs=runs):  # ~5 s, while the exports run
+                    loaded: list = []  # the workload, tokenized while the exports run (~5 s of imports)
+
+                    def tokenize(spec=spec, model=model, runs=runs):
                         with quiet_output(log_path):  # tokenizer loading chatter
                             loaded.append(load_workload(spec, _tokenizer_for(model, cfg.tokenizer, runs),
                                                         cfg.seq_len, cfg.limit))
 
-                    loaded: list = []
                     # exports first: the model's facts then come from a bundle's manifest (no model build)
                     export_missing(cache, _exports_needed(runs, cfg, device), jobs=min(physical_cores(), 4),
                                    log_path=log_path, log=log, progress=not cfg.quiet, meanwhile=tokenize)
