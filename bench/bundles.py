@@ -125,9 +125,9 @@ def export_missing(cache: Path, wanted: list[dict], jobs: int, log_path: Path | 
                 running.append((subprocess.Popen([sys.executable, "-m", "bench.bundles", args],
                                                  stdout=out, stderr=out, stdin=subprocess.DEVNULL),
                                 len(w.get("probe", [None]))))  # bundles this job makes
-            if meanwhile:
-                meanwhile, work = None, meanwhile
-                work()
+            if meanwhile:  # once, with the first exports running
+                meanwhile()
+                meanwhile = None
             time.sleep(0.2)
             bar.update(sum(n for p, n in running if p.poll() is not None))
             running = [(p, n) for p, n in running if p.poll() is None]

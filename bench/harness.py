@@ -372,12 +372,14 @@ def _model_facts(model: str, task: str, runs: list[Run], cfg: BenchConfig | None
     from the model itself."""
     from export.bundle import read_manifest
 
+    def from_manifest(m: dict, folder: Path) -> dict[str, Any]:
+        return {"parameters": m["parameters"], "config": m["config"] if "vocab_size" in m["config"]
+                else _config_from_folder(folder), "model_type": m["model_type"],
+                "input_names": [i["name"] for i in m["inputs"]]}
+
     given = next((r for r in runs if r.bundle), None)
     if given:
-        m = given.manifest or read_manifest(given.bundle, verify=False)
-        return {"parameters": m["parameters"], "config": m["config"] if "vocab_size" in m["config"]
-                else _config_from_folder(given.bundle), "model_type": m["model_type"],
-                "input_names": [i["name"] for i in m["inputs"]]}
+        return from_manifest(given.manifest or read_manifest(given.bundle, verify=False), given.bundle)
     if cfg is not None and cache is not None:
         from bench.bundles import bundle_dir, cache_state
 
@@ -385,9 +387,7 @@ def _model_facts(model: str, task: str, runs: list[Run], cfg: BenchConfig | None
             folder = bundle_dir(cache, model, task, r.runtime, r.precision, cfg.seq_len, cfg.onnx_optimize)
             if (folder / "manifest.json").is_file() and not cache_state(folder, model, task, cfg.seq_len,
                                                                        cfg.tokenizer, cfg.onnx_optimize):
-                m = read_manifest(folder, verify=False)
-                return {"parameters": m["parameters"], "config": _config_from_folder(folder),
-                        "model_type": m["model_type"], "input_names": [i["name"] for i in m["inputs"]]}
+                return from_manifest(read_manifest(folder, verify=False), folder)
     from pocketbert.models import count_parameters, load_model
 
     loaded = load_model(model, task)
