@@ -78,6 +78,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"weight of the task loss (default {t.alpha_task})")
     g.add_argument("--alpha-kd", type=at.nonneg_float, default=t.alpha_kd,
                    help=f"weight of the distillation loss (default {t.alpha_kd})")
+    g.add_argument("--transfer-file", type=at.as_text(at.existing_file),
+                   help="unlabelled transfer data (same format as --train-file): only the teacher's soft "
+                   "labels are used, its gold answers/labels are never read")
+    g.add_argument("--alpha-hidden", type=at.nonneg_float, default=t.alpha_hidden,
+                   help=f"intermediate-layer matching: weight of the MSE of mapped hidden states (default "
+                   f"{t.alpha_hidden}: off; the teacher then runs every step)")
+    g.add_argument("--alpha-attn", type=at.nonneg_float, default=t.alpha_attn,
+                   help=f"intermediate-layer matching: weight of the KL of mapped attention distributions "
+                   f"(default {t.alpha_attn}: off)")
+    g.add_argument("--layer-map", metavar="T1,T2,...", help="teacher layer (1-based) matched by each student "
+                   "layer (default: uniform, last to last, e.g. 2,4,6 for 3 of 6); recorded in config.json")
+    g.add_argument("--teacher-cache", type=at.as_text(at.output_root), metavar="DIR",
+                   help="folder for the frozen teacher's logits and scores, shared by runs with the same "
+                   "teacher and data (default OUT/teacher-cache)")
     g.add_argument("--doc-stride", type=at.positive_int, default=t.doc_stride,
                    help=f"SQuAD window overlap in tokens (default {t.doc_stride})")
     g = p.add_argument_group("shared")
@@ -111,14 +125,20 @@ def run(args) -> int:
 
     if not args.out:
         raise UsageError("--out is required: the folder for the student, checkpoints and metrics")
-    if args.task:
+    if args.task or (args.resume and _saved_mode(args.out) == "task"):
         from distill.task import TaskConfig, distill_task
 
-        if not args.teacher:
+        if not args.teacher and not args.resume:
             raise UsageError("--teacher is required: a teacher fine-tuned on the task")
-        cfg = TaskConfig(**_given(args, TaskConfig))
-        metrics = distill_task(cfg, overwrite=args.overwrite)
-        print(json.dumps({k: v for k, v in metrics.items() if k in ("teacher", "student", "task")}))
+        kw = _given(args, TaskConfig)
+        if args.resume:
+            kw = _resume_config(args, kw)
+        cfg = TaskConfig(**kw)
+        metrics = distill_task(cfg, resume=args.resume, overwrite=args.overwrite)
+        if os.environ.get("RANK", "0") != "0":
+            return 0  # under torchrun only rank 0 reports
+        print(json.dumps({k: v for k, v in metrics.items()
+                          if k in ("teacher", "student", "task", "f1_retention_pct")}))
         print(f"student: {cfg.out}/student")
         return 0
 
@@ -157,3 +177,15 @@ def _resume_config(args, given: dict) -> dict:
     return {**saved, **{k: v for k, v in given.items() if k in ("out", "progress", "device", "amp",
                                                                "teacher", "data")
                         and v not in (None, [], "")}}
+
+
+def _saved_mode(out: str) -> str | None:
+    """"task" or "pretrain": the mode of the run saved in OUT (None when there is none)."""
+    import json
+    from pathlib import Path
+
+    try:
+        saved = json.loads((Path(out) / "config.json").read_text())["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return "task" if isinstance(saved, dict) and "train_file" in saved else "pretrain"
