@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from bench.workloads import answer_quality
 from pocketbert.common import UsageError, clean_leftovers, git_revision, library_versions, lookup, write_json
 
 SHAPES = ("fixed", "dynamic")
@@ -186,7 +187,7 @@ def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
                             results[i].append({**result, "round": r + 1, "position": rotated(
                                 len(planned), r, cfg.rounds).index(i) + 1})
                             if r == cfg.rounds - 1:
-                                write(finish(rec, results[i], item_flops))
+                                write(finish(rec, results[i], item_flops, workload.items))
                                 written += 1
     except KeyboardInterrupt:
         log(f"interrupted: {written} record(s) kept in {out_dir}")
@@ -555,7 +556,7 @@ def measure(spec, rec: dict, cfg: BenchConfig, threads: int, device, log_path: P
         log(f"  {spec.label}: noisy ({'; '.join(trust['reasons'])}); retry {attempt}/{allowed}")
 
 
-def finish(rec: dict, results: list[dict], item_flops: list[float]) -> dict[str, Any]:
+def finish(rec: dict, results: list[dict], item_flops: list[float], items: list | None = None) -> dict[str, Any]:
     """The record of a run from its rounds' worker results: per item, the median over the rounds (each
     round's raw samples kept); trust from every round; statistics derived."""
     from bench.records import derive
@@ -599,6 +600,8 @@ def finish(rec: dict, results: list[dict], item_flops: list[float]) -> dict[str,
                                  "null_loop_s": first.get("null_loop_s")}
                                 if first.get("bare_loop_s") else None),
            "answers_sample": first.get("answers_sample", []),
+           "answers": first.get("answers", []),
+           "answer_quality": answer_quality(items, first.get("answers", [])) if items else None,
            "device_state": first.get("device_state"),  # remote devices: governor/temperatures before and after
            "trust": trust, "gemm_peak_gflops": trust.get("gemm_peak_gflops"),
            "gemm_peak_kind": trust.get("peak_kind") or ""}
