@@ -200,6 +200,12 @@ def step_losses(cfg, model, teacher, teacher_type: str, batch, idx, cached, laye
 
 # ----------------------------------------------------------------------------- the loop
 
+def _teacher_use(cfg, cached) -> str:
+    if cached is not None:
+        return "cached logits"
+    return "every step" if (cfg.matches_layers or cfg.alpha_kd) else "not used (--alpha-kd 0)"
+
+
 def make_optimizer(cfg, student, total_steps: int):
     """AdamW (no decay on biases and LayerNorms) with linear warm-up, then linear decay to 0."""
     import torch
@@ -243,7 +249,7 @@ def train_task(cfg, teacher, teacher_type: str, student, data, cached, layer_map
         log.info(f"resumed from {start_ckpt} at step {step}")
     log.info(f"{data['n_labelled']} labelled + {data['n_transfer']} transfer windows, {steps_per_epoch} "
              f"steps/epoch, {total} steps, effective batch {cfg.batch_size * cfg.grad_accum * world}, "
-             f"world {world}, teacher {'cached logits' if cached is not None else 'every step'}"
+             f"world {world}, teacher: {_teacher_use(cfg, cached)}"
              + (f", layer map {layer_map}" if layer_map else ""))
     student.train()
     bar = log.bar(total=total, initial=step)
