@@ -407,6 +407,8 @@ class FakeAdbDevice:
                     f"Error type 3\nError: Activity class {{{component}}} does not exist.\n")
         if pkg == MINIBENCH_PKG:
             target = self._run_minibench
+        elif activity == ".GameLoopActivity":  # Firebase Test Lab's game loop: no extras
+            target = lambda _extras: run_demo_benchmark(self, {}, mode="gameloop")  # noqa: E731
         else:
             target = self._run_demo_app
         t = threading.Thread(target=self._guard, args=(pkg, target, extras), daemon=True)
@@ -503,7 +505,10 @@ class FakeAdbDevice:
     demo_app = None  # a test may replace the app's behaviour: fn(device, extras)
 
 
-def run_demo_benchmark(dev: FakeAdbDevice, extras: dict) -> None:
+APP_EXTERNAL = f"/sdcard/Android/data/{APP_PKG}/files"  # getExternalFilesDir(null)
+
+
+def run_demo_benchmark(dev: FakeAdbDevice, extras: dict, mode: str = "intent") -> None:
     """The demo app's benchmark intent (android_demo/BENCHMARK_PROTOCOL.md), run by the app's own
     code: qa-core's BenchLaunch on the JVM (FakePhoneMain.kt) over this phone's file system, with
     the model call handed back to this process (FakeAdbDevice.model_bridge: ExecuTorch's Python
@@ -521,7 +526,8 @@ def run_demo_benchmark(dev: FakeAdbDevice, extras: dict) -> None:
     versions = {"executorch-android": version("executorch"), "app": "qa-core on the JVM (fake phone)"}
     env = {**os.environ, "POCKETBERT_FAKE_DENY": "" if dev.app_reads_tmp else "/data/local/tmp"}
     proc = subprocess.Popen(["java", "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-cp", dev.app_classpath,
-                             "org.pocketbert.qa.FakePhoneMainKt", str(dev.root), f"/data/data/{APP_PKG}/files",
+                             "org.pocketbert.qa.FakePhoneMainKt", mode, str(dev.root), f"/data/data/{APP_PKG}/files",
+                             APP_EXTERNAL,
                              json.dumps(extras), json.dumps(machine), json.dumps(versions), dev.model_bridge()],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     dev.app_procs.append(proc)

@@ -67,7 +67,8 @@ def pinned_stub_dirs(versions: dict | None = None) -> dict[str, Path]:
     """The stub folders the catalog's pins name: {what: folder}; a missing one is an error."""
     v = versions or tomllib.loads((DEMO / "gradle/libs.versions.toml").read_text())["versions"]
     dirs = {"android framework": STUBS / f"android-{v['compileSdk']}",
-            "executorch-android": STUBS / f"executorch-android-{v['executorch']}"}
+            "executorch-android": STUBS / f"executorch-android-{v['executorch']}",
+            "androidx-test-ext-junit": STUBS / f"androidx-test-ext-junit-{v['androidx-test-ext-junit']}"}
     for what, d in dirs.items():
         if not d.is_dir():
             raise FileNotFoundError(f"no API stubs for the pinned {what}: {d.relative_to(ROOT)} is missing "
@@ -154,5 +155,6 @@ class CompileError(Exception):
 def compile_against(build: KotlinBuild, sources: list[Path], out: Path) -> subprocess.CompletedProcess:
     """kotlinc on `sources` against the session jar and the Java stubs (for negative checks)."""
     return subprocess.run([str(build.kotlinc), *KOTLINC_FLAGS, "-cp", str(build.jar), "-d", str(out),
-                           *map(str, sources), str(build.stub_dirs["android framework"])],
+                           *map(str, sources), str(build.stub_dirs["android framework"]),
+                           str(build.stub_dirs["androidx-test-ext-junit"])],
                           capture_output=True, text=True, timeout=600)

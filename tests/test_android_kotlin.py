@@ -36,7 +36,7 @@ def run_junit(build: kb.KotlinBuild, extra_props: dict[str, str] | None = None,
         props.setdefault("pocketbert.vocab", str(REAL_VOCAB))
     cmd = ["java", *[f"-D{k}={v}" for k, v in props.items()], "-jar", str(JAVA_DIR / CONSOLE),
            "-cp", build.classpath(),
-           *([f"--select-class=org.pocketbert.qa.{c}" for c in select] if select else ["--scan-classpath"]),
+           *([f"--select-class=org.pocketbert.qa.{c}" for c in select] if select else ["--scan-classpath", "--include-engine=junit-jupiter"]),
            "--disable-banner",
            "--disable-ansi-colors", "--details=tree"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -92,7 +92,8 @@ def test_every_app_kotlin_file_compiles_against_the_pinned_api_stubs(kotlin_buil
     """The whole app layer (Activities, ExecuTorchModel, Bundles, DeviceInfo, ...) went through kotlinc
     against the stubs of the pinned Android API level and ExecuTorch release: its classes are in the jar."""
     files = kotlin_build.app_files
-    assert len(files) >= 5 and {f.name for f in files} >= {"MainActivity.kt", "BenchmarkActivity.kt", "ExecuTorchModel.kt"}
+    assert len(files) >= 8 and {f.name for f in files} >= {"MainActivity.kt", "BenchmarkActivity.kt", "ExecuTorchModel.kt",
+                                                            "GameLoopActivity.kt", "FarmRun.kt", "FarmBenchmarkTest.kt"}
     with zipfile.ZipFile(kotlin_build.jar) as z:
         names = set(z.namelist())
     missing = [c for f in files for c in _declared_classes(f) if c not in names]
@@ -128,9 +129,9 @@ def test_the_app_calling_an_api_the_stubs_do_not_declare_does_not_compile(kotlin
 def test_stubs_follow_the_catalog_pins():
     """A version bump in libs.versions.toml without stubs written for the new version fails loudly."""
     dirs = kb.pinned_stub_dirs()
-    assert {d.name for d in dirs.values()} == {"android-35", "executorch-android-1.4.1"}
+    assert {d.name for d in dirs.values()} == {"android-35", "executorch-android-1.4.1", "androidx-test-ext-junit-1.2.1"}
     with pytest.raises(FileNotFoundError, match="executorch-android-1.5.0 is missing"):
-        kb.pinned_stub_dirs({"compileSdk": "35", "executorch": "1.5.0"})
+        kb.pinned_stub_dirs({"compileSdk": "35", "executorch": "1.5.0", "androidx-test-ext-junit": "1.2.1"})
 
 
 def test_qa_core_is_plain_kotlin():

@@ -18,7 +18,7 @@ from bench.devices import minibench
 from bench.devices.adb import (AdbDevice, AdbError, AdbOptions, parse_runner_output, parse_url,
                                throttle_warnings)
 from pocketbert.common import UsageError
-from tests.fake_adb import APP_PKG, MINIBENCH_PKG, FakeAdbDevice, run_demo_benchmark
+from tests.fake_adb import APP_EXTERNAL, APP_PKG, MINIBENCH_PKG, FakeAdbDevice, run_demo_benchmark
 
 SEQ = 32
 needs_adb = pytest.mark.skipif(shutil.which("adb") is None, reason="adb client not installed "
@@ -190,6 +190,32 @@ def test_app_path_end_to_end(phone, kotlin_build, bundle, items):
     dev.close()
     assert any(c.startswith(f"am force-stop {APP_PKG}") for c in phone.log)
     assert not phone.path("/data/local/tmp/pocketbert").exists()  # pushed files removed
+
+
+@needs_adb
+def test_farm_game_loop_record_is_ingested_by_report(phone, kotlin_build, bundle, tmp_path):
+    """Firebase Test Lab's game loop on the fake phone runs the app's farm path (FarmLaunch, as
+    GameLoopActivity and the instrumentation test call it); the record it writes where FTL pulls
+    from (--directories-to-pull), laid out as FTL's results, is what `pocketbert report` ingests."""
+    shutil.copytree(bundle, phone.path(f"/data/data/{APP_PKG}/files/bundles/bert-tiny"))  # as Bundles.extract leaves it
+    subprocess.run(["adb", "-s", phone.serial, "shell", "am", "start", "-W", "-a", "com.google.intent.action.TEST_LOOP",
+                    "-n", f"{APP_PKG}/.GameLoopActivity"], check=True, capture_output=True, timeout=60)
+    deadline = time.monotonic() + 120
+    while APP_PKG in phone.running and time.monotonic() < deadline:
+        time.sleep(0.2)
+    remote = f"{APP_EXTERNAL}/pocketbert/record.json"
+    pulled = tmp_path / "firebase" / "2026-12-03_11-00-00.000_abcd" / "fakephone-34-en-portrait" / "artifacts" / remote[1:]
+    pulled.parent.mkdir(parents=True)
+    subprocess.run(["adb", "-s", phone.serial, "pull", remote, str(pulled)], check=True, capture_output=True, timeout=60)
+    rec = json.loads(pulled.read_text())
+    assert rec["status"] == "ok", rec.get("reason")
+    assert rec["model"] == "bert-tiny" and rec["bundle"] == "bert-tiny" and rec["workload"] == "builtin"
+    assert rec["versions"]["app"] == "qa-core on the JVM (fake phone)" and rec["threads_effective"] == 4  # 8 cpus / 2
+    from pocketbert.cli import main
+
+    assert main(["report", str(tmp_path / "firebase"), "--out", str(tmp_path / "merged")]) == 0
+    report = (tmp_path / "merged" / "report.md").read_text()
+    assert "## firebase:fakephone" in report
 
 
 @needs_adb

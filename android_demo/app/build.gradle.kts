@@ -19,6 +19,7 @@ android {
         versionName = "0.1.0"
         ndk { abiFilters += listOf("arm64-v8a", "x86_64") } // what the ExecuTorch AAR ships
         buildConfigField("String", "EXECUTORCH_VERSION", "\"$executorchVersion\"")
+        testInstrumentationRunner = "androidx.test.runner.AndroidJUnitRunner" // FarmBenchmarkTest
     }
     buildFeatures {
         buildConfig = true
@@ -45,4 +46,6 @@ kotlin {
 dependencies {
     implementation(project(":qa-core"))
     implementation(libs.executorch.android)
+    androidTestImplementation(libs.androidx.test.runner)
+    androidTestImplementation(libs.androidx.test.ext.junit)
 }

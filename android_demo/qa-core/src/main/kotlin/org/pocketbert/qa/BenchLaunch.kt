@@ -8,8 +8,8 @@ import java.io.File
  * paths (strings); [fs] turns one into a File (the identity on a phone; the fake phone in
  * tests/fake_adb.py maps them under its folder).
  */
-class DevicePaths(val filesDir: String, private val fs: (String) -> File = ::File) {
-    private val roots = listOf(filesDir.trimEnd('/'), PUSHED_ROOT)
+class DevicePaths(val filesDir: String, private val fs: (String) -> File = ::File, extraRoots: List<String> = emptyList()) {
+    private val roots = listOf(filesDir.trimEnd('/'), PUSHED_ROOT) + extraRoots.map { it.trimEnd('/') }
 
     /** [spec] (absolute, or relative to the files folder) as a File, if it stays inside the allowed roots. */
     fun resolve(spec: String, what: String): File {
@@ -63,13 +63,13 @@ object ExecuTorchThreads {
 object BenchLaunch {
     const val RESULT_DIR = "bench"
 
-    /** The record's file: files/bench/NAME, NAME a plain file name (default record.json). */
-    fun resultFile(extras: Map<String, Any?>, paths: DevicePaths): Pair<File, String?> {
+    /** The record's file: RESULT_DIR/NAME (default files/bench), NAME a plain file name (default record.json). */
+    fun resultFile(extras: Map<String, Any?>, paths: DevicePaths, resultDir: String = RESULT_DIR): Pair<File, String?> {
         val requested = extras["result"] as? String ?: "record.json"
         val plain = requested.isNotEmpty() && '/' !in requested && !requested.startsWith(".")
         val name = if (plain) requested else "record.json"
         val problem = if (plain) null else "result must be a plain file name, got '$requested'"
-        return paths.resolve("$RESULT_DIR/$name", "result") to problem
+        return paths.resolve("$resultDir/$name", "result") to problem
     }
 
     fun config(extras: Map<String, Any?>): BenchConfig {
@@ -117,9 +117,10 @@ object BenchLaunch {
         packaged: (String) -> File? = { null },
         known: () -> List<String> = { emptyList() },
         progress: (String) -> Unit = {},
+        resultDir: String = RESULT_DIR,
         loadModel: (File, BundleManifest, Int) -> QaModel,
     ): Pair<Map<String, Any?>, File> {
-        val (out, badResult) = resultFile(extras, paths)
+        val (out, badResult) = resultFile(extras, paths, resultDir)
         val runId = extras["run_id"] as? String
         val record = try {
             if (badResult != null) throw IllegalArgumentException(badResult)
@@ -147,4 +148,23 @@ object BenchLaunch {
         progress(if (record["status"] == "ok") "DONE $out" else "FAILED ${record["reason"]}")
         return record to out
     }
+}
+
+/**
+ * The device-farm run (Firebase Test Lab's Game Loop, the instrumentation test for AWS Device Farm
+ * and FTL): the benchmark of the first bundle packaged in the APK on the built-in workload, its
+ * record written to [resultDir] (the app's external files folder + /pocketbert, which a farm pulls:
+ * `--directories-to-pull` on FTL, `adb pull` into $DEVICEFARM_LOG_DIR on AWS). Farms cannot pass
+ * extras, so everything comes from the APK. Both farm entry points call this.
+ */
+object FarmLaunch {
+    const val SUBDIR = "pocketbert"
+    const val RESULT = "record.json"
+
+    fun resultDir(externalFilesDir: String): String = "${externalFilesDir.trimEnd('/')}/$SUBDIR"
+
+    /** The extras a farm run stands for (a failed record names the fix when no bundle is packaged). */
+    fun extras(packaged: List<String>, runId: String, iterations: Int = 3): Map<String, Any?> = mapOf(
+        "bundle" to (packaged.firstOrNull() ?: "(no bundle packaged in the APK)"), "result" to RESULT,
+        "run_id" to runId, "iterations" to iterations)
 }

@@ -13,15 +13,21 @@ import java.net.Socket
  * to the fake phone (tests/fake_adb.py), which runs it with ExecuTorch's Python runtime.
  *
  *   java -cp android-demo.jar:kotlin-stdlib.jar org.pocketbert.qa.FakePhoneMainKt \
- *       ROOT FILES_DIR EXTRAS_JSON MACHINE_JSON VERSIONS_JSON HOST:PORT
+ *       intent|gameloop ROOT FILES_DIR EXTERNAL_FILES_DIR EXTRAS_JSON MACHINE_JSON VERSIONS_JSON HOST:PORT
+ *
+ * `intent` is BenchmarkActivity's path (the extras); `gameloop` is FarmRun's (GameLoopActivity and
+ * the instrumentation test): FarmLaunch's extras, the record in EXTERNAL_FILES_DIR/pocketbert.
  *
  * The model bridge protocol, one JSON line each way: {"model": HOST_PATH} -> {"ready": true} (or
  * {"error": ...}), then {"inputs": [[ids of input 0], ...]} -> {"start": [...], "end": [...]}.
  * The process exits 0 once the record is written (whatever its status).
  */
 fun main(args: Array<String>) {
-    require(args.size == 6) { "usage: ROOT FILES_DIR EXTRAS_JSON MACHINE_JSON VERSIONS_JSON HOST:PORT" }
-    val root = File(args[0])
+    require(args.size == 8 && args[0] in setOf("intent", "gameloop")) {
+        "usage: intent|gameloop ROOT FILES_DIR EXTERNAL_FILES_DIR EXTRAS_JSON MACHINE_JSON VERSIONS_JSON HOST:PORT"
+    }
+    val (mode, rootArg, files, external) = args.take(4)
+    val root = File(rootArg)
     // POCKETBERT_FAKE_DENY: device folders the app may not read (SELinux on some phones keeps apps
     // out of /data/local/tmp): they look empty, as they do to the app on such a phone.
     val denied = (System.getenv("POCKETBERT_FAKE_DENY") ?: "").split(':').filter { it.isNotBlank() }
@@ -29,15 +35,24 @@ fun main(args: Array<String>) {
         if (denied.any { p == it || p.startsWith("$it/") }) File(root, "denied-by-selinux/" + p.removePrefix("/"))
         else File(root, p.removePrefix("/"))
     }
-    val extras = Json.parse(args[2]).asObj()
-    val machine = Json.parse(args[3]).asObj()
-    val versions = Json.parse(args[4]).asObj()
-    val (host, port) = args[5].split(':').let { it[0] to it[1].toInt() }
+    val machine = Json.parse(args[5]).asObj()
+    val versions = Json.parse(args[6]).asObj()
+    val (host, port) = args[7].split(':').let { it[0] to it[1].toInt() }
     val present = fs("/sys/devices/system/cpu/present").takeIf { it.isFile }?.readText()
-    BenchLaunch.run(
-        extras, DevicePaths(args[1], fs), machine, versions, ExecuTorchThreads.processors(present),
-        progress = { System.err.println(it) },
-    ) { dir, manifest, _ -> BridgeModel(host, port, File(dir, manifest.modelFile).path, manifest.inputNames) }
+    // "packaged" bundles: those already copied out of the APK (Bundles.extract's files/bundles/NAME)
+    val extracted = fs("$files/bundles")
+    val known = { extracted.listFiles()?.filter { File(it, BundleManifest.FILE).isFile }?.map { it.name }?.sorted() ?: emptyList() }
+    val packaged = { name: String -> File(extracted, name).takeIf { name in known() } }
+    val load = { dir: File, manifest: BundleManifest, _: Int ->
+        BridgeModel(host, port, File(dir, manifest.modelFile).path, manifest.inputNames) }
+    val log = { line: String -> System.err.println(line) }
+    if (mode == "gameloop") { // FarmLaunch as FarmRun calls it (GameLoopActivity, FarmBenchmarkTest)
+        BenchLaunch.run(FarmLaunch.extras(known(), "gameloop-fake"), DevicePaths(files, fs, listOf(external)), machine,
+            versions, ExecuTorchThreads.processors(present), packaged, known, log, FarmLaunch.resultDir(external), load)
+    } else {
+        BenchLaunch.run(Json.parse(args[4]).asObj(), DevicePaths(files, fs), machine, versions,
+            ExecuTorchThreads.processors(present), packaged, known, log, loadModel = load)
+    }
 }
 
 /** A QaModel whose forward pass runs at the other end of a socket, one JSON line each way. */
