@@ -665,8 +665,8 @@ def _cpu_parts(cpuinfo: str) -> tuple[dict[int, str], set[str]]:
 
 
 def _performance_cores(cores: list[dict[str, Any]]) -> int | None:
-    """Cores above the slowest cluster (the big and prime cores): a phone's sensible thread count,
-    as ExecuTorch's own default; all cores when they are all alike."""
+    """Cores above the slowest cluster (the big and prime cores): a phone's sensible thread count;
+    all cores when they are all alike. (Not ExecuTorch's own default, which is processors / 2.)"""
     freqs = [c["max_mhz"] for c in cores if c.get("max_mhz")]
     if not freqs:
         return None
