@@ -12,3 +12,22 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
 from tests.shared_bundles import bert_tiny_qa_bundles  # noqa: E402,F401 - a session fixture
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def kotlin_build():
+    """All of the Android demo's Kotlin compiled once per session (tests/kotlin_build.py): the app
+    layer against the pinned API stubs, qa-core with its tests and the fake phone's JVM main."""
+    from tests import kotlin_build as kb
+
+    why = kb.missing_tools()
+    if why:
+        pytest.skip(why)
+    try:
+        return kb.compile_all()
+    except kb.CompileError as e:
+        pytest.fail(f"the Android demo's Kotlin does not compile (app layer against tests/android_stubs):\n{str(e)[-4000:]}",
+                    pytrace=False)
