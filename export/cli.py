@@ -83,6 +83,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pocketbert.claims import claim
+
+    with claim(args.out):  # a second export to this --out is refused now, naming this one's pid
+        return _export(args)
+
+
+def _export(args: argparse.Namespace) -> int:
     import warnings
 
     from pocketbert.common import quiet_backends

@@ -196,6 +196,19 @@ def _stderr(msg: str) -> None:
 def atomic_output_dir(out: Path, overwrite: bool = False, log=None) -> Iterator[Path]:
     """Yield a temporary folder beside `out`; it becomes `out` only when the block succeeds.
 
+    `out` is claimed for the whole block (pocketbert.claims): a second run aimed at the same folder
+    is refused in one line naming this one's pid, never merged into or swapped over it.
+    """
+    from pocketbert.claims import claim  # here, not at the top: pocketbert.claims imports this module
+
+    with claim(Path(out)), _atomic_output_dir(out, overwrite, log) as tmp:
+        yield tmp
+
+
+@contextlib.contextmanager
+def _atomic_output_dir(out: Path, overwrite: bool = False, log=None) -> Iterator[Path]:
+    """atomic_output_dir without the claim.
+
     The swap is atomic: an old `out` (only one pocketbert wrote, see `check_output_dir`) is renamed
     aside, the new folder renamed in, then the old one deleted. An error, Ctrl-C or SIGTERM leaves
     nothing at `out` that looks complete; after SIGKILL, `.tmp-<out>-<pid>-*` / `.old-<out>-<pid>-*`
@@ -214,6 +227,9 @@ def atomic_output_dir(out: Path, overwrite: bool = False, log=None) -> Iterator[
     try:
         yield tmp
         mark_output(tmp)
+        if not overwrite and out.is_dir() and any(out.iterdir()):  # written meanwhile by something else
+            raise UsageError(f"{out} was filled by another program while this run worked: nothing replaced; "
+                             "choose a new --out")
         if out.exists():
             old = out.parent / f".old-{out.name}-{os.getpid()}-{tmp.name.rsplit('-', 1)[-1]}"
             os.replace(out, old)
