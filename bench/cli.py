@@ -115,6 +115,11 @@ def run(args) -> int:
         raise UsageError("--task names the task of plain model files: give them with --bundle")
     if args.paper and len(devices) > 1:
         raise UsageError("--paper runs on one --device at a time")
+    if args.paper and args.workload != ["synthetic"]:  # paper mode would ignore it: refused
+        raise UsageError("--paper runs its own workloads: give STS-B with --stsb PATH and SQuAD with --squad PATH, "
+                         "not --workload")
+    if not args.paper and (args.stsb or args.squad):
+        raise UsageError("--stsb and --squad are paper mode's data: add --paper, or use --workload stsb:PATH")
     try:  # Ctrl-C / SIGTERM: pocketbert.cli stops cleanly (exit 130/143); records already written stay
         if args.paper:
             from bench.paper import run_paper

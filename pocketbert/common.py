@@ -255,8 +255,22 @@ _received: list[int] = []  # signals received by this process (the first decides
 _deferring: list[str] = []  # library steps running now that an exception must not cut in two
 
 
+_kept: list[str] = []  # what a stopped command leaves on disk on purpose (e.g. checkpoints to resume from)
+
+
 def received_signal() -> int | None:
     return _received[0] if _received else None
+
+
+def note_kept(what: str) -> None:
+    """Record that `what` stays on disk if this command is stopped now: the interrupt message says
+    so instead of "nothing partial was left behind"."""
+    if what not in _kept:
+        _kept.append(what)
+
+
+def kept_on_disk() -> list[str]:
+    return list(_kept)
 
 
 def _on_signal(signum, frame) -> None:
@@ -302,6 +316,7 @@ def reset_signal_state() -> None:
     """Forget the signals of a finished command: the next one in this process starts clean."""
     _received.clear()
     _deferring.clear()
+    _kept.clear()
 
 
 def install_signal_handlers() -> None:
