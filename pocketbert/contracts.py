@@ -217,7 +217,7 @@ class Manifest(Contract):
     versions: dict[str, str] = field(default_factory=dict)
     git_revision: str = "unknown"
     created_utc: str = ""
-    manifest_sha256: str = ""  # manifest_digest of every other field (to_dict fills it; read checks it)
+    manifest_sha256: str = field(default="", compare=False)  # manifest_digest of the other fields (to_dict fills it; read checks it)
     format: str = SCHEMA
 
     @property
