@@ -14,6 +14,8 @@ import time
 import warnings
 from pathlib import Path
 
+from bench.model_probe import UnreadableModel, pte_facts_isolated
+
 
 def bundle_dir(cache: Path, model: str, task: str, target: str, precision: str, seq_len: int,
                onnx_optimize: bool = False) -> Path:
@@ -280,12 +282,12 @@ def read_plain_file(path: Path, task: str | None = None, labels: dict[Path, str]
     if path.suffix not in PLAIN_SUFFIXES:
         raise UsageError(plain_file_error(path))
     try:
-        facts = _onnx_facts(path) if path.suffix == ".onnx" else _pte_facts(path, seq_len)
+        facts = _onnx_facts(path) if path.suffix == ".onnx" else pte_facts_isolated(path, seq_len)
     except UsageError:
         raise
     except Exception as e:  # noqa: BLE001 - a corrupt file: one line, not a traceback
         what = {".onnx": "an ONNX model", ".pte": "an ExecuTorch program"}[path.suffix]
-        raise UsageError(f"{path}: cannot read it as {what} "
+        raise UnreadableModel(f"{path}: cannot read it as {what} "
                          f"({type(e).__name__}: {str(e).strip().splitlines()[0][:200] if str(e).strip() else ''})")
     features = map_inputs(path, facts["input_names"])
     derived = _task_from_outputs(facts["outputs"])

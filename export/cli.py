@@ -83,6 +83,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pocketbert.claims import claim
+    from pocketbert.common import UsageError
+
+    if args.coreml_seq_lens and "coreml" not in args.target:  # options this export would ignore: refused
+        raise UsageError("--coreml-seq-lens applies to --target coreml only")
+    if args.coreml_seq_lens and max(args.coreml_seq_lens) > args.seq_len:
+        raise UsageError(f"--coreml-seq-lens {max(args.coreml_seq_lens)} exceeds --seq-len {args.seq_len}: "
+                         f"the model file accepts at most --seq-len tokens")
+
+    with claim(args.out):  # a second export to this --out is refused now, naming this one's pid
+        return _export(args)
+
+
+def _export(args: argparse.Namespace) -> int:
     import warnings
 
     from pocketbert.common import quiet_backends

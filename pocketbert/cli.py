@@ -96,8 +96,12 @@ def main(argv: list[str] | None = None) -> int:
 def _interrupted(name: str, signum: int) -> int:
     import signal
 
+    from pocketbert.common import kept_on_disk
+
     what = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
-    print(f"{name}: {what}; nothing partial was left behind", file=sys.stderr)
+    kept = kept_on_disk()
+    left = f"kept on disk: {'; '.join(kept)}" if kept else "nothing partial was left behind"
+    print(f"{name}: {what}; {left}", file=sys.stderr)
     return 128 + int(signum)
 
 

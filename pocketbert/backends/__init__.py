@@ -112,7 +112,13 @@ def _load_all() -> None:
     except Exception as e:  # noqa: BLE001 - a broken third-party plugin must say so, not crash --help
         print(f"pocketbert: a pocketbert.backends entry point failed to load: {e}", file=sys.stderr)
     for spec in filter(None, os.environ.get("POCKETBERT_PLUGINS", "").split(os.pathsep)):
-        load_plugin(spec)
+        try:
+            load_plugin(spec)
+        except Exception as e:  # noqa: BLE001 - missing, raising or not Python: one line, --help still works
+            why = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+            why = why.removeprefix("POCKETBERT_PLUGINS: ")
+            print(f"pocketbert: POCKETBERT_PLUGINS: plugin {spec} not loaded ({type(e).__name__}: {why}); "
+                  "its backends are unavailable", file=sys.stderr)
 
 
 def load_plugin(spec: str) -> None:
@@ -127,7 +133,11 @@ def load_plugin(spec: str) -> None:
             raise UsageError(f"POCKETBERT_PLUGINS: {spec} not found")
         module = importlib.util.module_from_spec(mod_spec)
         sys.modules[name] = module
-        mod_spec.loader.exec_module(module)
+        try:
+            mod_spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]  # a half-run plugin is not loaded
+            raise
     else:
         importlib.import_module(spec)
 
