@@ -161,9 +161,13 @@ def check_name(where: str, name: str, value: Any) -> None:
         raise _bad(where, name, value, "is not a name (letters, digits, _ . + -; at most 64)")
 
 
+NESTING_LIMIT = 16  # a record's deepest real field is ~6 levels down (notes.peer.inputs[0].shape[0]); the
+# limit only stops a hostile file's recursion bomb
+
+
 def check_nested_numbers(where: str, name: str, value: Any, depth: int = 0) -> None:
-    """Every number inside `value` (dicts and lists, 4 levels deep at most) is finite."""
-    if depth > 4:
+    """Every number inside `value` (dicts and lists, NESTING_LIMIT levels deep at most) is finite."""
+    if depth > NESTING_LIMIT:
         raise _bad(where, name, "...", "is nested too deeply")
     if isinstance(value, float) and not math.isfinite(value):
         raise _bad(where, name, value, "is not a finite number")
