@@ -152,6 +152,8 @@ def export(name: str, model: Path, shared: Path, out: Path, args) -> dict:
     for key, (targets, precision) in EXPORTS.items():
         for gated in (True, False):
             folder = root / (key if gated else f"{key}-ungated")
+            if gated and (root / f"{key}.gate-failed").exists():
+                continue  # failed its gate before: the ungated export holds its figures
             if folder.exists():
                 code = 0
             else:
