@@ -25,7 +25,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from bench.machine import probe_program_path
+from export.targets import all_targets
+from pocketbert.backends import all_precisions, get_runtime, main_job, runtime_names
 from pocketbert.common import UsageError, clean_leftovers, git_revision, library_versions, lookup, write_json
+from pocketbert.machine import physical_cores
 
 SHAPES = ("fixed", "dynamic")
 
@@ -33,8 +37,8 @@ SHAPES = ("fixed", "dynamic")
 @dataclass
 class BenchConfig:
     models: list[str] = field(default_factory=lambda: ["distilbert-base"])  # presets or HF folders
-    runtimes: list[str] | None = None  # None: every registered backend (both None: the MAIN_JOB pairs)
-    precisions: list[str] | None = None  # None: DEFAULT_PRECISIONS (both None: the MAIN_JOB pairs)
+    runtimes: list[str] | None = None  # None: every registered runtime (both None: the main-job pairs)
+    precisions: list[str] | None = None  # None: DEFAULT_PRECISIONS (both None: the main-job pairs)
     workloads: list[str] = field(default_factory=lambda: ["synthetic"])  # runs with nothing downloaded
     shapes: list[str] = field(default_factory=lambda: list(SHAPES))  # padded (mobile-style) and real length
     seq_len: int = 384  # the SQuAD window: padded 384 vs real length (~160) is the 2-3x an app can win
@@ -60,23 +64,18 @@ class BenchConfig:
 
 
 DEFAULT_PRECISIONS = ("fp32", "int8")  # the paper's fp32 + the phone's int8
-# The main job (no --runtime, no --precision): what the report's three opening lines need, in ~3 min
-# on 2 vCPUs (the install before it takes 2-3). PyTorch fp32 is the reference; ONNX Runtime fp32 + int8 give
-# int8 vs fp32 in one runtime (its exports take 12 + 25 s); ExecuTorch and CoreML run int8, the
-# format a phone ships. ExecuTorch fp32 (a 56 s export, 2 workers) and PyTorch int8 (eager dynamic
-# quantization, no deployment path; 2 workers of ~15 s) are one flag away: --runtime/--precision
-# run every runtime x precision asked for.
-MAIN_JOB = (("pytorch", "fp32"), ("onnx", "fp32"), ("onnx", "int8"), ("executorch", "int8"), ("coreml", "int8"))
+# The main job (no --runtime, no --precision): each runtime's `main_job` precisions (Runtime.main_job):
+# what the report's three opening lines need, in ~3 min on 2 vCPUs (the install before it takes 2-3):
+# the reference, int8 vs fp32 in one runtime, and the int8 formats a phone ships. Everything else is
+# one flag away: --runtime/--precision run every runtime x precision asked for.
 
 
 def run_pairs(cfg: BenchConfig) -> list[tuple[str, str]]:
-    """The (runtime, precision) pairs `cfg` asks for: MAIN_JOB when it names neither, else every
+    """The (runtime, precision) pairs `cfg` asks for: the main job when it names neither, else every
     runtime (default: all registered) x every precision (default: DEFAULT_PRECISIONS)."""
-    from pocketbert.backends import backend_names
-
     if cfg.runtimes is None and cfg.precisions is None:
-        return [(r, p) for r, p in MAIN_JOB if r in backend_names()]
-    return [(r, p) for r in cfg.runtimes or backend_names() for p in cfg.precisions or DEFAULT_PRECISIONS]
+        return main_job()
+    return [(r, p) for r in cfg.runtimes or runtime_names() for p in cfg.precisions or DEFAULT_PRECISIONS]
 
 
 @dataclass
@@ -94,7 +93,6 @@ def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
     """Run the whole benchmark described by `cfg`; returns the folder of records."""
     from bench.bundles import export_missing
     from bench.devices.local import LocalDevice
-    from bench.machine import physical_cores
     from bench.workloads import check_workload, load_workload, parse_spec, save_items
     from pocketbert.contracts import Record
 
@@ -259,10 +257,8 @@ def _record_name(rec: dict[str, Any]) -> str:
 
 
 def _validate(cfg: BenchConfig) -> None:
-    from pocketbert.backends import all_precisions, get_backend
-
     for r, p in run_pairs(cfg):
-        get_backend(r, "runtime")
+        get_runtime(r)
         lookup({p: p for p in all_precisions()}, p, "precision")
     for s in cfg.shapes:
         lookup({s: s for s in SHAPES}, s, "shape")
@@ -344,7 +340,7 @@ def _plan(cfg: BenchConfig, kind, given: list[tuple[Path, dict]], groups: list[s
             model = m["source"].removeprefix("preset:")
             for shape in cfg.shapes:
                 by_group.setdefault(key, []).append(
-                    Run(model, m["task"], m["target"], m["precision"], shape, bundle, m))
+                    Run(model, m["task"], _runtime_for(m), m["precision"], shape, bundle, m))
         for runs in by_group.values():
             plan[" + ".join(dict.fromkeys(r.model for r in runs))] = runs
         return plan
@@ -384,7 +380,10 @@ def _model_facts(model: str, task: str, runs: list[Run], cfg: BenchConfig | None
         from bench.bundles import bundle_dir, cache_state
 
         for r in runs:
-            folder = bundle_dir(cache, model, task, r.runtime, r.precision, cfg.seq_len, cfg.onnx_optimize)
+            target = get_runtime(r.runtime).bundle_target
+            if target is None:  # it runs the model itself: no bundle to read
+                continue
+            folder = bundle_dir(cache, model, task, target, r.precision, cfg.seq_len, cfg.onnx_optimize)
             if (folder / "manifest.json").is_file() and not cache_state(folder, model, task, cfg.seq_len,
                                                                        cfg.tokenizer, cfg.onnx_optimize):
                 return from_manifest(read_manifest(folder, verify=False), folder)
@@ -407,10 +406,9 @@ def prepare(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
     """A run's record so far and its worker spec (exported bundle verified), or (record, None, None)
     when it is skipped (with the reason) or failed before any timing (export error)."""
     from bench.flops import forward_flops
-    from pocketbert.backends import get_backend
     from pocketbert.contracts import WorkerSpec
 
-    rt = get_backend(run.runtime)
+    rt = get_runtime(run.runtime)
     rec: dict[str, Any] = {**common, "status": "ok", "reason": "", "model": run.model,
                            "model_type": facts["model_type"], "task": run.task, "runtime": run.runtime,
                            "precision": run.precision, "workload": workload.name,
@@ -436,7 +434,7 @@ def prepare(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
                       warmup=cfg.warmup, overhead_check=cfg.overhead_check, quiet=cfg.quiet,
                       label=f"{run.model} {run.runtime}-{run.precision} {run.shape}",
                       input_names=facts["input_names"], remeasure=cfg.pace_retries)
-    if rt.makes_bundles:
+    if rt.bundle_target:
         try:
             with quiet_output(log_path):  # exporter warnings and C++ logging
                 if peer:
@@ -459,10 +457,8 @@ def prepare(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
                         "padded (fixed) only" if peer else "bundle has fixed sequence lengths only")
         rec["seq_len"] = seq_len = int(manifest["seq_len"])
         spec.model_path, spec.seq_len = str(bundle / manifest["model_file"]), seq_len
-        if run.runtime == "executorch":
-            from bench.machine import probe_program_path
-
-            probe = probe_program_path(cache, run.precision)
+        probe = probe_program_path(cache, run.runtime, run.precision)
+        if probe is not None:  # the runtime's own GEMM probe (Runtime.probe), made by the export step
             spec.probe_program = str(probe) if probe.is_file() else ""
         spec.input_names = [i["name"] for i in manifest["inputs"]]
         rec["bundle"] = str(bundle)
@@ -491,13 +487,19 @@ def prepare(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
     return rec, spec, item_flops
 
 
+def _runtime_for(manifest: dict) -> str:
+    """The runtime that loads a given bundle (its target's `runtime`) or plain file (named as such)."""
+    target = all_targets().get(manifest["target"])
+    return target.runs_on if target else manifest["target"]
+
+
 def _peer_problem(manifest: dict, run: Run, workload) -> str:
     """Why a plain file cannot run this workload as given (one line), or ''."""
     label = manifest["peer"]["label"]
-    if run.runtime == "executorch":
-        wrong = [f"{i['name']} {i['dtype']}" for i in manifest["inputs"] if i["dtype"] != "int64"]
-        if wrong:
-            return f"{label} takes {', '.join(wrong)}; the ExecuTorch backend feeds int64 ids"
+    rt = get_runtime(run.runtime)
+    wrong = [f"{i['name']} {i['dtype']}" for i in manifest["inputs"] if i["dtype"] not in rt.feeds]
+    if wrong:
+        return f"{label} takes {', '.join(wrong)}; the {rt.label or rt.name} backend feeds {'/'.join(rt.feeds)} ids"
     longest = max(len(f["input_ids"]) for item in workload.items for f in item.features)
     if not manifest["dynamic_seq"] and longest > manifest["seq_len"]:
         return (f"{label} takes exactly {manifest['seq_len']} tokens and the workload has inputs of {longest}: "
@@ -638,21 +640,19 @@ def _device_record(rec: dict[str, Any], result: dict[str, Any], config: dict, ta
 
 def _exports_needed(runs: list[Run], cfg: BenchConfig, device) -> list[dict]:
     """The bundles `runs` will export (ensure_bundle arguments), once each: fixed and dynamic share one;
-    and the XNNPACK GEMM probe programs of its ExecuTorch rows (local device only: a board probes with
-    what it has)."""
-    from pocketbert.backends import get_backend
-
+    and the GEMM probe programs of runtimes that have their own (Runtime.probe; local device only: a
+    board probes with what it has)."""
     wanted = []
     for run in runs:
-        rt = get_backend(run.runtime)
+        rt = get_runtime(run.runtime)
         if not (run.precision in rt.precisions and device.available(run.runtime)[0]):
             continue
-        if run.runtime == "executorch" and getattr(device, "name", "local") == "local":
-            w = {"probe": "int8" if run.precision == "int8" else "fp32"}
+        if rt.probe and getattr(device, "name", "local") == "local":
+            w = {"probe": "int8" if run.precision == "int8" else "fp32", "runtime": rt.name}
             if w not in wanted:
                 wanted.append(w)
-        if rt.makes_bundles and not run.bundle:
-            w = {"model": run.model, "task": run.task, "target": run.runtime, "precision": run.precision,
+        if rt.bundle_target and not run.bundle:
+            w = {"model": run.model, "task": run.task, "target": rt.bundle_target, "precision": run.precision,
                  "seq_len": cfg.seq_len, "tokenizer": cfg.tokenizer, "onnx_optimize": cfg.onnx_optimize}
             if w not in wanted:
                 wanted.append(w)
@@ -663,7 +663,7 @@ def _ensure(run: Run, cfg: BenchConfig, cache: Path, log) -> Path:
     from bench.bundles import ensure_bundle
 
     t0 = time.perf_counter()
-    path = ensure_bundle(cache, run.model, run.task, run.runtime, run.precision,
+    path = ensure_bundle(cache, run.model, run.task, get_runtime(run.runtime).bundle_target, run.precision,
                          cfg.seq_len, cfg.tokenizer, cfg.onnx_optimize, log=log)
     if time.perf_counter() - t0 > 1:
         log(f"  exported {path} in {time.perf_counter() - t0:.0f} s")

@@ -11,6 +11,7 @@ from typing import Any
 
 from bench.records import derive, load_records
 from bench.trust import is_noisy
+from pocketbert.backends import all_runtimes
 
 # (column, how to get it from a record, format)
 COLUMNS: list[tuple[str, Any, str]] = [
@@ -68,9 +69,7 @@ def _trust(r: dict, key: str, rounds_key: str | None = None):
 
 
 def _name(runtime: str) -> str:
-    from pocketbert.backends import all_backends
-
-    backend = all_backends().get(runtime)
+    backend = all_runtimes().get(runtime)
     return (backend.label or runtime) if backend else runtime
 
 
@@ -162,8 +161,7 @@ def markdown(records: list[dict]) -> str:
                   f"ISA {' '.join(m.get('isa_flags', []))} · {m.get('os')} · load at start {m.get('load_avg_1m')}",
                   f"threads {r['threads']} · warm-up {r['warmup']} · batch 1 · rounds {r.get('rounds', 1)} · "
                   f"git {r['git_revision']} · "
-                  f"torch {r['versions'].get('torch')} · onnxruntime {r['versions'].get('onnxruntime')} · "
-                  f"executorch {r['versions'].get('executorch')}", ""]
+                  + " · ".join(f"{lib} {v}" for lib, v in r["versions"].items()), ""]
         mine = [row for row in measured if row["machine"] == name]
         if mine:
             lines.append("| " + " | ".join(MD_COLUMNS) + " |")

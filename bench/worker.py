@@ -121,7 +121,7 @@ def run_spec(spec) -> dict:
     import numpy as np
 
     from bench.workloads import read_items
-    from pocketbert.backends import LoadRequest, get_backend
+    from pocketbert.backends import LoadRequest, get_runtime
     from pocketbert.inputs import pad_inputs
 
     items = read_items(Path(spec.items_path))
@@ -131,7 +131,7 @@ def run_spec(spec) -> dict:
     for item in items:
         calls = [{n: np.asarray([f[n]], dtype=np.int64) for n in names} for f in item.features]
         feeds.append([pad_inputs(c, spec.seq_len) for c in calls] if spec.shape == "fixed" else calls)
-    backend = get_backend(spec.runtime)
+    backend = get_runtime(spec.runtime)
     t0 = time.perf_counter()
     for module in backend.runtime_modules:
         importlib.import_module(module)
@@ -152,8 +152,8 @@ def run_spec(spec) -> dict:
 
     from bench.machine import cpu_snapshot
 
-    # the runtime's own GEMM where we have it (XNNPACK for ExecuTorch), else the process's library
-    probe = {"library": "executorch", "program": spec.probe_program} if spec.probe_program else {}
+    # the runtime's own GEMM where it has a probe program (Runtime.probe), else the process's library
+    probe = {"runtime": spec.runtime, "program": spec.probe_program} if spec.probe_program else {}
 
     def measured():  # the timed loop between its trust evidence
         snap_before = cpu_snapshot()

@@ -22,6 +22,11 @@ from pocketbert.common import UsageError
 EVAL_KINDS = {"squad": "question-answering", "glue": "sequence-classification"}
 
 
+def max_metric_drop(cfg, kind: str) -> float:
+    """The bound of a task metric in an export config: F1 points (squad) or accuracy points (glue)."""
+    return cfg.max_f1_drop if kind == "squad" else cfg.max_accuracy_drop
+
+
 def parse_eval_spec(spec: str) -> tuple[str, Path]:
     """'squad:PATH' -> ('squad', PATH), 'glue:PATH' -> ('glue', PATH); the data must exist."""
     kind, _, path = spec.partition(":")

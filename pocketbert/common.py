@@ -114,14 +114,33 @@ def sha256_path(path: Path) -> str:
     return h.hexdigest()
 
 
+def writable_dir(p: Path) -> bool:
+    """Whether files can be created in the existing folder `p` (a real probe: root passes
+    os.access checks on read-only mounts); the probe folder is removed at once."""
+    if not os.access(p, os.W_OK | os.X_OK):
+        return False
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".pocketbert-probe-", dir=p))
+    except OSError:
+        return False
+    return True
+
+
+def is_cwd_or_parent(p: Path) -> bool:
+    """Whether `p` is the working directory or one of its parents (never ours to replace)."""
+    try:
+        target, cwd = Path(p).expanduser().resolve(), Path.cwd().resolve()
+    except OSError:
+        return False
+    return target == cwd or target in cwd.parents
+
+
 MARKER = ".pocketbert"  # written into every output folder we create: --overwrite replaces only these
 
 
 def check_output_dir(out: Path, overwrite: bool = False) -> None:
     """Fail early (before hours of work) when `out` can't be written as a fresh folder, or when
     --overwrite would replace something this tool did not write (or the working directory)."""
-    from pocketbert.argtypes import is_cwd_or_parent, writable_dir
-
     out = Path(out)
     if is_cwd_or_parent(out):
         raise UsageError(f"output folder {out} is the working directory or a parent of it: "

@@ -125,13 +125,15 @@ def test_gemm_probes_measure_their_precision(precision, library):
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_executorch_rows_probe_xnnpack_and_fall_back_without_a_program(precision, tmp_path):
     pytest.importorskip("executorch")
-    from bench.machine import probe_program_path, xnnpack_probe_program
+    from bench.machine import probe_program_path
+    from export.targets import get_target
 
-    program = xnnpack_probe_program(precision, 256, probe_program_path(tmp_path, precision, n=256))
+    program = get_target("executorch").build_probe(precision, 256,
+                                                   probe_program_path(tmp_path, "executorch", precision, n=256))
     assert program.name == f"xnnpack-{precision}-512x256x4.pte" and not list(program.parent.glob(".*"))
-    p = gemm_probe(precision, threads=1, library="executorch", program=str(program), budget_s=0.05, n=256)
+    p = gemm_probe(precision, threads=1, runtime="executorch", program=str(program), budget_s=0.05, n=256)
     assert p["library"] == "executorch" and p["kind"] == precision and p["gflops"] > 0
-    p = gemm_probe(precision, threads=1, library="executorch", program=str(tmp_path / "gone.pte"), budget_s=0.05,
+    p = gemm_probe(precision, threads=1, runtime="executorch", program=str(tmp_path / "gone.pte"), budget_s=0.05,
                    n=256)
     assert p["library"] != "executorch" and p["gflops"] > 0  # a board without the program: what it has
 

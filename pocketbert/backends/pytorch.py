@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pocketbert.backends import Backend, LoadRequest, Runner, installed, register
+from pocketbert.backends import LoadRequest, Runner, Runtime, installed, register
 from pocketbert.models import BERT_FAMILY
 
 
@@ -15,7 +15,7 @@ def load_pytorch(req: LoadRequest) -> tuple[Runner, dict]:
 
     import torch
 
-    from export.wrapper import wrap
+    from pocketbert.wrapper import wrap
     from pocketbert.models import load_model
 
     if req.threads:
@@ -36,8 +36,9 @@ def load_pytorch(req: LoadRequest) -> tuple[Runner, dict]:
     return run, {"threads_effective": torch.get_num_threads(), "model_bytes": buf.tell()}
 
 
-register(Backend(name="pytorch", precisions=("fp32", "int8"), load=load_pytorch,
-                 available=installed("torch", "transformers"), dynamic_shapes=True,
+register(Runtime(name="pytorch", precisions=("fp32", "int8"), load=load_pytorch,
+                 available=installed("torch", "transformers"), target=None, dynamic_shapes=True,
+                 main_job=("fp32",), rank=0,
                  label="PyTorch eager", requires=("numpy", "torch", "transformers"),
                  # transformers imports its modeling code on first use (~6 s of the ~9 s "load" measured here)
                  runtime_modules=("torch", "transformers.modeling_utils",
