@@ -35,7 +35,8 @@ def own_imports(root: Path) -> dict[str, list[tuple[str, int, bool]]]:
                              .is_file() else node.module for a in node.names]
                 else:
                     continue
-                found += [(n, node.lineno, id(node) in top) for n in names if n.split(".")[0] in LAYERS]
+                found += [(n, node.lineno, id(node) in top) for n in dict.fromkeys(names)
+                          if n.split(".")[0] in LAYERS]
             out[module] = found
     return out
 
