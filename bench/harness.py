@@ -25,11 +25,31 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from bench.bundles import (
+    bundle_dir,
+    cache_state,
+    ensure_bundle,
+    export_missing,
+    find_plain_files,
+    peer_labels,
+    plain_file_error,
+    read_plain_file,
+    verify_plain_file,
+)
+from bench.devices.local import LocalDevice
+from bench.flops import forward_flops
 from bench.machine import probe_program_path
+from bench.records import derive, record_name
+from bench.report import render_report
+from bench.trust import judge, robust_cv, summary
+from bench.workloads import Item, check_workload, load_workload, parse_spec, save_items
+from export.bundle import find_bundles, read_manifest
 from export.targets import all_targets
 from pocketbert.backends import all_precisions, get_runtime, main_job, runtime_names
 from pocketbert.common import UsageError, clean_leftovers, git_revision, library_versions, lookup, write_json
+from pocketbert.contracts import Record, WorkerSpec
 from pocketbert.machine import physical_cores
+from pocketbert.models import PRESETS, count_parameters, load_model, load_tokenizer
 
 SHAPES = ("fixed", "dynamic")
 
@@ -91,11 +111,6 @@ class Run:
 
 def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
     """Run the whole benchmark described by `cfg`; returns the folder of records."""
-    from bench.bundles import export_missing
-    from bench.devices.local import LocalDevice
-    from bench.workloads import check_workload, load_workload, parse_spec, save_items
-    from pocketbert.contracts import Record
-
     device = device or LocalDevice()
     threads = cfg.threads or physical_cores()
     kinds = [parse_spec(w) for w in cfg.workloads]  # bad specs fail before any work
@@ -190,8 +205,6 @@ def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
         log(f"interrupted: {written} record(s) kept in {out_dir}")
         raise
     if cfg.report and written:
-        from bench.report import render_report
-
         with quiet_output(log_path):
             render_report([out_dir], out_dir)
         log(f"report: {out_dir / 'report.md'}")
@@ -251,8 +264,6 @@ def _append_log(log_path: Path, header: str, text: str) -> None:
 
 
 def _record_name(rec: dict[str, Any]) -> str:
-    from bench.records import record_name
-
     return record_name(rec)
 
 
@@ -267,8 +278,6 @@ def _validate(cfg: BenchConfig) -> None:
     if cfg.threads is not None and cfg.threads < 1:
         raise UsageError("--threads must be at least 1")
     if not cfg.bundles:
-        from pocketbert.models import PRESETS
-
         for m in cfg.models:
             if m not in PRESETS and not Path(m).expanduser().is_dir():
                 raise UsageError(f"model '{m}' is neither a preset ({', '.join(PRESETS)}) nor a folder")
@@ -278,9 +287,6 @@ def _given_bundles(paths: list[Path], cfg: BenchConfig | None = None) -> list[tu
     """Existing bundles and plain model files to run, each verified now (a bundle against its
     manifest's sha256; a plain file read and hashed, see bench.bundles.read_plain_file): every
     bad path fails in one line before any timing."""
-    from bench.bundles import find_plain_files, peer_labels, plain_file_error, read_plain_file
-    from export.bundle import find_bundles, read_manifest
-
     out, plain = [], []
     for p in map(Path, paths):
         found = find_bundles(p) if p.is_dir() else []
@@ -310,8 +316,6 @@ def _tokenizer_groups(cfg: BenchConfig, given: list[tuple[Path, dict]]) -> list[
     they are fed the same items and timed in one rotation (ours next to a peer's file)."""
     import hashlib
     import json
-
-    from pocketbert.models import load_tokenizer
 
     if cfg.tokenizer or not given:
         return ["--tokenizer"] * len(given)
@@ -351,8 +355,6 @@ def _plan(cfg: BenchConfig, kind, given: list[tuple[Path, dict]], groups: list[s
 
 
 def _tokenizer_for(model: str, tokenizer: str | None, runs: list[Run]):
-    from pocketbert.models import load_tokenizer
-
     if tokenizer:
         return load_tokenizer(tokenizer)
     given = next((r for r in runs if r.bundle), None)
@@ -366,8 +368,6 @@ def _model_facts(model: str, task: str, runs: list[Run], cfg: BenchConfig | None
     """Parameter counts and config of the model: from a given bundle's manifest, else from a bundle
     the bench exported for it (building a preset model in this process costs ~6 s of imports), else
     from the model itself."""
-    from export.bundle import read_manifest
-
     def from_manifest(m: dict, folder: Path) -> dict[str, Any]:
         return {"parameters": m["parameters"], "config": m["config"] if "vocab_size" in m["config"]
                 else _config_from_folder(folder), "model_type": m["model_type"],
@@ -377,8 +377,6 @@ def _model_facts(model: str, task: str, runs: list[Run], cfg: BenchConfig | None
     if given:
         return from_manifest(given.manifest or read_manifest(given.bundle, verify=False), given.bundle)
     if cfg is not None and cache is not None:
-        from bench.bundles import bundle_dir, cache_state
-
         for r in runs:
             target = get_runtime(r.runtime).bundle_target
             if target is None:  # it runs the model itself: no bundle to read
@@ -387,7 +385,6 @@ def _model_facts(model: str, task: str, runs: list[Run], cfg: BenchConfig | None
             if (folder / "manifest.json").is_file() and not cache_state(folder, model, task, cfg.seq_len,
                                                                        cfg.tokenizer, cfg.onnx_optimize):
                 return from_manifest(read_manifest(folder, verify=False), folder)
-    from pocketbert.models import count_parameters, load_model
 
     loaded = load_model(model, task)
     return {"parameters": count_parameters(loaded.model), "config": loaded.model.config.to_dict(),
@@ -405,9 +402,6 @@ def prepare(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
             cache: Path, device, common: dict, log_path: Path, log=print):
     """A run's record so far and its worker spec (exported bundle verified), or (record, None, None)
     when it is skipped (with the reason) or failed before any timing (export error)."""
-    from bench.flops import forward_flops
-    from pocketbert.contracts import WorkerSpec
-
     rt = get_runtime(run.runtime)
     rec: dict[str, Any] = {**common, "status": "ok", "reason": "", "model": run.model,
                            "model_type": facts["model_type"], "task": run.task, "runtime": run.runtime,
@@ -438,13 +432,10 @@ def prepare(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
         try:
             with quiet_output(log_path):  # exporter warnings and C++ logging
                 if peer:
-                    from bench.bundles import verify_plain_file
-
                     bundle, manifest = run.bundle, run.manifest
                     verify_plain_file(manifest)
                 else:
                     bundle = run.bundle or _ensure(run, cfg, cache, log)
-                    from export.bundle import read_manifest
 
                     manifest = read_manifest(bundle, verify=True)
         except UsageError as e:
@@ -513,8 +504,6 @@ def _items_as(manifest: dict, workload, items_path: Path) -> Path:
     import hashlib
     import json
 
-    from bench.workloads import Item, save_items
-
     pairs = [(i["name"], i["feature"]) for i in manifest["inputs"]]
     if all(name == feature for name, feature in pairs) and all(
             feature in f for _, feature in pairs for item in workload.items[:1] for f in item.features):
@@ -531,8 +520,6 @@ def measure(spec, rec: dict, cfg: BenchConfig, threads: int, device, log_path: P
     """One worker run, judged; a noisy one is run again up to `cfg.retries` times. When only the pace
     moved, the worker itself re-timed its loop up to `cfg.pace_retries` times (WorkerSpec.remeasure:
     no re-import, no reload); a fresh worker makes up any it could not (the last is kept)."""
-    from bench.trust import judge
-
     cores = rec["machine"].get("logical_cores") or rec["machine"].get("physical_cores")
     attempt, allowed = 0, cfg.retries
     while True:
@@ -560,9 +547,6 @@ def measure(spec, rec: dict, cfg: BenchConfig, threads: int, device, log_path: P
 def finish(rec: dict, results: list[dict], item_flops: list[float]) -> dict[str, Any]:
     """The record of a run from its rounds' worker results: per item, the median over the rounds (each
     round's raw samples kept); trust from every round; statistics derived."""
-    from bench.records import derive
-    from bench.trust import robust_cv
-
     def med(xs):
         xs = sorted(xs)
         return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
@@ -619,9 +603,6 @@ DEVICE_FIELDS = ("shape", "seq_len", "warmup", "threads_effective", "item_ids", 
 
 def _device_record(rec: dict[str, Any], result: dict[str, Any], config: dict, task: str) -> dict[str, Any]:
     """Merge a record made on the device (samples, its own tokenization, what it could not measure)."""
-    from bench.flops import forward_flops
-    from bench.records import derive
-
     rec = dict(rec)
     dev = result["record"]
     rec.update({k: dev[k] for k in DEVICE_FIELDS if k in dev})
@@ -660,8 +641,6 @@ def _exports_needed(runs: list[Run], cfg: BenchConfig, device) -> list[dict]:
 
 
 def _ensure(run: Run, cfg: BenchConfig, cache: Path, log) -> Path:
-    from bench.bundles import ensure_bundle
-
     t0 = time.perf_counter()
     path = ensure_bundle(cache, run.model, run.task, get_runtime(run.runtime).bundle_target, run.precision,
                          cfg.seq_len, cfg.tokenizer, cfg.onnx_optimize, log=log)
@@ -672,8 +651,6 @@ def _ensure(run: Run, cfg: BenchConfig, cache: Path, log) -> Path:
 
 def one_line(rec: dict[str, Any]) -> str:
     """A record as one human line for the console (a noisy one says why, at once)."""
-    from bench.trust import summary
-
     head = f"{rec['runtime']:<10} {rec['precision']:<5} {rec['shape']:<7}"
     if rec["status"] != "ok":
         return f"{head} {rec['status']}: {rec['reason']}"

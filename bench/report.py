@@ -12,6 +12,7 @@ from typing import Any
 from bench.records import derive, load_records
 from bench.trust import is_noisy
 from pocketbert.backends import all_runtimes
+from pocketbert.common import write_text_atomic
 
 # (column, how to get it from a record, format)
 COLUMNS: list[tuple[str, Any, str]] = [
@@ -250,8 +251,6 @@ def _save(fig, ax, xlabel: str | None, ylabel: str, title: str, path: Path) -> P
 
 def render_report(inputs: list[Path], out: Path) -> list[Path]:
     """Read the records under `inputs`, write report.md, results.csv and the plots into `out`."""
-    from pocketbert.common import write_text_atomic
-
     records = load_records(inputs)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -92,21 +92,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="replace a non-empty --out that pocketbert wrote (it has a .pocketbert marker)")
 
 
+def config_from_args(args: argparse.Namespace) -> ExportConfig:
+    return ExportConfig(model=args.model, out=args.out, task=args.task, targets=args.target,
+                        precisions=args.precision, seq_len=args.seq_len,
+                        coreml_seq_lens=args.coreml_seq_lens, tokenizer=args.tokenizer,
+                        calibration_samples=args.calibration_samples,
+                        parity_samples=args.parity_samples, onnx_optimize=args.onnx_optimize,
+                        onnx_fuse=not args.no_onnx_fuse,
+                        eval_data=args.eval_data, eval_questions=args.eval_questions,
+                        max_f1_drop=args.max_f1_drop,
+                        max_accuracy_drop=args.max_accuracy_drop,
+                        min_identical_answers=args.min_identical_answers,
+                        int8_guided=args.int8_guided,
+                        int8_guided_questions=args.int8_guided_questions, int8_mode=args.int8_mode,
+                        seed=args.seed, overwrite=args.overwrite)
+
+
 def run(args: argparse.Namespace) -> int:
     quiet_backends()
     warnings.filterwarnings("ignore")  # backend conversion warnings; parity judges the result
-    cfg = ExportConfig(model=args.model, out=args.out, task=args.task, targets=args.target,
-                       precisions=args.precision, seq_len=args.seq_len,
-                       coreml_seq_lens=args.coreml_seq_lens, tokenizer=args.tokenizer,
-                       calibration_samples=args.calibration_samples,
-                       parity_samples=args.parity_samples, onnx_optimize=args.onnx_optimize,
-                       onnx_fuse=not args.no_onnx_fuse,
-                       eval_data=args.eval_data, eval_questions=args.eval_questions,
-                       max_f1_drop=args.max_f1_drop,
-                       max_accuracy_drop=args.max_accuracy_drop,
-                       min_identical_answers=args.min_identical_answers,
-                       int8_guided=args.int8_guided,
-                       int8_guided_questions=args.int8_guided_questions, int8_mode=args.int8_mode,
-                       seed=args.seed, overwrite=args.overwrite)
-    run_export(cfg)  # prints the summary table (also when a check fails)
+    run_export(config_from_args(args))  # prints the summary table (also when a check fails)
     return 0

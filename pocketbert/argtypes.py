@@ -23,6 +23,7 @@ from types import SimpleNamespace
 from typing import Any, Callable, Iterable
 
 from pocketbert.common import is_cwd_or_parent, writable_dir
+from pocketbert.models import PRESETS
 
 # kind -> what the walker test feeds it (see tests/test_hardening.py)
 KINDS = ("int", "float", "choice", "name", "existing_file", "text_file", "existing_dir",
@@ -257,8 +258,6 @@ def _model(value: str) -> str:
     if p.exists() and not p.is_dir():
         _fail(f"{value} is a file: pass a model folder, a hub id or a preset")
     if looks_like_path and not p.is_dir():
-        from pocketbert.models import PRESETS
-
         _fail(f"model folder {value} not found: pass a Hugging Face folder, a hub id or a preset "
               f"({', '.join(PRESETS)})")
     return v

@@ -11,7 +11,7 @@ import importlib
 import sys
 
 from pocketbert import __version__
-from pocketbert.common import UsageError
+from pocketbert.common import UsageError, install_signal_handlers, received_signal, reset_signal_state
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS = {
@@ -49,8 +49,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     import os
     import signal
-
-    from pocketbert.common import install_signal_handlers, received_signal, reset_signal_state
 
     parser = build_parser()
     try:

@@ -12,6 +12,7 @@ from bench.harness import BenchConfig, run_bench
 from bench.records import load_records
 from bench.report import render_report
 from export.bundle import read_manifest
+from pocketbert.backends import get_runtime
 from pocketbert.common import UsageError
 
 SEQ = 32
@@ -41,10 +42,10 @@ def test_every_runtime_runs_a_tiny_bundle(tiny_run):
             assert r["trust"]["gemm_library"] == "executorch" and r["trust"]["peak_kind"] == key[1]
         assert r["parameters"]["total"] > r["parameters"]["non_embedding"] > 0
         assert r["model_file_bytes"] > 0 and r["peak_rss_mb"] > r["baseline_rss_mb"] > 0
-        assert r["load_ms"] > 0 and r["first_inference_ms"] > 0
-        if key[0] in ("executorch", "pytorch"):  # imports (torch; transformers' modeling code) take
-            # seconds: not the model's load
-            assert r["import_ms"] > 10 * r["load_ms"], (key, r["import_ms"], r["load_ms"])
+        # the runtime's imports are timed apart from the model's load (how far apart is a measurement:
+        # scripts/bench_targets.py); every runtime names what it imports before the load clock
+        assert r["load_ms"] > 0 and r["first_inference_ms"] > 0 and r["import_ms"] > 0
+        assert get_runtime(key[0]).runtime_modules
         assert r["stats"]["latency_ms"]["p50"] > 0 and r["achieved_gflops"] > 0
         assert r["tokens"]["padding_waste"] == 0.0  # real length
         assert r["harness_overhead"]["bare_loop_s"] > 0 and r["harness_overhead"]["null_loop_s"] > 0

@@ -44,6 +44,8 @@ from typing import Any, Callable
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from bench.devices import register_device
+from bench.devices.payload import build_payload
+from pocketbert.backends import all_runtimes, get_runtime
 from pocketbert.common import UsageError
 from pocketbert.machine import heat_warnings, parse_cpuinfo, soc_temperature
 
@@ -62,8 +64,6 @@ MIN_PYTHON = (3, 9)
 
 def install_hint(runtime: str, python: str) -> str:
     """How to get `runtime` onto the board, from its backend (one line)."""
-    from pocketbert.backends import all_runtimes
-
     backend = all_runtimes().get(runtime)
     hint = backend.install_hint.format(python=python) if backend and backend.install_hint else ""
     return f"install it there: {hint}" if hint.startswith(python) else hint
@@ -102,8 +102,6 @@ print(json.dumps(out))
 
 def _probe_py() -> str:
     """The probe, asking for every module a registered backend needs (and their versions)."""
-    from pocketbert.backends import all_runtimes
-
     mods = repr(sorted({m for b in all_runtimes().values() for m in b.requires}))
     return PROBE_PY % (mods, mods)
 
@@ -478,8 +476,6 @@ class SshDevice:
 
     def available(self, runtime: str) -> tuple[bool, str]:
         """Whether `runtime` can run on the board, else one line saying how to install it there."""
-        from pocketbert.backends import get_runtime
-
         backend = get_runtime(runtime)
         if backend.only_on:
             return False, f"{runtime} runs on {backend.only_on} only, not on {self.name}"
@@ -596,8 +592,6 @@ class SshDevice:
                 self._remove(run_dir)
 
     def _send_payload(self, session: str) -> str:
-        from bench.devices.payload import build_payload
-
         data, sha = build_payload()
         remote = f"{session}/payload-{sha[:16]}.zip"
         if self._payload != remote:

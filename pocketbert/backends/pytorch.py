@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from pocketbert.backends import LoadRequest, Runner, Runtime, installed, register
-from pocketbert.models import BERT_FAMILY
+from pocketbert.models import BERT_FAMILY, load_model
 
 
 def load_pytorch(req: LoadRequest) -> tuple[Runner, dict]:
@@ -16,7 +16,6 @@ def load_pytorch(req: LoadRequest) -> tuple[Runner, dict]:
     import torch
 
     from pocketbert.wrapper import wrap
-    from pocketbert.models import load_model
 
     if req.threads:
         torch.set_num_threads(int(req.threads))  # intra-op pool (MKL/oneDNN/OpenMP)
