@@ -43,6 +43,11 @@ HEAVY = {
                             "test_each_row_is_judged_against_the_peak_of_its_own_precision",
                             "test_rounds_interleave_and_keep_every_rounds_samples"},
     "test_structure.py": {"test_paper_mode_writes_both_studies_and_the_side_by_side_tables"},
+    "test_android_kotlin.py": {"test_qa_core_passes_its_junit_tests_against_the_golden_vectors",
+                               "test_junit_fails_on_a_wrong_golden_file"},  # kotlinc + JUnit builds
+    "test_android_golden.py": {"test_real_section_is_current"},
+    "test_bench_exports.py": {"test_missing_bundles_are_exported_side_by_side_and_cached",
+                              "test_meanwhile_runs_once_while_the_exports_run"},  # exports in parallel processes  # the real tokenizer over real SQuAD text
 }
 
 
