@@ -42,7 +42,7 @@ from bench.machine import probe_program_path
 from bench.records import derive, record_name
 from bench.report import render_report
 from bench.trust import judge, robust_cv, summary
-from bench.workloads import Item, check_workload, load_workload, parse_spec, save_items
+from bench.workloads import Item, answer_quality, check_workload, load_workload, parse_spec, save_items
 from export.bundle import find_bundles, read_manifest
 from export.targets import all_targets
 from pocketbert.backends import all_precisions, get_runtime, main_job, runtime_names
@@ -199,7 +199,7 @@ def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
                             results[i].append({**result, "round": r + 1, "position": rotated(
                                 len(planned), r, cfg.rounds).index(i) + 1})
                             if r == cfg.rounds - 1:
-                                write(finish(rec, results[i], item_flops))
+                                write(finish(rec, results[i], item_flops, workload.items))
                                 written += 1
     except KeyboardInterrupt:
         log(f"interrupted: {written} record(s) kept in {out_dir}")
@@ -544,7 +544,7 @@ def measure(spec, rec: dict, cfg: BenchConfig, threads: int, device, log_path: P
         log(f"  {spec.label}: noisy ({'; '.join(trust['reasons'])}); retry {attempt}/{allowed}")
 
 
-def finish(rec: dict, results: list[dict], item_flops: list[float]) -> dict[str, Any]:
+def finish(rec: dict, results: list[dict], item_flops: list[float], items: list | None = None) -> dict[str, Any]:
     """The record of a run from its rounds' worker results: per item, the median over the rounds (each
     round's raw samples kept); trust from every round; statistics derived."""
     def med(xs):
@@ -585,6 +585,8 @@ def finish(rec: dict, results: list[dict], item_flops: list[float]) -> dict[str,
                                  "null_loop_s": first.get("null_loop_s")}
                                 if first.get("bare_loop_s") else None),
            "answers_sample": first.get("answers_sample", []),
+           "answers": first.get("answers", []),
+           "answer_quality": answer_quality(items, first.get("answers", [])) if items else None,
            "device_state": first.get("device_state"),  # remote devices: governor/temperatures before and after
            "trust": trust, "gemm_peak_gflops": trust.get("gemm_peak_gflops"),
            "gemm_peak_kind": trust.get("peak_kind") or ""}

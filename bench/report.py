@@ -28,6 +28,8 @@ COLUMNS: list[tuple[str, Any, str]] = [
     ("non_embedding_params_M", lambda r: r["parameters"]["non_embedding"] / 1e6, "{:.1f}"),
     ("file_MB", lambda r: r["model_file_bytes"] / 1e6 if r.get("model_file_bytes") else None, "{:.1f}"),
     ("items", lambda r: r["n_items"], "{}"),
+    ("EM", lambda r: (r.get("answer_quality") or {}).get("exact_match"), "{:.2f}"),
+    ("F1", lambda r: (r.get("answer_quality") or {}).get("f1"), "{:.2f}"),
     ("load_ms", lambda r: r["load_ms"], "{:.0f}"),
     ("first_inference_ms", lambda r: r["first_inference_ms"], "{:.1f}"),
     ("latency_p50_ms", lambda r: r["stats"]["latency_ms"]["p50"], "{:.2f}"),
@@ -57,7 +59,7 @@ COLUMNS: list[tuple[str, Any, str]] = [
     ("padding_waste", lambda r: r["tokens"]["padding_waste"], "{:.0%}"),
 ]
 # The columns the Markdown table shows (the CSV has all of them).
-MD_COLUMNS = ("model", "runtime", "precision", "workload", "shape", "trust", "params_M", "file_MB", "load_ms",
+MD_COLUMNS = ("model", "runtime", "precision", "workload", "shape", "trust", "params_M", "file_MB", "F1", "load_ms",
               "first_inference_ms", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms",
               "latency_trimmed_mean_ms", "total_model_s", "tokenize_p50_ms", "postprocess_p50_ms",
               "GFLOP_per_s", "fraction_of_gemm_peak", "gemm_peak_kind", "other_cpu_cores", "latency_cv",
@@ -123,7 +125,36 @@ def headline(records: list[dict]) -> list[str]:
                 break
     lines.append("**int8 vs fp32:** " + ("; ".join(parts) + " (same items and shape)." if parts
                                            else "not measured (needs trusted fp32 and int8 records)."))
+    trade = speed_at_quality(trusted)
+    if trade:
+        lines.append(trade)
     return lines
+
+
+def speed_at_quality(records: list[dict]) -> str | None:
+    """The paper's on-device QA claim as measured: where several models answered the same scored
+    workload on one runtime, precision and shape, each smaller model's speed-up over the largest
+    (total model time over the same items) at its share of the largest's F1."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in records:
+        if (r.get("answer_quality") or {}).get("f1") is not None:
+            key = (r["machine"].get("hostname"), r["workload"], r["runtime"], r["precision"], r["shape"],
+                   tuple(r.get("item_ids") or ()))
+            groups.setdefault(key, []).append(r)
+    parts = []
+    for (_, _, rt, p, shape, _), rs in sorted(groups.items(), key=lambda kv: kv[0][2:5]):
+        if len({r["model"] for r in rs}) < 2:
+            continue
+        ref = max(rs, key=lambda r: r["parameters"].get("total", 0))
+        for r in sorted(rs, key=lambda r: r["parameters"].get("total", 0)):
+            if r is ref or not ref["answer_quality"]["f1"]:
+                continue
+            speed = ref["total_model_s"] / r["total_model_s"]
+            keep = 100 * r["answer_quality"]["f1"] / ref["answer_quality"]["f1"]
+            parts.append(f"{r['model']} is {speed:.2f}x faster than {ref['model']} at {keep:.1f}% of its F1 "
+                         f"({r['answer_quality']['f1']:.1f} vs {ref['answer_quality']['f1']:.1f}; {_name(rt)} {p}, "
+                         f"{'real length' if shape == 'dynamic' else 'padded'}, {r['n_items']} questions)")
+    return ("**Speed at answer quality:** " + "; ".join(parts) + ".") if parts else None
 
 
 def _key(r: dict) -> tuple:

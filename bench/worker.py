@@ -186,6 +186,7 @@ def run_spec(spec) -> dict:
             "postprocess_ms": post_ms, "loop_s": loop_s, "trust": trust, "bare_loop_s": bare_s, "null_loop_s": null_s,
             **facts, "baseline_rss_mb": baseline_rss,
             "peak_rss_mb": _peak_rss_mb(), "answers_sample": [str(a)[:80] for a in answers[:5]],
+            "answers": [str(a) for a in answers] if task == "question-answering" else [],
             "features_per_item": [len(f) for f in feeds],
             "tokens_fed": [sum(int(next(iter(x.values())).shape[1]) for x in f) for f in feeds],
             "seq_lens_fed": [[int(next(iter(x.values())).shape[1]) for x in f] for f in feeds]}  # any input: own names

@@ -133,8 +133,16 @@ def load_squad(path: Path, tokenizer, seq_len: int, limit: int | None) -> list[I
         t0 = time.perf_counter()
         wins = squad.question_windows(tokenizer, q, seq_len)
         ms = (time.perf_counter() - t0) * 1e3
-        items.append(Item(q.id, [w.inputs for w in wins], ms, _qa_post(wins, q.context)))
+        items.append(Item(q.id, [w.inputs for w in wins], ms, dict(_qa_post(wins, q.context), gold=q.gold_texts)))
     return items
+
+
+def answer_quality(items: list[Item], answers: list[str]) -> dict[str, Any] | None:
+    """Official SQuAD EM/F1 of one run's answers against the items' gold (None without gold)."""
+    if not answers or len(answers) != len(items) or any("gold" not in i.post for i in items):
+        return None
+    scores = squad.scores({i.id: a for i, a in zip(items, answers)}, {i.id: i.post["gold"] for i in items})
+    return {"metric": "squad", **scores}
 
 
 def _qa_post(wins, context: str) -> dict[str, Any]:

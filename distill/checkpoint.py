@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
-from pocketbert.common import UsageError, write_json
+from pocketbert.common import UsageError, check_output_dir, mark_output, write_json
 
 
 def latest_checkpoint(ckdir: Path) -> Path | None:
@@ -73,3 +74,28 @@ def check_fingerprint(saved: dict[str, Any], current: dict[str, Any], path: Path
         detail = "; ".join(f"{k}: checkpoint {saved.get(k)!r} vs now {current[k]!r}" for k in diff)
         raise UsageError(f"checkpoint {path} does not match this run ({detail}): use the same "
                          "settings or a new --out")
+
+
+def resume_path(out: Path, ckdir: Path, resume: str) -> Path:
+    """`--resume` (or `--resume CKPT`): the checkpoint a run continues from."""
+    path = Path(resume) if resume != "latest" else latest_checkpoint(ckdir)
+    if path is None:
+        raise UsageError(f"nothing to resume in {out}: no checkpoints/latest.json (run "
+                         "without --resume first)")
+    return path
+
+
+def prepare_run_dir(out: Path, ckdir: Path, resume: str | None, overwrite: bool,
+                    stale: tuple[str, ...] = ("metrics.jsonl", "summary.json")) -> Path | None:
+    """A training run's folder: on resume, the checkpoint to continue from; else a fresh (or
+    --overwrite'n) folder marked as ours, with no stale checkpoints or results in it."""
+    if resume:
+        return resume_path(out, ckdir, resume)
+    check_output_dir(out, overwrite)
+    if overwrite:  # a fresh run: no stale checkpoints or metrics from an earlier one
+        shutil.rmtree(ckdir, ignore_errors=True)
+        for name in stale:
+            (out / name).unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    mark_output(out)  # ours: --overwrite may replace it later
+    return None

@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
+from distill.checkpoint import prepare_run_dir, resume_path
 from distill.config import DistillConfig, save_run_config
 from pocketbert.common import UsageError, check_output_dir, git_revision, write_json
 
@@ -39,10 +40,10 @@ def distill(cfg: DistillConfig, resume: str | None = None, overwrite: bool = Fal
     for path in cfg.data:
         check_text_file(Path(path))
     try:
-        start_ckpt = _prepare_out(out, ckdir, resume, overwrite) if ctx.is_main else None
+        start_ckpt = prepare_run_dir(out, ckdir, resume, overwrite) if ctx.is_main else None
         ctx.barrier()
         if not ctx.is_main and resume:
-            start_ckpt = _resume_path(out, ckdir, resume)
+            start_ckpt = resume_path(out, ckdir, resume)
         # 1. teacher and student
         teacher, student, layers, notes = build_models(cfg, ctx)
         if ctx.is_main and not resume:  # on resume the saved config stays authoritative
@@ -132,31 +133,6 @@ def save_student(student, teacher, folder: Path, info: dict[str, Any]) -> None:
         teacher.tokenizer.save_pretrained(tmp)
         write_json(Path(tmp) / "distill_info.json", dict(info, teacher=teacher.source,
                                                            git_revision=git_revision()))
-
-
-def _resume_path(out: Path, ckdir: Path, resume: str) -> Path:
-    from distill.checkpoint import latest_checkpoint
-
-    path = Path(resume) if resume != "latest" else latest_checkpoint(ckdir)
-    if path is None:
-        raise UsageError(f"nothing to resume in {out}: no checkpoints/latest.json (run "
-                         "without --resume first)")
-    return path
-
-
-def _prepare_out(out: Path, ckdir: Path, resume: str | None, overwrite: bool) -> Path | None:
-    if resume:
-        return _resume_path(out, ckdir, resume)
-    check_output_dir(out, overwrite)
-    if overwrite:  # a fresh run: no stale checkpoints or metrics from an earlier one
-        shutil.rmtree(ckdir, ignore_errors=True)
-        for name in ("metrics.jsonl", "summary.json"):
-            (out / name).unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
-    from pocketbert.common import mark_output
-
-    mark_output(out)  # ours: --overwrite may replace it later
-    return None
 
 
 def _fingerprint(cfg: DistillConfig, layers, corpus, ctx) -> dict[str, Any]:

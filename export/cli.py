@@ -75,6 +75,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "than --eval-data); the manifest records the per-layer choice")
     p.add_argument("--int8-guided-questions", type=t.positive_int, default=d.int8_guided_questions,
                    help=f"questions (TSV rows) of --int8-guided scored per search step (default {d.int8_guided_questions})")
+    p.add_argument("--int8-guided-min-identical", type=t.fraction, default=d.int8_guided_min_identical,
+                   metavar="FRACTION",
+                   help="share of answers equal to fp32's that --int8-guided aims at on its data "
+                        f"(default {d.int8_guided_min_identical:g}; --min-identical-answers if higher)")
+    p.add_argument("--int8-guided-max-drop", type=t.nonneg_float, default=d.int8_guided_max_drop,
+                   help="F1 (glue: accuracy) points --int8-guided may lose on its data "
+                        f"(default {d.int8_guided_max_drop:g}; the gate's bound if lower)")
     p.add_argument("--int8-mode", default=d.int8_mode, type=t.choice(INT8_MODES, "int8 mode"),
                    help="ONNX and ExecuTorch int8 (other targets ignore it): dynamic (activations "
                         "quantized per call), static (activation scales calibrated on "
@@ -104,7 +111,9 @@ def config_from_args(args: argparse.Namespace) -> ExportConfig:
                         max_accuracy_drop=args.max_accuracy_drop,
                         min_identical_answers=args.min_identical_answers,
                         int8_guided=args.int8_guided,
-                        int8_guided_questions=args.int8_guided_questions, int8_mode=args.int8_mode,
+                        int8_guided_questions=args.int8_guided_questions,
+                        int8_guided_min_identical=args.int8_guided_min_identical,
+                        int8_guided_max_drop=args.int8_guided_max_drop, int8_mode=args.int8_mode,
                         seed=args.seed, overwrite=args.overwrite)
 
 

@@ -29,6 +29,13 @@ def max_metric_drop(cfg, kind: str) -> float:
     return cfg.max_f1_drop if kind == "squad" else cfg.max_accuracy_drop
 
 
+def guided_targets(cfg, kind: str) -> tuple[float, float]:
+    """(max metric drop, min identical answers) guided int8 searches for: the tighter of its own aim
+    and the export gate's bounds."""
+    return (min(max_metric_drop(cfg, kind), cfg.int8_guided_max_drop),
+            max(cfg.min_identical_answers, cfg.int8_guided_min_identical))
+
+
 def parse_eval_spec(spec: str) -> tuple[str, Path]:
     """'squad:PATH' -> ('squad', PATH), 'glue:PATH' -> ('glue', PATH); the data must exist."""
     kind, _, path = spec.partition(":")

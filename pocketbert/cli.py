@@ -51,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     import signal
 
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:  # a command may read its own spelling first (distill's modes)
+        normalize = getattr(importlib.import_module(SUBCOMMANDS[argv[0]][0]), "normalize_argv", None)
+        argv = [argv[0], *normalize(argv[1:])] if normalize else argv
     try:
         args = parser.parse_args(argv)  # a bad value: one line, exit 2, before any work
     except SystemExit as e:

@@ -278,6 +278,10 @@ class Record(Contract):
     runtime_rss_mb: float | None = None
     harness_overhead: dict[str, Any] | None = None
     answers_sample: list[str] = field(default_factory=list)
+    answers: list[str] = field(default_factory=list)  # every item's answer (QA workloads), in item order
+    # the answers scored against the workload's gold (SQuAD: official EM/F1 in percent, n questions);
+    # None when the workload has no gold (synthetic) or the device kept no answers
+    answer_quality: dict[str, Any] | None = None
     notes: dict[str, Any] = field(default_factory=dict)  # source-specific facts (e.g. what a device app cannot give)
     device_state: dict[str, Any] | None = None  # governor, frequency caps, temperatures before/after; throttle warnings
     # derived from the samples by bench.records.derive

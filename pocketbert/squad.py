@@ -54,8 +54,9 @@ class Window:
                 if names is None or k in names}
 
 
-def read_squad(path: str | Path) -> list[Question]:
-    """Every question of a SQuAD v1.1 JSON, validated (one-line UsageError on a bad file)."""
+def read_squad(path: str | Path, answers: bool = True) -> list[Question]:
+    """Every question of a SQuAD v1.1 JSON, validated (one-line UsageError on a bad file).
+    `answers=False`: gold answers are not read at all (unlabelled transfer data)."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"SQuAD file {path} not found")
@@ -75,9 +76,9 @@ def read_squad(path: str | Path) -> list[Question]:
                 for qa in para["qas"]:
                     if not isinstance(qa["question"], str):
                         raise TypeError("question")
-                    answers = [{"text": str(a["text"]), "answer_start": int(a["answer_start"])}
-                               for a in qa.get("answers", [])]
-                    out.append(Question(str(qa["id"]), qa["question"].strip(), context, answers))
+                    gold = [{"text": str(a["text"]), "answer_start": int(a["answer_start"])}
+                            for a in qa.get("answers", [])] if answers else []
+                    out.append(Question(str(qa["id"]), qa["question"].strip(), context, gold))
     except (KeyError, TypeError, ValueError) as e:
         what = f"missing {e}" if isinstance(e, KeyError) else f"wrong type: {e}"
         raise UsageError(f"SQuAD file {path}: malformed article/paragraph/question ({what}); expected SQuAD v1.1 data[].paragraphs[].{{context, qas[].{{id, question}}}}") from None

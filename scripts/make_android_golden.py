@@ -378,16 +378,21 @@ def squad_questions(shared: Path) -> list[list[tuple[str, str, str]]]:
     return [[(q.id, q.question, q.context) for q in read_squad(shared / f)] for f in SQUAD_FILES]
 
 
-def real_logits(shared: Path, cases=REAL_QA) -> list[dict]:
-    """minilm-l6-squad12's float32 logits per window on SQuAD questions, and the decoded answers."""
+def real_logits(shared: Path, cases=REAL_QA, model_dir: Path | None = None, label: str = "teacher") -> list[dict]:
+    """A trained QA model's float32 logits per window on SQuAD questions, and the decoded answers:
+    minilm-l6-squad12 (the teacher), or a distilled student (`--student`: DistilBERT, whose inputs
+    have no token_type_ids), whose logits the app decodes the same way."""
+    import inspect
+
     import torch
     from transformers import AutoModelForQuestionAnswering
 
     from pocketbert.models import load_tokenizer
 
-    model_dir = shared / REAL_MODEL
+    model_dir = model_dir or shared / REAL_MODEL
     tok = load_tokenizer(model_dir)
     model = AutoModelForQuestionAnswering.from_pretrained(model_dir, dtype=torch.float32).eval()
+    accepted = set(inspect.signature(model.forward).parameters)
     questions = squad_questions(shared)
     out = []
     for file_index, q_index, seq_len in cases:
@@ -396,10 +401,10 @@ def real_logits(shared: Path, cases=REAL_QA) -> list[dict]:
         start, end = [], []
         with torch.no_grad():
             for w in inputs:
-                o = model(**{k: torch.tensor([v], dtype=torch.long) for k, v in w.items()})
+                o = model(**{k: torch.tensor([v], dtype=torch.long) for k, v in w.items() if k in accepted})
                 start.append(np.asarray([f32(x) for x in o.start_logits[0].numpy()], dtype=np.float32))
                 end.append(np.asarray([f32(x) for x in o.end_logits[0].numpy()], dtype=np.float32))
-        out.append({"id": qid, "question": question, "context": context, "seq_len": seq_len,
+        out.append({"model": label, "id": qid, "question": question, "context": context, "seq_len": seq_len,
                     "doc_stride": stride, "windows": [w["input_ids"] for w in inputs],
                     "start_logits": [a.tolist() for a in start], "end_logits": [a.tolist() for a in end],
                     "answer": decode(context, start, end, masks, offsets)})
@@ -507,13 +512,22 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shared", type=Path, default=SHARED, help="the shared data/models folder")
     ap.add_argument("--out", type=Path, default=GOLDEN)
+    ap.add_argument("--student", type=Path, help="a distilled QA student folder (e.g. runs/qa/students/l3/student "
+                    "from scripts/repro_qa_distill.py): its logits join `real.qa` (kept from the committed file "
+                    "when not given)")
     args = ap.parse_args(argv)
     golden = build_golden(args.shared)
-    if "real" not in golden and args.out.is_file():
-        old = json.loads(args.out.read_text(encoding="utf-8"))
-        if "real" in old:
-            golden["real"] = old["real"]
-            print(f"{args.shared} absent: kept the committed `real` section", file=sys.stderr)
+    old = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
+    if "real" not in golden and "real" in old:
+        golden["real"] = old["real"]
+        print(f"{args.shared} absent: kept the committed `real` section", file=sys.stderr)
+    elif "real" in golden:
+        if args.student:
+            name = f"student:{args.student.resolve().parent.name}"
+            golden["real"]["qa"] += real_logits(args.shared, model_dir=args.student, label=name)
+        else:  # the student's cases as committed (its weights are not in the repo)
+            golden["real"]["qa"] += [c for c in old.get("real", {}).get("qa", [])
+                                     if str(c.get("model", "")).startswith("student:")]
     from pocketbert.common import write_text_atomic
 
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,25 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 from tests.shared_bundles import bert_tiny_qa_bundles  # noqa: E402,F401 - a session fixture
 
 
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def kotlin_build():
+    """All of the Android demo's Kotlin compiled once per session (tests/kotlin_build.py): the app
+    layer against the pinned API stubs, qa-core with its tests and the fake phone's JVM main."""
+    from tests import kotlin_build as kb
+
+    why = kb.missing_tools()
+    if why:
+        pytest.skip(why)
+    try:
+        return kb.compile_all()
+    except kb.CompileError as e:
+        pytest.fail(f"the Android demo's Kotlin does not compile (app layer against tests/android_stubs):\n{str(e)[-4000:]}",
+                    pytrace=False)
+
+
 # Slow by nature: whole exports, benchmarks and trainings through the pipeline or the CLI, int8 searches.
 # They carry the `heavy` marker (CI's second, separately timed step: `pytest -m heavy`); the default
 # suite keeps the fast checks of the same code. File -> test names (a function's every parametrization),
@@ -43,17 +62,12 @@ HEAVY = {
                             "test_each_row_is_judged_against_the_peak_of_its_own_precision",
                             "test_rounds_interleave_and_keep_every_rounds_samples"},
     "test_structure.py": {"test_paper_mode_writes_both_studies_and_the_side_by_side_tables"},
-    "test_android_kotlin.py": {"test_qa_core_passes_its_junit_tests_against_the_golden_vectors",
-                               "test_junit_fails_on_a_wrong_golden_file"},  # kotlinc + JUnit builds
-    "test_android_golden.py": {"test_real_section_is_current"},
     "test_bench_exports.py": {"test_missing_bundles_are_exported_side_by_side_and_cached",
-                              "test_meanwhile_runs_once_while_the_exports_run"},  # exports in parallel processes  # the real tokenizer over real SQuAD text
+                              "test_meanwhile_runs_once_while_the_exports_run"},  # exports in parallel processes
 }
 
 
 def pytest_collection_modifyitems(config, items):
-    import pytest
-
     for item in items:
         names = HEAVY.get(item.path.name)
         if names == "*" or (names and item.originalname in names):

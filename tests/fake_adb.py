@@ -4,14 +4,18 @@ The REAL `adb` client talks to it: `adb connect 127.0.0.1:PORT`, then `adb -s 12
 What it implements:
   * transport: 24-byte message headers (command, arg0, arg1, length, byte-sum checksum, magic), CNXN
     answered directly (a device with auth off), OPEN/OKAY/WRTE/CLSE streams with one-WRTE-in-flight
-    flow control. The banner advertises no features, so the client uses the old shell protocol
-    (`shell:CMD`, no exit status) and sync v1 (STAT/SEND/DATA/DONE/RECV/QUIT).
+    flow control. The banner advertises `shell_v2` (as every Android 7+ phone does): the client
+    opens `shell,v2,...:CMD` and gets stdout, stderr and the exit code in shell-protocol packets
+    (1-byte id, 4-byte length). `shell_v2=False` advertises nothing: the old `shell:CMD` (merged
+    output, no exit status). Sync v1 (STAT/SEND/DATA/DONE/RECV/QUIT) either way.
   * a tiny shell over a fake file system (a tmp folder standing in for `/`): `;`, `&&`, `||`,
     `2>/dev/null`, `$?`, unquoted globs; getprop, cat, grep -H, ls, df, mkdir, rm, chmod, echo, pm path,
     am start/force-stop, run-as PKG (cat/rm/ls), dumpsys battery, pidof, kill, and executing a pushed
     file (host scripts standing in for arm64 runners).
-  * two apps: the pocketbert demo app's benchmark activity (runs the pushed .pte with the local
-    ExecuTorch Python runtime over the pushed items and writes a record JSON) and ExecuTorch's
+  * two apps: the pocketbert demo app's benchmark activity, which runs the app's own code: qa-core's
+    BenchLaunch (extras, allowed paths, WordPiece, windows, span search, record writer) on the JVM
+    (FakePhoneMain.kt, compiled by tests/kotlin_build.py), only the model call handed back over a
+    socket to this fake, which runs it with ExecuTorch's Python runtime; and ExecuTorch's
     minibench (writes benchmark_results.json in minibench's Gson format). Like real activities,
     `am start -W` returns at launch and the benchmark finishes in the background.
   * faults: `drop_on` (close the connection when a shell command contains a string), `free_kb` (df
@@ -148,7 +152,8 @@ class _Connection:
             self.max_payload = min(arg1, MAX_PAYLOAD)
             props = ";".join(f"{k}={self.device.props[k]}" for k in
                              ("ro.product.name", "ro.product.model", "ro.product.device"))
-            self.send(A_CNXN, A_VERSION, MAX_PAYLOAD, f"device::{props};features=".encode())
+            features = "shell_v2,cmd" if self.device.shell_v2 else ""
+            self.send(A_CNXN, A_VERSION, MAX_PAYLOAD, f"device::{props};features={features}".encode())
         elif cmd == A_OPEN:
             local = self.next_id
             self.next_id += 1
@@ -178,8 +183,15 @@ class FakeAdbDevice:
     """`with FakeAdbDevice(tmp) as dev:` listens on 127.0.0.1:dev.port; its `/` is tmp/root."""
 
     def __init__(self, tmp: Path, *, free_kb: int = 8 * 2**20, props: dict | None = None,
-                 apps: tuple[str, ...] = (APP_PKG, MINIBENCH_PKG), temp_c: float = 38.0):
+                 apps: tuple[str, ...] = (APP_PKG, MINIBENCH_PKG), temp_c: float = 38.0,
+                 shell_v2: bool = True, app_classpath: str | None = None):
         self.root = Path(tmp) / "root"
+        self.shell_v2 = shell_v2  # advertise the shell protocol v2 (exit codes, stderr apart)
+        self.app_classpath = app_classpath  # the compiled qa-core + FakePhoneMain (tests/kotlin_build.py)
+        self.services: list[str] = []  # every service opened (shell:..., shell,v2,raw:..., sync:)
+        self.logcat: list[tuple[float, str, str, str]] = []  # (time, level, tag, message): `logcat -d`
+        self.app_procs: list[subprocess.Popen] = []  # the app's JVM processes (killed at close)
+        self._bridge: socket.socket | None = None  # the app's model calls (model_bridge)
         self.props = {**DEFAULT_PROPS, **(props or {})}
         self.free_kb = free_kb
         self.apps = set(apps)
@@ -209,9 +221,11 @@ class FakeAdbDevice:
     def close(self) -> None:
         self._stop = True
         self.sock.close()
+        if self._bridge is not None:
+            self._bridge.close()
         for c in self.conns:
             c.drop()
-        for p in self.pids.values():
+        for p in [*self.pids.values(), *self.app_procs]:
             if p.poll() is None:
                 p.kill()
 
@@ -235,6 +249,7 @@ class FakeAdbDevice:
                 (6, 2800000), (7, 3200000)]
         w = self._write
         w("/sys/devices/system/cpu/possible", "0-7\n")
+        w("/sys/devices/system/cpu/present", "0-7\n")
         w("/proc/loadavg", "1.25 1.10 0.90 2/1234 5678\n")
         cpuinfo = []
         for i, maxf in cpus:
@@ -272,8 +287,12 @@ class FakeAdbDevice:
 
     # ---- services -------------------------------------------------------------------------------
     def _service(self, conn: _Connection, stream: _Stream, service: str) -> None:
+        self.services.append(service)
         try:
-            if service.startswith("shell:") or service.startswith("exec:"):
+            head, _, rest = service.partition(":")
+            if head.startswith("shell,") and "v2" in head.split(","):  # shell,v2[,TERM=..][,raw|pty]:CMD
+                self._shell_v2(conn, stream, rest)
+            elif service.startswith("shell:") or service.startswith("exec:"):
                 cmd = service.split(":", 1)[1]
                 self.log.append(cmd)
                 if self.drop_on and self.drop_on in cmd and self._skip_drop():
@@ -295,6 +314,31 @@ class FakeAdbDevice:
             self.errors.append(f"{service[:60]}: {type(e).__name__}: {e}")
             return
         stream.close()
+
+    def _shell_v2(self, conn: _Connection, stream: _Stream, cmd: str) -> None:
+        """Shell protocol v2: stdout (id 1), stderr (id 2) and the exit code (id 3) as packets."""
+        def packet(kind: int, data: bytes) -> bytes:
+            return struct.pack("<BI", kind, len(data)) + data
+
+        self.log.append(cmd)
+        if self.drop_on and self.drop_on in cmd and self._skip_drop():
+            if self.drop_after_s:
+                time.sleep(self.drop_after_s)
+            conn.drop()
+            return
+        sh = _Shell(self, split_stderr=True)
+        try:
+            out = sh.run(cmd)
+        except Exception as e:  # noqa: BLE001 - a bug in the fake shell: say so, never hang the client
+            out, sh.status = "", 255
+            sh.stderr.append(f"fake shell: {type(e).__name__}: {e}\n")
+            self.errors.append(f"{cmd[:60]}: {sh.stderr[-1].strip()}")
+        data = b""
+        if out:
+            data += packet(1, out.encode())
+        if sh.stderr:
+            data += packet(2, "".join(sh.stderr).encode())
+        stream.write(data + packet(3, bytes([sh.status & 0xFF])))
 
     def _skip_drop(self) -> bool:
         """True when this matching command is the one to drop on (after `drop_skip` earlier ones)."""
@@ -363,6 +407,8 @@ class FakeAdbDevice:
                     f"Error type 3\nError: Activity class {{{component}}} does not exist.\n")
         if pkg == MINIBENCH_PKG:
             target = self._run_minibench
+        elif activity == ".GameLoopActivity":  # Firebase Test Lab's game loop: no extras
+            target = lambda _extras: run_demo_benchmark(self, {}, mode="gameloop")  # noqa: E731
         else:
             target = self._run_demo_app
         t = threading.Thread(target=self._guard, args=(pkg, target, extras), daemon=True)
@@ -385,6 +431,42 @@ class FakeAdbDevice:
         t0 = time.perf_counter()
         method = Runtime.get().load_program(self.path(device_path)).load_method("forward")
         return method, (time.perf_counter() - t0) * 1e3
+
+    def model_bridge(self) -> str:
+        """HOST:PORT where the app's JVM gets its model calls run (FakePhoneMain.kt's BridgeModel):
+        {"model": path} loads the .pte, then each {"inputs": [[ids], ...]} runs `forward`."""
+        if self._bridge is None:
+            self._bridge = socket.create_server(("127.0.0.1", 0))
+            threading.Thread(target=self._bridge_accept, daemon=True).start()
+        return f"127.0.0.1:{self._bridge.getsockname()[1]}"
+
+    def _bridge_accept(self) -> None:
+        while not self._stop:
+            try:
+                sock, _ = self._bridge.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._bridge_serve, args=(sock,), daemon=True).start()
+
+    def _bridge_serve(self, sock: socket.socket) -> None:
+        import torch
+        from executorch.runtime import Runtime
+
+        method = None
+        with sock, sock.makefile("rw", encoding="utf-8") as f:
+            for line in f:
+                req = json.loads(line)
+                try:
+                    if "model" in req:
+                        method = Runtime.get().load_program(Path(req["model"])).load_method("forward")
+                        reply = {"ready": True}
+                    else:
+                        out = method.execute([torch.tensor([ids], dtype=torch.long) for ids in req["inputs"]])
+                        reply = {"start": out[0].reshape(-1).tolist(), "end": out[1].reshape(-1).tolist()}
+                except Exception as e:  # noqa: BLE001 - the app sees the error, as from ExecuTorch
+                    reply = {"error": f"{type(e).__name__}: {e}"}
+                f.write(json.dumps(reply) + "\n")
+                f.flush()
 
     def _run_minibench(self, extras: dict) -> None:
         import torch
@@ -423,89 +505,47 @@ class FakeAdbDevice:
     demo_app = None  # a test may replace the app's behaviour: fn(device, extras)
 
 
-def run_demo_benchmark(dev: FakeAdbDevice, extras: dict) -> None:
-    """The demo app's benchmark mode (android_demo/BENCHMARK_PROTOCOL.md), played in Python: read the
-    bundle + workload, tokenize on the "device", time the .pte with ExecuTorch, write the record."""
-    import hashlib
+APP_EXTERNAL = f"/sdcard/Android/data/{APP_PKG}/files"  # getExternalFilesDir(null)
 
-    import torch
-    from transformers import BertTokenizerFast
 
-    def on_device(p: str) -> str:
-        return p if p.startswith("/") else f"/data/data/{APP_PKG}/files/{p}"
+def run_demo_benchmark(dev: FakeAdbDevice, extras: dict, mode: str = "intent") -> None:
+    """The demo app's benchmark intent (android_demo/BENCHMARK_PROTOCOL.md), run by the app's own
+    code: qa-core's BenchLaunch on the JVM (FakePhoneMain.kt) over this phone's file system, with
+    the model call handed back to this process (FakeAdbDevice.model_bridge: ExecuTorch's Python
+    runtime). Like the app, it writes its record (ok or failed) to files/bench/RESULT; a JVM crash
+    leaves no record."""
+    if not dev.app_classpath:
+        raise RuntimeError("the fake phone's app needs the compiled qa-core: pass app_classpath "
+                           "(the kotlin_build fixture's classpath())")
+    machine = {"device": "adb", "hostname": dev.props["ro.product.device"], "model": dev.props["ro.product.model"],
+               "manufacturer": dev.props["ro.product.manufacturer"], "os": "Android "
+               f"{dev.props['ro.build.version.release']} (API {dev.props['ro.build.version.sdk']})"}
+    from importlib.metadata import version
 
-    bundle = dev.path(on_device(extras["bundle"]))
-    out = f"/data/data/{APP_PKG}/files/bench/{extras.get('result', 'record.json')}"
-    if not dev.app_reads_tmp and on_device(extras["bundle"]).startswith("/data/local/tmp"):
-        dev._write(out, json.dumps({"schema": "pocketbert-bench/1", "status": "failed", "reason":  # as the app says it
-                                    f"no bundle '{extras['bundle']}': not a folder with manifest.json and not one "
-                                    "of the packaged bundles (none: run pocketbert android bundle)"}))
-        return
-    manifest = json.loads((bundle / "manifest.json").read_text())
-    pte = bundle / manifest["model_file"]
-    record = {"schema": "pocketbert-bench/1", "run_id": extras.get("run_id", "fake"), "status": "ok", "reason": "",
-              "model": manifest["source"].removeprefix("preset:"), "model_type": manifest["model_type"],
-              "task": manifest["task"], "runtime": "executorch", "precision": manifest["precision"],
-              "shape": extras.get("shape", "dynamic"), "batch_size": 1, "threads": extras.get("threads", 0),
-              "threads_effective": None, "warmup": extras.get("warmup", 3), "iterations": extras.get("iterations", 1),
-              "parameters": manifest["parameters"], "bundle": extras["bundle"], "gemm_peak_gflops": None,
-              "versions": {"executorch-android": "1.4.1", "app": "fake"}, "git_revision": manifest["git_revision"],
-              "machine": {"device": "adb", "hostname": dev.props["ro.product.device"], "model": dev.props["ro.product.model"]}}
-    if hashlib.sha256(pte.read_bytes()).hexdigest() != manifest["files"][manifest["model_file"]]["sha256"]:
-        record.update(status="failed", reason=f"{manifest['model_file']} does not match the manifest's sha256")
-        dev._write(out, json.dumps(record))
-        return
-    wl = json.loads(dev.path(on_device(extras["workload"])).read_text())
-    tok = BertTokenizerFast(str(bundle / "vocab.txt"), do_lower_case=manifest.get("do_lower_case", True))
-    seq_len = int(extras.get("seq_len", manifest["seq_len"]))
-    names = [i["name"] for i in manifest["inputs"]]
-    fixed = record["shape"] == "fixed"
-    method, load_ms = dev._load_pte(f"{on_device(extras['bundle'])}/{manifest['model_file']}")
-    items, tokenize_ms = [], []
-    for it in wl["items"][: extras.get("limit")]:
-        t1 = time.perf_counter()
-        one = "max_tokens" in it  # one window cut to max_tokens; else seq_len windows with doc stride
-        enc = tok(it["question"], it["context"], truncation="only_second", max_length=it.get("max_tokens", seq_len),
-                  stride=0 if one else seq_len // 3, return_overflowing_tokens=True)
-        windows = [[torch.tensor([enc[n][w] + ([0] * (seq_len - len(enc[n][w])) if fixed else [])])
-                    for n in names] for w in range(1 if one else len(enc["input_ids"]))]
-        tokenize_ms.append((time.perf_counter() - t1) * 1e3)
-        items.append((it["id"], windows))
-    t1 = time.perf_counter()
-    method.execute(items[0][1][0])
-    first_ms = (time.perf_counter() - t1) * 1e3
-    for i in range(int(extras.get("warmup", 3))):
-        method.execute(items[i % len(items)][1][0])
-    lat, post, ids, calls, real, fed = [], [], [], 0, 0, 0
-    for _ in range(int(extras.get("iterations", 1))):
-        for item_id, windows in items:
-            t1 = time.perf_counter()
-            outs = [method.execute(w) for w in windows]
-            t2 = time.perf_counter()
-            _ = [int(o[0].argmax()) for o in outs]
-            lat.append((t2 - t1) * 1e3)
-            post.append((time.perf_counter() - t2) * 1e3)
-            ids.append(item_id)
-            calls += len(windows)
-            real += sum(int(w[1].sum()) for w in windows)
-            fed += sum(int(w[0].shape[1]) for w in windows)
-    record.update(workload=wl.get("name", "builtin"), workload_source=extras["workload"], seq_len=seq_len,
-                  model_file_bytes=pte.stat().st_size, load_ms=load_ms, first_inference_ms=first_ms,
-                  n_items=len(lat), n_model_calls=calls, item_ids=ids, latency_ms=lat,
-                  tokenize_ms=(tokenize_ms * int(extras.get("iterations", 1))), postprocess_ms=post,
-                  tokens={"real": real, "fed": fed}, peak_rss_mb=120.0, baseline_rss_mb=80.0, runtime_rss_mb=40.0,
-                  answers_sample=[], created_utc=time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()))
-    dev._write(out + ".tmp", json.dumps(record))
-    dev.path(out + ".tmp").rename(dev.path(out))
+    # the model runs in ExecuTorch's Python runtime of the same release as the app's AAR pin
+    versions = {"executorch-android": version("executorch"), "app": "qa-core on the JVM (fake phone)"}
+    env = {**os.environ, "POCKETBERT_FAKE_DENY": "" if dev.app_reads_tmp else "/data/local/tmp"}
+    proc = subprocess.Popen(["java", "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-cp", dev.app_classpath,
+                             "org.pocketbert.qa.FakePhoneMainKt", mode, str(dev.root), f"/data/data/{APP_PKG}/files",
+                             APP_EXTERNAL,
+                             json.dumps(extras), json.dumps(machine), json.dumps(versions), dev.model_bridge()],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    dev.app_procs.append(proc)
+    out, _ = proc.communicate(timeout=300)
+    dev.logcat.extend((time.time(), "I", "PocketbertBench", line) for line in out.splitlines())
+    if proc.returncode != 0:
+        raise RuntimeError(f"the app crashed (exit {proc.returncode}): {out[-2000:]}")
 
 
 class _Shell:
     """Just enough of Android's /system/bin/sh for what pocketbert sends."""
 
-    def __init__(self, device: FakeAdbDevice, cwd: str = "/"):
+    def __init__(self, device: FakeAdbDevice, cwd: str = "/", split_stderr: bool = False):
         self.dev = device
         self.cwd = cwd  # `run-as PKG` runs in the app's data dir
         self.status = 0
+        self.split_stderr = split_stderr  # shell v2: stderr kept apart (self.stderr), else merged
+        self.stderr: list[str] = []
 
     def _p(self, path: str) -> Path:
         return self.dev.path(path if path.startswith("/") else f"{self.cwd}/{path}")
@@ -553,6 +593,9 @@ class _Shell:
             if redirect[1] != "/dev/null":
                 self.dev.path(redirect[1]).write_text(out)
             out = ""
+        if self.split_stderr:
+            self.stderr.append(err)
+            return out
         return out + err
 
     def _exec(self, argv: list[str]) -> tuple[str, str, int]:
@@ -667,6 +710,10 @@ class _Shell:
     def _cmd_am(self, args):
         if args[:1] == ["force-stop"]:
             self.dev.running.pop(args[1], None)  # the thread finishes, its result no longer matters
+            if args[1] == APP_PKG:  # the app's process dies
+                for proc in self.dev.app_procs:
+                    if proc.poll() is None:
+                        proc.kill()
             return "", "", 0
         if args[:1] != ["start"]:
             return "", "am: unsupported\n", 1
@@ -692,10 +739,10 @@ class _Shell:
             return "", f"run-as: unknown package: {pkg}\n", 1
         if pkg not in self.dev.debuggable:
             return "", f"run-as: package not debuggable: {pkg}\n", 1
-        inner = _Shell(self.dev, cwd=f"/data/data/{pkg}")
+        inner = _Shell(self.dev, cwd=f"/data/data/{pkg}", split_stderr=self.split_stderr)
         if argv[:2] == ["sh", "-c"] and len(argv) == 3:
             out = inner.run(argv[2])
-            return out, "", inner.status
+            return out, "".join(inner.stderr), inner.status
         return inner._exec(argv)
 
     def _cmd_cp(self, args):
@@ -731,18 +778,52 @@ class _Shell:
                 self.dev.pids[int(a)].kill()
         return "", "", 0
 
+    def _cmd_date(self, args):
+        return (f"{int(time.time())}\n" if args == ["+%s"] else time.strftime("%a %b %d %H:%M:%S UTC %Y\n")), "", 0
+
+    def _cmd_logcat(self, args):
+        """`logcat -c` clears; `logcat -d [-v raw] [-s TAG...] [-T EPOCH.mmm]` prints the buffer."""
+        if "-c" in args:
+            self.dev.logcat.clear()
+            return "", "", 0
+        tags, since, raw, i = set(), 0.0, False, 0
+        while i < len(args):
+            a = args[i]
+            if a == "-s":
+                while i + 1 < len(args) and not args[i + 1].startswith("-"):
+                    tags.add(args[i + 1].split(":")[0])
+                    i += 1
+            elif a == "-T":
+                since = float(args[i + 1])
+                i += 1
+            elif a == "-v":
+                raw = args[i + 1] == "raw"
+                i += 1
+            i += 1
+        lines = [msg if raw else f"{lvl} {tag}: {msg}" for t, lvl, tag, msg in self.dev.logcat
+                 if t >= since and (not tags or tag in tags)]
+        return "".join(line + "\n" for line in lines), "", 0
+
     def _exec_file(self, name: str, args: list[str]):
-        """Run a pushed executable: host scripts stand in for arm64 binaries; device paths are mapped."""
+        """Run a pushed executable: host scripts stand in for arm64 binaries; device paths are mapped.
+        What the script appends to the file named by $FAKE_LOGCAT goes to logcat, tag ExecuTorch
+        (as __android_log_print in a runner built with ExecuTorch's android preset)."""
         host = self.dev.path(name)
         if not os.access(host, os.X_OK):
             return "", f"/system/bin/sh: {name}: can't execute: Permission denied\n", 126
         mapped = [str(self.dev.path(a)) if a.startswith("/data/") else
                   (a.split("=", 1)[0] + "=" + str(self.dev.path(a.split("=", 1)[1]))
                    if "=/data/" in a else a) for a in args]
-        proc = subprocess.Popen([sys.executable, str(host), *mapped], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
-        self.dev.pids[proc.pid] = proc
-        out, _ = proc.communicate(timeout=120)
-        self.dev.pids.pop(proc.pid, None)
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            log = Path(tmp) / "logcat"
+            log.touch()
+            proc = subprocess.Popen([sys.executable, str(host), *mapped], stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True, env={**os.environ, "FAKE_LOGCAT": str(log)})
+            self.dev.pids[proc.pid] = proc
+            out, _ = proc.communicate(timeout=120)
+            self.dev.pids.pop(proc.pid, None)
+            self.dev.logcat.extend((time.time(), "I", "ExecuTorch", line) for line in log.read_text().splitlines())
         return out, "", proc.returncode
 

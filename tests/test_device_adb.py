@@ -1,5 +1,8 @@
 """adb devices end to end: Debian's real `adb` client against a fake phone (tests/fake_adb.py) that
-speaks the adb transport protocol over TCP. The adb server runs on a private port for this module."""
+speaks the adb transport protocol over TCP, shell protocol v2 by default (`phone` with param
+"shell" for the old one). The demo app on the fake phone is the app's own Kotlin benchmark code
+(qa-core on the JVM, compiled once per session by the `kotlin_build` fixture) with the model
+call in ExecuTorch's Python runtime. The adb server runs on a private port for this module."""
 
 import json
 import os
@@ -15,7 +18,7 @@ from bench.devices import minibench
 from bench.devices.adb import (AdbDevice, AdbError, AdbOptions, parse_runner_output, parse_url,
                                throttle_warnings)
 from pocketbert.common import UsageError
-from tests.fake_adb import APP_PKG, MINIBENCH_PKG, FakeAdbDevice, run_demo_benchmark
+from tests.fake_adb import APP_EXTERNAL, APP_PKG, MINIBENCH_PKG, FakeAdbDevice, run_demo_benchmark
 
 SEQ = 32
 needs_adb = pytest.mark.skipif(shutil.which("adb") is None, reason="adb client not installed "
@@ -44,9 +47,15 @@ def adb_server():
 
 
 @pytest.fixture
-def phone(adb_server, tmp_path):
-    """A fake phone connected to the private adb server."""
-    fake = FakeAdbDevice(tmp_path)
+def phone(adb_server, tmp_path, request):
+    """A fake phone connected to the private adb server: shell protocol v2 unless the test's param
+    is "shell"; its demo app runs qa-core on the JVM when the Kotlin build is available."""
+    try:
+        classpath = request.getfixturevalue("kotlin_build").classpath()
+    except pytest.skip.Exception:
+        classpath = None  # no kotlinc/java here: tests that start the app ask for kotlin_build and skip
+    fake = FakeAdbDevice(tmp_path, shell_v2=getattr(request, "param", "shell_v2") == "shell_v2",
+                         app_classpath=classpath)
     out = subprocess.run(["adb", "connect", fake.serial], capture_output=True, text=True, timeout=30)
     assert "connected" in out.stdout, out
     subprocess.run(["adb", "-s", fake.serial, "wait-for-device"], check=True, timeout=30)
@@ -87,6 +96,7 @@ def spec(bundle: Path, items: Path, shape: str = "dynamic", **kw) -> dict:
 # ------------------------------------------------------------------------------- transport
 
 @needs_adb
+@pytest.mark.parametrize("phone", ["shell"], indirect=True)
 def test_exit_marker_recovers_the_status_adb_loses(phone):
     plain = subprocess.run(["adb", "-s", phone.serial, "shell", "false"], capture_output=True, timeout=30)
     assert plain.returncode == 0  # the old shell protocol: adb itself cannot tell
@@ -98,6 +108,22 @@ def test_exit_marker_recovers_the_status_adb_loses(phone):
     # every path in a command line is quoted: a name with a space and a ';' is one argument
     phone.path("/data/local/tmp/a b;c").write_text("ok")
     assert dev.shell("cat " + __import__("shlex").quote("/data/local/tmp/a b;c"))[1] == "ok"
+
+
+@needs_adb
+def test_shell_v2_carries_exit_codes_and_stderr(phone):
+    """What every Android 7+ phone negotiates: the real client opens `shell,v2,...` and exits with
+    the command's status, stderr apart; the exit marker agrees with it."""
+    plain = subprocess.run(["adb", "-s", phone.serial, "shell", "false"], capture_output=True, timeout=30)
+    assert plain.returncode == 1
+    both = subprocess.run(["adb", "-s", phone.serial, "shell", "echo hi; cat /nonexistent"], capture_output=True,
+                          text=True, timeout=30)
+    assert both.returncode == 1 and both.stdout == "hi\n" and "No such file" in both.stderr
+    assert any(s.startswith("shell,v2,") for s in phone.services), phone.services
+    dev = AdbDevice(phone.serial)
+    assert dev.shell("false", check=False)[0] == 1 and dev.shell("true")[0] == 0
+    with pytest.raises(AdbError, match="exited 1.*No such file"):
+        dev.shell("cat /nonexistent/file")
 
 
 @needs_adb
@@ -115,8 +141,30 @@ def test_identity_of_the_phone(phone):
 
 # ------------------------------------------------------------------------------- the demo app (a)
 
+def host_answers(bundle: Path, items: Path) -> list[str]:
+    """Each item's answer as the host decodes it (pocketbert.squad.best_span) from the same .pte's
+    logits on the host's own windows: what the app's Kotlin must find too."""
+    import numpy as np
+    import torch
+    from executorch.runtime import Runtime
+
+    from bench.workloads import postprocess, read_items
+
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    names = [i["name"] for i in manifest["inputs"]]
+    method = Runtime.get().load_program(bundle / manifest["model_file"]).load_method("forward")
+    out = []
+    for it in read_items(items):
+        outs = [[o.numpy() for o in method.execute([torch.tensor(np.asarray(f[n]).reshape(1, -1), dtype=torch.long)
+                                                     for n in names])] for f in it.features]
+        out.append(postprocess("question-answering", outs, it.post))
+    return out
+
+
 @needs_adb
-def test_app_path_end_to_end(phone, bundle, items):
+@pytest.mark.parametrize("phone", ["shell_v2", "shell"], indirect=True)
+def test_app_path_end_to_end(phone, kotlin_build, bundle, items):
+    """The app's own Kotlin (tokenizer, windows, span search, record writer) over both shell protocols."""
     dev = AdbDevice(phone.serial, AdbOptions(via="app"))
     assert dev.available("executorch") == (True, "")
     assert not dev.available("onnx")[0]
@@ -129,6 +177,12 @@ def test_app_path_end_to_end(phone, bundle, items):
     # the phone tokenized the same text the host did: same token counts (question decoded from the ids)
     host = json.loads(items.read_text())["items"]
     assert rec["tokens"]["real"] == sum(len(f["input_ids"]) for it in host for f in it["features"])
+    # ... and found the answers the host decodes from the same model (a broken Kotlin span search,
+    # window or tokenizer changes them)
+    assert rec["answers_sample"] == [a[:80] for a in host_answers(bundle, items)]
+    assert rec["versions"]["app"] == "qa-core on the JVM (fake phone)"  # the Kotlin ran, not a Python stand-in
+    assert rec["threads"] == 1 and rec["threads_effective"] == 1
+    assert any(s.startswith("shell,v2," if phone.shell_v2 else "shell:") for s in phone.services)
     state = result["device_state"]
     assert state["before"]["battery"]["level_pct"] == 87 and state["warnings"] == []
     launch = next(c for c in phone.log if c.startswith("am start"))
@@ -139,7 +193,33 @@ def test_app_path_end_to_end(phone, bundle, items):
 
 
 @needs_adb
-def test_throttling_during_a_run_is_a_warning(phone, bundle, items):
+def test_farm_game_loop_record_is_ingested_by_report(phone, kotlin_build, bundle, tmp_path):
+    """Firebase Test Lab's game loop on the fake phone runs the app's farm path (FarmLaunch, as
+    GameLoopActivity and the instrumentation test call it); the record it writes where FTL pulls
+    from (--directories-to-pull), laid out as FTL's results, is what `pocketbert report` ingests."""
+    shutil.copytree(bundle, phone.path(f"/data/data/{APP_PKG}/files/bundles/bert-tiny"))  # as Bundles.extract leaves it
+    subprocess.run(["adb", "-s", phone.serial, "shell", "am", "start", "-W", "-a", "com.google.intent.action.TEST_LOOP",
+                    "-n", f"{APP_PKG}/.GameLoopActivity"], check=True, capture_output=True, timeout=60)
+    deadline = time.monotonic() + 120
+    while APP_PKG in phone.running and time.monotonic() < deadline:
+        time.sleep(0.2)
+    remote = f"{APP_EXTERNAL}/pocketbert/record.json"
+    pulled = tmp_path / "firebase" / "2026-12-03_11-00-00.000_abcd" / "fakephone-34-en-portrait" / "artifacts" / remote[1:]
+    pulled.parent.mkdir(parents=True)
+    subprocess.run(["adb", "-s", phone.serial, "pull", remote, str(pulled)], check=True, capture_output=True, timeout=60)
+    rec = json.loads(pulled.read_text())
+    assert rec["status"] == "ok", rec.get("reason")
+    assert rec["model"] == "bert-tiny" and rec["bundle"] == "bert-tiny" and rec["workload"] == "builtin"
+    assert rec["versions"]["app"] == "qa-core on the JVM (fake phone)" and rec["threads_effective"] == 4  # 8 cpus / 2
+    from pocketbert.cli import main
+
+    assert main(["report", str(tmp_path / "firebase"), "--out", str(tmp_path / "merged")]) == 0
+    report = (tmp_path / "merged" / "report.md").read_text()
+    assert "## firebase:fakephone" in report
+
+
+@needs_adb
+def test_throttling_during_a_run_is_a_warning(phone, kotlin_build, bundle, items):
     def hot_app(dev, extras):
         dev.set_max_freq(7, 2000000)
         dev.set_temperature(78.0)
@@ -165,7 +245,7 @@ def test_timeout_stops_the_app(phone, bundle, items):
 
 
 @needs_adb
-def test_disconnect_mid_run_is_a_clear_error(phone, bundle, items):
+def test_disconnect_mid_run_is_a_clear_error(phone, kotlin_build, bundle, items):
     dev = AdbDevice(phone.serial)
     first = dev.run_worker(spec(bundle, items), timeout_s=120)
     assert "error" not in first  # taken before the phone went away, and kept by the caller
@@ -180,7 +260,7 @@ def test_disconnect_mid_run_is_a_clear_error(phone, bundle, items):
 
 
 @needs_adb
-def test_apps_kept_out_of_data_local_tmp_get_a_copy_in_their_files(phone, bundle, items):
+def test_apps_kept_out_of_data_local_tmp_get_a_copy_in_their_files(phone, kotlin_build, bundle, items):
     phone.app_reads_tmp = False  # SELinux on some phones: the app finds no bundle there
     dev = AdbDevice(phone.serial)
     for shape in ("dynamic", "fixed"):  # the second run goes to the copy directly
@@ -292,6 +372,27 @@ def test_runner_binary_path(phone, bundle, items, tmp_path):
     # 3 items + 1 warm-up + the first inference = 5 executions; the first 2 are not samples
     assert rec["latency_ms"] == [4.0, 5.0, 6.0] and rec["first_inference_ms"] == 2.0 and rec["load_ms"] == 12.5
     assert any("'/data/local/tmp/pocketbert/bundles/" in c and "my runner;x' --model_path=" in c for c in phone.log)
+    assert rec["notes"]["runner_output"] == "stdout" and not any(c.startswith("logcat") for c in phone.log)
+    dev.close()
+
+
+LOGCAT_RUNNER = RUNNER.replace("import sys", "import os, sys\n"
+                               "print = lambda *a: open(os.environ['FAKE_LOGCAT'], 'a').write(' '.join(map(str, a)) + '\\n')")
+
+
+@needs_adb
+def test_runner_that_logs_only_to_logcat(phone, bundle, items, tmp_path):
+    """A runner built with ExecuTorch's android preset prints nothing: its timings are in logcat."""
+    runner = tmp_path / "executor_runner"
+    runner.write_text(LOGCAT_RUNNER)
+    phone.logcat.append((0.0, "I", "ExecuTorch", "Iteration 1 of 1: 99.000000 ms"))  # an older run: not read
+    dev = AdbDevice(phone.serial, AdbOptions(via="runner", runner=str(runner)))
+    result = dev.run_worker(spec(bundle, items, shape="fixed", warmup=1), timeout_s=60)
+    assert "error" not in result, result
+    rec = result["record"]
+    assert rec["latency_ms"] == [4.0, 5.0, 6.0] and rec["load_ms"] == 12.5
+    assert rec["notes"]["runner_output"] == "logcat (tag ExecuTorch)"
+    assert any(c.startswith("logcat -d -v raw -s ExecuTorch -T ") for c in phone.log)
     dev.close()
 
 
@@ -330,7 +431,7 @@ def test_throttle_warnings():
 # ------------------------------------------------------------------------------- through the harness
 
 @needs_adb
-def test_bench_on_a_phone_keeps_records_on_disconnect_and_merges(phone, bundle, tmp_path):
+def test_bench_on_a_phone_keeps_records_on_disconnect_and_merges(phone, kotlin_build, bundle, tmp_path):
     from bench.devices import open_device
     from bench.harness import BenchConfig, run_bench
     from bench.records import load_records, record_name

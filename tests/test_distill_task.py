@@ -129,7 +129,7 @@ def test_question_answering_student_learns_held_out_spans(tmp_path):
                      max_len=64, doc_stride=16, out=str(tmp_path / "o"), progress=False)
     m = distill_task(cfg)
     teacher, tok, teacher_type = load_task_teacher(cfg)
-    untrained = build_task_student(cfg, teacher, teacher_type, None).eval()
+    untrained = build_task_student(cfg, teacher, teacher_type, None)[0].eval()
     before = evaluate_task(cfg, untrained, "distilbert", load_task_data(cfg, str(dev), tok, train=False))
     assert m["student"]["n"] == before["n"] == 32
     assert m["student"]["f1"] >= before["f1"] + 40, (before, m["student"])

@@ -131,7 +131,7 @@ def test_the_walker_notices_a_flag_without_validator():
 
 def test_walker_covers_every_subcommand():
     subs = {c[0] for c in CASES}
-    assert {"export", "bench", "report", "distill"} <= subs
+    assert {"export", "bench", "report", "distill pretrain", "distill task"} <= subs
     assert len(CASES) >= 250, len(CASES)
 
 

@@ -164,8 +164,8 @@ def backend_mentions(root: Path, package: str = "bench") -> list[str]:
     return out
 
 
-# Not a runtime choice, so not a record's field: minibench.py drives a third-party Android app (ExecuTorch's
-# own benchmark app, one of the adb device's ways to run); paper.py quotes the paper's own row (PyTorch, 2019).
+# Not a runtime choice, so not a record's field: minibench.py holds the facts of ExecuTorch's own Android
+# programs the adb device drives (its benchmark app, its runner's log tag); paper.py quotes the paper's row.
 NAMED_ON_PURPOSE = ("bench/devices/minibench.py:", "bench/paper.py:")
 
 

@@ -1,23 +1,25 @@
 plugins {
-    id("com.android.application")
-    id("org.jetbrains.kotlin.android")
+    alias(libs.plugins.android.application)
+    alias(libs.plugins.kotlin.android)
 }
 
-// Keep in step with the Python pin (executorch==1.4.1) that exports the .pte files.
-val executorchVersion = "1.4.1"
+// Every version is in gradle/libs.versions.toml (executorch in step with the Python pin that exports
+// the .pte files); what the ExecuTorch AAR needs from this build is in gradle/requirements.toml.
+val executorchVersion = libs.versions.executorch.get()
 
 android {
     namespace = "org.pocketbert.demo"
-    compileSdk = 35
+    compileSdk = libs.versions.compileSdk.get().toInt()
 
     defaultConfig {
         applicationId = "org.pocketbert.demo" // the benchmark protocol names this package
-        minSdk = 28
-        targetSdk = 35
+        minSdk = libs.versions.minSdk.get().toInt()
+        targetSdk = libs.versions.targetSdk.get().toInt()
         versionCode = 1
         versionName = "0.1.0"
         ndk { abiFilters += listOf("arm64-v8a", "x86_64") } // what the ExecuTorch AAR ships
         buildConfigField("String", "EXECUTORCH_VERSION", "\"$executorchVersion\"")
+        testInstrumentationRunner = "androidx.test.runner.AndroidJUnitRunner" // FarmBenchmarkTest
     }
     buildFeatures {
         buildConfig = true
@@ -29,8 +31,8 @@ android {
         }
     }
     compileOptions {
-        sourceCompatibility = JavaVersion.VERSION_17
-        targetCompatibility = JavaVersion.VERSION_17
+        sourceCompatibility = JavaVersion.toVersion(libs.versions.jvmTarget.get())
+        targetCompatibility = JavaVersion.toVersion(libs.versions.jvmTarget.get())
     }
     androidResources {
         noCompress += listOf("pte", "txt", "json") // model files are copied out of the APK as they are
@@ -38,10 +40,12 @@ android {
 }
 
 kotlin {
-    compilerOptions { jvmTarget.set(org.jetbrains.kotlin.gradle.dsl.JvmTarget.JVM_17) }
+    compilerOptions { jvmTarget.set(org.jetbrains.kotlin.gradle.dsl.JvmTarget.fromTarget(libs.versions.jvmTarget.get())) }
 }
 
 dependencies {
     implementation(project(":qa-core"))
-    implementation("org.pytorch:executorch-android:$executorchVersion")
+    implementation(libs.executorch.android)
+    androidTestImplementation(libs.androidx.test.runner)
+    androidTestImplementation(libs.androidx.test.ext.junit)
 }

@@ -14,12 +14,15 @@ shell command line is shlex-quoted. Only ExecuTorch `.pte` bundles run on a phon
                  All-ones inputs, one mean per launch; what it cannot give is in the record's notes.
   via=runner     a user-supplied arm64 runner binary (`runner=PATH`, e.g. ExecuTorch's executor_runner
                  built with the NDK): push + chmod it, run `--model_path PTE --num_executions N
-                 [--cpu_threads T]`, parse its log ("Iteration i of n: X ms", "Model loaded in X ms").
+                 [--cpu_threads T]`, parse its log ("Iteration i of n: X ms", "Model loaded in X ms")
+                 from stdout, or from logcat (tag ExecuTorch) when stdout has none: a runner built
+                 with ExecuTorch's `android` CMake preset logs through __android_log_print.
 
 Around every run: thermal zones, CPU max/current frequencies and governors, battery (`dumpsys
 battery`) before and after; a warning when a core's max frequency dropped or the SoC ran hot.
 adb's old shell protocol loses exit codes, so every command ends in `; echo __PB_EXIT__$?` and
-the marker is parsed; no marker means the device went away. A timeout, a disconnect or a full disk
+the marker is parsed (the same on shell protocol v2, whose separate stderr is kept); no marker
+means the device went away. A timeout, a disconnect or a full disk
 is a one-line error for that run (records already written stay); the app is force-stopped, a
 runner killed and pushed files removed at `close()`.
 """
@@ -151,7 +154,8 @@ class AdbDevice:
             self._gone = (f"{self.name} disconnected during `{_short(command)}` (no exit marker"
                           f"{': ' + _last_line(proc.stderr) if proc.stderr.strip() else ''})")
             raise Disconnected(self._gone)
-        status, text = int(m.group(1)), out[:i]
+        # shell protocol v2 (every Android 7+ phone) carries stderr apart: keep it, errors say why
+        status, text = int(m.group(1)), out[:i] + (proc.stderr or "")
         if check and status != 0:
             raise AdbError(f"{self.name}: `{_short(command)}` exited {status}: {_last_line(text) or 'no output'}")
         return status, text
@@ -487,6 +491,7 @@ class AdbDevice:
                f"--num_executions={items + warmup + 1}"
         threads = get("threads")
         budget = max(deadline - time.monotonic(), 1.0)
+        _, since = self.shell("date +%s", check=False)  # logcat -T: this run's lines only
         try:
             status, out = self.shell(base + (f" --cpu_threads={int(threads)}" if threads else ""),
                                      timeout=budget, check=False)
@@ -499,8 +504,13 @@ class AdbDevice:
             raise
         if status != 0:
             raise AdbError(f"{self.name}: runner exited {status}: {_last_line(out) or 'no output'}")
+        source = "stdout"
+        if not (_ITER.search(out) or _TOTAL.search(out)) and since.strip().isdigit():
+            _, log = self.shell(f"logcat -d -v raw -s {minibench.RUNNER_LOG_TAG} -T {since.strip()}.000", check=False)
+            out, source = f"{out}\n{log}", f"logcat (tag {minibench.RUNNER_LOG_TAG})"
         rec = parse_runner_output(out, warmup=warmup + 1, seq_len=int(get("seq_len") or 0))
         rec["notes"]["runner"] = runner.name
+        rec["notes"]["runner_output"] = source
         return _result_from_record(rec)
 
     # ---- end ----------------------------------------------------------------------------------
@@ -636,8 +646,8 @@ def throttle_warnings(before: dict[str, Any], after: dict[str, Any]) -> list[str
 
 
 def _performance_cores(cores: list[dict[str, Any]]) -> int | None:
-    """Cores above the slowest cluster (the big and prime cores): a phone's sensible thread count,
-    as ExecuTorch's own default; all cores when they are all alike."""
+    """Cores above the slowest cluster (the big and prime cores): a phone's sensible thread count;
+    all cores when they are all alike. (Not ExecuTorch's own default, which is processors / 2.)"""
     freqs = [c["max_mhz"] for c in cores if c.get("max_mhz")]
     if not freqs:
         return None

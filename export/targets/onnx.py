@@ -28,7 +28,7 @@ import numpy as np
 
 from export import int8_guided as g
 from export.targets import ExportResult, ExportTarget, int8_mode, register
-from export.task_eval import load_task_data, max_metric_drop
+from export.task_eval import guided_targets, load_task_data
 from pocketbert.backends import LoadRequest
 from pocketbert.backends.onnx import load_onnx
 from pocketbert.inputs import pad_inputs
@@ -242,8 +242,7 @@ def _guided_int8(source: Path, loaded, cfg, work: Path, log) -> tuple[Path, dict
     log(f"int8 guided: {len(nodes)} quantizable nodes, choosing on {data.size} items of "
         f"{data.path.name}")
     exclude, notes = g.choose_exclusions(source, nodes, _quantize, load, loaded.input_names, data,
-                                         max_metric_drop(cfg, data.kind), cfg.min_identical_answers,
-                                         work, loaded.task, log=log)
+                                         *guided_targets(cfg, data.kind), work, loaded.task, log=log)
     plain, guided = _quantize(source, work / "int8.onnx"), work / "guided.onnx"
     _quantize(source, guided, exclude=exclude)
     feeds = pad_inputs(data.probe_feeds(loaded.input_names, 1)[0], cfg.seq_len)

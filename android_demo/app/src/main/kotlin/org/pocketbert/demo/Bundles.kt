@@ -2,7 +2,9 @@ package org.pocketbert.demo
 
 import android.content.Context
 import org.json.JSONObject
+import org.pocketbert.qa.BenchLaunch
 import org.pocketbert.qa.BundleManifest
+import org.pocketbert.qa.DevicePaths
 import java.io.File
 
 /**
@@ -32,17 +34,15 @@ object Bundles {
         File(PUSHED).listFiles()?.filter { File(it, BundleManifest.FILE).isFile }?.map { it.path }?.sorted() ?: emptyList()
 
     /**
-     * A bundle folder on disk (ExecuTorch loads from a path): [spec] is an absolute path, a path
-     * relative to the app's files folder, or the name of a packaged bundle, which is copied out of
-     * the APK once (and again whenever the packaged manifest changes).
+     * A bundle folder on disk (ExecuTorch loads from a path): [spec] is a path (absolute, or relative
+     * to the app's files folder; only the app's folders and [PUSHED] are allowed) or the name of a
+     * packaged bundle, which is copied out of the APK once (and again whenever its manifest changes).
      */
-    fun resolve(context: Context, spec: String): File {
-        val asPath = if (spec.startsWith("/")) File(spec) else File(context.filesDir, spec)
-        if (File(asPath, BundleManifest.FILE).isFile) return asPath
-        if (spec in packaged(context)) return extract(context, spec)
-        throw IllegalArgumentException("no bundle '$spec': not a folder with manifest.json and not one of the " +
-            "packaged bundles (${packaged(context).joinToString().ifEmpty { "none: run pocketbert android bundle" }})")
-    }
+    fun resolve(context: Context, spec: String): File =
+        BenchLaunch.resolveBundle(spec, DevicePaths(context.filesDir.path), { packagedDir(context, it) }, { packaged(context) })
+
+    /** The folder of packaged bundle [name], copied out of the APK; null when no such bundle is packaged. */
+    fun packagedDir(context: Context, name: String): File? = if (name in packaged(context)) extract(context, name) else null
 
     private fun extract(context: Context, name: String): File {
         val dir = File(context.filesDir, "$ASSETS/$name")

@@ -3,6 +3,7 @@ package org.pocketbert.demo
 import android.app.ActivityManager
 import android.content.Context
 import android.os.Build
+import org.pocketbert.qa.ExecuTorchThreads
 import java.io.File
 
 /** The `machine` block of a benchmark record, with the field names `pocketbert bench` uses. */
@@ -33,6 +34,10 @@ object DeviceInfo {
             "abis" to Build.SUPPORTED_ABIS.toList(), "serial" to null,
         )
     }
+
+    /** Processors as ExecuTorch's cpuinfo counts them (its default thread count is half of them). */
+    fun processors(): Int = ExecuTorchThreads.processors(
+        try { File("/sys/devices/system/cpu/present").readText() } catch (e: Exception) { null })
 
     fun versions(context: Context): Map<String, Any?> = linkedMapOf(
         "executorch-android" to BuildConfig.EXECUTORCH_VERSION,

@@ -61,7 +61,6 @@ class Benchmark(
             "source" to "org.pocketbert.demo BenchmarkActivity",
             "iterations" to cfg.iterations,
             "tokenize" to "on the device (qa-core WordPiece), timed for every item and pass",
-            "threads_effective" to "not reported by the ExecuTorch Java API",
         )
         try {
             cfg.validate()
