@@ -40,6 +40,7 @@ def kotlin_build():
 HEAVY = {
     "test_bench_harness.py": "*",  # every runtime exported and timed through run_bench
     "test_bench_peers.py": "*",  # our exports next to plain files, through the bench
+    "test_bench_quality.py": "*",  # a SQuAD bench run, scored
     "test_export_fusion.py": "*",  # fused and plain ONNX, ExecuTorch 8da4w exports
     "test_int8_mode.py": "*",  # both int8 modes built, checked and timed
     "test_int8_guided.py": "*",  # per-layer int8 search
