@@ -19,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench.machine import PROBE_N, probe_program_path
+from bench.model_probe import UnreadableModel, read_plain_facts
 from export.bundle import MANIFEST
 from export.pipeline import ExportConfig, run_export
 from export.targets import get_target
@@ -255,11 +256,11 @@ def read_plain_file(path: Path, task: str | None = None, labels: dict[Path, str]
     if runtime is None:
         raise UsageError(plain_file_error(path))
     try:
-        facts = runtime.plain_file.read(path, seq_len)
+        facts = read_plain_facts(runtime, path, seq_len)
     except UsageError:
         raise
     except Exception as e:  # noqa: BLE001 - a corrupt file: one line, not a traceback
-        raise UsageError(f"{path}: cannot read it as {runtime.plain_file.what} "
+        raise UnreadableModel(f"{path}: cannot read it as {runtime.plain_file.what} "
                          f"({type(e).__name__}: {str(e).strip().splitlines()[0][:200] if str(e).strip() else ''})")
     features = map_inputs(path, facts["input_names"])
     derived = _task_from_outputs(facts["outputs"])

@@ -35,6 +35,7 @@ from bench.trust import is_noisy
 from bench.workloads import check_workload
 from pocketbert import argtypes as t
 from pocketbert.backends import all_precisions, main_job, plain_suffixes, runtime_names
+from pocketbert.claims import claim
 from pocketbert.common import UsageError, lookup
 
 
@@ -105,6 +106,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a noisy record (machine shared during the run) fails the run: exit 1 after retries")
     p.add_argument("--retries", type=t.nonneg_int, default=None,
                    help="re-run a noisy worker up to N times (default 2 with --strict, else 0)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="add to an existing --run-id folder, replacing its records of the same runs "
+                        "(without it an existing --run-id is refused)")
     p.add_argument("--no-report", action="store_true", help="write records only")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--device", nargs="+", default=["local"], metavar="URL", type=device_url,
@@ -127,7 +131,7 @@ def config_from_args(args) -> BenchConfig:
                        task=args.task,
                        onnx_optimize=args.onnx_optimize, overhead_check=args.overhead_check,
                        timeout_s=args.timeout, report=not args.no_report, quiet=args.quiet,
-                       rounds=args.rounds,
+                       rounds=args.rounds, overwrite=args.overwrite,
                        retries=args.retries if args.retries is not None else (2 if args.strict else 0))
 
 
@@ -138,6 +142,11 @@ def run(args) -> int:
         raise UsageError("--task names the task of plain model files: give them with --bundle")
     if args.paper and len(devices) > 1:
         raise UsageError("--paper runs on one --device at a time")
+    if args.paper and args.workload != ["synthetic"]:  # paper mode would ignore it: refused
+        raise UsageError("--paper runs its own workloads: give STS-B with --stsb PATH and SQuAD with --squad PATH, "
+                         "not --workload")
+    if not args.paper and (args.stsb or args.squad):
+        raise UsageError("--stsb and --squad are paper mode's data: add --paper, or use --workload stsb:PATH")
     try:  # Ctrl-C / SIGTERM: pocketbert.cli stops cleanly (exit 130/143); records already written stay
         if args.paper:
             out = run_paper(cfg, stsb=args.stsb, squad=args.squad, device=devices[0])
@@ -146,9 +155,24 @@ def run(args) -> int:
     finally:
         for d in devices:
             d.close()  # nothing left running or lying around on a device
+    if every_run_failed(out):
+        return 1
     if args.strict:
         return strict_check(out, cfg.retries)
     return 0
+
+
+def every_run_failed(out: Path) -> bool:
+    """True (and one stderr line) when the run folder holds records and every one of them failed:
+    a run that measured nothing does not exit 0."""
+    if not any(Path(out).rglob("*.json")):
+        return False
+    records = [r for r in load_records([out]) if "status" in r]
+    if not records or any(r["status"] != "failed" for r in records):
+        return False
+    print(f"pocketbert bench: every run failed ({len(records)} record(s) in {out}); the first: "
+          f"{' '.join(str(records[0].get('reason', '')).split())[:200]}", file=sys.stderr)
+    return True
 
 
 def strict_check(out: Path, retries: int) -> int:
@@ -168,10 +192,11 @@ def run_on_devices(cfg, devices, log=print) -> Path:
     want_report = cfg.report
     cfg = dataclasses.replace(cfg, run_id=cfg.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"),
                               report=cfg.report and len(devices) == 1)
-    for device in devices:
-        if len(devices) > 1:
-            log(f"== {device.name}")
-        out = run_bench(cfg, device=device, log=log)
+    with claim(Path(cfg.out) / cfg.run_id, "--run-id"):  # held across the devices: one run
+        for i, device in enumerate(devices):
+            if len(devices) > 1:
+                log(f"== {device.name}")
+            out = run_bench(cfg if i == 0 else dataclasses.replace(cfg, overwrite=True), device=device, log=log)
     if len(devices) > 1 and want_report and any(out.glob("*.json")):
         render_report([out], out)
         log(f"report: {out / 'report.md'}")

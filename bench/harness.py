@@ -16,6 +16,7 @@ Ctrl-C stops the running worker; every record already written stays.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 import tempfile
@@ -39,13 +40,15 @@ from bench.bundles import (
 from bench.devices.local import LocalDevice
 from bench.flops import forward_flops
 from bench.machine import probe_program_path
+from bench.model_probe import UnreadableModel
 from bench.records import derive, record_name
 from bench.report import render_report
 from bench.trust import judge, robust_cv, summary
 from bench.workloads import Item, answer_quality, check_workload, load_workload, parse_spec, save_items
 from export.bundle import find_bundles, read_manifest
 from export.targets import all_targets
-from pocketbert.backends import all_precisions, get_runtime, main_job, runtime_names
+from pocketbert.backends import all_precisions, get_runtime, main_job, plain_suffixes, runtime_names
+from pocketbert.claims import claim_run_folder
 from pocketbert.common import UsageError, clean_leftovers, git_revision, library_versions, lookup, write_json
 from pocketbert.contracts import Record, WorkerSpec
 from pocketbert.machine import physical_cores
@@ -81,6 +84,7 @@ class BenchConfig:
     # records); a shared machine stays shared, so those wait for --retries/--strict
     report: bool = True  # render report.md / results.csv / plots at the end
     quiet: bool = False  # no progress bars (tests, CI logs)
+    overwrite: bool = False  # add to an existing run folder (else an existing --run-id is refused)
 
 
 DEFAULT_PRECISIONS = ("fp32", "int8")  # the paper's fp32 + the phone's int8
@@ -110,11 +114,23 @@ class Run:
 
 
 def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
-    """Run the whole benchmark described by `cfg`; returns the folder of records."""
+    """Run the whole benchmark described by `cfg`; returns the folder of records. The run folder is
+    claimed for the run (pocketbert.claims): a second run on the same --run-id is refused naming this
+    one's pid, and one that already holds records only with `overwrite`."""
+    cfg = dataclasses.replace(cfg, run_id=cfg.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
+    out_dir = Path(cfg.out) / cfg.run_id
+    if Path(cfg.out).resolve() not in out_dir.resolve().parents:
+        raise UsageError(f"--run-id {cfg.run_id!r} must be a plain folder name inside --out {cfg.out}")
+    with claim_run_folder(out_dir, overwrite=cfg.overwrite):
+        return _run_bench(cfg, device, log)
+
+
+def _run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
     device = device or LocalDevice()
     threads = cfg.threads or physical_cores()
     kinds = [parse_spec(w) for w in cfg.workloads]  # bad specs fail before any work
-    given = _given_bundles(cfg.bundles, cfg)
+    unreadable: list[tuple[Path, str, str]] = []  # model files the runtime cannot open: failed records
+    given = _given_bundles(cfg.bundles, cfg, unreadable)
     _validate(cfg)
     for spec in cfg.workloads:
         check_workload(spec)
@@ -128,6 +144,10 @@ def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
     log_path = out_dir / "bench.log"
 
     machine = device.info()
+    cores = machine.get("logical_cores") or machine.get("physical_cores")
+    if cfg.threads and isinstance(cores, int) and cfg.threads > cores:  # 999 threads on 2 cores: no progress
+        raise UsageError(f"--threads {cfg.threads} is more than the {cores} cores of {machine.get('device', 'local')}: "
+                         f"use --threads {cores} or less")
     threads = cfg.threads or machine.get("default_threads") or threads  # a phone: its big cores
     log(f"machine: {machine['cpu_model']}, {machine['physical_cores']} cores, load {machine['load_avg_1m']}; "
         f"threads {threads}" + (f"; {cfg.rounds} rounds" if cfg.rounds > 1 else ""))
@@ -135,21 +155,28 @@ def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
     common = {"schema": Record.SCHEMA, "run_id": run_id, "threads": threads, "warmup": cfg.warmup,
               "batch_size": 1, "machine": machine, "versions": library_versions(), "git_revision": git_revision()}
 
+    written = 0
+
     def write(rec: dict) -> None:
         rec = Record.from_dict(rec, "record").to_dict()  # the typed contract, checked
         out_dir.mkdir(parents=True, exist_ok=True)
         write_json(out_dir / _record_name(rec), rec)
         log("  " + one_line(rec))
 
+    for path, label, reason in unreadable:  # one failed record each; the other files still run
+        write({**common, "model": label, "runtime": plain_suffixes()[path.suffix].name, "precision": "unknown",
+               "workload": kinds[0][0].name, "shape": cfg.shapes[0], "status": "failed", "reason": reason,
+               "bundle": str(path), "task": cfg.task or "question-answering"})
+        written += 1
     with quiet_output(log_path):  # tokenizer loading chatter
         groups = _tokenizer_groups(cfg, given)
     for _, m in given:
         if not any(k.task in (None, m["task"]) for k, _ in kinds):
             log(f"{m['source']}: a {m['task']} model, and no --workload of that task: not timed")
-    written = 0
     try:
         with tempfile.TemporaryDirectory(prefix=f"pocketbert-bench-{os.getpid()}-") as work:
-            for spec, (kind, _) in zip(cfg.workloads, kinds):
+            todo = list(zip(cfg.workloads, kinds)) if given or not cfg.bundles else []  # all given unreadable
+            for spec, (kind, _) in todo:
                 for model, runs in _plan(cfg, kind, given, groups).items():
                     loaded: list = []  # the workload, tokenized while the exports run (~5 s of imports)
 
@@ -283,10 +310,12 @@ def _validate(cfg: BenchConfig) -> None:
                 raise UsageError(f"model '{m}' is neither a preset ({', '.join(PRESETS)}) nor a folder")
 
 
-def _given_bundles(paths: list[Path], cfg: BenchConfig | None = None) -> list[tuple[Path, dict]]:
+def _given_bundles(paths: list[Path], cfg: BenchConfig | None = None,
+                   unreadable: list | None = None) -> list[tuple[Path, dict]]:
     """Existing bundles and plain model files to run, each verified now (a bundle against its
     manifest's sha256; a plain file read and hashed, see bench.bundles.read_plain_file): every
-    bad path fails in one line before any timing."""
+    bad path fails in one line before any timing, except a model file the runtime cannot open
+    (bench.model_probe): with `unreadable`, that one is listed there as (path, label, reason)."""
     out, plain = [], []
     for p in map(Path, paths):
         found = find_bundles(p) if p.is_dir() else []
@@ -300,7 +329,14 @@ def _given_bundles(paths: list[Path], cfg: BenchConfig | None = None) -> list[tu
     labels = peer_labels(plain)
     task = cfg.task if cfg else None
     seq_len = cfg.seq_len if cfg else 384
-    return out + [(f.parent, read_plain_file(f, task, labels, seq_len)) for f in plain]
+    for f in plain:
+        try:
+            out.append((f.parent, read_plain_file(f, task, labels, seq_len)))
+        except UnreadableModel as e:
+            if unreadable is None:
+                raise
+            unreadable.append((f, labels[f], " ".join(str(e).split())))
+    return out
 
 
 def _tokenizer_source(run_or_manifest, folder: Path | None = None) -> str | None:

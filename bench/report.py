@@ -11,6 +11,7 @@ from typing import Any
 
 from bench.records import derive, load_records
 from bench.trust import is_noisy
+from pocketbert import escape
 from pocketbert.backends import all_runtimes
 from pocketbert.common import write_text_atomic
 
@@ -178,6 +179,7 @@ def _fmt(name: str, value: Any) -> str:
 
 def markdown(records: list[dict]) -> str:
     """The Markdown report: one table per machine, then skipped/failed runs with their reasons."""
+    records = [escape.escape_strings(r, escape.markdown) for r in records]  # untrusted text: escaped
     lines = ["# pocketbert benchmark report", ""]
     lines += [line for h in headline(records) for line in (h, "")]
     measured = rows(records)
@@ -232,7 +234,7 @@ def csv_text(records: list[dict]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=[c for c, _, _ in COLUMNS])
     writer.writeheader()
-    writer.writerows(rows(records))
+    writer.writerows(escape.escape_strings(rows(records), escape.csv_cell))  # untrusted text: escaped
     return buf.getvalue()
 
 
@@ -243,6 +245,7 @@ def plots(records: list[dict], out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    records = [escape.escape_strings(r, escape.plot_label) for r in records]  # no mathtext from a record
     # Emulated runs are never plotted against real ones: their timings measure the emulator.
     ok = sorted((r for r in records if r["status"] == "ok" and not r["machine"].get("emulated")), key=_key)
     if not ok:

@@ -190,6 +190,9 @@ def run(args) -> int:
         raise UsageError("give a mode: pocketbert distill pretrain|task ... (see pocketbert distill MODE --help)")
     if not args.out:
         raise UsageError("--out is required: the folder for the student, checkpoints and metrics")
+    from pocketbert.common import quiet_backends
+
+    quiet_backends()  # torchao / torch._pytree / save_pretrained chatter stays off the console
     if args.distill_mode == "task":
         from distill.task import TaskConfig, distill_task
 
@@ -243,9 +246,18 @@ def _resume_config(args, given: dict) -> dict:
         saved = json.loads(path.read_text())["config"]
     except (ValueError, KeyError) as e:
         raise UsageError(f"{path} is corrupt ({e})") from None
-    return {**saved, **{k: v for k, v in given.items() if k in ("out", "progress", "device", "amp",
-                                                               "teacher", "data")
-                        and v not in (None, [], "")}}
+    kept = ("out", "progress", "device", "amp", "teacher", "data")
+    from distill.pretrain import DistillConfig  # a flag set away from its default that resume would ignore: refused
+    from distill.task import TaskConfig
+
+    cls = TaskConfig if isinstance(saved, dict) and "train_file" in saved else DistillConfig
+    defaults = {f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+                for f in dataclasses.fields(cls)}
+    ignored = [k for k, v in given.items() if k not in kept and k in saved and v != saved[k] and v != defaults.get(k)]
+    if ignored:
+        raise UsageError(f"--resume continues with the saved settings: {', '.join('--' + k.replace('_', '-') for k in ignored)} "
+                         "would be ignored (start a new --out to change it)")
+    return {**saved, **{k: v for k, v in given.items() if k in kept and v not in (None, [], "")}}
 
 
 def _saved_mode(out: str) -> str | None:

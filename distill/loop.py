@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from pocketbert.common import CheckFailed, UsageError, write_text_atomic
+from pocketbert.common import CheckFailed, UsageError, note_kept, write_text_atomic
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,7 @@ def train(cfg, teacher, student, corpus, ctx, ckdir: Path, start_ckpt: Path | No
                     "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
                     "step": step, "rng": rng_state(), "fingerprint": fingerprint,
                     "config": dataclasses.asdict(cfg)}, keep=cfg.keep_checkpoints)
+                note_kept(f"checkpoints in {ckdir} (continue with --resume)")
             ctx.barrier()
         for hook in on_step:
             hook(StepEnd(step, total_steps, last, student, ckpt))

@@ -18,7 +18,8 @@ from export.pipeline import ExportConfig, run_export
 from export.targets import all_targets
 from export.task_eval import check_eval_data
 from pocketbert import argtypes as t
-from pocketbert.common import quiet_backends
+from pocketbert.claims import claim
+from pocketbert.common import UsageError, quiet_backends
 from pocketbert.models import TASKS
 
 eval_spec = t.data_spec(check_eval_data, "squad:PATH")  # squad:PATH or glue:PATH (task-metric data)
@@ -118,6 +119,17 @@ def config_from_args(args: argparse.Namespace) -> ExportConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.coreml_seq_lens and "coreml" not in args.target:  # options this export would ignore: refused
+        raise UsageError("--coreml-seq-lens applies to --target coreml only")
+    if args.coreml_seq_lens and max(args.coreml_seq_lens) > args.seq_len:
+        raise UsageError(f"--coreml-seq-lens {max(args.coreml_seq_lens)} exceeds --seq-len {args.seq_len}: "
+                         f"the model file accepts at most --seq-len tokens")
+
+    with claim(args.out):  # a second export to this --out is refused now, naming this one's pid
+        return _export(args)
+
+
+def _export(args: argparse.Namespace) -> int:
     quiet_backends()
     warnings.filterwarnings("ignore")  # backend conversion warnings; parity judges the result
     run_export(config_from_args(args))  # prints the summary table (also when a check fails)

@@ -11,7 +11,7 @@ import importlib
 import sys
 
 from pocketbert import __version__
-from pocketbert.common import UsageError, install_signal_handlers, received_signal, reset_signal_state
+from pocketbert.common import UsageError, install_signal_handlers, kept_on_disk, received_signal, reset_signal_state
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS = {
@@ -95,7 +95,9 @@ def _interrupted(name: str, signum: int) -> int:
     import signal
 
     what = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
-    print(f"{name}: {what}; nothing partial was left behind", file=sys.stderr)
+    kept = kept_on_disk()
+    left = f"kept on disk: {'; '.join(kept)}" if kept else "nothing partial was left behind"
+    print(f"{name}: {what}; {left}", file=sys.stderr)
     return 128 + int(signum)
 
 

@@ -19,17 +19,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
-
-class UsageError(Exception):
-    """A problem with the user's input: the CLI prints it on one line and exits with code 2."""
-
-    exit_code = 2
-
-
-class CheckFailed(UsageError):
-    """A check on our own output failed (e.g. export parity out of tolerance): exit code 1."""
-
-    exit_code = 1
+from pocketbert.claims import claim
+from pocketbert.errors import CheckFailed, UsageError  # noqa: F401 - their home for every caller
 
 
 def lookup(registry: dict[str, Any], name: str, what: str) -> Any:
@@ -215,6 +206,17 @@ def _stderr(msg: str) -> None:
 def atomic_output_dir(out: Path, overwrite: bool = False, log=None) -> Iterator[Path]:
     """Yield a temporary folder beside `out`; it becomes `out` only when the block succeeds.
 
+    `out` is claimed for the whole block (pocketbert.claims): a second run aimed at the same folder
+    is refused in one line naming this one's pid, never merged into or swapped over it.
+    """
+    with claim(Path(out)), _atomic_output_dir(out, overwrite, log) as tmp:
+        yield tmp
+
+
+@contextlib.contextmanager
+def _atomic_output_dir(out: Path, overwrite: bool = False, log=None) -> Iterator[Path]:
+    """atomic_output_dir without the claim.
+
     The swap is atomic: an old `out` (only one pocketbert wrote, see `check_output_dir`) is renamed
     aside, the new folder renamed in, then the old one deleted. An error, Ctrl-C or SIGTERM leaves
     nothing at `out` that looks complete; after SIGKILL, `.tmp-<out>-<pid>-*` / `.old-<out>-<pid>-*`
@@ -233,6 +235,9 @@ def atomic_output_dir(out: Path, overwrite: bool = False, log=None) -> Iterator[
     try:
         yield tmp
         mark_output(tmp)
+        if not overwrite and out.is_dir() and any(out.iterdir()):  # written meanwhile by something else
+            raise UsageError(f"{out} was filled by another program while this run worked: nothing replaced; "
+                             "choose a new --out")
         if out.exists():
             old = out.parent / f".old-{out.name}-{os.getpid()}-{tmp.name.rsplit('-', 1)[-1]}"
             os.replace(out, old)
@@ -258,8 +263,22 @@ _received: list[int] = []  # signals received by this process (the first decides
 _deferring: list[str] = []  # library steps running now that an exception must not cut in two
 
 
+_kept: list[str] = []  # what a stopped command leaves on disk on purpose (e.g. checkpoints to resume from)
+
+
 def received_signal() -> int | None:
     return _received[0] if _received else None
+
+
+def note_kept(what: str) -> None:
+    """Record that `what` stays on disk if this command is stopped now: the interrupt message says
+    so instead of "nothing partial was left behind"."""
+    if what not in _kept:
+        _kept.append(what)
+
+
+def kept_on_disk() -> list[str]:
+    return list(_kept)
 
 
 def _on_signal(signum, frame) -> None:
@@ -305,6 +324,7 @@ def reset_signal_state() -> None:
     """Forget the signals of a finished command: the next one in this process starts clean."""
     _received.clear()
     _deferring.clear()
+    _kept.clear()
 
 
 def install_signal_handlers() -> None:

@@ -6,7 +6,10 @@ one-line error naming both versions. stdlib only (the worker reads these on boar
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -120,6 +123,69 @@ def _check_types(obj, where: str, spec: dict[str, type | tuple[type, ...]]) -> N
             raise UsageError(f"{where}: field {name!r} has the wrong type ({type(value).__name__})")
 
 
+# Range checks: a value of the right type can still be one no writer of ours produces (an edited
+# seq_len of 1e9, a NaN latency); each is a one-line UsageError naming the field.
+
+MAX_SEQ_LEN = 4096  # the longest sequence `pocketbert export` makes (its --seq-len bound)
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")  # backend, precision, task, model type names
+DTYPES = ("int64", "int32", "float32", "float16", "bool")
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _bad(where: str, name: str, value: Any, why: str) -> UsageError:
+    shown = repr(value)
+    return UsageError(f"{where}: {name} {shown[:60] + ('...' if len(shown) > 60 else '')} {why}")
+
+
+def check_number(where: str, name: str, value: Any, lo: float = 0, hi: float = math.inf,
+                 integer: bool = False, optional: bool = False) -> None:
+    """`value` is a finite number (an int when `integer`) in [lo, hi] (None too when `optional`)."""
+    if value is None and optional:
+        return
+    kinds = (int,) if integer else (int, float)
+    if not isinstance(value, kinds) or isinstance(value, bool):
+        raise _bad(where, name, value, "is not " + ("an integer" if integer else "a number"))
+    if not math.isfinite(value) or not lo <= value <= hi:
+        raise _bad(where, name, value, f"is out of range (expected {lo:g} to {hi:g})")
+
+
+def check_numbers(where: str, name: str, values: Any, lo: float = 0, hi: float = math.inf) -> None:
+    if not isinstance(values, list):
+        raise _bad(where, name, values, "is not a list of numbers")
+    for i, v in enumerate(values):
+        check_number(where, f"{name}[{i}]", v, lo, hi)
+
+
+def check_name(where: str, name: str, value: Any) -> None:
+    if not isinstance(value, str) or not NAME.fullmatch(value):
+        raise _bad(where, name, value, "is not a name (letters, digits, _ . + -; at most 64)")
+
+
+NESTING_LIMIT = 16  # a record's deepest real field is ~6 levels down (notes.peer.inputs[0].shape[0]); the
+# limit only stops a hostile file's recursion bomb
+
+
+def check_nested_numbers(where: str, name: str, value: Any, depth: int = 0) -> None:
+    """Every number inside `value` (dicts and lists, NESTING_LIMIT levels deep at most) is finite."""
+    if depth > NESTING_LIMIT:
+        raise _bad(where, name, "...", "is nested too deeply")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _bad(where, name, value, "is not a finite number")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            check_nested_numbers(where, f"{name}.{k}", v, depth + 1)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            check_nested_numbers(where, f"{name}[{i}]", v, depth + 1)
+
+
+def manifest_digest(data: dict[str, Any]) -> str:
+    """sha256 of a manifest's fields (all but manifest_sha256 itself), canonical JSON: the manifest
+    is covered by the bundle's integrity check as its files are."""
+    rest = {k: v for k, v in data.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 # ---------------------------------------------------------------------------------------- manifest
 
 @dataclass
@@ -155,11 +221,25 @@ class Manifest(Contract):
     versions: dict[str, str] = field(default_factory=dict)
     git_revision: str = "unknown"
     created_utc: str = ""
+    manifest_sha256: str = field(default="", compare=False)  # manifest_digest of the other fields (to_dict fills it; read checks it)
     format: str = SCHEMA
 
     @property
     def input_names(self) -> list[str]:
         return [i["name"] for i in self.inputs]
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = ""):
+        obj = super().from_dict(data, where)  # types and ranges first: they name the field
+        where = where or cls.WHAT
+        got = data.get("manifest_sha256")
+        if not got:
+            raise UsageError(f"{where}: no manifest_sha256 (written by hand or by an older pocketbert): "
+                             "re-export the bundle")
+        if got != manifest_digest(data):
+            raise UsageError(f"{where}: the manifest was edited after export (its fields do not match "
+                             "manifest_sha256): re-export the bundle")
+        return obj
 
     def validate(self, where: str) -> None:
         _check_types(self, where, {"target": str, "precision": str, "task": str, "model_file": str,
@@ -174,12 +254,55 @@ class Manifest(Contract):
                 raise UsageError(f"{where}: files[{name!r}] needs bytes and sha256")
         if "/" in self.model_file or self.model_file.startswith(".") or self.model_file not in self.files:
             raise UsageError(f"{where}: model_file {self.model_file!r} is not one of the bundle's files")
+        self.check_ranges(where)
+
+    def check_ranges(self, where: str) -> None:
+        for name in ("target", "precision", "task", "model_type"):
+            check_name(where, name, getattr(self, name))
+        check_number(where, "seq_len", self.seq_len, 1, MAX_SEQ_LEN, integer=True)
+        if not self.seq_lens:
+            raise _bad(where, "seq_lens", self.seq_lens, "is empty")
+        for i, n in enumerate(self.seq_lens):
+            check_number(where, f"seq_lens[{i}]", n, 1, self.seq_len, integer=True)
+        if max(self.seq_lens) != self.seq_len:
+            raise _bad(where, "seq_lens", self.seq_lens, f"does not end at seq_len {self.seq_len}")
+        if not self.inputs or not self.outputs:
+            raise UsageError(f"{where}: a model needs inputs and outputs")
+        for kind in ("inputs", "outputs"):
+            for i, spec in enumerate(getattr(self, kind)):
+                if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not spec["name"]:
+                    raise _bad(where, f"{kind}[{i}]", spec, "needs a name")
+                if spec.get("dtype") not in DTYPES:
+                    raise _bad(where, f"{kind}[{i}].dtype", spec.get("dtype"), f"is not one of {', '.join(DTYPES)}")
+                shape = spec.get("shape")
+                if not isinstance(shape, list) or not 1 <= len(shape) <= 4:
+                    raise _bad(where, f"{kind}[{i}].shape", shape, "is not a list of 1 to 4 dimensions")
+                for d in shape:
+                    if d not in ("batch", "seq"):
+                        check_number(where, f"{kind}[{i}].shape", d, 1, 1 << 20, integer=True)
+        for name, meta in self.files.items():
+            if not name or "/" in name or "\\" in name or name.startswith("."):
+                raise _bad(where, "files", name, "is not a plain file name")
+            check_number(where, f"files[{name!r}].bytes", meta["bytes"], 0, 1 << 40, integer=True)
+            if not SHA256.fullmatch(meta["sha256"]):
+                raise _bad(where, f"files[{name!r}].sha256", meta["sha256"], "is not a sha256 hex digest")
+        if not all(isinstance(x, str) for x in self.label_names):
+            raise _bad(where, "label_names", self.label_names, "is not a list of strings")
+        for name, value in self.special_tokens.items():
+            check_number(where, f"special_tokens.{name}", value, 0, 1 << 24, integer=True, optional=True)
+        for name, value in self.parameters.items():
+            check_number(where, f"parameters.{name}", value, 0, 1 << 44, integer=True)
+        check_number(where, "export_seconds", self.export_seconds, 0)
+        if self.manifest_sha256 and not SHA256.fullmatch(self.manifest_sha256):
+            raise _bad(where, "manifest_sha256", self.manifest_sha256, "is not a sha256 hex digest")
 
     def to_dict(self) -> dict[str, Any]:
         d = super().to_dict()
         if d.get("task_eval") is None:
             d.pop("task_eval", None)
-        return {"format": d.pop("format"), **d}
+        d = {"format": d.pop("format"), **d}
+        d["manifest_sha256"] = manifest_digest(d)
+        return d
 
 
 # ----------------------------------------------------------------------------------- worker spec
@@ -308,3 +431,38 @@ class Record(Contract):
                 raise UsageError(f"{where}: an ok record needs latency samples")
             if not (len(self.latency_ms) == len(self.tokenize_ms) == len(self.postprocess_ms)):
                 raise UsageError(f"{where}: latency/tokenize/postprocess sample counts differ")
+        self.check_ranges(where)
+
+    # numbers a report or a judge reads: finite and non-negative (None where the annotation allows it)
+    OPTIONAL_AMOUNTS: ClassVar[tuple[str, ...]] = (
+        "import_ms", "load_ms", "first_inference_ms", "flops_per_item_mean", "peak_rss_mb", "baseline_rss_mb",
+        "runtime_rss_mb", "total_model_s", "total_end_to_end_s", "throughput_items_per_s", "achieved_gflops",
+        "fraction_of_peak", "gemm_peak_gflops")
+    COUNTS: ClassVar[dict[str, tuple[int, int]]] = {
+        "seq_len": (0, 1 << 20), "warmup": (0, 1 << 20), "batch_size": (1, 1 << 16), "rounds": (1, 1 << 16),
+        "n_items": (0, 1 << 32), "n_model_calls": (0, 1 << 40)}
+
+    def check_ranges(self, where: str) -> None:
+        for name in ("latency_ms", "tokenize_ms", "postprocess_ms"):
+            check_numbers(where, name, getattr(self, name))
+        for i, values in enumerate(self.rounds_latency_ms):
+            check_numbers(where, f"rounds_latency_ms[{i}]", values)
+        for name, (lo, hi) in self.COUNTS.items():
+            check_number(where, name, getattr(self, name), lo, hi, integer=True)
+        for name in ("threads", "threads_effective"):
+            check_number(where, name, getattr(self, name), 1, 1 << 16, integer=True, optional=True)
+        for name in ("model_file_bytes", "flops_total"):
+            check_number(where, name, getattr(self, name), 0, integer=True, optional=True)
+        for name in self.OPTIONAL_AMOUNTS:
+            check_number(where, name, getattr(self, name), optional=True)
+        for name, value in self.parameters.items():
+            check_number(where, f"parameters.{name}", value, 0, 1 << 44, integer=True)
+        for name in ("real", "fed"):
+            check_number(where, f"tokens.{name}", self.tokens.get(name, 0), 0)
+        if not all(isinstance(x, str) for x in self.item_ids + self.answers_sample):
+            raise UsageError(f"{where}: item_ids and answers_sample must be lists of strings")
+        if not isinstance(self.trust.get("reasons", []), list) or not all(
+                isinstance(x, str) for x in self.trust.get("reasons", [])):
+            raise _bad(where, "trust.reasons", self.trust.get("reasons"), "is not a list of strings")
+        for name in ("trust", "machine", "tokens", "stats", "harness_overhead", "notes", "device_state"):
+            check_nested_numbers(where, name, getattr(self, name))

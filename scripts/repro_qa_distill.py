@@ -299,6 +299,8 @@ def main() -> int:
     p.add_argument("--bench-questions", type=int, default=300, help="questions per benchmarked bundle")
     p.add_argument("--rounds", type=int, default=3, help="bench rounds (rotated order)")
     p.add_argument("--no-export", action="store_true", help="students and scores only")
+    p.add_argument("--export", nargs="+", choices=list(STUDENTS), metavar="STUDENT",
+                   help="students to export and benchmark with the teacher (default: every trained one)")
     p.add_argument("--optimum-venv", type=Path, default=Path.home() / ".cache/pocketbert/optimum-venv",
                    help="optimum's virtualenv: its int8 files of the teacher join the benchmark when present")
     args = p.parse_args()
@@ -323,7 +325,7 @@ def main() -> int:
     recs = []
     if not args.no_export:
         models = {"teacher": shared / TEACHER, **{n: out / "students" / n / "student" for n in done
-                                                 if STUDENTS[n].train}}
+                                                 if STUDENTS[n].train and (args.export is None or n in args.export)}}
         for name, model in models.items():
             results["bundles"][name] = export(name, model, shared, out, args)
         recs = bench(results["bundles"], shared, out, args)

@@ -52,6 +52,9 @@ def _variant(src: Path, dst: Path, **changes) -> Path:
     shutil.copytree(src, dst)
     m = json.loads((dst / "manifest.json").read_text())
     m.update(changes)
+    from pocketbert.contracts import manifest_digest
+
+    m["manifest_sha256"] = manifest_digest(m)  # an export with these facts, not an edited manifest
     (dst / "manifest.json").write_text(json.dumps(m))
     return dst
 

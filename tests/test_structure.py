@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 
 from pocketbert.common import UsageError
-from pocketbert.contracts import Manifest, Record, WorkerSpec
+from pocketbert.contracts import Manifest, Record, WorkerSpec, manifest_digest
 
 MANIFEST = dict(format=Manifest.SCHEMA, target="onnx", precision="fp32", task="question-answering",
                 model_type="bert", source="preset:bert-tiny", model_file="model.onnx", seq_len=32, seq_lens=[32],
                 dynamic_seq=True, inputs=[{"name": "input_ids", "dtype": "int64", "shape": ["batch", "seq"]}],
-                outputs=[], files={"model.onnx": {"bytes": 3, "sha256": "ab"}})
+                outputs=[{"name": "start_logits", "dtype": "float32", "shape": ["batch", "seq"]}],
+                files={"model.onnx": {"bytes": 3, "sha256": "ab" * 32}})
+MANIFEST["manifest_sha256"] = manifest_digest(MANIFEST)  # as the exporter writes it (issue 20)
 RECORD = dict(schema=Record.SCHEMA, run_id="r", model="m", runtime="onnx", precision="fp32", workload="synthetic",
               shape="fixed", latency_ms=[1.0, 2.0], tokenize_ms=[0.1, 0.1], postprocess_ms=[0.0, 0.0])
 

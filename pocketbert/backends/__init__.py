@@ -52,6 +52,8 @@ class PlainFile:
     # (path, seq_len) -> input names/dtypes/shapes, seq_len (None: dynamic), outputs, precision,
     # precision_from, [parameters]: what bench.bundles.read_plain_file needs from the file itself
     read: Callable[[Path, int], dict[str, Any]]
+    check: Callable[[Path], None] | None = None  # a structural check before the runtime opens it (UsageError)
+    isolated: bool = False  # read in a child process: a corrupt file can abort the runtime's native code
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,13 @@ def load_plugins() -> None:
     except Exception as e:  # noqa: BLE001 - a broken third-party plugin must say so, not crash --help
         print(f"pocketbert: a pocketbert.backends entry point failed to load: {e}", file=sys.stderr)
     for spec in filter(None, os.environ.get("POCKETBERT_PLUGINS", "").split(os.pathsep)):
-        load_plugin(spec)
+        try:
+            load_plugin(spec)
+        except Exception as e:  # noqa: BLE001 - missing, raising or not Python: one line, --help still works
+            why = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+            why = why.removeprefix("POCKETBERT_PLUGINS: ")
+            print(f"pocketbert: POCKETBERT_PLUGINS: plugin {spec} not loaded ({type(e).__name__}: {why}); "
+                  "its backends are unavailable", file=sys.stderr)
 
 
 def load_plugin(spec: str) -> None:
@@ -149,7 +157,11 @@ def load_plugin(spec: str) -> None:
             raise UsageError(f"POCKETBERT_PLUGINS: {spec} not found")
         module = importlib.util.module_from_spec(mod_spec)
         sys.modules[name] = module
-        mod_spec.loader.exec_module(module)
+        try:
+            mod_spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]  # a half-run plugin is not loaded
+            raise
     else:
         importlib.import_module(spec)
 

@@ -4,6 +4,7 @@ C++ runtime, and probes XNNPACK's own GEMM for the bench's peaks. How the progra
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,16 @@ def xnnpack_gemm(program: Path, n: int, threads: int | None):
 
 
 ET_DTYPES = {3: "int32", 4: "int64"}  # ExecuTorch ScalarType codes an id input may have
+PTE_IDENTIFIER = re.compile(rb"ET\d\d")  # a .pte is a flatbuffer: file identifier at bytes 4-8
+
+
+def check_pte_header(path: Path) -> None:
+    """A structural check before the runtime reads a file (a corrupt one can abort its C++)."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if len(head) < 8 or not PTE_IDENTIFIER.fullmatch(head[4:8]):
+        raise UsageError(f"{path}: not an ExecuTorch program (no ETnn flatbuffer identifier in its "
+                         "header): a corrupt or truncated file, or another format")
 
 
 def pte_file_facts(path: Path, seq_len: int) -> dict:
@@ -116,7 +127,8 @@ register(Runtime(name="executorch", precisions=("fp32", "int8", "8da4w"), load=l
                  label="ExecuTorch XNNPACK", requires=("numpy", "executorch"),
                  install_hint=("ExecuTorch's Python pybindings must be built and installed there (build ExecuTorch "
                                "with EXECUTORCH_BUILD_PYBIND=ON, or pip install executorch where a wheel exists)"),
-                 feeds=("int64",), plain_file=PlainFile(".pte", "an ExecuTorch program", pte_file_facts),
+                 feeds=("int64",), plain_file=PlainFile(".pte", "an ExecuTorch program", pte_file_facts, check=check_pte_header,
+                                      isolated=True),
                  probe=GemmProbe("xnnpack", ".pte", XNNPACK_PROBE_ROWS, XNNPACK_PROBE_DEPTH, xnnpack_gemm,
                                  export_seconds=20),  # mostly importing the exporter
                  main_job=("int8",), rank=20, on_phones=True,

@@ -1,0 +1,136 @@
+"""Exclusive claims on what a run writes (an export's --out, a bench run folder): two runs aimed
+at one place at the same time are never merged; the second is refused in one line naming the
+first's pid.
+
+A claim is an `fcntl.flock` on a lock file beside the target (`.<name>.pocketbert-lock`, holding
+the owner's pid). The kernel drops the lock when its owner dies, even by SIGKILL, so a stale lock
+file never blocks a later run; a finished run removes its lock file (and the folders it had to
+create for it, when they stayed empty). Claims are re-entrant within one process. stdlib only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+from typing import Iterator
+
+from pocketbert.errors import UsageError
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no claims (nothing else here depends on them)
+    fcntl = None
+
+LOCK_SUFFIX = ".pocketbert-lock"
+_held: dict[str, int] = {}  # lock path -> nesting depth in this process
+
+
+def lock_path(target: Path) -> Path:
+    target = Path(target).absolute()
+    return target.parent / f".{target.name}{LOCK_SUFFIX}"
+
+
+def holder_pid(target: Path) -> int | None:
+    """The pid written in `target`'s lock file (None when there is none or it is unreadable)."""
+    try:
+        text = lock_path(target).read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+@contextlib.contextmanager
+def claim(target: Path, flag: str = "--out") -> Iterator[None]:
+    """Hold `target` for this process within the block; another live holder: a one-line UsageError
+    naming its pid and `flag` (the option that chose the target)."""
+    path = lock_path(target)
+    key = str(path)
+    if fcntl is None or key in _held:
+        _held[key] = _held.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+            if not _held[key]:
+                del _held[key]
+        return
+    created = _make_parents(path.parent)
+    fd = _acquire(path, target, flag)
+    _held[key] = 1
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        del _held[key]
+        with contextlib.suppress(OSError):
+            path.unlink()  # before unlocking: a waiting run then re-checks and takes a fresh file
+        os.close(fd)
+        for folder in reversed(created):  # only folders this claim made, and only when empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    missing = []
+    probe = folder
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"cannot create {folder} ({e.strerror or e}): choose a writable location") from None
+    return list(reversed(missing))
+
+
+def _acquire(path: Path, target: Path, flag: str) -> int:
+    for _ in range(100):  # another run may remove the file between our open and our lock: retry
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:  # its folder was just removed by a finishing run
+            path.parent.mkdir(parents=True, exist_ok=True)
+            continue
+        except OSError as e:
+            raise UsageError(f"cannot write to {path.parent} ({e.strerror or e}): "
+                             f"choose a writable {flag}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = _wait_for_pid(fd)
+            os.close(fd)
+            who = f"pid {pid}" if pid else "a process that just started"
+            raise UsageError(f"{target} is being written by another pocketbert run ({who}): wait for it "
+                             f"to finish or choose another {flag}") from None
+        try:
+            current = os.stat(path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(fd).st_ino:
+            return fd
+        os.close(fd)  # we locked a file its owner had just removed: take the new one
+    raise UsageError(f"could not claim {target}: its lock file {path} keeps changing")
+
+
+def _wait_for_pid(fd: int) -> int | None:
+    """The holder writes its pid right after locking: read it (a moment's wait at most)."""
+    for _ in range(40):
+        text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        if text.isdigit():
+            return int(text)
+        time.sleep(0.025)
+    return None
+
+
+@contextlib.contextmanager
+def claim_run_folder(folder: Path, flag: str = "--run-id", overwrite: bool = False) -> Iterator[None]:
+    """`claim(folder)`, and refuse a folder that already holds something unless `overwrite` says the
+    user means to add to it: an earlier run's records are never replaced silently."""
+    folder = Path(folder)
+    with claim(folder, flag):
+        if not overwrite and folder.is_dir() and any(folder.iterdir()):
+            raise UsageError(f"{flag} {folder.name}: {folder} already holds an earlier run: choose another "
+                             f"{flag}, or pass --overwrite to add to it (its records of the same runs are replaced)")
+        yield
