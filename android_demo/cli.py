@@ -22,7 +22,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pocketbert.common import UsageError
+from export.bundle import find_bundles, read_manifest
+from pocketbert import argtypes as t
+from pocketbert.common import UsageError, sha256_file, write_text_atomic
 
 DEFAULT_APP = Path(__file__).resolve().parent  # android_demo/, the Gradle project
 PACKAGE = "org.pocketbert.demo"
@@ -34,8 +36,6 @@ APP_FILES = ("manifest.json", "vocab.txt")  # plus the manifest's model_file: al
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from pocketbert import argtypes as t
-
     sub = p.add_subparsers(dest="android_command", metavar="ACTION", required=True)
     b = sub.add_parser("bundle", help="copy ExecuTorch QA bundles into the app's assets")
     b.add_argument("bundles", nargs="+", type=t.existing_path, metavar="BUNDLE",
@@ -70,8 +70,6 @@ def _app_assets(app: Path) -> Path:
 
 def _check_bundle(path: Path) -> tuple[Path, dict]:
     """A verified ExecuTorch QA bundle, or a one-line UsageError saying why not."""
-    from export.bundle import read_manifest
-
     m = read_manifest(path, verify=True)  # format and every file's sha256
     if m.get("target") != "executorch":
         raise UsageError(f"{path} is a '{m.get('target')}' bundle; the app runs ExecuTorch: "
@@ -86,8 +84,6 @@ def _check_bundle(path: Path) -> tuple[Path, dict]:
 
 
 def _is_app_bundle(path: Path) -> bool:
-    from export.bundle import read_manifest
-
     m = read_manifest(path, verify=False)
     return m.get("target") == "executorch" and m.get("task") == "question-answering"
 
@@ -100,8 +96,6 @@ def default_name(m: dict) -> str:
 def bundle_into_app(bundles: list[Path], app: Path, name: str | None = None) -> list[str]:
     """Copy bundles into the app's assets (staged, sha256-checked, then renamed in) and rewrite
     models.json; returns the names the app now offers. Nothing changes on any error."""
-    from export.bundle import find_bundles
-
     assets = _app_assets(app)
     checked: list[tuple[Path, dict]] = []
     for b in bundles:
@@ -135,8 +129,6 @@ def bundle_into_app(bundles: list[Path], app: Path, name: str | None = None) -> 
             raise UsageError(f"{seen[n]} and {b} would both be '{n}': install one at a time with --name")
         seen[n] = b
 
-    from pocketbert.common import sha256_file
-
     assets.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=assets))
     try:
@@ -164,8 +156,6 @@ def bundle_into_app(bundles: list[Path], app: Path, name: str | None = None) -> 
 def write_model_list(assets: Path) -> list[str]:
     """models.json from the bundles in the assets folder (what the app lists), atomically."""
     import json
-
-    from pocketbert.common import write_text_atomic
 
     entries = []
     for d in sorted(p for p in assets.iterdir() if p.is_dir() and not p.name.startswith(".")):

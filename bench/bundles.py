@@ -8,28 +8,39 @@ re-verified (sha256) by the worker's caller before every run.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 import warnings
+from collections import Counter
 from pathlib import Path
 
-from bench.model_probe import UnreadableModel, pte_facts_isolated
+from bench.machine import PROBE_N, probe_program_path
+from bench.model_probe import UnreadableModel, read_plain_facts
+from export.bundle import MANIFEST
+from export.pipeline import ExportConfig, run_export
+from export.targets import get_target
+from pocketbert.backends import get_runtime, plain_suffixes
+from pocketbert.common import UsageError, clean_leftovers, git_revision, install_signal_handlers, sha256_file
+from pocketbert.inputs import FEATURES
+from pocketbert.models import auto_class, count_parameters
 
 
 def bundle_dir(cache: Path, model: str, task: str, target: str, precision: str, seq_len: int,
                onnx_optimize: bool = False) -> Path:
     """Where the cached bundle for this combination lives."""
     safe = model.replace("/", "_").strip("._") or "model"
-    opt = "-ortopt" if onnx_optimize and target == "onnx" else ""
+    knobs = {"onnx_optimize": onnx_optimize}  # the export knobs the bench passes through
+    opt = "".join(f"-{tag}" for knob, tag in get_target(target).cache_tags.items() if knobs.get(knob))
     return Path(cache) / f"{safe}-{task}-s{seq_len}{opt}" / f"{target}-{precision}"
 
 
 def ensure_bundle(cache: Path, model: str, task: str, target: str, precision: str, seq_len: int,
                   tokenizer: str | None, onnx_optimize: bool = False, log=print) -> Path:
     """The bundle for (model, task, target, precision, seq_len), exported (parity-checked) if missing."""
-    from export.pipeline import ExportConfig, run_export
-
     out = bundle_dir(cache, model, task, target, precision, seq_len, onnx_optimize)
     stale = cache_state(out, model, task, seq_len, tokenizer, onnx_optimize)
     if not stale:
@@ -37,8 +48,6 @@ def ensure_bundle(cache: Path, model: str, task: str, target: str, precision: st
     if stale != "missing":
         log(f"cached bundle {out} is stale ({stale}): exporting again")
         shutil.rmtree(out)
-    from pocketbert.common import clean_leftovers
-
     for prefix in (".export-", ".tmp-.export-"):  # left by a killed earlier export (owner pid gone)
         clean_leftovers(out.parent, prefix, log)
     staging = out.parent / f".export-{os.getpid()}-{out.name}"
@@ -57,8 +66,6 @@ def ensure_bundle(cache: Path, model: str, task: str, target: str, precision: st
 def cache_state(out: Path, model: str, task: str, seq_len: int, tokenizer: str | None,
                 onnx_optimize: bool) -> str:
     """'' when `out` holds a usable cached bundle for the request, 'missing', or why it is stale."""
-    from export.bundle import MANIFEST
-
     if not (out / MANIFEST).is_file():
         return "missing"
     return _stale(out / MANIFEST, model=model, task=task, seq_len=seq_len, tokenizer=tokenizer,
@@ -67,10 +74,6 @@ def cache_state(out: Path, model: str, task: str, seq_len: int, tokenizer: str |
 
 def _stale(manifest_path: Path, **wanted) -> str:
     """Why a cached bundle does not match the request ('' when it does)."""
-    import json
-
-    from pocketbert.common import git_revision
-
     manifest = json.loads(manifest_path.read_text())
     config = manifest.get("config", {})
     def same(key, a, b):
@@ -99,10 +102,6 @@ def export_missing(cache: Path, wanted: list[dict], jobs: int, log_path: Path | 
     caller's light work, e.g. tokenizing the workload, overlaps them); with nothing to export it
     simply runs.
     Ctrl-C/SIGTERM: the export processes are stopped and their staging folders cleaned by the next run."""
-    import json
-    import subprocess
-    import sys
-
     from tqdm import tqdm
 
     missing = [w for w in wanted if _missing(cache, w)]
@@ -144,55 +143,41 @@ def export_missing(cache: Path, wanted: list[dict], jobs: int, log_path: Path | 
 
 
 def export_jobs(missing: list[dict]) -> list[dict]:
-    """The export processes to start, longest first (EXPORT_SECONDS): the probe programs share one
-    process (one exporter import, ~10 s, instead of two)."""
-    kinds = [w["probe"] for w in missing if "probe" in w]
-    jobs = [w for w in missing if "probe" not in w] + ([{"probe": kinds}] if kinds else [])
+    """The export processes to start, longest first (export_cost): a runtime's probe programs share
+    one process (one exporter import, ~10 s, instead of two)."""
+    runtimes = dict.fromkeys(w["runtime"] for w in missing if "probe" in w)
+    jobs = [w for w in missing if "probe" not in w] + [
+        {"probe": [w["probe"] for w in missing if w.get("runtime") == r and "probe" in w], "runtime": r}
+        for r in runtimes]
     return sorted(jobs, key=export_cost, reverse=True)
 
 
-# Rough export seconds of DistilBERT-base QA at seq 384 on a 2-vCPU x86 VM (one export alone), used
-# only to start the longest first: ExecuTorch int8's lowering (~100 s, single-threaded Python) then
-# overlaps everything else. Started in the plan's order (probe, ExecuTorch fp32, probe, ExecuTorch
-# int8, ONNX), the main job's exports took 195 s, ExecuTorch int8 starting ~1 min in and ending last.
-EXPORT_SECONDS = {("executorch", "int8"): 100, ("executorch", "8da4w"): 100, ("executorch", "fp32"): 50,
-                  ("coreml", "palette4"): 35, ("onnx", "int8"): 25, ("coreml", "int8"): 20,
-                  ("coreml", "fp16"): 15, ("onnx", "fp16"): 12, ("coreml", "fp32"): 11, ("onnx", "fp32"): 10}
-PROBE_EXPORT_SECONDS = 20  # an XNNPACK GEMM probe program: mostly importing the exporter
-
-
 def export_cost(w: dict) -> float:
-    """The rough time of one export job of export_jobs (EXPORT_SECONDS), for scheduling; unknown pairs
-    in the middle."""
+    """The rough time of one export job of export_jobs (ExportTarget.export_seconds, GemmProbe's),
+    for scheduling; unknown pairs in the middle. Started longest first (probe, ExecuTorch fp32, probe,
+    ExecuTorch int8, ONNX), the main job's exports took 195 s on 2 vCPUs, the longest lowering
+    (~100 s, single-threaded Python) overlapping everything else."""
     if "probe" in w:
-        return PROBE_EXPORT_SECONDS + 5 * (len(w["probe"]) - 1)
-    return EXPORT_SECONDS.get((w["target"], w["precision"]), 30)
+        return get_runtime(w["runtime"]).probe.export_seconds + 5 * (len(w["probe"]) - 1)
+    return get_target(w["target"]).export_seconds.get(w["precision"], 30)
 
 
 def _missing(cache: Path, w: dict) -> bool:
     if "probe" in w:
-        from bench.machine import probe_program_path
-
-        return not probe_program_path(cache, w["probe"]).is_file()
+        return not probe_program_path(cache, w["runtime"], w["probe"]).is_file()
     optimize = w.get("onnx_optimize", False)
     out = bundle_dir(cache, w["model"], w["task"], w["target"], w["precision"], w["seq_len"], optimize)
     return bool(cache_state(out, w["model"], w["task"], w["seq_len"], w.get("tokenizer"), optimize))
 
 
 if __name__ == "__main__":  # one export of export_missing: python -m bench.bundles '{"cache": ..., ...}'
-    import json
-    import sys
-
-    from pocketbert.common import install_signal_handlers
-
     install_signal_handlers()  # SIGTERM from the parent: staging cleaned like Ctrl-C
     kw = json.loads(sys.argv[1])
     cache = Path(kw.pop("cache"))
-    if "probe" in kw:  # the XNNPACK GEMM probe programs of ExecuTorch rows (export_jobs: a list of kinds)
-        from bench.machine import PROBE_N, probe_program_path, xnnpack_probe_program
-
+    if "probe" in kw:  # a runtime's GEMM probe programs (export_jobs: a list of kinds), built by its target
+        runtime = get_runtime(kw["runtime"])
         for kind in kw["probe"]:
-            xnnpack_probe_program(kind, PROBE_N, probe_program_path(cache, kind))
+            get_target(runtime.bundle_target).build_probe(kind, PROBE_N, probe_program_path(cache, runtime.name, kind))
     else:
         ensure_bundle(cache, log=lambda msg: None, **kw)
 
@@ -204,18 +189,10 @@ if __name__ == "__main__":  # one export of export_missing: python -m bench.bund
 # itself and hands back a manifest-shaped dict (plus a "peer" entry), so a peer runs through exactly
 # the same plan, worker and record as a bundle.
 
-PLAIN_SUFFIXES = {".onnx": "onnx", ".pte": "executorch"}  # suffix -> backend that runs it
-FEATURES = ("input_ids", "attention_mask", "token_type_ids")  # what our tokenizer gives per call
 PLAIN_TASKS = ("question-answering", "sequence-classification", "fill-mask")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
-# ONNX ops that only an integer-quantized graph has (dynamic, static QDQ and contrib forms).
-INT8_ONNX_OPS = {"MatMulInteger", "DynamicQuantizeLinear", "DynamicQuantizeMatMul", "MatMulIntegerToFloat",
-                 "QAttention", "QLinearMatMul", "QGemm", "QuantizeLinear", "QEmbedLayerNormalization"}
-ET_DTYPES = {3: "int32", 4: "int64"}  # ExecuTorch ScalarType codes an id input may have
-
-
 def is_plain_file(path: Path) -> bool:
-    return Path(path).is_file() and Path(path).suffix in PLAIN_SUFFIXES
+    return Path(path).is_file() and Path(path).suffix in plain_suffixes()
 
 
 def find_plain_files(root: Path) -> list[Path]:
@@ -235,7 +212,7 @@ def find_plain_files(root: Path) -> list[Path]:
 
 def plain_file_error(path: Path) -> str:
     """The one line for a path that is neither a bundle nor a model file we can time."""
-    kinds = ", ".join(f"a {s} file" for s in PLAIN_SUFFIXES)
+    kinds = ", ".join(f"a {s} file" for s in plain_suffixes())
     what = (f"{path} ({Path(path).suffix or 'no suffix'})" if Path(path).is_file()
             else f"folder {path}" if Path(path).is_dir() else f"{path} not found")
     return (f"{what}: expected a pocketbert bundle (manifest.json), an export --out folder, {kinds}, "
@@ -258,8 +235,6 @@ def feature_for(name: str) -> str | None:
 
 def map_inputs(path: Path, names: list[str]) -> list[str]:
     """The tokenizer feature of each input (one-line UsageError naming what it expected)."""
-    from pocketbert.common import UsageError
-
     features = [feature_for(n) for n in names]
     unknown = [n for n, f in zip(names, features) if f is None]
     if unknown or len(set(features)) != len(features):
@@ -276,18 +251,16 @@ def read_plain_file(path: Path, task: str | None = None, labels: dict[Path, str]
     dtypes, fixed or dynamic length) and outputs read from the file, task from the outputs (or the
     `task` hint), precision from the graph (.onnx) or the name (.pte), tokenizer and config.json
     from its folder, and its sha256 (re-checked before it is timed)."""
-    from pocketbert.common import UsageError, sha256_file
-
     path = Path(path)
-    if path.suffix not in PLAIN_SUFFIXES:
+    runtime = plain_suffixes().get(path.suffix)
+    if runtime is None:
         raise UsageError(plain_file_error(path))
     try:
-        facts = _onnx_facts(path) if path.suffix == ".onnx" else pte_facts_isolated(path, seq_len)
+        facts = read_plain_facts(runtime, path, seq_len)
     except UsageError:
         raise
     except Exception as e:  # noqa: BLE001 - a corrupt file: one line, not a traceback
-        what = {".onnx": "an ONNX model", ".pte": "an ExecuTorch program"}[path.suffix]
-        raise UnreadableModel(f"{path}: cannot read it as {what} "
+        raise UnreadableModel(f"{path}: cannot read it as {runtime.plain_file.what} "
                          f"({type(e).__name__}: {str(e).strip().splitlines()[0][:200] if str(e).strip() else ''})")
     features = map_inputs(path, facts["input_names"])
     derived = _task_from_outputs(facts["outputs"])
@@ -301,7 +274,7 @@ def read_plain_file(path: Path, task: str | None = None, labels: dict[Path, str]
     tokenizer = folder if any((folder / f).is_file() for f in TOKENIZER_FILES) else None
     label = (labels or {}).get(path, path.name)
     return {
-        "target": PLAIN_SUFFIXES[path.suffix], "precision": facts["precision"], "task": task or derived,
+        "target": runtime.name, "precision": facts["precision"], "task": task or derived,
         "model_type": config.get("model_type", ""), "source": label, "model_file": path.name,
         "seq_len": facts["seq_len"] or seq_len, "dynamic_seq": facts["seq_len"] is None,
         "inputs": [{"name": n, "feature": f, "dtype": d, "shape": s} for n, f, d, s in
@@ -320,8 +293,6 @@ GENERIC_STEMS = ("model", "model_quantized")  # optimum-cli's file names: the fo
 def peer_labels(paths: list[Path]) -> dict[Path, str]:
     """Each file's record label: its name, or parent-name when the name says little (optimum-cli
     writes model.onnx / model_quantized.onnx into every folder) or two files share it."""
-    from collections import Counter
-
     count = Counter(p.name for p in paths)
     return {p: p.name if count[p.name] == 1 and p.stem not in GENERIC_STEMS else f"{p.parent.name}-{p.name}"
             for p in paths}
@@ -329,103 +300,10 @@ def peer_labels(paths: list[Path]) -> dict[Path, str]:
 
 def verify_plain_file(manifest: dict) -> None:
     """The file is still the one read at the start (sha256), or a one-line UsageError."""
-    from pocketbert.common import UsageError, sha256_file
-
     path = Path(manifest["peer"]["file"])
     meta = manifest["files"][manifest["model_file"]]
     if not path.is_file() or path.stat().st_size != meta["bytes"] or sha256_file(path) != meta["sha256"]:
         raise UsageError(f"{path} changed since the run started (sha256): not timing another file")
-
-
-def _onnx_facts(path: Path) -> dict:
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    graph = model.graph
-    inits = {t.name for t in graph.initializer}
-    types = {onnx.TensorProto.INT64: "int64", onnx.TensorProto.INT32: "int32"}
-
-    def shape(v) -> list:
-        return [d.dim_param or (d.dim_value if d.HasField("dim_value") else "?")
-                for d in v.type.tensor_type.shape.dim]
-
-    inputs = [v for v in graph.input if v.name not in inits]
-    bad = [v.name for v in inputs if v.type.tensor_type.elem_type not in types]
-    if bad:
-        from pocketbert.common import UsageError
-
-        raise UsageError(f"{path}: input(s) {', '.join(bad)} are not integer token inputs: expected int64 "
-                         f"or int32 inputs named like {', '.join(FEATURES)}")
-    shapes = [shape(v) for v in inputs]
-    fixed = [s[1] for s in shapes if len(s) > 1 and isinstance(s[1], int)]
-    ops = {n.op_type for n in graph.node}
-    fp16 = any(t.data_type == onnx.TensorProto.FLOAT16 for t in graph.initializer)
-    precision = "int8" if ops & INT8_ONNX_OPS else "fp16" if fp16 else "fp32"
-    return {"input_names": [v.name for v in inputs], "dtypes": [types[v.type.tensor_type.elem_type] for v in inputs],
-            "shapes": shapes, "seq_len": min(fixed) if fixed else None,
-            "outputs": [{"name": v.name, "shape": shape(v)} for v in graph.output],
-            "precision": precision, "precision_from": "graph ops",
-            "parameters": _onnx_parameters(graph)}
-
-
-def _onnx_parameters(graph) -> dict[str, int]:
-    """Weights in the graph (quantization scales and zero points left out); embedding tables are
-    the ones a Gather reads."""
-    import math
-
-    gathered = {n.input[0] for n in graph.node if n.op_type == "Gather"}
-    total = embedding = 0
-    for t in graph.initializer:
-        if t.name.endswith(("_scale", "_zero_point")) or len(t.dims) == 0:
-            continue
-        n = math.prod(t.dims)
-        total += n
-        embedding += n if t.name in gathered else 0
-    return {"total": total, "non_embedding": total - embedding}
-
-
-def _pte_facts(path: Path, seq_len: int) -> dict:
-    """Inputs from the ExecuTorch runtime's method meta (positional: the first is input_ids, then
-    attention_mask, then token_type_ids, as transformers orders them); its sizes are the upper
-    bounds, so one short call tells a dynamic length from a fixed one."""
-    from executorch.runtime import Runtime
-
-    program = Runtime.get().load_program(path)
-    meta = program.metadata("forward")
-    ins = [meta.input_tensor_meta(i) for i in range(meta.num_inputs())]
-    if len(ins) > len(FEATURES):
-        from pocketbert.common import UsageError
-
-        raise UsageError(f"{path}: forward takes {len(ins)} inputs: expected up to {len(FEATURES)} "
-                         f"({', '.join(FEATURES)}, in that order)")
-    shapes = [list(t.sizes()) for t in ins]
-    longest = shapes[0][1] if shapes and len(shapes[0]) > 1 else seq_len
-    name = path.name.lower()
-    precision = next((p for key, p in (("8da4w", "8da4w"), ("int8", "int8"), ("qint8", "int8"),
-                                       ("fp16", "fp16")) if key in name), None)
-    return {"input_names": list(FEATURES[:len(ins)]),
-            "dtypes": [ET_DTYPES.get(int(t.dtype()), f"scalar type {int(t.dtype())}") for t in ins],
-            "shapes": shapes, "seq_len": None if _pte_is_dynamic(program, ins) else longest,
-            "outputs": [{"name": f"output_{i}", "shape": list(meta.output_tensor_meta(i).sizes())}
-                        for i in range(meta.num_outputs())],
-            "precision": precision or "fp32",
-            "precision_from": "file name" if precision else "default (a .pte does not say; fp32 assumed)"}
-
-
-def _pte_is_dynamic(program, ins) -> bool:
-    """Whether the method takes a shorter sequence than its upper bound (one call at length 2)."""
-    import torch
-
-    import executorch.kernels.quantized  # noqa: F401 - 8da4w files' embedding kernels
-
-    if not ins or len(ins[0].sizes()) < 2 or ins[0].sizes()[1] <= 2:
-        return False
-    dtype = {3: torch.int32}.get(int(ins[0].dtype()), torch.long)
-    try:
-        program.load_method("forward").execute([torch.ones((1, 2), dtype=dtype) for _ in ins])
-        return True
-    except Exception:  # noqa: BLE001 - the runtime refuses the resize: a fixed-shape program
-        return False
 
 
 def _task_from_outputs(outputs: list[dict]) -> str | None:
@@ -440,8 +318,6 @@ def _task_from_outputs(outputs: list[dict]) -> str | None:
 
 
 def _config_beside(folder: Path) -> dict:
-    import json
-
     p = Path(folder) / "config.json"
     try:
         return json.loads(p.read_text()) if p.is_file() else {}
@@ -456,8 +332,6 @@ def _parameters(config: dict, task: str, counted: dict | None) -> dict[str, int]
         try:
             import torch
             from transformers import AutoConfig
-
-            from pocketbert.models import auto_class, count_parameters
 
             cfg = AutoConfig.for_model(**config)
             with torch.device("meta"):

@@ -20,56 +20,88 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
+from bench.bundles import PLAIN_TASKS
+from bench.devices import device_schemes, open_device
+from bench.harness import SHAPES, BenchConfig, run_bench
+from bench.paper import run_paper
+from bench.records import load_records
+from bench.report import render_report
+from bench.trust import is_noisy
+from bench.workloads import check_workload
+from pocketbert import argtypes as t
+from pocketbert.backends import all_precisions, main_job, plain_suffixes, runtime_names
+from pocketbert.claims import claim
+from pocketbert.common import UsageError, lookup
+
+
+def _device_url(value: str) -> None:
+    scheme, sep, rest = value.partition("://")
+    if sep and not rest:
+        raise UsageError(f"nothing after '{scheme}://'")
+    lookup({s: s for s in device_schemes()}, scheme, "device kind")
+
+
+EXPORT_KNOBS = ("onnx_optimize",)  # ExportConfig switches the bench passes on to its exports (BenchConfig fields too)
+workload_spec = t.data_spec(check_workload, "synthetic")
+device_url = t.data_spec(_device_url, "local")
+
+
+def workload_file(kind: str):
+    """A data file for workload `kind` (e.g. --stsb PATH), read and checked now."""
+    return t.checked_file(lambda value: check_workload(f"{kind}:{value}"))
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from bench.bundles import PLAIN_TASKS
-    from pocketbert import argtypes as t
-    from pocketbert.backends import all_precisions, backend_names
-
-    from bench.harness import MAIN_JOB
-
-    runtimes = backend_names()
-    main_job = ", ".join(f"{r} {p}" for r, p in MAIN_JOB)
-    p.add_argument("--model", nargs="+", default=["distilbert-base"], metavar="SPEC", type=t.model,
+    d = BenchConfig()  # every default below is the config's own
+    runtimes = runtime_names()
+    pairs = ", ".join(f"{r} {p}" for r, p in main_job())
+    p.add_argument("--model", nargs="+", default=d.models, metavar="SPEC", type=t.model,
                    help="presets (bert-base, distilbert-base, bert-tiny, distilbert-tiny) or HF folders")
     p.add_argument("--bundle", nargs="+", type=t.existing_path, default=[], metavar="PATH",
                    help="time existing bundles (a bundle or an export --out folder) instead of --model, and "
-                        "plain model files next to them: a .onnx or .pte file, or a folder of them (optimum-cli's "
-                        "output); inputs, task and precision are read from the file")
+                        f"plain model files next to them: a {' or '.join(plain_suffixes())} file, or a folder of them "
+                        "(optimum-cli's output); inputs, task and precision are read from the file")
     p.add_argument("--task", type=t.choice(PLAIN_TASKS, "task"), default=None,
                    help="task of plain model files whose outputs do not tell it "
                         f"({', '.join(PLAIN_TASKS)}; default: read from the outputs)")
     p.add_argument("--runtime", nargs="+", default=None, metavar="NAME",
-                   type=t.choice(backend_names, "runtime"),
+                   type=t.choice(runtime_names, "runtime"),
                    help=f"runtimes (default: all: {' '.join(runtimes)}); with --runtime or --precision every "
                         "runtime x precision runs")
     p.add_argument("--precision", nargs="+", default=None, metavar="P",
                    type=t.choice(all_precisions, "precision"),
                    help=f"any of {' '.join(all_precisions())} (default: fp32 int8). With neither flag: the main "
-                        f"job's pairs, {main_job}")
-    p.add_argument("--workload", nargs="+", default=["synthetic"], metavar="SPEC", type=t.workload,
+                        f"job's pairs, {pairs}")
+    p.add_argument("--workload", nargs="+", default=d.workloads, metavar="SPEC", type=workload_spec,
                    help="synthetic | stsb:PATH | squad:PATH (default synthetic)")
-    p.add_argument("--shape", nargs="+", default=["fixed", "dynamic"], choices=["fixed", "dynamic"],
+    p.add_argument("--shape", nargs="+", default=d.shapes, choices=SHAPES,
                    help="fixed: pad to --seq-len; dynamic: real length (default both)")
-    p.add_argument("--seq-len", type=t.int_range(16, 512), default=384,
+    p.add_argument("--seq-len", type=t.int_range(16, 512), default=d.seq_len,
                    help="max tokens per input, 16..512 (default 384, the SQuAD window)")
-    p.add_argument("--threads", type=t.positive_int, default=None,
+    p.add_argument("--threads", type=t.positive_int, default=d.threads,
                    help="threads for every runtime (default: physical cores)")
-    p.add_argument("--warmup", type=t.nonneg_int, default=3, help="untimed runs after the first inference (default 3)")
-    p.add_argument("--limit", type=t.positive_int, default=None, help="first N items of each workload")
+    p.add_argument("--warmup", type=t.nonneg_int, default=d.warmup,
+                   help=f"untimed runs after the first inference (default {d.warmup})")
+    p.add_argument("--limit", type=t.positive_int, default=d.limit, help="first N items of each workload")
     p.add_argument("--tokenizer", type=t.tokenizer, default=None,
                    help="vocab.txt or folder for presets (real token lengths)")
-    p.add_argument("--out", type=t.output_root, default=Path("results"), help="results root (default results/)")
-    p.add_argument("--run-id", type=t.safe_name, default=None,
+    p.add_argument("--out", type=t.output_root, default=d.out, help="results root (default results/)")
+    p.add_argument("--run-id", type=t.safe_name, default=d.run_id,
                    help="folder name under --out (default: UTC timestamp)")
-    p.add_argument("--bundle-cache", type=t.output_root, default=None, help="export cache (default OUT/bundles)")
-    p.add_argument("--onnx-optimize", action="store_true", help="export ONNX through ORT's transformer fusion")
+    p.add_argument("--bundle-cache", type=t.output_root, default=d.bundle_cache, help="export cache (default OUT/bundles)")
+    for knob in EXPORT_KNOBS:  # passed on to the exports the bench makes: the export flag's own help
+        p.add_argument(f"--{knob.replace('_', '-')}", action="store_true",
+                       help=f"export with `pocketbert export --{knob.replace('_', '-')}`")
     p.add_argument("--overhead-check", action="store_true", help="also time a bare loop (harness overhead)")
-    p.add_argument("--timeout", type=t.positive_float, default=None,
+    p.add_argument("--timeout", type=t.positive_float, default=d.timeout_s,
                    help="seconds per run before it is recorded as failed")
-    p.add_argument("--rounds", type=t.positive_int, default=1,
-                   help="visit the runs this many times in rotated order; records keep the median (default 1)")
+    p.add_argument("--rounds", type=t.positive_int, default=d.rounds,
+                   help=f"visit the runs this many times in rotated order; records keep the median (default {d.rounds})")
     p.add_argument("--strict", action="store_true",
                    help="a noisy record (machine shared during the run) fails the run: exit 1 after retries")
     p.add_argument("--retries", type=t.nonneg_int, default=None,
@@ -79,21 +111,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(without it an existing --run-id is refused)")
     p.add_argument("--no-report", action="store_true", help="write records only")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--device", nargs="+", default=["local"], metavar="URL", type=t.device_url,
+    p.add_argument("--device", nargs="+", default=["local"], metavar="URL", type=device_url,
                    help="where to run: local, ssh://[user@]host[:port][?python=PATH&key=PATH], "
                         "adb://SERIAL[?via=app|minibench|runner] "
                         "(several: one run folder, one report; default local)")
     p.add_argument("--paper", action="store_true",
                    help="paper mode: BERT-base vs DistilBERT, Table 3 (STS-B) + the QA per-question study")
-    p.add_argument("--stsb", type=t.workload_file("stsb"), default=None,
+    p.add_argument("--stsb", type=workload_file("stsb"), default=None,
                    help="paper mode: STS-B dev.tsv (default: synthetic stand-in)")
-    p.add_argument("--squad", type=t.workload_file("squad"), default=None,
+    p.add_argument("--squad", type=workload_file("squad"), default=None,
                    help="paper mode: SQuAD v1.1 JSON (default: synthetic stand-in)")
 
 
-def config_from_args(args) -> "BenchConfig":  # noqa: F821
-    from bench.harness import BenchConfig
-
+def config_from_args(args) -> BenchConfig:
     return BenchConfig(models=args.model, runtimes=args.runtime, precisions=args.precision,
                        workloads=args.workload, shapes=args.shape, seq_len=args.seq_len,
                        threads=args.threads, warmup=args.warmup, limit=args.limit, tokenizer=args.tokenizer,
@@ -106,9 +136,6 @@ def config_from_args(args) -> "BenchConfig":  # noqa: F821
 
 
 def run(args) -> int:
-    from bench.devices import open_device
-    from pocketbert.common import UsageError
-
     cfg = config_from_args(args)  # flags were validated by their argparse types (pocketbert.argtypes)
     devices = [open_device(url) for url in args.device]  # bad URLs fail before any work
     if args.task and not args.bundle:
@@ -122,8 +149,6 @@ def run(args) -> int:
         raise UsageError("--stsb and --squad are paper mode's data: add --paper, or use --workload stsb:PATH")
     try:  # Ctrl-C / SIGTERM: pocketbert.cli stops cleanly (exit 130/143); records already written stay
         if args.paper:
-            from bench.paper import run_paper
-
             out = run_paper(cfg, stsb=args.stsb, squad=args.squad, device=devices[0])
         else:
             out = run_on_devices(cfg, devices)
@@ -140,10 +165,6 @@ def run(args) -> int:
 def every_run_failed(out: Path) -> bool:
     """True (and one stderr line) when the run folder holds records and every one of them failed:
     a run that measured nothing does not exit 0."""
-    import sys
-
-    from bench.records import load_records
-
     if not any(Path(out).rglob("*.json")):
         return False
     records = [r for r in load_records([out]) if "status" in r]
@@ -156,11 +177,6 @@ def every_run_failed(out: Path) -> bool:
 
 def strict_check(out: Path, retries: int) -> int:
     """--strict: exit 1 (one line) when a record is still noisy after its retries."""
-    import sys
-
-    from bench.records import load_records
-    from bench.trust import is_noisy
-
     noisy = [r for r in load_records([out]) if is_noisy(r)] if any(Path(out).rglob("*.json")) else []
     if noisy:
         names = ", ".join(f"{r['runtime']}-{r['precision']} {r['shape']}" for r in noisy)
@@ -173,12 +189,6 @@ def strict_check(out: Path, retries: int) -> int:
 def run_on_devices(cfg, devices, log=print) -> Path:
     """run_bench on every device into one run folder (record names carry a remote device's name),
     then one report over all of them."""
-    import dataclasses
-    from datetime import datetime, timezone
-
-    from bench.harness import run_bench
-    from pocketbert.claims import claim
-
     want_report = cfg.report
     cfg = dataclasses.replace(cfg, run_id=cfg.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"),
                               report=cfg.report and len(devices) == 1)
@@ -188,8 +198,6 @@ def run_on_devices(cfg, devices, log=print) -> Path:
                 log(f"== {device.name}")
             out = run_bench(cfg if i == 0 else dataclasses.replace(cfg, overwrite=True), device=device, log=log)
     if len(devices) > 1 and want_report and any(out.glob("*.json")):
-        from bench.report import render_report
-
         render_report([out], out)
         log(f"report: {out / 'report.md'}")
     return out

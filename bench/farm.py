@@ -24,6 +24,9 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
+from pocketbert.common import UsageError
+from pocketbert.contracts import Record
+
 SCHEMA = "pocketbert-bench/1"
 MAX_BYTES = 64 * 2**20  # a record with every raw sample of a big run stays far below this
 MAX_ZIP_DEPTH = 3
@@ -99,8 +102,6 @@ def find_farm_records(paths: list[Path], warn=None) -> list[dict[str, Any]]:
     """Every pocketbert-bench/1 record under `paths` (folders, zips), validated, farm identity attached."""
     import sys
 
-    from pocketbert.common import UsageError
-
     warn = warn or (lambda msg: print(f"pocketbert report: {msg}", file=sys.stderr))
 
     records, seen = [], set()
@@ -142,20 +143,7 @@ def find_farm_records(paths: list[Path], warn=None) -> list[dict[str, Any]]:
 def _problem(rec: dict[str, Any]) -> str:
     """Why a record with our schema tag is unusable ('' when it is fine)."""
     try:
-        from pocketbert.contracts import Record
-    except ImportError:  # pragma: no cover - before the contracts module
-        Record = None
-    if Record is not None:
-        from pocketbert.common import UsageError
-
-        try:
-            Record.from_dict(rec, "record")
-        except UsageError as e:
-            return str(e).removeprefix("record: ")
-        return ""
-    for k in ("model", "runtime", "precision", "workload", "shape", "status", "machine"):
-        if k not in rec:
-            return f"lacks {k}"
-    if rec["status"] == "ok" and not rec.get("latency_ms"):
-        return "an ok record without latency samples"
+        Record.from_dict(rec, "record")
+    except UsageError as e:
+        return str(e).removeprefix("record: ")
     return ""

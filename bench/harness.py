@@ -16,6 +16,7 @@ Ctrl-C stops the running worker; every record already written stays.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 import tempfile
@@ -25,11 +26,33 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench.workloads import answer_quality
-from pocketbert.common import UsageError, clean_leftovers, git_revision, library_versions, lookup, write_json
-from bench.bundles import PLAIN_SUFFIXES
+from bench.bundles import (
+    bundle_dir,
+    cache_state,
+    ensure_bundle,
+    export_missing,
+    find_plain_files,
+    peer_labels,
+    plain_file_error,
+    read_plain_file,
+    verify_plain_file,
+)
+from bench.devices.local import LocalDevice
+from bench.flops import forward_flops
+from bench.machine import probe_program_path
 from bench.model_probe import UnreadableModel
+from bench.records import derive, record_name
+from bench.report import render_report
+from bench.trust import judge, robust_cv, summary
+from bench.workloads import Item, answer_quality, check_workload, load_workload, parse_spec, save_items
+from export.bundle import find_bundles, read_manifest
+from export.targets import all_targets
+from pocketbert.backends import all_precisions, get_runtime, main_job, plain_suffixes, runtime_names
 from pocketbert.claims import claim_run_folder
+from pocketbert.common import UsageError, clean_leftovers, git_revision, library_versions, lookup, write_json
+from pocketbert.contracts import Record, WorkerSpec
+from pocketbert.machine import physical_cores
+from pocketbert.models import PRESETS, count_parameters, load_model, load_tokenizer
 
 SHAPES = ("fixed", "dynamic")
 
@@ -37,8 +60,8 @@ SHAPES = ("fixed", "dynamic")
 @dataclass
 class BenchConfig:
     models: list[str] = field(default_factory=lambda: ["distilbert-base"])  # presets or HF folders
-    runtimes: list[str] | None = None  # None: every registered backend (both None: the MAIN_JOB pairs)
-    precisions: list[str] | None = None  # None: DEFAULT_PRECISIONS (both None: the MAIN_JOB pairs)
+    runtimes: list[str] | None = None  # None: every registered runtime (both None: the main-job pairs)
+    precisions: list[str] | None = None  # None: DEFAULT_PRECISIONS (both None: the main-job pairs)
     workloads: list[str] = field(default_factory=lambda: ["synthetic"])  # runs with nothing downloaded
     shapes: list[str] = field(default_factory=lambda: list(SHAPES))  # padded (mobile-style) and real length
     seq_len: int = 384  # the SQuAD window: padded 384 vs real length (~160) is the 2-3x an app can win
@@ -65,23 +88,18 @@ class BenchConfig:
 
 
 DEFAULT_PRECISIONS = ("fp32", "int8")  # the paper's fp32 + the phone's int8
-# The main job (no --runtime, no --precision): what the report's three opening lines need, in ~3 min
-# on 2 vCPUs (the install before it takes 2-3). PyTorch fp32 is the reference; ONNX Runtime fp32 + int8 give
-# int8 vs fp32 in one runtime (its exports take 12 + 25 s); ExecuTorch and CoreML run int8, the
-# format a phone ships. ExecuTorch fp32 (a 56 s export, 2 workers) and PyTorch int8 (eager dynamic
-# quantization, no deployment path; 2 workers of ~15 s) are one flag away: --runtime/--precision
-# run every runtime x precision asked for.
-MAIN_JOB = (("pytorch", "fp32"), ("onnx", "fp32"), ("onnx", "int8"), ("executorch", "int8"), ("coreml", "int8"))
+# The main job (no --runtime, no --precision): each runtime's `main_job` precisions (Runtime.main_job):
+# what the report's three opening lines need, in ~3 min on 2 vCPUs (the install before it takes 2-3):
+# the reference, int8 vs fp32 in one runtime, and the int8 formats a phone ships. Everything else is
+# one flag away: --runtime/--precision run every runtime x precision asked for.
 
 
 def run_pairs(cfg: BenchConfig) -> list[tuple[str, str]]:
-    """The (runtime, precision) pairs `cfg` asks for: MAIN_JOB when it names neither, else every
+    """The (runtime, precision) pairs `cfg` asks for: the main job when it names neither, else every
     runtime (default: all registered) x every precision (default: DEFAULT_PRECISIONS)."""
-    from pocketbert.backends import backend_names
-
     if cfg.runtimes is None and cfg.precisions is None:
-        return [(r, p) for r, p in MAIN_JOB if r in backend_names()]
-    return [(r, p) for r in cfg.runtimes or backend_names() for p in cfg.precisions or DEFAULT_PRECISIONS]
+        return main_job()
+    return [(r, p) for r in cfg.runtimes or runtime_names() for p in cfg.precisions or DEFAULT_PRECISIONS]
 
 
 @dataclass
@@ -99,8 +117,6 @@ def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
     """Run the whole benchmark described by `cfg`; returns the folder of records. The run folder is
     claimed for the run (pocketbert.claims): a second run on the same --run-id is refused naming this
     one's pid, and one that already holds records only with `overwrite`."""
-    import dataclasses
-
     cfg = dataclasses.replace(cfg, run_id=cfg.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
     out_dir = Path(cfg.out) / cfg.run_id
     if Path(cfg.out).resolve() not in out_dir.resolve().parents:
@@ -110,12 +126,6 @@ def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
 
 
 def _run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
-    from bench.bundles import export_missing
-    from bench.devices.local import LocalDevice
-    from bench.machine import physical_cores
-    from bench.workloads import check_workload, load_workload, parse_spec, save_items
-    from pocketbert.contracts import Record
-
     device = device or LocalDevice()
     threads = cfg.threads or physical_cores()
     kinds = [parse_spec(w) for w in cfg.workloads]  # bad specs fail before any work
@@ -154,7 +164,7 @@ def _run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
         log("  " + one_line(rec))
 
     for path, label, reason in unreadable:  # one failed record each; the other files still run
-        write({**common, "model": label, "runtime": PLAIN_SUFFIXES[path.suffix], "precision": "unknown",
+        write({**common, "model": label, "runtime": plain_suffixes()[path.suffix].name, "precision": "unknown",
                "workload": kinds[0][0].name, "shape": cfg.shapes[0], "status": "failed", "reason": reason,
                "bundle": str(path), "task": cfg.task or "question-answering"})
         written += 1
@@ -222,8 +232,6 @@ def _run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
         log(f"interrupted: {written} record(s) kept in {out_dir}")
         raise
     if cfg.report and written:
-        from bench.report import render_report
-
         with quiet_output(log_path):
             render_report([out_dir], out_dir)
         log(f"report: {out_dir / 'report.md'}")
@@ -283,16 +291,12 @@ def _append_log(log_path: Path, header: str, text: str) -> None:
 
 
 def _record_name(rec: dict[str, Any]) -> str:
-    from bench.records import record_name
-
     return record_name(rec)
 
 
 def _validate(cfg: BenchConfig) -> None:
-    from pocketbert.backends import all_precisions, get_backend
-
     for r, p in run_pairs(cfg):
-        get_backend(r, "runtime")
+        get_runtime(r)
         lookup({p: p for p in all_precisions()}, p, "precision")
     for s in cfg.shapes:
         lookup({s: s for s in SHAPES}, s, "shape")
@@ -301,8 +305,6 @@ def _validate(cfg: BenchConfig) -> None:
     if cfg.threads is not None and cfg.threads < 1:
         raise UsageError("--threads must be at least 1")
     if not cfg.bundles:
-        from pocketbert.models import PRESETS
-
         for m in cfg.models:
             if m not in PRESETS and not Path(m).expanduser().is_dir():
                 raise UsageError(f"model '{m}' is neither a preset ({', '.join(PRESETS)}) nor a folder")
@@ -314,9 +316,6 @@ def _given_bundles(paths: list[Path], cfg: BenchConfig | None = None,
     manifest's sha256; a plain file read and hashed, see bench.bundles.read_plain_file): every
     bad path fails in one line before any timing, except a model file the runtime cannot open
     (bench.model_probe): with `unreadable`, that one is listed there as (path, label, reason)."""
-    from bench.bundles import find_plain_files, peer_labels, plain_file_error, read_plain_file
-    from export.bundle import find_bundles, read_manifest
-
     out, plain = [], []
     for p in map(Path, paths):
         found = find_bundles(p) if p.is_dir() else []
@@ -354,8 +353,6 @@ def _tokenizer_groups(cfg: BenchConfig, given: list[tuple[Path, dict]]) -> list[
     import hashlib
     import json
 
-    from pocketbert.models import load_tokenizer
-
     if cfg.tokenizer or not given:
         return ["--tokenizer"] * len(given)
     keys, seen = [], {}
@@ -383,7 +380,7 @@ def _plan(cfg: BenchConfig, kind, given: list[tuple[Path, dict]], groups: list[s
             model = m["source"].removeprefix("preset:")
             for shape in cfg.shapes:
                 by_group.setdefault(key, []).append(
-                    Run(model, m["task"], m["target"], m["precision"], shape, bundle, m))
+                    Run(model, m["task"], _runtime_for(m), m["precision"], shape, bundle, m))
         for runs in by_group.values():
             plan[" + ".join(dict.fromkeys(r.model for r in runs))] = runs
         return plan
@@ -394,8 +391,6 @@ def _plan(cfg: BenchConfig, kind, given: list[tuple[Path, dict]], groups: list[s
 
 
 def _tokenizer_for(model: str, tokenizer: str | None, runs: list[Run]):
-    from pocketbert.models import load_tokenizer
-
     if tokenizer:
         return load_tokenizer(tokenizer)
     given = next((r for r in runs if r.bundle), None)
@@ -409,8 +404,6 @@ def _model_facts(model: str, task: str, runs: list[Run], cfg: BenchConfig | None
     """Parameter counts and config of the model: from a given bundle's manifest, else from a bundle
     the bench exported for it (building a preset model in this process costs ~6 s of imports), else
     from the model itself."""
-    from export.bundle import read_manifest
-
     def from_manifest(m: dict, folder: Path) -> dict[str, Any]:
         return {"parameters": m["parameters"], "config": m["config"] if "vocab_size" in m["config"]
                 else _config_from_folder(folder), "model_type": m["model_type"],
@@ -420,14 +413,14 @@ def _model_facts(model: str, task: str, runs: list[Run], cfg: BenchConfig | None
     if given:
         return from_manifest(given.manifest or read_manifest(given.bundle, verify=False), given.bundle)
     if cfg is not None and cache is not None:
-        from bench.bundles import bundle_dir, cache_state
-
         for r in runs:
-            folder = bundle_dir(cache, model, task, r.runtime, r.precision, cfg.seq_len, cfg.onnx_optimize)
+            target = get_runtime(r.runtime).bundle_target
+            if target is None:  # it runs the model itself: no bundle to read
+                continue
+            folder = bundle_dir(cache, model, task, target, r.precision, cfg.seq_len, cfg.onnx_optimize)
             if (folder / "manifest.json").is_file() and not cache_state(folder, model, task, cfg.seq_len,
                                                                        cfg.tokenizer, cfg.onnx_optimize):
                 return from_manifest(read_manifest(folder, verify=False), folder)
-    from pocketbert.models import count_parameters, load_model
 
     loaded = load_model(model, task)
     return {"parameters": count_parameters(loaded.model), "config": loaded.model.config.to_dict(),
@@ -445,11 +438,7 @@ def prepare(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
             cache: Path, device, common: dict, log_path: Path, log=print):
     """A run's record so far and its worker spec (exported bundle verified), or (record, None, None)
     when it is skipped (with the reason) or failed before any timing (export error)."""
-    from bench.flops import forward_flops
-    from pocketbert.backends import get_backend
-    from pocketbert.contracts import WorkerSpec
-
-    rt = get_backend(run.runtime)
+    rt = get_runtime(run.runtime)
     rec: dict[str, Any] = {**common, "status": "ok", "reason": "", "model": run.model,
                            "model_type": facts["model_type"], "task": run.task, "runtime": run.runtime,
                            "precision": run.precision, "workload": workload.name,
@@ -475,17 +464,14 @@ def prepare(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
                       warmup=cfg.warmup, overhead_check=cfg.overhead_check, quiet=cfg.quiet,
                       label=f"{run.model} {run.runtime}-{run.precision} {run.shape}",
                       input_names=facts["input_names"], remeasure=cfg.pace_retries)
-    if rt.makes_bundles:
+    if rt.bundle_target:
         try:
             with quiet_output(log_path):  # exporter warnings and C++ logging
                 if peer:
-                    from bench.bundles import verify_plain_file
-
                     bundle, manifest = run.bundle, run.manifest
                     verify_plain_file(manifest)
                 else:
                     bundle = run.bundle or _ensure(run, cfg, cache, log)
-                    from export.bundle import read_manifest
 
                     manifest = read_manifest(bundle, verify=True)
         except UsageError as e:
@@ -498,10 +484,8 @@ def prepare(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
                         "padded (fixed) only" if peer else "bundle has fixed sequence lengths only")
         rec["seq_len"] = seq_len = int(manifest["seq_len"])
         spec.model_path, spec.seq_len = str(bundle / manifest["model_file"]), seq_len
-        if run.runtime == "executorch":
-            from bench.machine import probe_program_path
-
-            probe = probe_program_path(cache, run.precision)
+        probe = probe_program_path(cache, run.runtime, run.precision)
+        if probe is not None:  # the runtime's own GEMM probe (Runtime.probe), made by the export step
             spec.probe_program = str(probe) if probe.is_file() else ""
         spec.input_names = [i["name"] for i in manifest["inputs"]]
         rec["bundle"] = str(bundle)
@@ -530,13 +514,19 @@ def prepare(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
     return rec, spec, item_flops
 
 
+def _runtime_for(manifest: dict) -> str:
+    """The runtime that loads a given bundle (its target's `runtime`) or plain file (named as such)."""
+    target = all_targets().get(manifest["target"])
+    return target.runs_on if target else manifest["target"]
+
+
 def _peer_problem(manifest: dict, run: Run, workload) -> str:
     """Why a plain file cannot run this workload as given (one line), or ''."""
     label = manifest["peer"]["label"]
-    if run.runtime == "executorch":
-        wrong = [f"{i['name']} {i['dtype']}" for i in manifest["inputs"] if i["dtype"] != "int64"]
-        if wrong:
-            return f"{label} takes {', '.join(wrong)}; the ExecuTorch backend feeds int64 ids"
+    rt = get_runtime(run.runtime)
+    wrong = [f"{i['name']} {i['dtype']}" for i in manifest["inputs"] if i["dtype"] not in rt.feeds]
+    if wrong:
+        return f"{label} takes {', '.join(wrong)}; the {rt.label or rt.name} backend feeds {'/'.join(rt.feeds)} ids"
     longest = max(len(f["input_ids"]) for item in workload.items for f in item.features)
     if not manifest["dynamic_seq"] and longest > manifest["seq_len"]:
         return (f"{label} takes exactly {manifest['seq_len']} tokens and the workload has inputs of {longest}: "
@@ -549,8 +539,6 @@ def _items_as(manifest: dict, workload, items_path: Path) -> Path:
     give, e.g. token_type_ids for a DistilBERT tokenizer, is zeros): what its worker reads."""
     import hashlib
     import json
-
-    from bench.workloads import Item, save_items
 
     pairs = [(i["name"], i["feature"]) for i in manifest["inputs"]]
     if all(name == feature for name, feature in pairs) and all(
@@ -568,8 +556,6 @@ def measure(spec, rec: dict, cfg: BenchConfig, threads: int, device, log_path: P
     """One worker run, judged; a noisy one is run again up to `cfg.retries` times. When only the pace
     moved, the worker itself re-timed its loop up to `cfg.pace_retries` times (WorkerSpec.remeasure:
     no re-import, no reload); a fresh worker makes up any it could not (the last is kept)."""
-    from bench.trust import judge
-
     cores = rec["machine"].get("logical_cores") or rec["machine"].get("physical_cores")
     attempt, allowed = 0, cfg.retries
     while True:
@@ -597,9 +583,6 @@ def measure(spec, rec: dict, cfg: BenchConfig, threads: int, device, log_path: P
 def finish(rec: dict, results: list[dict], item_flops: list[float], items: list | None = None) -> dict[str, Any]:
     """The record of a run from its rounds' worker results: per item, the median over the rounds (each
     round's raw samples kept); trust from every round; statistics derived."""
-    from bench.records import derive
-    from bench.trust import robust_cv
-
     def med(xs):
         xs = sorted(xs)
         return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
@@ -658,9 +641,6 @@ DEVICE_FIELDS = ("shape", "seq_len", "warmup", "threads_effective", "item_ids", 
 
 def _device_record(rec: dict[str, Any], result: dict[str, Any], config: dict, task: str) -> dict[str, Any]:
     """Merge a record made on the device (samples, its own tokenization, what it could not measure)."""
-    from bench.flops import forward_flops
-    from bench.records import derive
-
     rec = dict(rec)
     dev = result["record"]
     rec.update({k: dev[k] for k in DEVICE_FIELDS if k in dev})
@@ -679,21 +659,19 @@ def _device_record(rec: dict[str, Any], result: dict[str, Any], config: dict, ta
 
 def _exports_needed(runs: list[Run], cfg: BenchConfig, device) -> list[dict]:
     """The bundles `runs` will export (ensure_bundle arguments), once each: fixed and dynamic share one;
-    and the XNNPACK GEMM probe programs of its ExecuTorch rows (local device only: a board probes with
-    what it has)."""
-    from pocketbert.backends import get_backend
-
+    and the GEMM probe programs of runtimes that have their own (Runtime.probe; local device only: a
+    board probes with what it has)."""
     wanted = []
     for run in runs:
-        rt = get_backend(run.runtime)
+        rt = get_runtime(run.runtime)
         if not (run.precision in rt.precisions and device.available(run.runtime)[0]):
             continue
-        if run.runtime == "executorch" and getattr(device, "name", "local") == "local":
-            w = {"probe": "int8" if run.precision == "int8" else "fp32"}
+        if rt.probe and getattr(device, "name", "local") == "local":
+            w = {"probe": "int8" if run.precision == "int8" else "fp32", "runtime": rt.name}
             if w not in wanted:
                 wanted.append(w)
-        if rt.makes_bundles and not run.bundle:
-            w = {"model": run.model, "task": run.task, "target": run.runtime, "precision": run.precision,
+        if rt.bundle_target and not run.bundle:
+            w = {"model": run.model, "task": run.task, "target": rt.bundle_target, "precision": run.precision,
                  "seq_len": cfg.seq_len, "tokenizer": cfg.tokenizer, "onnx_optimize": cfg.onnx_optimize}
             if w not in wanted:
                 wanted.append(w)
@@ -701,10 +679,8 @@ def _exports_needed(runs: list[Run], cfg: BenchConfig, device) -> list[dict]:
 
 
 def _ensure(run: Run, cfg: BenchConfig, cache: Path, log) -> Path:
-    from bench.bundles import ensure_bundle
-
     t0 = time.perf_counter()
-    path = ensure_bundle(cache, run.model, run.task, run.runtime, run.precision,
+    path = ensure_bundle(cache, run.model, run.task, get_runtime(run.runtime).bundle_target, run.precision,
                          cfg.seq_len, cfg.tokenizer, cfg.onnx_optimize, log=log)
     if time.perf_counter() - t0 > 1:
         log(f"  exported {path} in {time.perf_counter() - t0:.0f} s")
@@ -713,8 +689,6 @@ def _ensure(run: Run, cfg: BenchConfig, cache: Path, log) -> Path:
 
 def one_line(rec: dict[str, Any]) -> str:
     """A record as one human line for the console (a noisy one says why, at once)."""
-    from bench.trust import summary
-
     head = f"{rec['runtime']:<10} {rec['precision']:<5} {rec['shape']:<7}"
     if rec["status"] != "ok":
         return f"{head} {rec['status']}: {rec['reason']}"

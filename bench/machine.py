@@ -1,6 +1,7 @@
 """What machine a record was measured on, how busy it was while the record was taken (/proc), and
 GEMM probes (fp32 and int8 peaks, the roofline's denominators) run inside the benchmark worker.
-stdlib at module level: the worker imports this on boards."""
+CPU facts themselves (model, ISA flags, cores) are pocketbert.machine's. stdlib and numpy at module
+level: the worker imports this on boards."""
 
 from __future__ import annotations
 
@@ -9,39 +10,8 @@ import platform
 import time
 from pathlib import Path
 
-# ISA features that decide which kernels a runtime can use (x86 and Arm names).
-ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
-             "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_int8", "amx_bf16",
-             "asimd", "asimddp", "sve", "sve2", "i8mm", "bf16")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def isa_flags() -> list[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    flags: set[str] = set()
-    for line in text.splitlines():
-        if line.lower().startswith(("flags", "features")):
-            flags.update(line.split(":", 1)[1].split())
-    return [f for f in ISA_FLAGS if f in flags]
-
-
-def physical_cores() -> int:
-    import psutil
-
-    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
-
+from pocketbert.backends import GemmProbe, get_runtime
+from pocketbert.machine import cpu_model, isa_flags, physical_cores
 
 def machine_info() -> dict:
     """CPU model, cores, ISA flags, OS, memory and the load average when the run started."""
@@ -125,26 +95,27 @@ def probe_library() -> str:
 
 
 def gemm_probe(precision: str, threads: int | None, library: str | None = None,
-               budget_s: float = PROBE_BUDGET_S, n: int = PROBE_N, program: str | None = None) -> dict:
+               budget_s: float = PROBE_BUDGET_S, n: int = PROBE_N, program: str | None = None,
+               runtime: str | None = None) -> dict:
     """GFLOP/s of an n x n x n GEMM in `precision`'s arithmetic (int8: the integer GEMM the int8
-    path runs: torch's fbgemm dynamic-quantized linear, onnxruntime's MatMulInteger, or XNNPACK's
-    dynamically quantized linear), repeated for `budget_s`: best and median of the calls. fp16 and
-    anything else probe fp32. library "executorch" runs `program` (`xnnpack_probe_program`'s .pte).
-    Returns {} when the library has no such GEMM (e.g. int8 with numpy only)."""
-    library = library or probe_library()
+    path runs: torch's fbgemm dynamic-quantized linear, onnxruntime's MatMulInteger, or the
+    runtime's own probe program), repeated for `budget_s`: best and median of the calls. fp16 and
+    anything else probe fp32. With `runtime` and `program` (its GemmProbe's file), the runtime's own
+    kernels run it; else the in-process `library`. Returns {} when the library has no such GEMM
+    (e.g. int8 with numpy only)."""
     kind = "int8" if precision == "int8" else "fp32"
-    if library == "executorch":
-        call = _executorch_gemm(program, n, threads) if program and Path(program).is_file() else None
-        if call is None:  # no probe program (a board, a user's file): the in-process library
-            library = probe_library()
-    if library != "executorch":
+    probe: GemmProbe | None = get_runtime(runtime).probe if runtime and program and Path(program).is_file() else None
+    rows, depth = n, 1  # the probe program: `depth` chained linears on rows * n rows; the others: one GEMM
+    if probe:
+        library, call = runtime, probe.open(Path(program), n, threads)
+        rows, depth = probe.rows * n, probe.depth
+    else:  # no probe program (a board, a user's file): the in-process library
+        library = library or probe_library()
         call = _PROBES[library](kind, n, threads)
     if call is None and library != "numpy" and kind == "fp32":  # e.g. a board with onnxruntime but no onnx
         library, call = "numpy", _numpy_gemm(kind, n, threads)
     if call is None:
         return {}
-    # the XNNPACK program: XNNPACK_PROBE_DEPTH chained linears on 2n rows; the others: one n x n x n GEMM
-    rows, depth = (XNNPACK_PROBE_ROWS * n, XNNPACK_PROBE_DEPTH) if library == "executorch" else (n, 1)
     call()  # warm-up: thread pool, packing, caches
     times = []
     t_end = time.perf_counter() + budget_s
@@ -218,68 +189,11 @@ def _numpy_gemm(kind: str, n: int, threads: int | None):
 _PROBES = {"torch": _torch_gemm, "onnxruntime": _ort_gemm, "numpy": _numpy_gemm}
 
 
-# ExecuTorch rows are probed with XNNPACK's own kernels, not torch's: measured here, ExecuTorch fp32
-# reached 102-106% of torch's fp32 GEMM "peak" (XNNPACK's GEMM is the faster one on this CPU), and
-# torch's probe in a process whose model runs on ExecuTorch's threadpool moved 14-36% across quiet runs.
-
-XNNPACK_PROBE_ROWS = 2  # XNNPACK probe input: 2n x n. At 1024 x 1024 its best fp32 call made 110-115
-# GFLOP/s here, 2048 x 1024 made 124-136 and DistilBERT's own linears 124-126 (a "peak" below the model)
-XNNPACK_PROBE_DEPTH = 4  # linears chained in the probe program, so one call's input/output copies are
-# shared by 4 GEMMs: one linear made 115-140 GFLOP/s best, 4 chained 141-158 (same run, 3 rounds), and
-# DistilBERT fp32, once XNNPACK took its attention whole, reached 155 (112% of the one-linear "peak")
-
-
-def xnnpack_probe_program(kind: str, n: int, path: Path) -> Path:
-    """Write a .pte holding XNNPACK_PROBE_DEPTH chained n x n linears lowered to XNNPACK, fed
-    XNNPACK_PROBE_ROWS * n rows: fp32,
-    or (int8) the int8 path of our ExecuTorch exports (XNNPACK quantizer, dynamic per-channel int8;
-    activations quantized per call). Made once per bench cache by the export step (needs executorch's
-    exporter, like a bundle)."""
-    import torch
-    from torch.export import export
-
-    from pocketbert.backends.executorch import lower_to_xnnpack
-
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(*[torch.nn.Linear(n, n, bias=False) for _ in range(XNNPACK_PROBE_DEPTH)]).eval()
-    args = (torch.randn(XNNPACK_PROBE_ROWS * n, n),)
-    with torch.no_grad():
-        program = export(model, args, strict=False)
-        if kind == "int8":  # exactly our exports' int8 recipe
-            from pocketbert.backends.executorch import quantize_int8
-
-            program = quantize_int8(program, [args], args)
-        et = lower_to_xnnpack(program).to_executorch()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # readers never see half a program
-    tmp.write_bytes(et.buffer)
-    os.replace(tmp, path)
-    return path
-
-
-def probe_program_path(cache: Path, kind: str, n: int = PROBE_N) -> Path:
-    """Where a bench cache keeps the XNNPACK probe program of `kind` (fp32 or int8)."""
-    return Path(cache) / "probes" / (f"xnnpack-{'int8' if kind == 'int8' else 'fp32'}-"
-                                     f"{XNNPACK_PROBE_ROWS * n}x{n}x{XNNPACK_PROBE_DEPTH}.pte")
-
-
-def _executorch_gemm(program: str, n: int, threads: int | None):
-    import torch
-
-    from pocketbert.backends.executorch import open_method
-
-    method, _ = open_method(Path(program), threads)
-    a = torch.randn(XNNPACK_PROBE_ROWS * n, n)
-    return lambda: method([a])
-
-
-# Arm CPU part numbers (MIDR part, implementer 0x41) of common phone and board cores, for readable
-# CPU names in device identities (adb phones, SSH boards).
-ARM_PARTS = {"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55", "0xd07": "Cortex-A57",
-             "0xd08": "Cortex-A72", "0xd09": "Cortex-A73", "0xd0a": "Cortex-A75", "0xd0b": "Cortex-A76",
-             "0xd0c": "Neoverse-N1", "0xd0d": "Cortex-A77", "0xd40": "Neoverse-V1", "0xd41": "Cortex-A78",
-             "0xd44": "Cortex-X1", "0xd46": "Cortex-A510", "0xd47": "Cortex-A710", "0xd48": "Cortex-X2",
-             "0xd49": "Neoverse-N2", "0xd4b": "Cortex-A78C", "0xd4d": "Cortex-A715", "0xd4e": "Cortex-X3",
-             "0xd4f": "Neoverse-V2", "0xd80": "Cortex-A520", "0xd81": "Cortex-A720", "0xd82": "Cortex-X4",
-             "0xd85": "Cortex-X925", "0xd87": "Cortex-A725"}
+def probe_program_path(cache: Path, runtime: str, kind: str, n: int = PROBE_N) -> Path | None:
+    """Where a bench cache keeps `runtime`'s GEMM probe program of `kind` (fp32 or int8); None when
+    the runtime has no probe program of its own."""
+    probe = get_runtime(runtime).probe
+    if probe is None:
+        return None
+    return Path(cache) / "probes" / (f"{probe.stem}-{'int8' if kind == 'int8' else 'fp32'}-"
+                                     f"{probe.rows * n}x{n}x{probe.depth}{probe.suffix}")

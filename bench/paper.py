@@ -13,6 +13,11 @@ import dataclasses
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench.harness import run_bench
+from bench.records import load_records
+from bench.report import render_report
+from bench.trust import is_noisy, summary
+
 PAPER = {"bert_params_M": 110, "distil_params_M": 66, "bert_stsb_s": 668, "distil_stsb_s": 410,
          "stsb_ratio": 0.61, "qa_faster": 0.71}
 MODELS = ("bert-base", "distilbert-base")
@@ -23,8 +28,6 @@ SQUAD_DEFAULT_LIMIT = 100  # questions: BERT-base at 384 costs ~0.5 s each on 2 
 
 def run_paper(cfg, stsb: str | None, squad: str | None, log=print, device=None) -> Path:
     """Run both studies for BERT-base and DistilBERT; write and print paper.md. Returns the run folder."""
-    from bench.harness import run_bench
-
     run_id = cfg.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-paper"
     root = Path(cfg.out) / run_id
     base = dataclasses.replace(cfg, models=list(MODELS), report=False, bundles=[],
@@ -42,9 +45,6 @@ def run_paper(cfg, stsb: str | None, squad: str | None, log=print, device=None) 
 
 def write_paper_report(root: Path) -> str:
     """report.md/results.csv/plots plus paper.md for a paper-mode folder (its table3/ and qa/ records)."""
-    from bench.records import load_records
-    from bench.report import render_report
-
     render_report([root], root)
     records = load_records([root])
     text = paper_markdown([r for r in records if Path(r["_path"]).parent.name == "table3"],
@@ -56,8 +56,6 @@ def write_paper_report(root: Path) -> str:
 def _pairs(records: list[dict]) -> list[tuple[tuple, dict, dict]]:
     """(runtime, precision, shape) -> (BERT record, DistilBERT record), both measured and trusted (a
     noisy record would put the paper's claim in the table reversed: the machine, not the model)."""
-    from bench.trust import is_noisy
-
     by = {}
     for r in records:
         if r["status"] == "ok" and r["model"] in MODELS and not is_noisy(r):
@@ -88,7 +86,6 @@ def paper_markdown(table3: list[dict], qa: list[dict]) -> str:
         bs, ds = b["stats"]["latency_ms"], d["stats"]["latency_ms"]
         lines.append(f"| ours ({b['workload']}) | {rt} | {prec} | {shape} | {b['n_items']} | {bs['mean']:.1f} | "
                      f"{bs['p50']:.1f} | {ds['mean']:.1f} | {ds['p50']:.1f} | {bs['mean'] / ds['mean'] - 1:.0%} |")
-    from bench.trust import is_noisy, summary
 
     noisy = [r for r in table3 + qa if r.get("status") == "ok" and is_noisy(r)]
     if noisy:

@@ -12,8 +12,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+from bench.farm import find_farm_records
 from bench.stats import summarize
+from bench.trust import judge
 from pocketbert.common import UsageError
+from pocketbert.contracts import Record
 
 SCHEMA = "pocketbert-bench/1"
 
@@ -46,8 +49,6 @@ def derive(rec: dict[str, Any]) -> dict[str, Any]:
         peak = rec.get("gemm_peak_gflops")
         rec["fraction_of_peak"] = rec["achieved_gflops"] / peak if peak else None
     if rec.get("trust"):
-        from bench.trust import judge
-
         machine = rec.get("machine") or {}
         judge(rec["trust"], machine.get("logical_cores") or machine.get("physical_cores"), rec.get("threads"),
               rec.get("fraction_of_peak"))
@@ -79,14 +80,10 @@ def load_records(paths: list[Path]) -> list[dict[str, Any]]:
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise UsageError(f"{f} is not valid JSON ({str(e).splitlines()[0][:100]})") from None
         if isinstance(rec, dict) and str(rec.get("schema", "")).startswith("pocketbert-bench/"):
-            from pocketbert.contracts import Record
-
             Record.from_dict(rec, str(f))  # wrong version or types: one line naming the file
             rec["_path"] = str(f)
             records.append(rec)
     # Device-farm artifacts: zips (nested too) and renamed record files (bench/farm.py).
-    from bench.farm import find_farm_records
-
     farm = {r["_path"]: r for r in find_farm_records([p for p in map(Path, paths) if p.is_dir() or p.suffix == ".zip"])}
     records = [farm.pop(r["_path"], r) for r in records] + list(farm.values())  # farm identity attached
     if not records:

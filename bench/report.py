@@ -12,6 +12,8 @@ from typing import Any
 from bench.records import derive, load_records
 from bench.trust import is_noisy
 from pocketbert import escape
+from pocketbert.backends import all_runtimes
+from pocketbert.common import write_text_atomic
 
 # (column, how to get it from a record, format)
 COLUMNS: list[tuple[str, Any, str]] = [
@@ -71,9 +73,7 @@ def _trust(r: dict, key: str, rounds_key: str | None = None):
 
 
 def _name(runtime: str) -> str:
-    from pocketbert.backends import all_backends
-
-    backend = all_backends().get(runtime)
+    backend = all_runtimes().get(runtime)
     return (backend.label or runtime) if backend else runtime
 
 
@@ -195,8 +195,7 @@ def markdown(records: list[dict]) -> str:
                   f"ISA {' '.join(m.get('isa_flags', []))} · {m.get('os')} · load at start {m.get('load_avg_1m')}",
                   f"threads {r['threads']} · warm-up {r['warmup']} · batch 1 · rounds {r.get('rounds', 1)} · "
                   f"git {r['git_revision']} · "
-                  f"torch {r['versions'].get('torch')} · onnxruntime {r['versions'].get('onnxruntime')} · "
-                  f"executorch {r['versions'].get('executorch')}", ""]
+                  + " · ".join(f"{lib} {v}" for lib, v in r["versions"].items()), ""]
         mine = [row for row in measured if row["machine"] == name]
         if mine:
             lines.append("| " + " | ".join(MD_COLUMNS) + " |")
@@ -286,8 +285,6 @@ def _save(fig, ax, xlabel: str | None, ylabel: str, title: str, path: Path) -> P
 
 def render_report(inputs: list[Path], out: Path) -> list[Path]:
     """Read the records under `inputs`, write report.md, results.csv and the plots into `out`."""
-    from pocketbert.common import write_text_atomic
-
     records = load_records(inputs)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

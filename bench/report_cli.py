@@ -12,10 +12,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bench.paper import write_paper_report
+from bench.report import render_report
+from pocketbert import argtypes as t
+from pocketbert.common import UsageError
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from pocketbert import argtypes as t
-
     p.add_argument("results", nargs="+", type=t.existing_path, help="result folders or record files")
     p.add_argument("--out", type=t.output_root, default=None,
                    help="where to write (default: the first results folder)")
@@ -23,15 +26,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from bench.report import render_report
-    from pocketbert.common import UsageError
-
     out = args.out or (args.results[0] if args.results[0].is_dir() else args.results[0].parent)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is not a folder")
     if args.paper:
-        from bench.paper import write_paper_report
-
         print(write_paper_report(args.results[0]))
         return 0
     for path in render_report(args.results, out):

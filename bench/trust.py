@@ -15,7 +15,7 @@ Why these numbers (this project's 2-core AMD EPYC VM, Zen 3):
   probes back to back in one quiet process (ORT int8, 2 threads) gave best calls of 229-282 GFLOP/s
   but medians of 221-236 (one thread: 158-164 either way; the second vCPU's share wanders), and a quiet
   main job judged on best calls flagged 5 of 12 records at 16-22% drift, always "after > before".
-  ExecuTorch rows probe XNNPACK itself (bench.machine.xnnpack_probe_program): torch's GEMM, a second
+  ExecuTorch rows probe XNNPACK itself (export.targets.executorch.build_probe): torch's GEMM, a second
   thread pool in that process, moved 14-36% across quiet ExecuTorch runs.
 - fraction of the GEMM peak > 100%: the model beat the machine's own GEMM ceiling, so the peak was
   measured under load (or the probe is not the runtime's fastest kernel): the ratio means nothing.

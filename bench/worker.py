@@ -27,6 +27,14 @@ import sys
 import time
 from pathlib import Path
 
+from bench.machine import cpu_snapshot, cpu_window, gemm_probe
+from bench.trust import judge
+from bench.workloads import postprocess, read_items
+from pocketbert.backends import LoadRequest, get_runtime
+from pocketbert.common import UsageError, write_text_atomic
+from pocketbert.contracts import WorkerSpec
+from pocketbert.inputs import pad_inputs
+
 
 def _proc_status_mb(key: str) -> float | None:
     """A memory line of /proc/self/status in MB (Linux and Android), None where absent."""
@@ -87,8 +95,6 @@ def read_log(log_path: Path) -> str:
 
 def timed_loop(runner, items, feeds, task: str, spec, post: bool = True):
     """The measured loop: per item, model time over its windows, then post-processing time."""
-    from bench.workloads import postprocess
-
     try:
         from tqdm import tqdm
     except ImportError:  # a board's Python may lack tqdm: no bar, same loop
@@ -114,15 +120,9 @@ def timed_loop(runner, items, feeds, task: str, spec, post: bool = True):
 def run_spec(spec) -> dict:
     """Execute one WorkerSpec in this process and return its result dict."""
     if spec.kind == "gemm":
-        from bench.machine import gemm_probe
-
         return {"fp32": gemm_probe("fp32", spec.threads), "int8": gemm_probe("int8", spec.threads)}
 
     import numpy as np
-
-    from bench.workloads import read_items
-    from pocketbert.backends import LoadRequest, get_backend
-    from pocketbert.inputs import pad_inputs
 
     items = read_items(Path(spec.items_path))
     names = spec.input_names
@@ -131,7 +131,7 @@ def run_spec(spec) -> dict:
     for item in items:
         calls = [{n: np.asarray([f[n]], dtype=np.int64) for n in names} for f in item.features]
         feeds.append([pad_inputs(c, spec.seq_len) for c in calls] if spec.shape == "fixed" else calls)
-    backend = get_backend(spec.runtime)
+    backend = get_runtime(spec.runtime)
     t0 = time.perf_counter()
     for module in backend.runtime_modules:
         importlib.import_module(module)
@@ -150,10 +150,8 @@ def run_spec(spec) -> dict:
     for i in range(spec.warmup):
         runner(feeds[i % len(feeds)][0])
 
-    from bench.machine import cpu_snapshot
-
-    # the runtime's own GEMM where we have it (XNNPACK for ExecuTorch), else the process's library
-    probe = {"library": "executorch", "program": spec.probe_program} if spec.probe_program else {}
+    # the runtime's own GEMM where it has a probe program (Runtime.probe), else the process's library
+    probe = {"runtime": spec.runtime, "program": spec.probe_program} if spec.probe_program else {}
 
     def measured():  # the timed loop between its trust evidence
         snap_before = cpu_snapshot()
@@ -199,8 +197,6 @@ def steady_probe(precision: str, threads: int | None, **kw) -> dict:
     probe in a few came out 30-35% slow (a quiet main job: medians 238 -> 157, 80 -> 124 GFLOP/s with
     no other process running), a glitch the second probe does not share; a real change of the
     machine's pace (a competing load) slows both."""
-    from bench.machine import gemm_probe
-
     probes = [gemm_probe(precision, threads, **kw) for _ in range(2)]
     return max(probes, key=lambda p: p.get("median_gflops") or 0)
 
@@ -209,8 +205,6 @@ def pace_moved_alone(trust: dict, threads: int | None) -> list[str]:
     """The reasons a timed loop is noisy when only the machine's pace moved (bench.trust.judge; /proc
     saw no other process), else []: such a loop is worth re-timing in the same process. A shared
     machine stays shared: that is the parent's --retries, in a fresh worker."""
-    from bench.trust import judge
-
     verdict = judge(dict(trust), os.cpu_count(), threads)
     return verdict["reasons"] if verdict["noisy"] and not verdict["shared"] else []
 
@@ -219,8 +213,6 @@ def trust_facts(a: dict, b: dict, probe_before: dict, probe_after: dict) -> dict
     """The trust evidence of one timed loop: load average before/after, other processes' CPU and
     steal over the window from the first probe to the last (>= 0.6 s, so jiffies resolve it), and
     both probes. The peak is the better probe: a fraction of it above 100% is a measurement error."""
-    from bench.machine import cpu_window
-
     w = cpu_window(a, b)
     best = [p["gflops"] for p in (probe_before, probe_after) if p.get("gflops")]
     probe = probe_before or probe_after
@@ -235,8 +227,6 @@ def trust_facts(a: dict, b: dict, probe_before: dict, probe_after: dict) -> dict
 
 
 def main(argv: list[str]) -> int:
-    from pocketbert.contracts import WorkerSpec
-
     spec_path, result_path = Path(argv[0]), Path(argv[1])
     log_path = result_path.with_suffix(".log")
     capture_output(log_path)
@@ -245,16 +235,12 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # noqa: BLE001 - reported to the parent as a failed record
-        from pocketbert.common import UsageError
-
         error = str(e) if isinstance(e, UsageError) else f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
         import traceback
 
         traceback.print_exc()  # into the log: the console gets the one-line error
         result = {"error": error}
     result["log"] = read_log(log_path)
-    from pocketbert.common import write_text_atomic
-
     write_text_atomic(result_path, json.dumps(result))
     return 0 if "error" not in result else 1
 

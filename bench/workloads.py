@@ -23,7 +23,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from pocketbert import glue, squad
 from pocketbert.common import UsageError, lookup
+from pocketbert.squad import best_span
+from pocketbert.textgen import synthetic_qa
 
 SYNTHETIC_ITEMS = 16  # the main job's items: padded to 384 each costs 0.15-0.4 s per runtime (32 items: +25 s
 # of a ~3 min main job); every runtime gets the same 16, so ratios are paired
@@ -83,8 +86,6 @@ def parse_spec(spec: str) -> tuple[WorkloadKind, Path | None]:
 
 def check_workload(spec: str) -> None:
     """Read (not tokenize) a workload's file now, so a malformed one fails before any timing."""
-    from pocketbert import glue, squad
-
     kind, path = parse_spec(spec)
     if kind.name == "stsb":
         glue.read_tsv(path)
@@ -111,8 +112,6 @@ def _inputs(enc) -> dict[str, list[int]]:
 
 @register_workload("stsb", task="sequence-classification", needs_path=True)
 def load_stsb(path: Path, tokenizer, seq_len: int, limit: int | None) -> list[Item]:
-    from pocketbert import glue
-
     rows = glue.read_tsv(path)
     items = []
     for i in range(len(rows.ids))[:limit]:
@@ -129,8 +128,6 @@ def load_stsb(path: Path, tokenizer, seq_len: int, limit: int | None) -> list[It
 
 @register_workload("squad", task="question-answering", needs_path=True)
 def load_squad(path: Path, tokenizer, seq_len: int, limit: int | None) -> list[Item]:
-    from pocketbert import squad
-
     items = []
     for q in squad.read_squad(path)[:limit]:
         t0 = time.perf_counter()
@@ -142,8 +139,6 @@ def load_squad(path: Path, tokenizer, seq_len: int, limit: int | None) -> list[I
 
 def answer_quality(items: list[Item], answers: list[str]) -> dict[str, Any] | None:
     """Official SQuAD EM/F1 of one run's answers against the items' gold (None without gold)."""
-    from pocketbert import squad
-
     if not answers or len(answers) != len(items) or any("gold" not in i.post for i in items):
         return None
     scores = squad.scores({i.id: a for i, a in zip(items, answers)}, {i.id: i.post["gold"] for i in items})
@@ -166,9 +161,6 @@ def synthetic_lengths(n: int, seq_len: int, seed: int = 0) -> list[int]:
 
 @register_workload("synthetic", task="question-answering", needs_path=False)
 def load_synthetic(path: None, tokenizer, seq_len: int, limit: int | None) -> list[Item]:
-    from pocketbert import squad
-    from pocketbert.textgen import synthetic_qa
-
     rng = np.random.default_rng(0)
     items = []
     for i, length in enumerate(synthetic_lengths(limit or SYNTHETIC_ITEMS, seq_len)):
@@ -186,8 +178,6 @@ def load_synthetic(path: None, tokenizer, seq_len: int, limit: int | None) -> li
 def postprocess(task: str, outputs: list[list[np.ndarray]], post: dict) -> Any:
     """Turn one item's raw outputs (per window, per output) into its answer."""
     if task == "question-answering":
-        from pocketbert.squad import best_span
-
         start = [o[0][0] for o in outputs]  # (seq,) per window
         end = [o[1][0] for o in outputs]
         c0, c1, _ = best_span(start, end, post["context_masks"], post["offsets"])

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pocketbert.common import UsageError, file_size, sha256_path
+from pocketbert.contracts import Manifest
 
 MANIFEST = "manifest.json"
 
@@ -33,7 +34,6 @@ def read_manifest(bundle: Path, verify: bool = True) -> dict[str, Any]:
     if not path.is_file():
         raise UsageError(f"{bundle} is not a pocketbert bundle (no {MANIFEST}): "
                          "create one with `pocketbert export`")
-    from pocketbert.contracts import Manifest
 
     manifest = Manifest.read(path).to_dict()
     if verify:

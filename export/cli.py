@@ -11,81 +11,114 @@ examples:
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import warnings
+
+from export.int8_choice import INT8_MODES
+from export.pipeline import ExportConfig, run_export
+from export.targets import all_targets
+from export.task_eval import check_eval_data
+from pocketbert import argtypes as t
+from pocketbert.claims import claim
+from pocketbert.common import UsageError, quiet_backends
+from pocketbert.models import TASKS
+
+eval_spec = t.data_spec(check_eval_data, "squad:PATH")  # squad:PATH or glue:PATH (task-metric data)
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from export.int8_choice import INT8_MODES
-    from pocketbert import argtypes as t
-    from pocketbert.backends import all_backends
-    from pocketbert.models import TASKS
-
-    targets = {n: b for n, b in all_backends().items() if b.makes_bundles}
+    d = t.config_defaults(ExportConfig)  # every default below is the config's own
+    targets = all_targets()
     precisions = "; ".join(f"{n}: {' '.join(b.precisions)}" for n, b in targets.items())
     all_precisions = sorted({x for b in targets.values() for x in b.precisions})
     p.add_argument("--model", required=True, type=t.model,
                    help="preset (bert-base, distilbert-base, bert-tiny, distilbert-tiny), "
                         "a local Hugging Face folder, or a hub id (needs internet)")
-    p.add_argument("--task", default="question-answering", type=t.choice(TASKS, "task"),
-                   help=f"model head: {', '.join(TASKS)} (default: question-answering)")
-    p.add_argument("--target", nargs="+", default=["executorch"], metavar="T",
+    p.add_argument("--task", default=d.task, type=t.choice(TASKS, "task"),
+                   help=f"model head: {', '.join(TASKS)} (default: {d.task})")
+    p.add_argument("--target", nargs="+", default=d.targets, metavar="T",
                    type=t.choice(list(targets), "target"),
-                   help=f"one or more of {', '.join(targets)} (default: executorch)")
-    p.add_argument("--precision", nargs="+", default=["fp32"], metavar="P",
+                   help=f"one or more of {', '.join(targets)} (default: {' '.join(d.targets)})")
+    p.add_argument("--precision", nargs="+", default=d.precisions, metavar="P",
                    type=t.choice(all_precisions, "precision"),
                    help=f"one or more precisions ({precisions}); with several, each target builds "
                         "those it supports")
-    p.add_argument("--seq-len", type=t.int_range(8, 4096), default=384,
-                   help="max tokens per input (default 384; at most the model's position limit)")
-    p.add_argument("--coreml-seq-lens", type=t.int_range(8, 4096), nargs="+", metavar="N",
+    p.add_argument("--seq-len", type=t.int_range(8, 4096), default=d.seq_len,
+                   help=f"max tokens per input (default {d.seq_len}; at most the model's position limit)")
+    p.add_argument("--coreml-seq-lens", type=t.int_range(8, 4096), nargs="+", metavar="N", default=d.coreml_seq_lens,
                    help="CoreML enumerated lengths (default: 128 256 384 up to --seq-len)")
     p.add_argument("--out", type=t.output_dir, required=True,
                    help="output folder (must be new or empty; --overwrite replaces one pocketbert wrote)")
-    p.add_argument("--tokenizer", type=t.tokenizer, help="vocab.txt or tokenizer folder for presets "
+    p.add_argument("--tokenizer", type=t.tokenizer, default=d.tokenizer, help="vocab.txt or tokenizer folder for presets "
                                                          "(default: a generated WordPiece vocab)")
     p.add_argument("--no-onnx-fuse", action="store_true",
                    help="ONNX: keep the exporter's plain ops (default: fused attention, "
                         "SkipLayerNorm, BiasGelu; same outputs, faster)")
     p.add_argument("--onnx-optimize", action="store_true",
                    help="run ONNX Runtime's transformer fusion before saving/quantizing")
-    p.add_argument("--eval-data", metavar="KIND:PATH", type=t.squad_eval,
+    p.add_argument("--eval-data", metavar="KIND:PATH", type=eval_spec, default=d.eval_data,
                    help="gate trained exports against PyTorch fp32: squad:PATH (QA, SQuAD F1; e.g. "
                         "squad:../shared/data/squad/dev-v1.1-first12.json) or glue:PATH "
                         "(sequence-classification, accuracy on a GLUE-style TSV with labels)")
-    p.add_argument("--eval-questions", type=t.positive_int, default=1000,
-                   help="questions (TSV rows) the gate scores (default 1000)")
-    p.add_argument("--max-f1-drop", type=t.nonneg_float, default=3.0,
-                   help="F1 points an export may lose against fp32 (default 3.0)")
-    p.add_argument("--max-accuracy-drop", type=t.nonneg_float, default=1.0,
-                   help="glue: accuracy points an export may lose against fp32 (default 1.0)")
-    p.add_argument("--min-identical-answers", type=t.fraction, default=0.0, metavar="FRACTION",
+    p.add_argument("--eval-questions", type=t.positive_int, default=d.eval_questions,
+                   help=f"questions (TSV rows) the gate scores (default {d.eval_questions})")
+    p.add_argument("--max-f1-drop", type=t.nonneg_float, default=d.max_f1_drop,
+                   help=f"F1 points an export may lose against fp32 (default {d.max_f1_drop})")
+    p.add_argument("--max-accuracy-drop", type=t.nonneg_float, default=d.max_accuracy_drop,
+                   help=f"glue: accuracy points an export may lose against fp32 (default {d.max_accuracy_drop})")
+    p.add_argument("--min-identical-answers", type=t.fraction, default=d.min_identical_answers,
+                   metavar="FRACTION",
                    help="with --eval-data: also fail when fewer answers than this (0..1) equal "
-                        "fp32's (default 0: no bound)")
-    p.add_argument("--int8-guided", metavar="KIND:PATH", type=t.squad_eval,
+                        f"fp32's (default {d.min_identical_answers:g}: no bound)")
+    p.add_argument("--int8-guided", metavar="KIND:PATH", type=eval_spec, default=d.int8_guided,
                    help="ONNX int8: measure each layer's int8 sensitivity and keep the most harmful "
                         "ones fp32 until --max-f1-drop (glue: --max-accuracy-drop) and "
                         "--min-identical-answers hold on this data (squad:PATH or glue:PATH, other "
                         "than --eval-data); the manifest records the per-layer choice")
-    p.add_argument("--int8-guided-questions", type=t.positive_int, default=300,
-                   help="questions (TSV rows) of --int8-guided scored per search step (default 300)")
-    p.add_argument("--int8-mode", default="auto", type=t.choice(INT8_MODES, "int8 mode"),
+    p.add_argument("--int8-guided-questions", type=t.positive_int, default=d.int8_guided_questions,
+                   help=f"questions (TSV rows) of --int8-guided scored per search step (default {d.int8_guided_questions})")
+    p.add_argument("--int8-guided-min-identical", type=t.fraction, default=d.int8_guided_min_identical,
+                   metavar="FRACTION",
+                   help="share of answers equal to fp32's that --int8-guided aims at on its data "
+                        f"(default {d.int8_guided_min_identical:g}; --min-identical-answers if higher)")
+    p.add_argument("--int8-guided-max-drop", type=t.nonneg_float, default=d.int8_guided_max_drop,
+                   help="F1 (glue: accuracy) points --int8-guided may lose on its data "
+                        f"(default {d.int8_guided_max_drop:g}; the gate's bound if lower)")
+    p.add_argument("--int8-mode", default=d.int8_mode, type=t.choice(INT8_MODES, "int8 mode"),
                    help="ONNX and ExecuTorch int8 (other targets ignore it): dynamic (activations "
                         "quantized per call), static (activation scales calibrated on "
-                        "--calibration-samples inputs; ONNX QDQ, XNNPACK static), or auto (default: "
+                        "--calibration-samples inputs; ONNX QDQ, XNNPACK static), or auto (default "
+                        f"{d.int8_mode}: "
                         "build both, check parity (and --eval-data), time them here, keep static "
                         "only if >= 5%% faster; the manifest records why)")
-    p.add_argument("--calibration-samples", type=t.positive_int, default=32,
-                   help="inputs the int8 quantizer observes (default 32)")
-    p.add_argument("--parity-samples", type=t.positive_int, default=8,
-                   help="inputs checked against PyTorch (default 8)")
-    p.add_argument("--seed", type=t.nonneg_int, default=0, help="presets' random init and inputs (default 0)")
+    p.add_argument("--calibration-samples", type=t.positive_int, default=d.calibration_samples,
+                   help=f"inputs the int8 quantizer observes (default {d.calibration_samples})")
+    p.add_argument("--parity-samples", type=t.positive_int, default=d.parity_samples,
+                   help=f"inputs checked against PyTorch (default {d.parity_samples})")
+    p.add_argument("--seed", type=t.nonneg_int, default=d.seed,
+                   help=f"presets' random init and inputs (default {d.seed})")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a non-empty --out that pocketbert wrote (it has a .pocketbert marker)")
 
 
-def run(args: argparse.Namespace) -> int:
-    from pocketbert.claims import claim
-    from pocketbert.common import UsageError
+def config_from_args(args: argparse.Namespace) -> ExportConfig:
+    return ExportConfig(model=args.model, out=args.out, task=args.task, targets=args.target,
+                        precisions=args.precision, seq_len=args.seq_len,
+                        coreml_seq_lens=args.coreml_seq_lens, tokenizer=args.tokenizer,
+                        calibration_samples=args.calibration_samples,
+                        parity_samples=args.parity_samples, onnx_optimize=args.onnx_optimize,
+                        onnx_fuse=not args.no_onnx_fuse,
+                        eval_data=args.eval_data, eval_questions=args.eval_questions,
+                        max_f1_drop=args.max_f1_drop,
+                        max_accuracy_drop=args.max_accuracy_drop,
+                        min_identical_answers=args.min_identical_answers,
+                        int8_guided=args.int8_guided,
+                        int8_guided_questions=args.int8_guided_questions,
+                        int8_guided_min_identical=args.int8_guided_min_identical,
+                        int8_guided_max_drop=args.int8_guided_max_drop, int8_mode=args.int8_mode,
+                        seed=args.seed, overwrite=args.overwrite)
 
+
+def run(args: argparse.Namespace) -> int:
     if args.coreml_seq_lens and "coreml" not in args.target:  # options this export would ignore: refused
         raise UsageError("--coreml-seq-lens applies to --target coreml only")
     if args.coreml_seq_lens and max(args.coreml_seq_lens) > args.seq_len:
@@ -97,26 +130,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    import warnings
-
-    from pocketbert.common import quiet_backends
-
     quiet_backends()
     warnings.filterwarnings("ignore")  # backend conversion warnings; parity judges the result
-    from export.pipeline import ExportConfig, run_export
-
-    cfg = ExportConfig(model=args.model, out=args.out, task=args.task, targets=args.target,
-                       precisions=args.precision, seq_len=args.seq_len,
-                       coreml_seq_lens=args.coreml_seq_lens, tokenizer=args.tokenizer,
-                       calibration_samples=args.calibration_samples,
-                       parity_samples=args.parity_samples, onnx_optimize=args.onnx_optimize,
-                       onnx_fuse=not args.no_onnx_fuse,
-                       eval_data=args.eval_data, eval_questions=args.eval_questions,
-                       max_f1_drop=args.max_f1_drop,
-                       max_accuracy_drop=args.max_accuracy_drop,
-                       min_identical_answers=args.min_identical_answers,
-                       int8_guided=args.int8_guided,
-                       int8_guided_questions=args.int8_guided_questions, int8_mode=args.int8_mode,
-                       seed=args.seed, overwrite=args.overwrite)
-    run_export(cfg)  # prints the summary table (also when a check fails)
+    run_export(config_from_args(args))  # prints the summary table (also when a check fails)
     return 0

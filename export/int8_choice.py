@@ -24,9 +24,13 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
+
+import numpy as np
 
 from pocketbert.contracts import Contract
+from pocketbert.inputs import pad_inputs
+from pocketbert.machine import int8_cpu_facts
 
 INT8_MODES = ("auto", "dynamic", "static")  # --int8-mode values; auto measures both
 # Static must beat dynamic by this much to be chosen: side-by-side medians of the same file on this
@@ -92,25 +96,16 @@ def choose(candidates: list[Candidate], min_speedup: float = MIN_STATIC_SPEEDUP)
     return "dynamic", "both dropped: dynamic kept, its failed check fails the export"
 
 
-def cpu_facts() -> dict[str, Any]:
-    """The CPU the choice was measured on, and whether it has int8 dot-product instructions."""
-    from bench.machine import cpu_model, isa_flags
-
-    flags = set(isa_flags())
-    return {"model": cpu_model(), "avx512_vnni": "avx512_vnni" in flags,
-            "avx_vnni": "avx_vnni" in flags, "arm_dotprod": "asimddp" in flags}
-
-
-def resolve(backend, precision: str, cfg) -> tuple[str | None, str]:
-    """The int8 mode this (backend, precision) is built with: None (not int8, or a backend without
+def resolve(target, available: tuple[bool, str], precision: str, cfg) -> tuple[str | None, str]:
+    """The int8 mode this (target, precision) is built with: None (not int8, or a target without
     int8 modes: --int8-mode is ignored), "dynamic", "static" or "auto"; and why, when auto was
-    resolved without measuring."""
-    if precision != "int8" or len(backend.int8_modes) < 2:
+    resolved without measuring. `available`: whether the target's runtime runs here (and why not)."""
+    if precision != "int8" or len(target.int8_modes) < 2:
         return None, ""
-    if cfg.int8_mode == "auto" and backend.name == "onnx" and cfg.int8_guided:
+    if cfg.int8_mode == "auto" and target.int8_guided and cfg.int8_guided:
         return "dynamic", "--int8-guided chooses per-layer precisions on the dynamic graph"
-    if cfg.int8_mode == "auto" and not backend.available()[0]:
-        return "dynamic", f"not measured: {backend.available()[1]}"
+    if cfg.int8_mode == "auto" and not available[0]:
+        return "dynamic", f"not measured: {available[1]}"
     return cfg.int8_mode, ""
 
 
@@ -142,19 +137,25 @@ class Built:
     candidate: Candidate
 
 
-def choose_int8_mode(backend, loaded, cfg, calibration, examples, reference, bundle: Path, log,
-                     task_data=None):
+# (mode, folder, log) -> ExportResult: one int8 build; (result, folder, log) -> (parity, task_eval): its
+# checks, as any export's
+Build = Callable[[str, Path, Callable[[str], None]], Any]
+Check = Callable[[Any, Path, Callable[[str], None]], tuple[dict, dict | None]]
+# (model file, threads) -> a runner: the target's runtime, for the timing
+Load = Callable[[Path, int], Callable[[dict], Any]]
+
+
+def choose_int8_mode(build: Build, check: Check, load: Load, examples: list[dict], bundle: Path, log):
     """Build dynamic and static int8 into hidden folders of `bundle` -> check each (parity, task
-    gate) -> time the passing ones interleaved -> choose -> move the chosen file into `bundle`.
-    Returns (ExportResult with notes.int8_choice, parity, task_eval, export seconds: both builds
-    and the timing)."""
-    built = {mode: build_candidate(mode, backend, loaded, cfg, calibration, examples, reference,
-                                   bundle, log, task_data) for mode in ("dynamic", "static")}
-    timing = time_candidates(backend, loaded, built, examples)
+    gate; `build` and `check` are the caller's) -> time the passing ones interleaved (`load`: the caller's runtime) -> choose -> move
+    the chosen file into `bundle`. Returns (ExportResult with notes.int8_choice, parity, task_eval,
+    export seconds: both builds and the timing)."""
+    built = {mode: build_candidate(mode, build, check, bundle, log) for mode in ("dynamic", "static")}
+    timing = time_candidates(load, built, examples)
     chosen, reason = choose([b.candidate for b in built.values()])
     log(f"int8 auto -> {chosen}: {reason}")  # the two medians, or why one was dropped
     choice = Int8Choice(asked="auto", chosen=chosen, reason=reason,
-                        candidates=[b.candidate for b in built.values()], cpu=cpu_facts(),
+                        candidates=[b.candidate for b in built.values()], cpu=int8_cpu_facts(),
                         timing=timing)
     keep = built[chosen]
     for p in keep.folder.iterdir():
@@ -167,21 +168,16 @@ def choose_int8_mode(backend, loaded, cfg, calibration, examples, reference, bun
     return result, keep.parity, keep.task_eval, export_seconds
 
 
-def build_candidate(mode: str, backend, loaded, cfg, calibration, examples, reference,
-                    bundle: Path, log, task_data) -> Built:
-    """One int8 mode built by the backend into bundle/.int8-MODE and checked like any export;
-    dropped (with the reason) when parity or the task gate fails."""
-    from export.pipeline import build, check_export
-
+def build_candidate(mode: str, build: Build, check: Check, bundle: Path, log) -> Built:
+    """One int8 mode built into bundle/.int8-MODE and checked like any export; dropped (with the
+    reason) when parity or the task gate fails."""
     folder = bundle / f".int8-{mode}"
     folder.mkdir()
     say = lambda msg: log(f"{mode}: {msg}")  # noqa: E731
     t0 = time.perf_counter()
-    result = build(backend, loaded, "int8", dataclasses.replace(cfg, int8_mode=mode), calibration,
-                   folder, say)
+    result = build(mode, folder, say)
     seconds = time.perf_counter() - t0
-    parity, task_eval = check_export(backend, loaded, "int8", result, folder, examples, reference,
-                                     say, task_data, cfg)
+    parity, task_eval = check(result, folder, say)
     failed = [f"{what} {check['status']}" for what, check in
               (("parity", parity), ("task gate", task_eval or {}))
               if check.get("status", "").startswith("failed")]
@@ -191,15 +187,10 @@ def build_candidate(mode: str, backend, loaded, cfg, calibration, examples, refe
         dropped="; ".join(failed) or None))
 
 
-def time_candidates(backend, loaded, built: dict[str, Built], examples) -> dict[str, Any]:
+def time_candidates(load: Load, built: dict[str, Built], examples) -> dict[str, Any]:
     """Time the candidates that passed their checks (when both did) in this process, interleaved,
     on the parity inputs padded to the file's length; sets their samples and medians. Returns the
     timing setup for the record."""
-    import numpy as np
-
-    from pocketbert.backends import LoadRequest
-    from pocketbert.inputs import pad_inputs
-
     width = max(built["dynamic"].result.seq_lens)
     setup = {"threads": TIMING_THREADS, "rounds": TIMING_ROUNDS, "calls_per_round": CALLS_PER_ROUND,
              "tokens_per_call": width, "inputs": "the parity inputs, padded", "seconds": 0.0}
@@ -207,9 +198,7 @@ def time_candidates(backend, loaded, built: dict[str, Built], examples) -> dict[
     if len(passing) < 2:
         return setup  # nothing to compare: the rule keeps the one that passed
     t0 = time.perf_counter()
-    runners = {m: backend.load(LoadRequest(loaded.input_names, TIMING_THREADS,
-                                           b.folder / b.result.model_file, task=loaded.task,
-                                           precision="int8"))[0] for m, b in passing.items()}
+    runners = {m: load(b.folder / b.result.model_file, TIMING_THREADS) for m, b in passing.items()}
     samples = interleaved_ms(runners, [pad_inputs(ex, width) for ex in examples])
     for m, b in passing.items():
         b.candidate.samples_ms = samples[m]
@@ -220,7 +209,7 @@ def time_candidates(backend, loaded, built: dict[str, Built], examples) -> dict[
 
 def unmeasured_choice(asked: str, chosen: str, reason: str) -> dict:
     """notes.int8_choice when auto resolved without building both (guided int8, no runtime)."""
-    return Int8Choice(asked=asked, chosen=chosen, reason=reason, cpu=cpu_facts()).to_dict()
+    return Int8Choice(asked=asked, chosen=chosen, reason=reason, cpu=int8_cpu_facts()).to_dict()
 
 
 def _parity_figures(parity: dict) -> dict:

@@ -29,6 +29,9 @@ from typing import Callable
 
 import numpy as np
 
+from export.parity import check_parity
+from export.targets import all_targets
+from export.task_eval import EVAL_KINDS, parse_eval_spec
 from pocketbert.common import Interrupted, UsageError, received_signal
 
 SENSITIVITY_WINDOWS = 16  # windows the per-node SNR sweep runs: ranking needs few, each node is a build
@@ -39,11 +42,10 @@ def check_choosing_spec(spec: str, eval_spec: str | None, task: str,
                         pairs: list[tuple[str, str]]) -> None:
     """Before any work: an ONNX int8 bundle to guide, data for the task, and other data than the
     export is reported on (a choice tuned to the reported figure would flatter it)."""
-    from export.task_eval import EVAL_KINDS, parse_eval_spec
-
-    if ("onnx", "int8") not in pairs:
-        raise UsageError("--int8-guided chooses per-layer precisions of ONNX int8 only: "
-                         "add --target onnx --precision int8")
+    guided = {name: t.label or name for name, t in all_targets().items() if t.int8_guided}
+    if not any((name, "int8") in pairs for name in guided):
+        raise UsageError(f"--int8-guided chooses per-layer precisions of {' / '.join(guided.values())} int8 "
+                         f"only: add --target {next(iter(guided))} --precision int8")
     kind, path = parse_eval_spec(spec)
     if EVAL_KINDS[kind] != task:
         raise UsageError(f"--int8-guided {kind}:PATH guides {EVAL_KINDS[kind]} exports, not {task}")
@@ -101,8 +103,6 @@ def choose_exclusions(fp32_path: Path, nodes: dict[str, str], quantize: Callable
     `data` is an export.task_eval.TaskData (SQuAD F1 or GLUE accuracy; `max_drop` in its points).
     """
     from tqdm import tqdm
-
-    from export.parity import check_parity
 
     reference = load(fp32_path)
     probe_feeds = data.probe_feeds(input_names, SENSITIVITY_WINDOWS)

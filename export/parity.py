@@ -16,6 +16,8 @@ from typing import Callable
 
 import numpy as np
 
+from pocketbert.common import lookup
+
 
 @dataclass(frozen=True)
 class Tolerance:
@@ -82,8 +84,6 @@ def compare(task: str, ref: list[np.ndarray], got: list[np.ndarray], mask: np.nd
 
 def tolerance_for(precision: str, backend=None) -> Tolerance:
     """The bound of a precision: the backend's own (for a precision it adds), else TOLERANCES."""
-    from pocketbert.common import lookup
-
     own = getattr(backend, "tolerances", None) or {}
     return own[precision] if precision in own else lookup(TOLERANCES, precision, "precision")
 

@@ -13,6 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from export.bundle import MANIFEST, describe_files
+from export.int8_choice import INT8_MODES, choose_int8_mode, resolve, unmeasured_choice
+from export.int8_guided import check_choosing_spec
+from export.parity import check_parity, tolerance_for
+from export.targets import ExportTarget, get_target
+from export.task_eval import load_task_data, max_metric_drop
+from pocketbert.backends import LoadRequest, check_precision, get_runtime
 from pocketbert.common import (
     CheckFailed,
     UsageError,
@@ -20,9 +27,14 @@ from pocketbert.common import (
     check_output_dir,
     git_revision,
     library_versions,
+    lookup,
     signals_deferred,
     write_json,
 )
+from pocketbert.contracts import Manifest
+from pocketbert.inputs import pad_inputs
+from pocketbert.models import count_parameters, load_model
+from pocketbert.textgen import synthetic_examples
 
 
 @dataclass
@@ -58,15 +70,9 @@ class ExportConfig:
 
 def plan(cfg: ExportConfig) -> list[tuple[str, str]]:
     """(target, precision) pairs to build; unknown or unsupported names fail before any work."""
-    from export.parity import tolerance_for
-    from pocketbert.backends import backend_names, check_precision, get_backend
-    from pocketbert.common import lookup
-
     pairs = []
     for name in dict.fromkeys(cfg.targets):
-        target = get_backend(name, "target")
-        if not target.makes_bundles:
-            lookup({n: n for n in backend_names(bundles_only=True)}, name, "export target")
+        target = get_target(name, "target")
         for precision in dict.fromkeys(cfg.precisions):
             tolerance_for(precision, target)  # an unknown precision fails listing the known ones
             if len(cfg.precisions) > 1 and precision not in target.precisions:
@@ -83,16 +89,10 @@ def run_export(cfg: ExportConfig, log=None) -> list[Path]:
     from tqdm import tqdm
 
     log = log or tqdm.write  # keeps log lines and the progress bar apart
-
-    from pocketbert.models import load_model
-    from pocketbert.textgen import synthetic_examples
-
     pairs = plan(cfg)
     check_output_dir(Path(cfg.out), cfg.overwrite)
     check_int8_mode(cfg)
     if cfg.int8_guided:
-        from export.int8_guided import check_choosing_spec
-
         check_choosing_spec(cfg.int8_guided, cfg.eval_data, cfg.task, pairs)
     if cfg.seq_len < 8:
         raise UsageError(f"--seq-len {cfg.seq_len} is too short: use at least 8")
@@ -155,30 +155,13 @@ def _task_data(cfg: ExportConfig, loaded):
     """Eval data for the task-metric gate (SQuAD windows or GLUE rows), or None without --eval-data."""
     if not cfg.eval_data:
         return None
-    from export.task_eval import load_task_data
-
     data = load_task_data(cfg.eval_data, cfg.task, loaded.tokenizer, cfg.seq_len,
                           cfg.eval_questions, getattr(loaded.model.config, "label2id", None))
     return {"data": data, "cache": {}}
 
 
-def max_metric_drop(cfg: ExportConfig, kind: str) -> float:
-    """The bound of a task metric: F1 points (squad) or accuracy points (glue)."""
-    return cfg.max_f1_drop if kind == "squad" else cfg.max_accuracy_drop
-
-
-def guided_targets(cfg: ExportConfig, kind: str) -> tuple[float, float]:
-    """(max metric drop, min identical answers) guided int8 searches for: the tighter of its own aim
-    and the export gate's bounds."""
-    return (min(max_metric_drop(cfg, kind), cfg.int8_guided_max_drop),
-            max(cfg.min_identical_answers, cfg.int8_guided_min_identical))
-
-
 def check_int8_mode(cfg: ExportConfig) -> None:
     """A known --int8-mode, and none that --int8-guided cannot honour (it searches the dynamic graph)."""
-    from export.int8_choice import INT8_MODES
-    from pocketbert.common import lookup
-
     lookup({m: m for m in INT8_MODES}, cfg.int8_mode, "int8 mode")
     if cfg.int8_guided and cfg.int8_mode == "static":
         raise UsageError("--int8-guided keeps layers fp32 in the dynamic int8 graph: use "
@@ -189,27 +172,31 @@ def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, cali
                examples, reference, bundle: Path, log=print, task_data=None) -> dict:
     """export (int8 auto: both int8 modes, measured, one kept) -> save tokenizer -> validate ->
     manifest, for one (target, precision)."""
-    from export.bundle import MANIFEST, describe_files
-    from export.int8_choice import choose_int8_mode, resolve, unmeasured_choice
-    from pocketbert.backends import get_backend
-    from pocketbert.contracts import Manifest
-    from pocketbert.models import count_parameters
-
-    backend = get_backend(target_name)
-    mode, why = resolve(backend, precision, cfg)
+    target = get_target(target_name)
+    mode, why = resolve(target, runtime_available(target), precision, cfg)
     if mode == "auto":
-        result, parity, task_eval, export_seconds = choose_int8_mode(
-            backend, loaded, cfg, calibration, examples, reference, bundle, log, task_data)
+        def build_mode(int8: str, folder: Path, say):  # what the int8 choice builds, checks and times
+            return build(target, loaded, precision, replace(cfg, int8_mode=int8), calibration, folder, say)
+
+        def check(made, folder: Path, say):
+            return check_export(target, loaded, precision, made, folder, examples, reference, say, task_data, cfg)
+
+        def load(path: Path, threads: int):
+            return get_runtime(target.runs_on).load(LoadRequest(loaded.input_names, threads, path,
+                                                                task=loaded.task, precision=precision))[0]
+
+        result, parity, task_eval, export_seconds = choose_int8_mode(build_mode, check, load, examples,
+                                                                     bundle, log)
     else:
         t0 = time.perf_counter()
-        result = build(backend, loaded, precision, replace(cfg, int8_mode=mode or "dynamic"),
+        result = build(target, loaded, precision, replace(cfg, int8_mode=mode or "dynamic"),
                        calibration, bundle, log)
         export_seconds = time.perf_counter() - t0
         if why:  # auto resolved without measuring
             log(f"int8 auto -> {mode}: {why}")
             result = replace(result, notes={**(result.notes or {}), "int8_choice":
                                             unmeasured_choice(cfg.int8_mode, mode, why)})
-        parity, task_eval = check_export(backend, loaded, precision, result, bundle, examples,
+        parity, task_eval = check_export(target, loaded, precision, result, bundle, examples,
                                          reference, log, task_data, cfg)
     save_tokenizer(loaded.tokenizer, bundle)
     loaded.model.config.save_pretrained(bundle)
@@ -235,32 +222,37 @@ def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, cali
     return manifest.to_dict()
 
 
-def build(backend, loaded, precision: str, cfg: ExportConfig, calibration, folder: Path, log):
-    """The backend's export into `folder` (Ctrl-C held until it is done): its ExportResult."""
-    with signals_deferred(f"the {backend.label or backend.name} export in progress"):
-        return backend.export(loaded, precision, cfg, calibration, folder, log=log)
+def runtime_available(target: ExportTarget) -> tuple[bool, str]:
+    """Whether the runtime that loads `target`'s files runs here (parity, the int8 timing), and why not."""
+    runtime = get_runtime(target.runs_on, "runtime of an export target")
+    return runtime.available()
 
 
-def check_export(backend, loaded, precision: str, result, folder: Path, examples, reference, log,
-                 task_data, cfg: ExportConfig) -> tuple[dict, dict | None]:
-    """The backend's file check, then parity against PyTorch and (--eval-data) the task gate:
-    (parity, task_eval), each {"status": "not run: why"} where the runtime can't run here."""
-    from export.parity import check_parity
-    from export.wrapper import OUTPUT_NAMES
-    from pocketbert.backends import LoadRequest
+def build(target: ExportTarget, loaded, precision: str, cfg: ExportConfig, calibration, folder: Path, log):
+    """The target's export into `folder` (Ctrl-C held until it is done): its ExportResult."""
+    with signals_deferred(f"the {target.label or target.name} export in progress"):
+        return target.export(loaded, precision, cfg, calibration, folder, log=log)
+
+
+def check_export(target: ExportTarget, loaded, precision: str, result, folder: Path, examples, reference,
+                 log, task_data, cfg: ExportConfig) -> tuple[dict, dict | None]:
+    """The target's file check, then parity against PyTorch and (--eval-data) the task gate, run in
+    the target's runtime: (parity, task_eval), each {"status": "not run: why"} where that runtime
+    can't run here."""
+    from pocketbert.wrapper import OUTPUT_NAMES  # torch
 
     model_path = folder / result.model_file
-    if backend.check_bundle:
-        backend.check_bundle(model_path, loaded.input_names, OUTPUT_NAMES[loaded.task])
-    can_run, why = backend.available()
+    if target.check_bundle:
+        target.check_bundle(model_path, loaded.input_names, OUTPUT_NAMES[loaded.task])
+    can_run, why = runtime_available(target)
     why = f"not run: {why}"
     if not can_run:
         return {"status": why}, ({"status": why} if task_data is not None else None)
     log("parity check")
-    runner, _ = backend.load(LoadRequest(loaded.input_names, None, model_path, task=loaded.task,
-                                         precision=precision))
+    runner, _ = get_runtime(target.runs_on).load(LoadRequest(loaded.input_names, None, model_path,
+                                                             task=loaded.task, precision=precision))
     feeds = examples if result.dynamic_seq else [_pad_for(ex, result.seq_lens) for ex in examples]
-    parity = check_parity(loaded.task, precision, reference, runner, feeds, backend)
+    parity = check_parity(loaded.task, precision, reference, runner, feeds, target)
     task_eval = None
     if task_data is not None:
         data = task_data["data"]
@@ -275,14 +267,12 @@ def check_export(backend, loaded, precision: str, result, folder: Path, examples
 
 def _pad_for(example: dict[str, np.ndarray], seq_lens: list[int]) -> dict[str, np.ndarray]:
     """Pad to the smallest enumerated length that fits (what an app does with fixed shapes)."""
-    from pocketbert.inputs import pad_inputs as pad_to
-
     length = example["input_ids"].shape[1]
-    return pad_to(example, min(n for n in seq_lens if n >= length))
+    return pad_inputs(example, min(n for n in seq_lens if n >= length))
 
 
 def _output_specs(loaded, bs, seq) -> list[dict]:
-    from export.wrapper import OUTPUT_NAMES
+    from pocketbert.wrapper import OUTPUT_NAMES  # torch
 
     config = loaded.model.config
     shape = {"question-answering": [bs, seq],
@@ -295,7 +285,7 @@ def _reference_runner(loaded):
     """The PyTorch fp32 model as a runner: the ground truth every export is compared with."""
     import torch
 
-    from export.wrapper import ExportWrapper
+    from pocketbert.wrapper import ExportWrapper  # torch
 
     wrapper = ExportWrapper(loaded.model, loaded.task, loaded.uses_token_type_ids).eval()
 

@@ -16,10 +16,24 @@ from typing import Callable
 
 import numpy as np
 
+from pocketbert import glue, squad
 from pocketbert.common import UsageError
+from pocketbert.inputs import pad_inputs
 
 
 EVAL_KINDS = {"squad": "question-answering", "glue": "sequence-classification"}
+
+
+def max_metric_drop(cfg, kind: str) -> float:
+    """The bound of a task metric in an export config: F1 points (squad) or accuracy points (glue)."""
+    return cfg.max_f1_drop if kind == "squad" else cfg.max_accuracy_drop
+
+
+def guided_targets(cfg, kind: str) -> tuple[float, float]:
+    """(max metric drop, min identical answers) guided int8 searches for: the tighter of its own aim
+    and the export gate's bounds."""
+    return (min(max_metric_drop(cfg, kind), cfg.int8_guided_max_drop),
+            max(cfg.min_identical_answers, cfg.int8_guided_min_identical))
 
 
 def parse_eval_spec(spec: str) -> tuple[str, Path]:
@@ -35,8 +49,6 @@ def parse_eval_spec(spec: str) -> tuple[str, Path]:
 
 def check_eval_data(spec: str) -> None:
     """Read and validate the data of a spec now (CLI flag validation)."""
-    from pocketbert import glue, squad
-
     kind, path = parse_eval_spec(spec)
     if kind == "squad":
         squad.read_squad(path)
@@ -88,8 +100,6 @@ def load_task_data(spec: str, task: str, tokenizer, seq_len: int, n: int,
 def glue_rows(path: Path, tokenizer, seq_len: int, n: int, label2id: dict):
     """The first `n` rows of a GLUE-style TSV as model feeds (truncated to `seq_len`) and their
     gold class indices (integer labels, or names the model's config maps to indices)."""
-    from pocketbert import glue
-
     rows = glue.read_tsv(path, need_labels=True)
     labels = []
     for i, x in enumerate(rows.labels[:n]):
@@ -113,9 +123,6 @@ def glue_accuracy_gate(feeds, labels: list[int], reference: Callable, runner: Ca
     """Accuracy (points) of the fp32 reference and the export on the same rows; judge the drop
     and the share of predicted classes identical to the reference's."""
     from tqdm import tqdm
-
-    from pocketbert import glue
-    from pocketbert.inputs import pad_inputs
 
     def classes(run, pad, desc):
         out = []
@@ -154,16 +161,12 @@ def _judge(result: dict, drop: float, max_drop: float, identical: float, min_ide
 def squad_windows(path: Path, tokenizer, seq_len: int, n_questions: int):
     """The first `n_questions` questions of a SQuAD v1.1 file as model windows (doc stride
     `squad.doc_stride(seq_len)`: 128 at 384) and the questions by id."""
-    from pocketbert import squad
-
     questions = squad.read_squad(path)[:n_questions]
     return squad.windows(tokenizer, questions, seq_len), {q.id: q for q in questions}
 
 
 def _span_logits(wins, input_names, run, pad_to, desc, progress):
     from tqdm import tqdm
-
-    from pocketbert.inputs import pad_inputs
 
     outs = []
     for w in tqdm(wins, desc=desc, unit="window", disable=not progress, leave=False):
@@ -182,8 +185,6 @@ def squad_f1_gate(wins, questions, input_names: list[str], reference: Callable, 
 
     `cache` keeps the reference's logits between bundles of one export run (same windows).
     """
-    from pocketbert import squad
-
     cache = {} if cache is None else cache
     if "reference" not in cache:  # real lengths: padding does not change fp32 logits
         cache["reference"] = _span_logits(wins, input_names, reference, None, "fp32 eval", progress)

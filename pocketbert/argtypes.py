@@ -7,18 +7,23 @@ any work starts, so a bad value never creates a file. Each carries a `kind` (see
 tests read to feed every flag the invalid values its kind implies: a new flag is covered the day
 it is added, and a flag without a validator fails that test.
 
-stdlib only: `pocketbert --help` stays instant; registries (backends, workloads) are looked up
-when a value is parsed, not when the parser is built.
+stdlib only, and nothing above the foundation: a validator that needs a command's own module (a
+workload, an eval-data spec, a device URL) is built here from `data_spec` / `checked_file` and lives
+in that command's cli.py. Registries are looked up when a value is parsed, not when the parser is built.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
-import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable, Iterable
+
+from pocketbert.common import is_cwd_or_parent, writable_dir
+from pocketbert.models import PRESETS
 
 # kind -> what the walker test feeds it (see tests/test_hardening.py)
 KINDS = ("int", "float", "choice", "name", "existing_file", "text_file", "existing_dir",
@@ -180,18 +185,6 @@ existing_dir = _validator("existing_dir", "folder", _existing_dir)
 existing_path = _validator("existing_path", "path", _existing_path)
 
 
-def writable_dir(p: Path) -> bool:
-    """Whether files can be created in the existing folder `p` (a real probe: root passes
-    os.access checks on read-only mounts); the probe folder is removed at once."""
-    if not os.access(p, os.W_OK | os.X_OK):
-        return False
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".pocketbert-probe-", dir=p))
-    except OSError:
-        return False
-    return True
-
-
 def _check_writable_target(value: str) -> Path:
     if not value.strip():
         _fail("must not be empty")
@@ -206,15 +199,6 @@ def _check_writable_target(value: str) -> Path:
     if not writable_dir(probe):
         _fail(f"cannot write to {probe}: choose a writable folder")
     return p
-
-
-def is_cwd_or_parent(p: Path) -> bool:
-    """Whether `p` is the working directory or one of its parents (never ours to replace)."""
-    try:
-        target, cwd = Path(p).expanduser().resolve(), Path.cwd().resolve()
-    except OSError:
-        return False
-    return target == cwd or target in cwd.parents
 
 
 def _output_dir(value: str) -> Path:
@@ -274,8 +258,6 @@ def _model(value: str) -> str:
     if p.exists() and not p.is_dir():
         _fail(f"{value} is a file: pass a model folder, a hub id or a preset")
     if looks_like_path and not p.is_dir():
-        from pocketbert.models import PRESETS
-
         _fail(f"model folder {value} not found: pass a Hugging Face folder, a hub id or a preset "
               f"({', '.join(PRESETS)})")
     return v
@@ -306,40 +288,25 @@ def data_spec(check: Callable[[str], None], example: str) -> Callable[[str], str
     return _validator("spec", "spec", parse, example=example)
 
 
-def _workload(value: str) -> None:
-    from bench.workloads import check_workload
-
-    check_workload(value)
-
-
-def _squad_eval(value: str) -> None:  # squad:PATH or glue:PATH (export's task-metric data)
-    from export.task_eval import check_eval_data
-
-    check_eval_data(value)
-
-
-def _device_url(value: str) -> None:
-    from bench.devices import device_schemes
-    from pocketbert.common import lookup
-
-    scheme, sep, rest = value.partition("://")
-    if sep and not rest:
-        _fail(f"nothing after '{scheme}://'")
-    lookup({s: s for s in device_schemes()}, scheme, "device kind")
-
-
-workload = data_spec(_workload, "synthetic")
-device_url = data_spec(_device_url, "local")
-
-
-def workload_file(kind: str) -> Callable[[str], str]:
-    """A data file for workload `kind` (e.g. --stsb PATH), read and checked now."""
+def checked_file(check: Callable[[str], None]) -> Callable[[str], str]:
+    """An existing file that `check` reads and validates now (e.g. a workload's data file)."""
     def parse(value: str) -> str:
         _existing_file(value)
-        _workload(f"{kind}:{value}")
+        check(value)
         return value
     return _validator("existing_file", "file", parse)
-squad_eval = data_spec(_squad_eval, "squad:PATH")
+
+
+def config_defaults(cls) -> SimpleNamespace:
+    """A config dataclass's defaults by field name (fields without one left out): a CLI's one
+    source for its flags' defaults."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return SimpleNamespace(**out)
 
 
 def validator_kind(action: argparse.Action) -> str | None:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from pocketbert.common import UsageError
+from pocketbert.errors import UsageError
 
 try:
     import fcntl

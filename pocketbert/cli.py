@@ -11,7 +11,7 @@ import importlib
 import sys
 
 from pocketbert import __version__
-from pocketbert.common import UsageError
+from pocketbert.common import UsageError, install_signal_handlers, kept_on_disk, received_signal, reset_signal_state
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS = {
@@ -49,8 +49,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     import os
     import signal
-
-    from pocketbert.common import install_signal_handlers, received_signal, reset_signal_state
 
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -95,8 +93,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _interrupted(name: str, signum: int) -> int:
     import signal
-
-    from pocketbert.common import kept_on_disk
 
     what = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
     kept = kept_on_disk()

@@ -19,17 +19,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
-
-class UsageError(Exception):
-    """A problem with the user's input: the CLI prints it on one line and exits with code 2."""
-
-    exit_code = 2
-
-
-class CheckFailed(UsageError):
-    """A check on our own output failed (e.g. export parity out of tolerance): exit code 1."""
-
-    exit_code = 1
+from pocketbert.claims import claim
+from pocketbert.errors import CheckFailed, UsageError  # noqa: F401 - their home for every caller
 
 
 def lookup(registry: dict[str, Any], name: str, what: str) -> Any:
@@ -114,14 +105,33 @@ def sha256_path(path: Path) -> str:
     return h.hexdigest()
 
 
+def writable_dir(p: Path) -> bool:
+    """Whether files can be created in the existing folder `p` (a real probe: root passes
+    os.access checks on read-only mounts); the probe folder is removed at once."""
+    if not os.access(p, os.W_OK | os.X_OK):
+        return False
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".pocketbert-probe-", dir=p))
+    except OSError:
+        return False
+    return True
+
+
+def is_cwd_or_parent(p: Path) -> bool:
+    """Whether `p` is the working directory or one of its parents (never ours to replace)."""
+    try:
+        target, cwd = Path(p).expanduser().resolve(), Path.cwd().resolve()
+    except OSError:
+        return False
+    return target == cwd or target in cwd.parents
+
+
 MARKER = ".pocketbert"  # written into every output folder we create: --overwrite replaces only these
 
 
 def check_output_dir(out: Path, overwrite: bool = False) -> None:
     """Fail early (before hours of work) when `out` can't be written as a fresh folder, or when
     --overwrite would replace something this tool did not write (or the working directory)."""
-    from pocketbert.argtypes import is_cwd_or_parent, writable_dir
-
     out = Path(out)
     if is_cwd_or_parent(out):
         raise UsageError(f"output folder {out} is the working directory or a parent of it: "
@@ -199,8 +209,6 @@ def atomic_output_dir(out: Path, overwrite: bool = False, log=None) -> Iterator[
     `out` is claimed for the whole block (pocketbert.claims): a second run aimed at the same folder
     is refused in one line naming this one's pid, never merged into or swapped over it.
     """
-    from pocketbert.claims import claim  # here, not at the top: pocketbert.claims imports this module
-
     with claim(Path(out)), _atomic_output_dir(out, overwrite, log) as tmp:
         yield tmp
 

@@ -19,3 +19,6 @@ def pad_inputs(feeds: dict[str, np.ndarray], width: int, pad_id: int = 0) -> dic
         pad = np.full((arr.shape[0], width - arr.shape[1]), value, dtype=arr.dtype)
         out[name] = np.concatenate([arr, pad], axis=1)  # (bs, width)
     return out
+
+
+FEATURES = ("input_ids", "attention_mask", "token_type_ids")  # what our tokenizer gives per call, in order

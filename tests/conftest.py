@@ -31,3 +31,45 @@ def kotlin_build():
     except kb.CompileError as e:
         pytest.fail(f"the Android demo's Kotlin does not compile (app layer against tests/android_stubs):\n{str(e)[-4000:]}",
                     pytrace=False)
+
+
+# Slow by nature: whole exports, benchmarks and trainings through the pipeline or the CLI, int8 searches.
+# They carry the `heavy` marker (CI's second, separately timed step: `pytest -m heavy`); the default
+# suite keeps the fast checks of the same code. File -> test names (a function's every parametrization),
+# or "*" for the whole file.
+HEAVY = {
+    "test_bench_harness.py": "*",  # every runtime exported and timed through run_bench
+    "test_bench_peers.py": "*",  # our exports next to plain files, through the bench
+    "test_bench_quality.py": "*",  # a SQuAD bench run, scored
+    "test_export_fusion.py": "*",  # fused and plain ONNX, ExecuTorch 8da4w exports
+    "test_int8_mode.py": "*",  # both int8 modes built, checked and timed
+    "test_int8_guided.py": "*",  # per-layer int8 search
+    "test_plugin_runtime_only.py": "*",  # bench and report through the CLI
+    "test_plugin_export_only.py": "*",  # export, parity and bench through the CLI
+    "test_export.py": {"test_every_target_and_precision_is_built", "test_fp32_parity_is_exact",
+                       "test_low_precision_parity_is_close_but_not_exact",
+                       "test_bundle_runs_in_its_runtime_like_pytorch",
+                       "test_coreml_packages_load_and_record_why_parity_did_not_run",
+                       "test_manifest_describes_the_bundle", "test_int8_files_are_smaller",
+                       "test_tampered_bundle_is_rejected", "test_other_tasks_and_model_types",
+                       "test_parity_bounds_pass_a_correct_int8_export_of_the_same_model",
+                       "test_local_folder_round_trip", "test_task_metric_gate_on_a_trained_model"},
+    "test_device_ssh.py": {"test_bench_over_ssh_end_to_end", "test_board_without_the_runtime_says_how_to_install",
+                           "test_timeout_and_ctrl_c_stop_the_worker_on_the_board", "test_dropped_connection_mid_run",
+                           "test_full_board_disk_is_a_clear_error"},
+    "test_device_adb.py": {"test_bench_on_a_phone_keeps_records_on_disconnect_and_merges",
+                           "test_pocketbert_bench_device_adb"},
+    "test_bench_trust.py": {"test_loaded_run_is_noisy_and_strict_fails",
+                            "test_each_row_is_judged_against_the_peak_of_its_own_precision",
+                            "test_rounds_interleave_and_keep_every_rounds_samples"},
+    "test_structure.py": {"test_paper_mode_writes_both_studies_and_the_side_by_side_tables"},
+    "test_bench_exports.py": {"test_missing_bundles_are_exported_side_by_side_and_cached",
+                              "test_meanwhile_runs_once_while_the_exports_run"},  # exports in parallel processes
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        names = HEAVY.get(item.path.name)
+        if names == "*" or (names and item.originalname in names):
+            item.add_marker(pytest.mark.heavy)

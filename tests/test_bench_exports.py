@@ -67,11 +67,12 @@ def test_meanwhile_runs_once_while_the_exports_run(tmp_path):
 def test_the_longest_export_starts_first_and_the_probes_share_a_process():
     # the main job's wanted list, in the plan's order (bench.harness._exports_needed)
     et = [{**w, "target": "executorch"} for w in _wanted(["fp32", "int8"])]
-    wanted = [{"probe": "fp32"}, et[0], {"probe": "int8"}, et[1], *_wanted(["fp32", "int8"])]
+    wanted = [{"probe": "fp32", "runtime": "executorch"}, et[0], {"probe": "int8", "runtime": "executorch"}, et[1],
+              *_wanted(["fp32", "int8"])]
     jobs = export_jobs(wanted)
     assert [(j.get("target"), j.get("precision")) for j in jobs] == [
         ("executorch", "int8"), ("executorch", "fp32"), ("onnx", "int8"), (None, None), ("onnx", "fp32")]
-    assert jobs[3] == {"probe": ["fp32", "int8"]}  # both probe programs in one process
+    assert jobs[3] == {"probe": ["fp32", "int8"], "runtime": "executorch"}  # both probe programs in one process
 
 
 def test_an_interrupted_bench_leaves_no_export_running(tmp_path):

@@ -12,6 +12,7 @@ from bench.harness import BenchConfig, run_bench
 from bench.records import load_records
 from bench.report import render_report
 from export.bundle import read_manifest
+from pocketbert.backends import get_runtime
 from pocketbert.common import UsageError
 
 SEQ = 32
@@ -41,10 +42,10 @@ def test_every_runtime_runs_a_tiny_bundle(tiny_run):
             assert r["trust"]["gemm_library"] == "executorch" and r["trust"]["peak_kind"] == key[1]
         assert r["parameters"]["total"] > r["parameters"]["non_embedding"] > 0
         assert r["model_file_bytes"] > 0 and r["peak_rss_mb"] > r["baseline_rss_mb"] > 0
-        assert r["load_ms"] > 0 and r["first_inference_ms"] > 0
-        if key[0] in ("executorch", "pytorch"):  # imports (torch; transformers' modeling code) take
-            # seconds: not the model's load
-            assert r["import_ms"] > 10 * r["load_ms"], (key, r["import_ms"], r["load_ms"])
+        # the runtime's imports are timed apart from the model's load (how far apart is a measurement:
+        # scripts/bench_targets.py); every runtime names what it imports before the load clock
+        assert r["load_ms"] > 0 and r["first_inference_ms"] > 0 and r["import_ms"] > 0
+        assert get_runtime(key[0]).runtime_modules
         assert r["stats"]["latency_ms"]["p50"] > 0 and r["achieved_gflops"] > 0
         assert r["tokens"]["padding_waste"] == 0.0  # real length
         assert r["harness_overhead"]["bare_loop_s"] > 0 and r["harness_overhead"]["null_loop_s"] > 0
@@ -107,9 +108,9 @@ class InterruptingDevice:
         return {"device": "fake", "cpu_model": "test", "physical_cores": 1, "load_avg_1m": 0.0}
 
     def available(self, runtime):
-        from pocketbert.backends import get_backend
+        from pocketbert.backends import get_runtime
 
-        return get_backend(runtime).available()
+        return get_runtime(runtime).available()
 
     def close(self):
         pass
@@ -142,10 +143,10 @@ def test_ctrl_c_keeps_records_already_written(tmp_path):
 def test_unavailable_runtime_is_a_skipped_record(tmp_path, monkeypatch):
     import dataclasses
 
-    from pocketbert.backends import BACKENDS, get_backend
+    from pocketbert.backends import RUNTIMES, get_runtime
 
-    monkeypatch.setitem(BACKENDS, "onnx", dataclasses.replace(
-        get_backend("onnx"), available=lambda: (False, "not installed: onnxruntime")))
+    monkeypatch.setitem(RUNTIMES, "onnx", dataclasses.replace(
+        get_runtime("onnx"), available=lambda: (False, "not installed: onnxruntime")))
     cfg = BenchConfig(models=["distilbert-tiny"], runtimes=["onnx"], precisions=["fp32"], shapes=["fixed"],
                       seq_len=SEQ, threads=1, limit=2, out=tmp_path, run_id="r", quiet=True)
     out = run_bench(cfg, device=InterruptingDevice(), log=lambda *a: None)
@@ -205,9 +206,9 @@ def test_the_main_job_runs_its_pairs_and_flags_run_every_pair():
     from bench.bundles import export_jobs
     from bench.cli import config_from_args
     from bench.devices.local import LocalDevice
-    from bench.harness import MAIN_JOB, _exports_needed, _plan
+    from bench.harness import _exports_needed, _plan
     from bench.workloads import parse_spec
-    from pocketbert.backends import backend_names
+    from pocketbert.backends import main_job, runtime_names
     from pocketbert.cli import build_parser
 
     def pairs(*flags):
@@ -216,7 +217,7 @@ def test_the_main_job_runs_its_pairs_and_flags_run_every_pair():
         return cfg, runs, sorted({(r.runtime, r.precision) for r in runs})
 
     cfg, runs, main = pairs()
-    assert main == sorted(MAIN_JOB) == sorted([("pytorch", "fp32"), ("onnx", "fp32"), ("onnx", "int8"),
+    assert main == sorted(main_job()) == sorted([("pytorch", "fp32"), ("onnx", "fp32"), ("onnx", "int8"),
                                                ("executorch", "int8"), ("coreml", "int8")])
     assert {r.shape for r in runs} == {"fixed", "dynamic"}
     exports = [(j.get("target"), j.get("precision"), j.get("probe")) for j in
@@ -225,6 +226,6 @@ def test_the_main_job_runs_its_pairs_and_flags_run_every_pair():
                        ("onnx", "fp32", None)]  # coreml: macOS only; no ExecuTorch fp32, no fp32 probe
     assert pairs("--runtime", "onnx", "pytorch")[2] == sorted(
         [("onnx", "fp32"), ("onnx", "int8"), ("pytorch", "fp32"), ("pytorch", "int8")])
-    assert pairs("--precision", "fp32")[2] == sorted((r, "fp32") for r in backend_names())
+    assert pairs("--precision", "fp32")[2] == sorted((r, "fp32") for r in runtime_names())
     assert pairs("--runtime", "executorch", "--precision", "fp32", "int8")[2] == [
         ("executorch", "fp32"), ("executorch", "int8")]

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.devices.ssh import SshDevice, parse_cpuinfo, parse_state, parse_url, throttle_warnings
+from bench.devices.ssh import SshDevice, parse_state, parse_url, throttle_warnings
+from pocketbert.machine import parse_cpuinfo
 from pocketbert.common import UsageError
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -56,7 +57,7 @@ Hardware\t: BCM2835\nModel\t: Raspberry Pi 4 Model B Rev 1.4"""
 
 
 def test_identity_and_throttle_parsing():
-    cpu = parse_cpuinfo(RPI4_CPUINFO.splitlines())
+    cpu = parse_cpuinfo(RPI4_CPUINFO)
     assert cpu["cpu_model"] == "2x Cortex-A72" and cpu["soc"] == "BCM2835" and cpu["processors"] == 2
     assert cpu["isa_flags"] == ["asimd"]
     sec = {"governor": ["/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor ondemand",
@@ -70,7 +71,7 @@ def test_identity_and_throttle_parsing():
                        "cap_khz": ["/sys/devices/system/cpu/cpu0/cpufreq/scaling_max_freq 1500000"]})
     warnings = " | ".join(throttle_warnings(before, hot, {"cpu0": 1800}))
     assert "get_throttled 0x0 -> 0x20002" in warnings and "capped to 1500 MHz" in warnings
-    assert "84.0 °C" in warnings
+    assert "hot: SoC at 84 °C" in warnings  # pocketbert.machine.heat_warnings: one rule for boards and phones
 
 
 # ------------------------------------------------------------------ against a real sshd

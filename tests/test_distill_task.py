@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from distill.task import TaskConfig, distill_task, task_losses
+from distill.task import TaskConfig, distill_task, load_task_teacher, task_losses
 from pocketbert.glue import pearson_spearman
 from pocketbert.squad import Question, Window, normalize_answer, predictions
 from pocketbert.squad import scores as squad_scores
@@ -70,12 +70,19 @@ def test_squad_span_decoding():
 
 def test_classification_distillation_learns_synthetic_task(tmp_path):
     train, dev = _sst(tmp_path / "train.tsv", 96, 0), _sst(tmp_path / "dev.tsv", 40, 1)
-    m = distill_task(TaskConfig(task="sequence-classification", teacher="bert-tiny",
-                                train_file=str(train), eval_file=str(dev), alpha_kd=0.1,
-                                batch_size=16, epochs=6, lr=3e-3, max_len=32, out=str(tmp_path / "o"),
-                                progress=False))
+    cfg = TaskConfig(task="sequence-classification", teacher="bert-tiny", train_file=str(train),
+                     eval_file=str(dev), alpha_kd=0.1, batch_size=16, epochs=6, lr=3e-3, max_len=32,
+                     out=str(tmp_path / "o"), progress=False)
+    m = distill_task(cfg)
     assert m["student"]["accuracy"] >= 0.9, m
-    assert 0.0 <= m["teacher"]["accuracy"] <= 1.0
+    # the teacher's score is its own: the same (seeded, untrained) teacher run here on the dev rows
+    teacher, tok, _ = load_task_teacher(cfg)
+    rows = [line.split("\t") for line in dev.read_text().splitlines()[1:]]
+    feeds = tok([r[0] for r in rows], padding=True, truncation=True, max_length=32, return_tensors="pt")
+    with torch.no_grad():
+        predicted = teacher(**feeds).logits.argmax(-1).tolist()
+    assert m["teacher"]["accuracy"] == pytest.approx(
+        sum(p == int(r[1]) for p, r in zip(predicted, rows)) / len(rows))
     from transformers import AutoModelForSequenceClassification
 
     s = AutoModelForSequenceClassification.from_pretrained(tmp_path / "o" / "student")

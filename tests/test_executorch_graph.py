@@ -8,8 +8,8 @@ import torch
 
 pytest.importorskip("executorch")
 
-from export.wrapper import ExportWrapper  # noqa: E402
-from pocketbert.backends.executorch import (  # noqa: E402
+from pocketbert.wrapper import ExportWrapper  # noqa: E402
+from export.targets.executorch import (  # noqa: E402
     _dynamic_shapes,
     _example_args,
     lower_to_xnnpack,

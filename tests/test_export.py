@@ -228,7 +228,7 @@ def test_parity_failure_exits_1_and_leaves_no_bundle(tmp_path, monkeypatch, caps
 
 
 def test_interrupted_export_leaves_nothing(tmp_path, monkeypatch):
-    import pocketbert.backends.onnx as to_onnx
+    import export.targets.onnx as to_onnx
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt

@@ -12,7 +12,7 @@ from export.bundle import read_manifest
 from export.parity import check_parity
 from export.pipeline import ExportConfig, run_export
 from pocketbert.backends import open_runner
-from pocketbert.backends.onnx import float_weights
+from export.targets.onnx import float_weights
 from pocketbert.models import load_model
 from pocketbert.textgen import synthetic_examples
 from tests.shared_bundles import BERT_TINY_SEQ

@@ -154,7 +154,7 @@ def test_guided_int8_aims_at_kept_answers_by_default():
     """By default the search aims at 95% identical answers and 0.5 F1, not at the export gate's
     looser 3-F1 bound (where it stopped at ~82% identical on the trained teacher); a stricter gate
     still wins."""
-    from export.pipeline import guided_targets
+    from export.task_eval import guided_targets
 
     assert guided_targets(ExportConfig(model="bert-tiny", out="o"), "squad") == (0.5, 0.95)
     assert guided_targets(ExportConfig(model="bert-tiny", out="o", max_f1_drop=0.2, min_identical_answers=0.97),

@@ -17,7 +17,7 @@ import pytest
 from export.bundle import read_manifest
 from export.int8_choice import CALLS_PER_ROUND, TIMING_ROUNDS, Candidate, choose
 from export.pipeline import ExportConfig, run_export
-from pocketbert.backends.onnx import float_weights
+from export.targets.onnx import float_weights
 from test_export import _error  # the export CLI's one-line-error check, shared
 from test_int8_guided import _squad  # a small SQuAD file of the generated vocabulary
 

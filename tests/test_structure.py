@@ -46,7 +46,7 @@ def test_record_and_manifest_reject_wrong_types_in_one_line():
 
 
 def test_coreml_enumerated_lengths():
-    from pocketbert.backends.coreml import coreml_seq_lens
+    from export.targets.coreml import coreml_seq_lens
 
     assert coreml_seq_lens(384, None) == [128, 256, 384]
     assert coreml_seq_lens(200, None) == [128, 200]
@@ -118,10 +118,10 @@ def test_paper_mode_writes_both_studies_and_the_side_by_side_tables(tmp_path):
 
 def test_lookups_list_the_valid_names():
     from bench.devices import open_device
-    from pocketbert.backends import get_backend
+    from pocketbert.backends import get_runtime
 
-    with pytest.raises(UsageError, match="unknown backend 'tflite': choose one of .*executorch.*onnx"):
-        get_backend("tflite")
+    with pytest.raises(UsageError, match="unknown runtime 'tflite': choose one of .*executorch.*onnx"):
+        get_runtime("tflite")
     with pytest.raises(UsageError, match="unknown device kind 'usb': choose one of .*local"):
         open_device("usb://x")
     assert open_device("local").name == "local"

@@ -45,7 +45,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from bench.devices import minibench
+from pocketbert.backends import all_runtimes
 from pocketbert.common import UsageError
+from pocketbert.machine import heat_warnings, parse_cpuinfo, soc_temperature
 
 APP_PACKAGE = "org.pocketbert.demo"
 APP_COMPONENT = f"{APP_PACKAGE}/.BenchmarkActivity"
@@ -55,8 +57,6 @@ EXIT_MARKER = "__PB_EXIT__"
 VIAS = ("app", "minibench", "runner")
 DEFAULT_TIMEOUT_S = 1800.0  # one run with no --timeout: long enough for BERT-base on a slow phone
 POLL_S = 0.5  # how often a finished result file is looked for
-HOT_C = 70.0  # SoC temperature where phones commonly start throttling
-RISE_C = 15.0  # a rise this large during one run is worth a warning too
 DISK_MARGIN_BYTES = 32 * 2**20  # keep this much free after pushing
 
 
@@ -223,7 +223,7 @@ class AdbDevice:
                 temps[f"{zone}:{z.get('type', '?')}"] = round(t / 1000 if abs(t) > 1000 else t, 1)
         _, batt = self.shell("dumpsys battery", check=False)
         return {"time_utc": _utc(), "cores": {str(k): v for k, v in sorted(cores.items())}, "temperature_c": temps,
-                "soc_temperature_c": _soc_temp(temps), "battery": _battery(batt), "load_avg_1m": load}
+                "soc_temperature_c": soc_temperature(temps), "battery": _battery(batt), "load_avg_1m": load}
 
     def info(self) -> dict[str, Any]:
         if self._info is None:
@@ -239,16 +239,16 @@ class AdbDevice:
         _, cpuinfo = self.shell("cat /proc/cpuinfo", check=False)
         _, meminfo = self.shell("cat /proc/meminfo", check=False)
         st = self.state()
-        parts, features = _cpu_parts(cpuinfo)
+        cpu = parse_cpuinfo(cpuinfo)
+        parts = cpu["cores"]
         cores = [{"cpu": int(c), "max_mhz": (v.get("cpuinfo_max_freq") or 0) // 1000 or None,
                   "core": parts.get(int(c))} for c, v in st["cores"].items()]
         soc = " ".join(x for x in (props.get("ro.soc.manufacturer"), props.get("ro.soc.model")) if x) \
-            or props.get("ro.board.platform") or props.get("ro.hardware") or _hardware(cpuinfo) or "unknown SoC"
+            or props.get("ro.board.platform") or props.get("ro.hardware") or cpu["soc"] or "unknown SoC"
         clusters = sorted({(c["max_mhz"], c["core"]) for c in cores if c["max_mhz"]}, key=lambda x: x[0])
         described = ", ".join(f"{sum(1 for c in cores if (c['max_mhz'], c['core']) == k)}x "
                               f"{k[1] or 'core'} @ {k[0]} MHz" for k in clusters)
         mem = re.search(r"MemTotal:\s+(\d+)", meminfo)
-        from bench.machine import ISA_FLAGS
 
         return {
             "device": self.name, "hostname": props.get("ro.product.device", self.serial),
@@ -257,7 +257,7 @@ class AdbDevice:
             "arch": props.get("ro.product.cpu.abi", "?"), "abis": props.get("ro.product.cpu.abilist", "").split(","),
             "physical_cores": len(cores) or None, "logical_cores": len(cores) or None, "cores": cores,
             "default_threads": _performance_cores(cores),
-            "isa_flags": [f for f in ISA_FLAGS if f in features],
+            "isa_flags": cpu["isa_flags"],
             "os": f"Android {props.get('ro.build.version.release', '?')} (API {props.get('ro.build.version.sdk', '?')})",
             "build": props.get("ro.build.fingerprint"), "serial": self.serial,
             "memory_gb": round(int(mem.group(1)) / 2**20, 1) if mem else None,
@@ -267,8 +267,10 @@ class AdbDevice:
         }
 
     def available(self, runtime: str) -> tuple[bool, str]:
-        if runtime != "executorch":
-            return False, "does not run on adb devices (phones run ExecuTorch .pte bundles: --runtime executorch)"
+        phone = {n: r.label or n for n, r in all_runtimes().items() if r.on_phones}  # Runtime.on_phones
+        if runtime not in phone:
+            return False, (f"does not run on adb devices (phones run {' / '.join(phone.values())} bundles: "
+                           f"--runtime {' '.join(phone)})")
         if not self.adb:
             return False, "needs adb: install Android platform-tools (Debian/Ubuntu: apt install adb)"
         if self.opts.via == "runner":
@@ -287,9 +289,10 @@ class AdbDevice:
     def run_worker(self, spec, timeout_s: float | None = None) -> dict[str, Any]:
         get = spec.get if isinstance(spec, dict) else (lambda k, d=None: getattr(spec, k, d))
         if get("kind") == "gemm":
-            return {"error": f"no GEMM peak on {self.name} (it runs ExecuTorch bundles only)"}
-        if get("runtime") != "executorch":
-            return {"error": f"{get('runtime')} does not run on {self.name} (ExecuTorch bundles only)"}
+            return {"error": f"no GEMM peak on {self.name} (it runs phone runtimes' bundles only)"}
+        ok, why = self.available(get("runtime"))
+        if not ok:
+            return {"error": f"{get('runtime')} {why}"}
         deadline = time.monotonic() + (timeout_s or DEFAULT_TIMEOUT_S)
         run = {"app": self._run_app, "minibench": self._run_minibench, "runner": self._run_runner}[self.opts.via]
         try:
@@ -379,7 +382,7 @@ class AdbDevice:
 
     # -- via=app
     def _run_app(self, get, deadline: float, timeout_s: float) -> dict[str, Any]:
-        ok, why = self.available("executorch")
+        ok, why = self.available(get("runtime"))
         if not ok:
             raise AdbError(why)
         if get("task") != "question-answering":
@@ -441,7 +444,7 @@ class AdbDevice:
 
     # -- via=minibench
     def _run_minibench(self, get, deadline: float, timeout_s: float) -> dict[str, Any]:
-        ok, why = self.available("executorch")
+        ok, why = self.available(get("runtime"))
         if not ok:
             raise AdbError(why)
         if get("shape") == "dynamic":
@@ -503,8 +506,8 @@ class AdbDevice:
             raise AdbError(f"{self.name}: runner exited {status}: {_last_line(out) or 'no output'}")
         source = "stdout"
         if not (_ITER.search(out) or _TOTAL.search(out)) and since.strip().isdigit():
-            _, log = self.shell(f"logcat -d -v raw -s ExecuTorch -T {since.strip()}.000", check=False)
-            out, source = f"{out}\n{log}", "logcat (tag ExecuTorch)"
+            _, log = self.shell(f"logcat -d -v raw -s {minibench.RUNNER_LOG_TAG} -T {since.strip()}.000", check=False)
+            out, source = f"{out}\n{log}", f"logcat (tag {minibench.RUNNER_LOG_TAG})"
         rec = parse_runner_output(out, warmup=warmup + 1, seq_len=int(get("seq_len") or 0))
         rec["notes"]["runner"] = runner.name
         rec["notes"]["runner_output"] = source
@@ -610,7 +613,7 @@ def parse_runner_output(text: str, warmup: int, seq_len: int) -> dict[str, Any]:
     if not iters and not total:
         raise AdbError(f"runner output has no timing lines ({_last_line(text) or 'empty'})")
     notes: dict[str, Any] = {"source": "runner", "not_measured": {
-        "inputs": "all-ones tensors at the .pte's (largest) shape: no real questions",
+        "inputs": "all-ones tensors at the program's (largest) shape: no real questions",
         "tokenize_ms": "not measured (no tokenizer): 0.0 placeholders",
         "postprocess_ms": "not measured (no answer search): 0.0 placeholders",
         "peak_rss_mb": "not reported by the runner"}}
@@ -639,29 +642,7 @@ def throttle_warnings(before: dict[str, Any], after: dict[str, Any]) -> list[str
         fb, fa = b.get("scaling_max_freq"), a.get("scaling_max_freq")
         if fb and fa and fa < fb:
             out.append(f"throttled: cpu{cpu} max frequency fell from {fb // 1000} to {fa // 1000} MHz during the run")
-    tb, ta = before.get("soc_temperature_c"), after.get("soc_temperature_c")
-    if ta is not None and ta >= HOT_C:
-        out.append(f"hot: SoC at {ta:.0f} °C after the run (was {tb if tb is not None else '?'} °C): "
-                   "timings may be throttled; let the phone cool down")
-    elif ta is not None and tb is not None and ta - tb >= RISE_C:
-        out.append(f"warming: SoC temperature rose {ta - tb:.0f} °C during the run ({tb:.0f} -> {ta:.0f} °C)")
-    return out
-
-
-from bench.machine import ARM_PARTS  # noqa: E402 - one table for phones and boards
-
-
-def _cpu_parts(cpuinfo: str) -> tuple[dict[int, str], set[str]]:
-    parts, features, cpu = {}, set(), None
-    for line in cpuinfo.splitlines():
-        key, _, value = (x.strip() for x in line.partition(":"))
-        if key == "processor" and value.isdigit():
-            cpu = int(value)
-        elif key == "CPU part" and cpu is not None:
-            parts[cpu] = ARM_PARTS.get(value.lower(), f"part {value}")
-        elif key.lower() in ("features", "flags"):
-            features.update(value.split())
-    return parts, features
+    return out + heat_warnings(before.get("soc_temperature_c"), after.get("soc_temperature_c"))
 
 
 def _performance_cores(cores: list[dict[str, Any]]) -> int | None:
@@ -672,18 +653,6 @@ def _performance_cores(cores: list[dict[str, Any]]) -> int | None:
         return None
     fast = [f for f in freqs if f > min(freqs)]
     return len(fast) or len(freqs)
-
-
-def _hardware(cpuinfo: str) -> str | None:
-    m = re.search(r"^Hardware\s*:\s*(.+)$", cpuinfo, flags=re.M)
-    return m.group(1).strip() if m else None
-
-
-def _soc_temp(temps: dict[str, float]) -> float | None:
-    """The hottest CPU/SoC zone (all zones when none is named like one)."""
-    cpu = [t for k, t in temps.items() if re.search(r"cpu|soc|tsens|cluster|big|little|apc|mtktscpu", k, re.I)]
-    vals = cpu or [t for k, t in temps.items() if not re.search(r"batt|usb|charger|skin|bms", k, re.I)]
-    return max(vals) if vals else None
 
 
 def _battery(text: str) -> dict[str, Any]:

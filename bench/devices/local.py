@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.devices import register_device
+from bench.machine import machine_info
+from pocketbert.backends import get_runtime
 
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 ROOT = Path(__file__).resolve().parents[2]  # the project root: what the worker imports
@@ -21,14 +23,10 @@ class LocalDevice:
     name = "local"
 
     def info(self) -> dict[str, Any]:
-        from bench.machine import machine_info
-
         return {"device": self.name, **machine_info()}
 
     def available(self, runtime: str) -> tuple[bool, str]:
-        from pocketbert.backends import get_backend
-
-        return get_backend(runtime).available()
+        return get_runtime(runtime).available()
 
     def run_worker(self, spec, timeout_s: float | None = None) -> dict[str, Any]:
         env = dict(os.environ)

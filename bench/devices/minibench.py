@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 PACKAGE = "org.pytorch.minibench"
+RUNNER_LOG_TAG = "ExecuTorch"  # the logcat tag ExecuTorch's executor_runner logs its timings under (via=runner)
 COMPONENT = f"{PACKAGE}/.BenchmarkActivity"
 RESULT_FILE = "files/benchmark_results.json"  # relative to the app's data dir (run-as)
 INSTALL_HINT = ("build and install ExecuTorch's benchmark app: executorch/extension/benchmark/android/"

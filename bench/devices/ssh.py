@@ -44,7 +44,10 @@ from typing import Any, Callable
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from bench.devices import register_device
+from bench.devices.payload import build_payload
+from pocketbert.backends import all_runtimes, get_runtime
 from pocketbert.common import UsageError
+from pocketbert.machine import heat_warnings, parse_cpuinfo, soc_temperature
 
 QUERY = {
     "python": "the board's Python (default python3)",
@@ -61,9 +64,7 @@ MIN_PYTHON = (3, 9)
 
 def install_hint(runtime: str, python: str) -> str:
     """How to get `runtime` onto the board, from its backend (one line)."""
-    from pocketbert.backends import all_backends
-
-    backend = all_backends().get(runtime)
+    backend = all_runtimes().get(runtime)
     hint = backend.install_hint.format(python=python) if backend and backend.install_hint else ""
     return f"install it there: {hint}" if hint.startswith(python) else hint
 
@@ -101,9 +102,7 @@ print(json.dumps(out))
 
 def _probe_py() -> str:
     """The probe, asking for every module a registered backend needs (and their versions)."""
-    from pocketbert.backends import all_backends
-
-    mods = repr(sorted({m for b in all_backends().values() for m in b.requires}))
+    mods = repr(sorted({m for b in all_runtimes().values() for m in b.requires}))
     return PROBE_PY % (mods, mods)
 
 STATE_SH = r"""
@@ -257,39 +256,11 @@ def throttle_warnings(before: dict, after: dict, max_mhz: dict[str, int]) -> lis
         if cpu in max_mhz and cap < max_mhz[cpu] and cap < before.get("cap_mhz", {}).get(cpu, max_mhz[cpu]):
             out.append(f"{cpu} frequency capped to {cap} MHz during the run (max {max_mhz[cpu]} MHz)")
             break
-    hot = {k: v for k, v in after.get("temperature_c", {}).items() if v >= 80}
-    if hot:
-        out.append("hot after the run: " + ", ".join(f"{k} {v} °C" for k, v in hot.items()))
+    out += heat_warnings(soc_temperature(before.get("temperature_c", {})),
+                         soc_temperature(after.get("temperature_c", {})))
     if before.get("governor") != after.get("governor"):
         out.append(f"CPU governor changed during the run: {before.get('governor')} -> {after.get('governor')}")
     return out
-
-
-from bench.machine import ARM_PARTS  # noqa: E402 - one table for phones and boards
-
-
-def parse_cpuinfo(lines: list[str]) -> dict[str, Any]:
-    """CPU name(s), processor count and ISA flags from /proc/cpuinfo (x86 and Arm layouts)."""
-    from bench.machine import ISA_FLAGS
-
-    names, parts, flags, hardware, n = [], [], set(), None, 0
-    for line in lines:
-        key, _, val = line.partition(":")
-        key, val = key.strip().lower(), val.strip()
-        if key == "processor":
-            n += 1
-        elif key == "model name" and val not in names:
-            names.append(val)
-        elif key == "cpu part":
-            parts.append(ARM_PARTS.get(val.lower(), f"part {val}"))
-        elif key in ("flags", "features"):
-            flags.update(val.split())
-        elif key == "hardware":
-            hardware = val
-    if not names and parts:  # Arm: name the cores by part, big.LITTLE as e.g. 4x Cortex-A76 + 4x Cortex-A55
-        names = [" + ".join(f"{parts.count(p)}x {p}" for p in dict.fromkeys(parts))]
-    return {"cpu_model": " / ".join(names) or hardware or "unknown", "soc": hardware,
-            "processors": n, "isa_flags": [f for f in ISA_FLAGS if f in flags]}
 
 
 def _os_release(lines: list[str]) -> dict[str, str]:
@@ -505,9 +476,7 @@ class SshDevice:
 
     def available(self, runtime: str) -> tuple[bool, str]:
         """Whether `runtime` can run on the board, else one line saying how to install it there."""
-        from pocketbert.backends import get_backend
-
-        backend = get_backend(runtime, "runtime")
+        backend = get_runtime(runtime)
         if backend.only_on:
             return False, f"{runtime} runs on {backend.only_on} only, not on {self.name}"
         problem = self._python_problem()
@@ -530,7 +499,7 @@ class SshDevice:
             sec, py = p["sections"], p["python"] or {}
             uname = sec.get("uname", ["", ""]) + ["", ""]
             shell_arch, kernel = uname[0].strip(), uname[1].strip()
-            cpu = parse_cpuinfo(sec.get("cpuinfo", []))
+            cpu = parse_cpuinfo("\n".join(sec.get("cpuinfo", [])))
             osr = py.get("os_release") or _os_release(sec.get("os_release", []))
             max_mhz = {k: int(v) // 1000 for k, v in _per_cpu(sec.get("max_khz", [])).items() if v.isdigit()}
             nproc = int(next(iter(sec.get("nproc", [])), "0") or 0) or cpu["processors"] or None
@@ -623,8 +592,6 @@ class SshDevice:
                 self._remove(run_dir)
 
     def _send_payload(self, session: str) -> str:
-        from bench.devices.payload import build_payload
-
         data, sha = build_payload()
         remote = f"{session}/payload-{sha[:16]}.zip"
         if self._payload != remote:

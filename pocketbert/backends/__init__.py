@@ -1,12 +1,14 @@
-"""The backend registry: one module per runtime holds everything about it — its export function,
-precisions, runner loader, availability check (installed? right OS?), the thread count it really
-uses, dynamic-shape support and any backend-specific export check. Export, parity, bench and the
-CLIs read this registry; no other file lists backend names.
+"""The runtime registry: one record per runtime that runs a model file (or the model itself) —
+its runner loader, the precisions it runs, availability check (installed? right OS?), the thread
+count it really uses, and every fact the benchmark needs about it (plain files it opens, its own
+GEMM probe, its main-job precisions). The export side of a backend (how its files are made) is a
+separate record under the same name in `export.targets`. No other file lists runtime names.
 
-A backend module ends with `register(Backend(...))`. The built-in modules are the files of this
+A runtime module ends with `register(Runtime(...))`. The built-in modules are the files of this
 package; more come from `pocketbert.backends` entry points or the POCKETBERT_PLUGINS variable
-(module names or .py paths, separated by os.pathsep), so a backend is one file wherever it lives.
-Backend modules import their runtime (torch, onnxruntime, executorch, coremltools) only inside
+(module names or .py paths, separated by os.pathsep), so a backend is one file wherever it lives:
+a plugin registers a Runtime, an ExportTarget, or both.
+Runtime modules import their runtime (torch, onnxruntime, executorch, coremltools) only inside
 their functions: the benchmark worker imports this on boards that have numpy and one runtime.
 """
 
@@ -17,7 +19,7 @@ import importlib.util
 import os
 import pkgutil
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,18 +29,6 @@ from pocketbert.common import UsageError, lookup
 
 # A runner: dict of input name -> int array (bs, seq) -> list of float32 arrays, one per output.
 Runner = Callable[[dict[str, np.ndarray]], list[np.ndarray]]
-
-
-@dataclass(frozen=True)
-class ExportResult:
-    """What a backend's export wrote into the bundle."""
-
-    model_file: str  # name of the model file/folder inside the bundle
-    input_dtype: str  # dtype the runtime is fed ("int64" / "int32")
-    seq_lens: list[int]  # sequence lengths the file accepts (max first for dynamic)
-    dynamic_seq: bool  # True: any length <= max(seq_lens); False: exactly one of seq_lens
-    dynamic_batch: bool = False
-    notes: dict[str, Any] | None = None  # backend-specific facts for the manifest
 
 
 @dataclass(frozen=True)
@@ -54,47 +44,68 @@ class LoadRequest:
 
 
 @dataclass(frozen=True)
-class Backend:
+class PlainFile:
+    """A model file without a manifest that this runtime opens (a peer's .onnx, .pte)."""
+
+    suffix: str  # ".onnx"
+    what: str  # "an ONNX model" (error messages)
+    # (path, seq_len) -> input names/dtypes/shapes, seq_len (None: dynamic), outputs, precision,
+    # precision_from, [parameters]: what bench.bundles.read_plain_file needs from the file itself
+    read: Callable[[Path, int], dict[str, Any]]
+    check: Callable[[Path], None] | None = None  # a structural check before the runtime opens it (UsageError)
+    isolated: bool = False  # read in a child process: a corrupt file can abort the runtime's native code
+
+
+@dataclass(frozen=True)
+class GemmProbe:
+    """A program run in the runtime's own GEMM kernels: the fp32 / int8 peak of its rows (the
+    in-process library's GEMM is the fallback). Its file is built once per bench cache by the
+    export target of the same name (ExportTarget.build_probe)."""
+
+    stem: str  # file name stem in the cache ("xnnpack")
+    suffix: str  # ".pte"
+    rows: int  # input rows per n (rows * n x n)
+    depth: int  # chained n x n linears per call
+    open: Callable[[Path, int, int | None], Callable[[], Any]]  # (program, n, threads) -> one call
+    export_seconds: float = 20  # rough build time (export scheduling)
+
+
+@dataclass(frozen=True)
+class Runtime:
     name: str
-    precisions: tuple[str, ...]  # what it exports (bundle backends) or runs (reference backends)
+    precisions: tuple[str, ...]  # what it runs
     load: Callable[[LoadRequest], tuple[Runner, dict[str, Any]]]  # -> (runner, facts: threads_effective...)
     available: Callable[[], tuple[bool, str]]  # can it run models here (installed, right OS), and why not
-    export: Callable[..., ExportResult] | None = None  # (loaded, precision, cfg, calibration, bundle, log)
+    target: str | None = ""  # the export target whose bundles it loads ("": its own name; None: it runs
+    # the model itself, no bundle)
     dynamic_shapes: bool = True  # can run real-length inputs
-    check_bundle: Callable[[Path, list[str], list[str]], None] | None = None  # (model, inputs, outputs) after export
-    tolerances: dict[str, Any] = field(default_factory=dict)  # parity bounds of precisions it adds
     description: str = ""  # one line for --help
     label: str = ""  # the name reports show ("ONNX Runtime"); default: the name
     requires: tuple[str, ...] = ()  # Python modules it needs where it runs (a board is probed for them)
     runtime_modules: tuple[str, ...] = ()  # imported before the bench's load clock: an import is not a model load
     install_hint: str = ""  # how to get it onto a board; "{python}" is that board's interpreter
     only_on: str | None = None  # the one OS it runs on (platform.system(), e.g. "Darwin"), if any
-    int8_modes: tuple[str, ...] = ()  # int8 builds it makes ("dynamic", "static"): --int8-mode picks or measures
+    feeds: tuple[str, ...] = ("int64", "int32")  # id dtypes it can feed a file (a plain file's inputs are checked)
+    plain_file: PlainFile | None = None  # a manifest-less file it opens (bench --bundle x.onnx)
+    probe: GemmProbe | None = None  # its own GEMM probe program, if any
+    main_job: tuple[str, ...] = ()  # precisions it runs in the bench's main job (no --runtime/--precision)
+    rank: int = 50  # its place in the main job and in lists (lower first)
+    on_phones: bool = False  # runs on an Android phone (adb devices)
 
     @property
-    def makes_bundles(self) -> bool:
-        return self.export is not None
+    def bundle_target(self) -> str | None:
+        """The export target whose bundles it loads; None: it runs the model itself."""
+        return self.name if self.target == "" else self.target
 
 
-def int8_mode(cfg) -> str:
-    """The int8 build a backend makes from an export config: "dynamic" or "static". The pipeline
-    resolves "auto" (build both, measure, keep one: export/int8_choice.py) before a backend sees
-    it; configs without the knob (older callers) get dynamic."""
-    mode = getattr(cfg, "int8_mode", "dynamic")
-    if mode not in ("dynamic", "static"):
-        raise ValueError(f"int8 mode {mode!r} reached a backend: the export pipeline resolves "
-                         "'auto' into dynamic or static first")
-    return mode
-
-
-BACKENDS: dict[str, Backend] = {}
+RUNTIMES: dict[str, Runtime] = {}
 _loaded = False
 
 
-def register(backend: Backend) -> Backend:
-    """Add a backend (a module's last line); a second one with the same name replaces the first."""
-    BACKENDS[backend.name] = backend
-    return backend
+def register(runtime: Runtime) -> Runtime:
+    """Add a runtime (a module's last line); a second one with the same name replaces the first."""
+    RUNTIMES[runtime.name] = runtime
+    return runtime
 
 
 def _load_all() -> None:
@@ -104,6 +115,19 @@ def _load_all() -> None:
     _loaded = True
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         importlib.import_module(f"{__name__}.{info.name}")
+    load_plugins()
+
+
+_plugins_loaded = False
+
+
+def load_plugins() -> None:
+    """The `pocketbert.backends` entry points and POCKETBERT_PLUGINS, once per process (the runtime
+    and export-target registries both call it after their built-ins)."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
     try:
         from importlib.metadata import entry_points
 
@@ -122,7 +146,7 @@ def _load_all() -> None:
 
 
 def load_plugin(spec: str) -> None:
-    """Import a plugin module by name or by .py path (its import registers its backends)."""
+    """Import a plugin module by name or by .py path (its import registers its records)."""
     if spec.endswith(".py"):
         path = Path(spec)
         name = f"pocketbert_plugin_{path.stem}"
@@ -142,32 +166,41 @@ def load_plugin(spec: str) -> None:
         importlib.import_module(spec)
 
 
-def all_backends() -> dict[str, Backend]:
+def all_runtimes() -> dict[str, Runtime]:
     _load_all()
-    return BACKENDS
+    return dict(sorted(RUNTIMES.items(), key=lambda kv: kv[1].rank))
 
 
-def get_backend(name: str, what: str = "backend") -> Backend:
-    """The backend called `name`, or a UsageError listing the valid names (as `what`: the CLIs
-    say 'target' for export and 'runtime' for bench)."""
-    return lookup(all_backends(), name, what)
+def get_runtime(name: str, what: str = "runtime") -> Runtime:
+    """The runtime called `name`, or a UsageError listing the valid names."""
+    return lookup(all_runtimes(), name, what)
 
 
-def backend_names(bundles_only: bool = False) -> list[str]:
-    return [n for n, b in all_backends().items() if b.makes_bundles or not bundles_only]
+def runtime_names() -> list[str]:
+    return list(all_runtimes())
 
 
 def all_precisions() -> list[str]:
     seen: dict[str, None] = {}
-    for b in all_backends().values():
-        seen.update(dict.fromkeys(b.precisions))
+    for r in all_runtimes().values():
+        seen.update(dict.fromkeys(r.precisions))
     return list(seen)
 
 
-def check_precision(backend: Backend, precision: str) -> None:
-    if precision not in backend.precisions:
-        raise UsageError(f"backend '{backend.name}' does not support precision '{precision}': "
-                         f"choose one of {', '.join(backend.precisions)}")
+def main_job() -> list[tuple[str, str]]:
+    """The bench's main-job (runtime, precision) pairs, in rank order."""
+    return [(r.name, p) for r in all_runtimes().values() for p in r.main_job]
+
+
+def plain_suffixes() -> dict[str, Runtime]:
+    """Suffix -> the runtime that opens such a plain file."""
+    return {r.plain_file.suffix: r for r in all_runtimes().values() if r.plain_file}
+
+
+def check_precision(record, precision: str, what: str = "backend") -> None:
+    if precision not in record.precisions:
+        raise UsageError(f"{what} '{record.name}' does not support precision '{precision}': "
+                         f"choose one of {', '.join(record.precisions)}")
 
 
 def installed(*modules: str) -> Callable[[], tuple[bool, str]]:
@@ -179,6 +212,6 @@ def installed(*modules: str) -> Callable[[], tuple[bool, str]]:
 
 
 def open_runner(name: str, model_path: str | Path, input_names: list[str], threads: int | None = None) -> Runner:
-    """A runner for a bundle's model file in backend `name`'s runtime (parity, scripts, tests)."""
-    runner, _ = get_backend(name).load(LoadRequest(list(input_names), threads, Path(model_path)))
+    """A runner for a bundle's model file in runtime `name` (parity, scripts, tests)."""
+    runner, _ = get_runtime(name).load(LoadRequest(list(input_names), threads, Path(model_path)))
     return runner

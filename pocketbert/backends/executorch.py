@@ -1,258 +1,17 @@
-"""ExecuTorch with the XNNPACK delegate. Export: torch.export -> (int8: PT2E quantize) -> XNNPACK partitioner -> .pte.
-
-fp32: every linear/matmul delegated to XNNPACK. (fp16 is not offered: XNNPACK's fp16 path gave
-non-finite outputs for DistilBERT-size models on x86 here, and an export we can't validate is
-not shipped; CoreML is the fp16 target.) int8: XNNPACK quantizer, per-channel int8 linears,
-dynamic (activations quantized per call) or static (activation scales calibrated on real-looking
-inputs; `--int8-mode`, see export/int8_choice.py), plus the word-embedding table as int8 rows.
-8da4w: torchao's int8 dynamic activations with 4-bit
-weights in groups of 32 (scale per group) on every linear, and 4-bit grouped embedding tables
-(ExecuTorch's quantized embedding_4bit kernel); the scheme of optimum-executorch's `8da4w`.
-The sequence axis is dynamic up to `seq_len`, so the
-app may feed real lengths (faster) or pad to seq_len.
-"""
+"""ExecuTorch with the XNNPACK delegate: runs a bundle's model.pte (or a plain .pte file) on the
+C++ runtime, and probes XNNPACK's own GEMM for the bench's peaks. How the program is made
+(torch.export, quantization, lowering) is its export target, export/targets/executorch.py."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 
-from pocketbert.backends import (
-    Backend,
-    ExportResult,
-    LoadRequest,
-    Runner,
-    installed,
-    int8_mode,
-    register,
-)
-
-MODEL_FILE = "model.pte"
-
-
-def _example_args(loaded, seq_len: int):
-    import torch
-
-    ids = torch.full((1, seq_len), 1, dtype=torch.long)  # (1, seq)
-    args = [ids, torch.ones_like(ids)]
-    if loaded.uses_token_type_ids:
-        args.append(torch.zeros_like(ids))
-    return tuple(args)
-
-
-def _dynamic_shapes(loaded, seq_len: int):
-    from torch.export import Dim
-
-    seq = Dim("seq", min=2, max=seq_len)
-    return {name: {1: seq} for name in loaded.input_names}
-
-
-def export_executorch(loaded, precision: str, cfg, calibration: list[dict[str, np.ndarray]],
-                      bundle: Path, log=print) -> ExportResult:
-    import torch
-    from executorch.exir import ExecutorchBackendConfig
-    from torch.export import export
-
-    from export.wrapper import ExportWrapper
-
-    import copy
-
-    model = loaded.model
-    if precision == "8da4w":
-        model = _quantize_8da4w(model)  # a copy
-    elif precision == "int8":
-        from export.quant import with_int8_word_embeddings
-
-        model = with_int8_word_embeddings(model)  # a copy
-    else:
-        model = copy.deepcopy(model)
-    use_xnnpack_attention(model)
-    wrapper = ExportWrapper(model, loaded.task, loaded.uses_token_type_ids).eval()
-    args = _example_args(loaded, cfg.seq_len)
-    shapes = _dynamic_shapes(loaded, cfg.seq_len)
-
-    log("torch.export")
-    with torch.no_grad():
-        program = export(wrapper, args, dynamic_shapes=shapes, strict=False)
-        if precision == "int8":
-            dynamic = int8_mode(cfg) == "dynamic"
-            log(f"int8 {int8_mode(cfg)}: calibrating on {1 if dynamic else len(calibration)} input(s)")
-            program = quantize_int8(program, [tuple(torch.from_numpy(ex[n]) for n in loaded.input_names)
-                                              for ex in calibration], args, shapes, dynamic=dynamic)
-        log("lowering to XNNPACK")
-        lowered = lower_to_xnnpack(program)
-        # quant fusion turns torchao's dequantize + embedding into quantized embedding kernels
-        et_program = lowered.to_executorch(
-            ExecutorchBackendConfig(do_quant_fusion_and_const_prop=precision == "8da4w"))
-    (bundle / MODEL_FILE).write_bytes(et_program.buffer)
-    return ExportResult(model_file=MODEL_FILE, input_dtype="int64", seq_lens=[cfg.seq_len],
-                        dynamic_seq=True,
-                        notes={"backend": "XNNPACK",
-                               **({"int8_mode": int8_mode(cfg)} if precision == "int8" else {}),
-                               "quantization": (f"PT2E XNNPACKQuantizer: {int8_mode(cfg)} per-channel "
-                                                "int8 linears" + (
-                                                    f", int8 activations calibrated (histogram) on "
-                                                    f"{len(calibration)} inputs"
-                                                    if int8_mode(cfg) == "static" else "")
-                                                + "; int8 word embeddings (per-row scale)")
-                               if precision == "int8" else
-                               f"torchao 8da4w: int8 dynamic activations, int4 weights in groups of "
-                               f"{GROUP_4BIT} on linears; int4 grouped embeddings"
-                               if precision == "8da4w" else "none"})
-
-
-def lower_to_xnnpack(program):
-    """torch.export program -> edge program with every part XNNPACK takes in its delegate."""
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-    from executorch.exir import to_edge_transform_and_lower
-
-    return to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()],
-                                       transform_passes=[xnnpack_friendly_shapes])
-
-
-ATTENTION = "pocketbert_xnnpack"
-
-
-def use_xnnpack_attention(model) -> None:
-    """Give the model our attention function (eager math, see `xnnpack_attention`), registered
-    with transformers' AttentionInterface under ATTENTION.
-
-    Not SDPA: SDPA decomposes into eq/logical_not/any/where ops on (1, heads, seq, seq) tensors
-    that XNNPACK does not take, so they ran single-threaded on ExecuTorch's portable kernels
-    (+40% fp32, +140% int8 latency at seq 384, measured here). Not transformers' eager function
-    either: its 4-D matmuls lower to reshapes with two dynamic dims, which XNNPACK cannot take."""
-    from transformers import AttentionInterface
-
-    AttentionInterface.register(ATTENTION, xnnpack_attention)
-    model.set_attn_implementation(ATTENTION)
-
-
-def xnnpack_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0,
-                      **kwargs):
-    """Eager attention in the shapes XNNPACK takes whole: (bs*heads, seq, dh) batched matmuls, so
-    every reshape has one dynamic dim (seq), and the mask and softmax stay 3-D.
-
-    transformers' eager function does the same math with 4-D matmuls. Lowered with a dynamic seq
-    axis, those become reshapes with two dynamic dims (seq, seq) that XNNPACK's static reshape
-    cannot take, so each layer's attention was cut into separate delegates with ExecuTorch's
-    portable kernels in between. DistilBERT-base QA at seq 384 on a 2-vCPU AVX2 VM, fp32: 51
-    XNNPACK partitions -> 15, lowering 52 -> 38 s, p50 ~295 -> ~274 ms; int8 about the same speed
-    (21 partitions; its LayerNorms, which XNNPACK does not take, still split the graph).
-    query/key/value: (bs, heads, seq, dh); attention_mask: additive (bs, 1, 1, seq) or None.
-    Returns (bs, seq, heads, dh) and no attention weights."""
-    import torch
-
-    bs, heads, seq, dh = query.shape
-    if scaling is None:
-        scaling = dh ** -0.5
-    if bs != 1:  # a batch needs the mask per head: the 4-D form (correct, just not all delegated)
-        scores = torch.matmul(query, key.transpose(2, 3)) * scaling
-        if attention_mask is not None:
-            scores = scores + attention_mask
-        out = torch.matmul(torch.softmax(scores, dim=-1), value)
-        return out.transpose(1, 2).contiguous(), None
-    scores = torch.bmm(query.flatten(0, 1), key.flatten(0, 1).transpose(1, 2)) * scaling
-    if attention_mask is not None:
-        scores = scores + attention_mask.view(1, 1, -1)  # (1, 1, seq) over all heads (a view XNNPACK takes)
-    out = torch.bmm(torch.softmax(scores, dim=-1), value.flatten(0, 1))  # (heads, seq, dh)
-    return out.view(bs, heads, seq, dh).transpose(1, 2).contiguous(), None
-
-
-def xnnpack_friendly_shapes(graph_module):
-    """Edge-dialect pass before partitioning: rewrite what XNNPACK would refuse for shape reasons.
-
-    - a view whose output has one dynamic dim, spelled with symbols (e.g. [1, s, -1, 64]): the
-      same view with concrete sizes and -1 for that dim, which XNNPACK's static reshape takes;
-    - an expand to the shape its input already has (what a batched matmul adds): dropped.
-    Values are unchanged (fp32 parity is exact)."""
-    from executorch.exir.dialects._ops import ops as exir_ops
-    from torch.fx.passes.infra.pass_base import PassResult
-
-    def dims(node):
-        return [d if isinstance(d, int) else str(d) for d in node.meta["val"].shape]
-
-    changed = False
-    for node in list(graph_module.graph.nodes):
-        if "val" not in node.meta:
-            continue
-        if node.target == exir_ops.edge.aten.view_copy.default:
-            shape = [d if isinstance(d, int) else -1 for d in dims(node)]
-            if shape.count(-1) == 1 and shape != list(node.args[1]):
-                node.args = (node.args[0], shape)
-                changed = True
-        elif node.target == exir_ops.edge.aten.expand_copy.default and dims(node.args[0]) == dims(node):
-            node.replace_all_uses_with(node.args[0])
-            graph_module.graph.erase_node(node)
-            changed = True
-    if changed:
-        graph_module.recompile()
-    return PassResult(graph_module, changed)
-
-
-GROUP_4BIT = 32  # values per 4-bit scale: the usual 8da4w group; 128 is smaller but loses more
-
-
-def _quantize_8da4w(model):
-    """A copy with 4-bit grouped weights: linears as int8-dynamic-activation x int4 weight,
-    embeddings as int4 weight-only. Layers whose input width is not a multiple of the group keep
-    fp32 (none in BERT-family models)."""
-    import copy
-
-    import torch
-    from torchao.quantization.granularity import PerGroup
-    from torchao.quantization.quant_api import (
-        Int8DynamicActivationIntxWeightConfig,
-        IntxWeightOnlyConfig,
-        quantize_,
-    )
-
-    model = copy.deepcopy(model)
-    for module in model.modules():
-        if isinstance(module, torch.nn.Embedding):
-            # inference ignores padding_idx, and ExecuTorch's quant fusion only matches
-            # embedding(weight, indices) without it
-            module.padding_idx = None
-    group = PerGroup(GROUP_4BIT)
-    quantize_(model, IntxWeightOnlyConfig(weight_dtype=torch.int4, granularity=group),
-              lambda m, _: isinstance(m, torch.nn.Embedding) and m.embedding_dim % GROUP_4BIT == 0)
-    quantize_(model, Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int4,
-                                                           weight_granularity=group),
-              lambda m, _: isinstance(m, torch.nn.Linear) and m.in_features % GROUP_4BIT == 0)
-    return model
-
-
-def quantize_int8(program, calibration_args, args, shapes=None, dynamic: bool = True):
-    """Our ExecuTorch int8 recipe on an exported program (also the bench's XNNPACK int8 GEMM probe):
-    PT2E, annotate with the XNNPACK quantizer (per-channel weights; activations dynamic or static),
-    calibrate, convert, re-export.
-
-    Dynamic calibrates on the first input only: its activation observers are placeholders
-    (activations are quantized per call) and the weight observers see only the weights, so more
-    inputs change nothing (a bert-tiny .pte from 1 input is byte-identical to one from 32) and
-    cost ~10 s on DistilBERT-base. Static observes every input: those ranges are its scales."""
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
-        XNNPACKQuantizer,
-        get_symmetric_quantization_config,
-    )
-    import torch
-    from torch.export import export
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-
-    config = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic)
-    if dynamic:
-        quantizer = XNNPACKQuantizer().set_global(config)  # its dynamic patterns: linears only
-    else:
-        # linears only: the global static config also quantizes every add and mul, among them
-        # the attention mask add (-1e4 entries on one per-tensor int8 scale) and the residual
-        # stream; trained MiniLM-L6 QA: logit SNR 7.1 dB, SQuAD F1 36.8 vs fp32 52.2 (linears
-        # only: 8.9 dB, F1 46.4; min/max ranges instead of the histogram: 9.7 dB, F1 45.0)
-        quantizer = XNNPACKQuantizer().set_operator_type(torch.ops.aten.linear.default, config)
-    prepared = prepare_pt2e(program.module(), quantizer)
-    for call_args in calibration_args[:1] if dynamic else calibration_args:
-        prepared(*call_args)
-    converted = convert_pt2e(prepared)
-    return export(converted, args, dynamic_shapes=shapes, strict=False)
+from pocketbert.backends import GemmProbe, LoadRequest, PlainFile, Runner, Runtime, installed, register
+from pocketbert.common import UsageError
+from pocketbert.inputs import FEATURES
 
 
 def open_method(path: Path, threads: int | None):
@@ -286,12 +45,91 @@ def load_executorch(req: LoadRequest) -> tuple[Runner, dict]:
     return run, {"threads_effective": pool}  # what XNNPACK really runs on
 
 
-register(Backend(name="executorch", precisions=("fp32", "int8", "8da4w"), export=export_executorch,
-                 load=load_executorch, int8_modes=("dynamic", "static"), available=installed("executorch"),
-                 dynamic_shapes=True,
+# ExecuTorch rows are probed with XNNPACK's own kernels, not torch's: measured here, ExecuTorch fp32
+# reached 102-106% of torch's fp32 GEMM "peak" (XNNPACK's GEMM is the faster one on this CPU), and
+# torch's probe in a process whose model runs on ExecuTorch's threadpool moved 14-36% across quiet runs.
+
+XNNPACK_PROBE_ROWS = 2  # XNNPACK probe input: 2n x n. At 1024 x 1024 its best fp32 call made 110-115
+# GFLOP/s here, 2048 x 1024 made 124-136 and DistilBERT's own linears 124-126 (a "peak" below the model)
+XNNPACK_PROBE_DEPTH = 4  # linears chained in the probe program, so one call's input/output copies are
+# shared by 4 GEMMs: one linear made 115-140 GFLOP/s best, 4 chained 141-158 (same run, 3 rounds), and
+# DistilBERT fp32, once XNNPACK took its attention whole, reached 155 (112% of the one-linear "peak")
+
+
+def xnnpack_gemm(program: Path, n: int, threads: int | None):
+    """One call of the probe program (export.targets.executorch.build_probe's .pte)."""
+    import torch
+
+    method, _ = open_method(Path(program), threads)
+    a = torch.randn(XNNPACK_PROBE_ROWS * n, n)
+    return lambda: method([a])
+
+
+ET_DTYPES = {3: "int32", 4: "int64"}  # ExecuTorch ScalarType codes an id input may have
+PTE_IDENTIFIER = re.compile(rb"ET\d\d")  # a .pte is a flatbuffer: file identifier at bytes 4-8
+
+
+def check_pte_header(path: Path) -> None:
+    """A structural check before the runtime reads a file (a corrupt one can abort its C++)."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if len(head) < 8 or not PTE_IDENTIFIER.fullmatch(head[4:8]):
+        raise UsageError(f"{path}: not an ExecuTorch program (no ETnn flatbuffer identifier in its "
+                         "header): a corrupt or truncated file, or another format")
+
+
+def pte_file_facts(path: Path, seq_len: int) -> dict:
+    """Inputs from the ExecuTorch runtime's method meta (positional: the first is input_ids, then
+    attention_mask, then token_type_ids, as transformers orders them); its sizes are the upper
+    bounds, so one short call tells a dynamic length from a fixed one."""
+    from executorch.runtime import Runtime as EtRuntime
+
+    program = EtRuntime.get().load_program(path)
+    meta = program.metadata("forward")
+    ins = [meta.input_tensor_meta(i) for i in range(meta.num_inputs())]
+    if len(ins) > len(FEATURES):
+        raise UsageError(f"{path}: forward takes {len(ins)} inputs: expected up to {len(FEATURES)} "
+                         f"({', '.join(FEATURES)}, in that order)")
+    shapes = [list(t.sizes()) for t in ins]
+    longest = shapes[0][1] if shapes and len(shapes[0]) > 1 else seq_len
+    name = path.name.lower()
+    precision = next((p for key, p in (("8da4w", "8da4w"), ("int8", "int8"), ("qint8", "int8"),
+                                       ("fp16", "fp16")) if key in name), None)
+    return {"input_names": list(FEATURES[:len(ins)]),
+            "dtypes": [ET_DTYPES.get(int(t.dtype()), f"scalar type {int(t.dtype())}") for t in ins],
+            "shapes": shapes, "seq_len": None if _pte_is_dynamic(program, ins) else longest,
+            "outputs": [{"name": f"output_{i}", "shape": list(meta.output_tensor_meta(i).sizes())}
+                        for i in range(meta.num_outputs())],
+            "precision": precision or "fp32",
+            "precision_from": "file name" if precision else "default (a .pte does not say; fp32 assumed)"}
+
+
+def _pte_is_dynamic(program, ins) -> bool:
+    """Whether the method takes a shorter sequence than its upper bound (one call at length 2)."""
+    import torch
+
+    import executorch.kernels.quantized  # noqa: F401 - 8da4w files' embedding kernels
+
+    if not ins or len(ins[0].sizes()) < 2 or ins[0].sizes()[1] <= 2:
+        return False
+    dtype = {3: torch.int32}.get(int(ins[0].dtype()), torch.long)
+    try:
+        program.load_method("forward").execute([torch.ones((1, 2), dtype=dtype) for _ in ins])
+        return True
+    except Exception:  # noqa: BLE001 - the runtime refuses the resize: a fixed-shape program
+        return False
+
+
+register(Runtime(name="executorch", precisions=("fp32", "int8", "8da4w"), load=load_executorch,
+                 available=installed("executorch"), dynamic_shapes=True,
                  runtime_modules=("torch", "executorch.extension.pybindings._portable_lib",
                                   "executorch.kernels.quantized"),
                  label="ExecuTorch XNNPACK", requires=("numpy", "executorch"),
                  install_hint=("ExecuTorch's Python pybindings must be built and installed there (build ExecuTorch "
                                "with EXECUTORCH_BUILD_PYBIND=ON, or pip install executorch where a wheel exists)"),
+                 feeds=("int64",), plain_file=PlainFile(".pte", "an ExecuTorch program", pte_file_facts, check=check_pte_header,
+                                      isolated=True),
+                 probe=GemmProbe("xnnpack", ".pte", XNNPACK_PROBE_ROWS, XNNPACK_PROBE_DEPTH, xnnpack_gemm,
+                                 export_seconds=20),  # mostly importing the exporter
+                 main_job=("int8",), rank=20, on_phones=True,
                  description="ExecuTorch + XNNPACK (model.pte; dynamic sequence length)"))

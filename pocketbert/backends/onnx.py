@@ -1,287 +1,16 @@
-"""ONNX Runtime. Export: torch.onnx (dynamo exporter) with dynamic batch and sequence axes ->
-transformer fusion (default) -> int8 via onnxruntime's per-channel quantization of every MatMul
-weight and the embedding tables (Gather), dynamic (activations quantized per call) or static (QDQ:
-activation scales calibrated on the export's calibration inputs; `--int8-mode`, see
-export/int8_choice.py), or fp16 weights and compute via onnxruntime's float16 converter
-(inputs/outputs keep their types).
-
-Fusion: ONNX Runtime's own fusions (at session load, or `onnxruntime.transformers.optimize_model`)
-do not recognise the attention of dynamo-exported graphs (its Reshape/Transpose/Shape chains differ
-from the TorchScript exporter's), so they stay as ~20 small ops per layer. onnxscript's rewriter
-(`optimize_for_ort`, written for dynamo graphs) fuses them into ORT's contrib ops: MultiHeadAttention,
-SkipLayerNormalization and BiasGelu per layer. Measured here: outputs equal the unfused graph
-within 1e-6 relative, 3-5% faster fp32. The Q/K/V/output projections stay MatMuls outside the
-MultiHeadAttention op, so int8 quantizes them like every other linear (the ORT-optimizer path's
-packed Attention weights were left fp32 by quantize_dynamic: 138 MB instead of 67 for DistilBERT).
-
-The dynamo exporter is used on purpose: on this stack the legacy TorchScript exporter traces
-the sequence length into constants and gives wrong outputs at other lengths.
-"""
+"""ONNX Runtime: runs a bundle's model.onnx (or a plain .onnx file) on its CPU execution provider.
+How the file is made (dynamo export, fusion, int8/fp16) is its export target, export/targets/onnx.py."""
 
 from __future__ import annotations
 
-import contextlib
-import io
+import math
 from pathlib import Path
 
 import numpy as np
 
-from pocketbert.backends import (
-    Backend,
-    ExportResult,
-    LoadRequest,
-    Runner,
-    installed,
-    int8_mode,
-    register,
-)
-
-MODEL_FILE = "model.onnx"
-OPSET = 18
-
-
-def export_onnx(loaded, precision: str, cfg, calibration: list[dict[str, np.ndarray]],
-                bundle: Path, log=print) -> ExportResult:
-    from export.wrapper import OUTPUT_NAMES, ExportWrapper
-
-    work = bundle / ".work"
-    work.mkdir()
-    fp32_path = work / "fp32.onnx"
-    wrapper = ExportWrapper(loaded.model, loaded.task, loaded.uses_token_type_ids).eval()
-    log("torch.onnx.export (dynamo)")
-    _export_fp32(wrapper, loaded, OUTPUT_NAMES[loaded.task], fp32_path)
-    path = fp32_path
-    fusions: dict[str, int] = {}
-    if getattr(cfg, "onnx_fuse", True) and precision != "fp16":  # fp16 converter: plain ops only
-        log("fusing attention / SkipLayerNorm / BiasGelu (onnxscript optimize_for_ort)")
-        path, fusions = fuse(path, work / "fused.onnx")
-    if cfg.onnx_optimize:
-        log("ORT transformer optimizer (fused attention / LayerNorm / GELU)")
-        path = _optimize(path, loaded, work / "optimized.onnx")
-    guided_notes = None
-    if precision == "int8" and getattr(cfg, "int8_guided", None):
-        log("int8 guided: per-node sensitivity, then fp32 for the worst until the metric holds")
-        path, guided_notes = _guided_int8(_quant_source(path, work), loaded, cfg, work, log)
-    elif precision == "int8" and int8_mode(cfg) == "static":
-        log(f"int8: static QDQ per-channel quantization, calibrating on {len(calibration)} inputs")
-        path = _quantize_static(_quant_source(path, work), work / "int8-static.onnx", calibration)
-    elif precision == "int8":
-        log("int8: pre-process + dynamic per-channel quantization")
-        path = _quantize(_quant_source(path, work), work / "int8.onnx")
-    elif precision == "fp16":
-        log("fp16: converting weights and compute")
-        path = _to_fp16(path, work / "fp16.onnx")
-    path.replace(bundle / MODEL_FILE)
-    for p in sorted(work.iterdir()):
-        p.unlink()
-    work.rmdir()
-    int8 = {"int8_mode": int8_mode(cfg), "quantization": _int8_description(cfg, guided_notes)}
-    return ExportResult(model_file=MODEL_FILE, input_dtype="int64", seq_lens=[cfg.seq_len],
-                        dynamic_seq=True, dynamic_batch=True,
-                        notes={"opset": OPSET, "ort_optimized": bool(cfg.onnx_optimize),
-                               "fusions": fusions,
-                               **(int8 if precision == "int8" else
-                                  {"quantization": "fp16 weights" if precision == "fp16" else "none"}),
-                               **({"int8_guided": guided_notes} if guided_notes else {})})
-
-
-def _int8_description(cfg, guided_notes) -> str:
-    ops = "/".join(INT8_OP_TYPES)
-    if int8_mode(cfg) == "static":
-        return (f"onnxruntime quantize_static (QDQ): QInt8 per-channel weights of every {ops}, "
-                f"QUInt8 activations with scales calibrated (MinMax) on {cfg.calibration_samples} inputs")
-    return (f"onnxruntime quantize_dynamic: QInt8 per-channel weights of every {ops}"
-            + (" except int8_guided.fp32_nodes" if guided_notes else ""))
-
-
-def _export_fp32(wrapper, loaded, output_names: list[str], path: Path) -> None:
-    import torch
-    from torch.export import Dim
-
-    example = torch.ones((2, 16), dtype=torch.long)  # (bs, seq); bs 2 so batch stays symbolic
-    args = tuple(example.clone() for _ in loaded.input_names)
-    batch, seq = Dim("batch", min=1, max=1024), Dim("seq", min=2, max=loaded.max_positions)
-    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
-        torch.onnx.export(wrapper, args, str(path), input_names=loaded.input_names,
-                          output_names=output_names, opset_version=OPSET, dynamo=True,
-                          dynamic_shapes={n: {0: batch, 1: seq} for n in loaded.input_names},
-                          external_data=False)
-
-
-def _optimize(path: Path, loaded, out: Path) -> Path:
-    from onnxruntime.transformers.optimizer import optimize_model
-
-    config = loaded.model.config
-    heads = getattr(config, "num_attention_heads", None) or config.n_heads
-    hidden = getattr(config, "hidden_size", None) or config.dim
-    model = optimize_model(str(path), model_type="bert", num_heads=heads, hidden_size=hidden,
-                           opt_level=1, use_gpu=False)
-    model.save_model_to_file(str(out))
-    return out
-
-
-def fuse(path: Path, out: Path) -> tuple[Path, dict[str, int]]:
-    """onnxscript's generic optimizer (constant folding, shape simplification) then its ORT
-    transformer fusions; returns the fused file and the count of each fusion applied."""
-    import onnx_ir as ir
-    import onnxscript
-    from onnxscript.rewriter.ort_fusions import optimize_for_ort
-
-    model = onnxscript.optimizer.optimize(ir.load(str(path)))
-    model, counts = optimize_for_ort(model)
-    ir.save(model, str(out))
-    return out, {k: int(v) for k, v in counts.items() if v}
-
-
-def _to_fp16(path: Path, out: Path) -> Path:
-    import onnx
-    from onnxruntime.transformers.float16 import convert_float_to_float16
-
-    model = convert_float_to_float16(onnx.load(str(path)), keep_io_types=True)
-    onnx.save(model, str(out))
-    return out
-
-
-def _quant_source(path: Path, work: Path) -> Path:
-    """The graph quantize_dynamic reads."""
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    if _has_contrib_ops(path):
-        return path  # already folded by onnxscript; ONNX shape inference does not know contrib ops
-    # Unfused graphs: ORT's pre-processing (ONNX shape inference + graph optimizations; its
-    # symbolic shape inference can't resolve the dynamo graph's shapes).
-    source = work / "preprocessed.onnx"
-    quant_pre_process(str(path), str(source), skip_symbolic_shape=True)
-    return source
-
-
-def _quantize(source: Path, out: Path, only: list[str] | None = None,
-              exclude: list[str] | None = None) -> Path:
-    """int8 weights of every INT8_OP_TYPES node (or only `only`), except `exclude` (kept fp32)."""
-    import logging
-
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # its "consider pre-processing" warning: done above, or not needed
-    try:
-        quantize_dynamic(str(source), str(out), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=INT8_OP_TYPES, nodes_to_quantize=_gemm_names(only),
-                         nodes_to_exclude=_gemm_names(exclude),
-                         extra_options={"MatMulConstBOnly": True})  # weights only, not act x act
-    finally:
-        root.setLevel(level)
-    return out
-
-
-def _quantize_static(source: Path, out: Path, calibration: list[dict[str, np.ndarray]]) -> Path:
-    """Static int8 in QDQ form: int8 per-channel weights of every INT8_OP_TYPES node (as the
-    dynamic path) and uint8 activations whose scale and zero point come from the min/max seen on
-    `calibration` (fixed in the file, no per-call DynamicQuantizeLinear).
-
-    uint8 activations x int8 weights: ONNX Runtime's CPU kernels' native pairing (the one the
-    dynamic path runs too); full-range weights (no reduce_range) as the dynamic path. A linear's
-    output stays fp32 (OpTypesToExcludeOutputQuantization): its consumers (bias Add,
-    SkipLayerNormalization, MultiHeadAttention, BiasGelu) are fp32 ops, so a Q/DQ pair there only
-    added noise; quantized, the QA head's logits alone cost 15 dB (distilbert-tiny: 19.5 -> 31 dB
-    logit SNR, dynamic 35). So the two modes differ only in how a linear's input is scaled.
-    Gather keeps its output Q/DQ: the gathered rows are the int8 table's own values (lossless),
-    and it lets ONNX Runtime gather int8 rows instead of dequantizing the whole table."""
-    import logging
-
-    import onnx
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-
-    names = [i.name for i in onnx.load(str(source), load_external_data=False).graph.input]
-
-    class Feeds(CalibrationDataReader):
-        def __init__(self):
-            self.rest = iter([{n: np.asarray(ex[n], dtype=np.int64) for n in names}
-                              for ex in calibration])
-
-        def get_next(self):
-            return next(self.rest, None)
-
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # its "consider pre-processing" warning: see _quant_source
-    try:
-        quantize_static(str(source), str(out), Feeds(), quant_format=QuantFormat.QDQ,
-                        op_types_to_quantize=INT8_OP_TYPES, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax,
-                        extra_options={"MatMulConstBOnly": True,  # weights x activations only
-                                       "OpTypesToExcludeOutputQuantization": ["MatMul", "Gemm"]})
-    finally:
-        root.setLevel(level)
-    return out
-
-
-def _gemm_names(names: list[str] | None) -> list[str] | None:
-    """WORKAROUND: quantize_dynamic first rewrites every Gemm `G` into a MatMul named `G_MatMul`
-    (+ Add) and matches node lists against the new name, so an excluded Gemm (a classifier's
-    pooler and head) was quantized anyway. List both names."""
-    return [m for n in names for m in (n, f"{n}_MatMul")] if names else None
-
-
-def _guided_int8(source: Path, loaded, cfg, work: Path, log) -> tuple[Path, dict]:
-    """int8 with the layers that cost the task metric most kept fp32 (export/int8_guided.py)."""
-    from export import int8_guided as g
-    from export.pipeline import guided_targets
-    from export.task_eval import load_task_data
-    from pocketbert.inputs import pad_inputs
-
-    data = load_task_data(cfg.int8_guided, loaded.task, loaded.tokenizer, cfg.seq_len,
-                          cfg.int8_guided_questions, getattr(loaded.model.config, "label2id", None),
-                          flag="--int8-guided")
-    nodes = g.node_modules(source, INT8_OP_TYPES)
-
-    def load(path: Path, threads: int | None = None):
-        return load_onnx(LoadRequest(loaded.input_names, threads, path, task=loaded.task,
-                                     precision="int8"))[0]
-
-    log(f"int8 guided: {len(nodes)} quantizable nodes, choosing on {data.size} items of "
-        f"{data.path.name}")
-    exclude, notes = g.choose_exclusions(source, nodes, _quantize, load, loaded.input_names, data,
-                                         *guided_targets(cfg, data.kind), work, loaded.task, log=log)
-    plain, guided = _quantize(source, work / "int8.onnx"), work / "guided.onnx"
-    _quantize(source, guided, exclude=exclude)
-    feeds = pad_inputs(data.probe_feeds(loaded.input_names, 1)[0], cfg.seq_len)
-    notes["latency_ms_median"] = g.latency_ms(lambda p: load(p, g.LATENCY_THREADS),
-                                              {"int8": plain, "guided": guided}, feeds)
-    notes["latency_setup"] = (f"1 x {cfg.seq_len} tokens, {g.LATENCY_THREADS} threads, "
-                              "interleaved at export time (rough; bench/ gives real figures)")
-    notes["bytes"] = {"int8": plain.stat().st_size, "guided": guided.stat().st_size}
-    return guided, notes
-
-
-# Every op type that holds a large weight in our graphs (fused or not); quantize_dynamic skips
-# the ones a graph does not have.
-INT8_OP_TYPES = ["MatMul", "Gemm", "Gather", "Attention", "EmbedLayerNormalization"]
-
-
-def _has_contrib_ops(path: Path) -> bool:
-    import onnx
-
-    graph = onnx.load(str(path), load_external_data=False).graph
-    return any(n.domain == "com.microsoft" for n in graph.node)
-
-
-def float_weights(path: Path, min_elements: int = 65536) -> dict[str, int]:
-    """Float initializers with at least `min_elements` values: name -> element count. An int8
-    file that quantized every large weight has none (biases and LayerNorm scales are small)."""
-    import onnx
-
-    floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)
-    return {t.name: int(np.prod(t.dims)) for t in onnx.load(str(path)).graph.initializer
-            if t.data_type in floats and int(np.prod(t.dims)) >= min_elements}
+from pocketbert.backends import LoadRequest, PlainFile, Runner, Runtime, installed, register
+from pocketbert.common import UsageError
+from pocketbert.inputs import FEATURES
 
 
 def load_onnx(req: LoadRequest) -> tuple[Runner, dict]:
@@ -304,9 +33,59 @@ def load_onnx(req: LoadRequest) -> tuple[Runner, dict]:
     return run, {"threads_effective": req.threads}
 
 
-register(Backend(name="onnx", precisions=("fp32", "fp16", "int8"), export=export_onnx, load=load_onnx,
-                 int8_modes=("dynamic", "static"),
+# ONNX ops that only an integer-quantized graph has (dynamic, static QDQ and contrib forms).
+INT8_ONNX_OPS = {"MatMulInteger", "DynamicQuantizeLinear", "DynamicQuantizeMatMul", "MatMulIntegerToFloat",
+                 "QAttention", "QLinearMatMul", "QGemm", "QuantizeLinear", "QEmbedLayerNormalization"}
+
+
+def onnx_file_facts(path: Path, seq_len: int) -> dict:
+    """A plain .onnx file's inputs, outputs and precision, read from the graph (no session)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    graph = model.graph
+    inits = {t.name for t in graph.initializer}
+    types = {onnx.TensorProto.INT64: "int64", onnx.TensorProto.INT32: "int32"}
+
+    def shape(v) -> list:
+        return [d.dim_param or (d.dim_value if d.HasField("dim_value") else "?")
+                for d in v.type.tensor_type.shape.dim]
+
+    inputs = [v for v in graph.input if v.name not in inits]
+    bad = [v.name for v in inputs if v.type.tensor_type.elem_type not in types]
+    if bad:
+        raise UsageError(f"{path}: input(s) {', '.join(bad)} are not integer token inputs: expected int64 "
+                         f"or int32 inputs named like {', '.join(FEATURES)}")
+    shapes = [shape(v) for v in inputs]
+    fixed = [s[1] for s in shapes if len(s) > 1 and isinstance(s[1], int)]
+    ops = {n.op_type for n in graph.node}
+    fp16 = any(t.data_type == onnx.TensorProto.FLOAT16 for t in graph.initializer)
+    precision = "int8" if ops & INT8_ONNX_OPS else "fp16" if fp16 else "fp32"
+    return {"input_names": [v.name for v in inputs], "dtypes": [types[v.type.tensor_type.elem_type] for v in inputs],
+            "shapes": shapes, "seq_len": min(fixed) if fixed else None,
+            "outputs": [{"name": v.name, "shape": shape(v)} for v in graph.output],
+            "precision": precision, "precision_from": "graph ops",
+            "parameters": _onnx_parameters(graph)}
+
+
+def _onnx_parameters(graph) -> dict[str, int]:
+    """Weights in the graph (quantization scales and zero points left out); embedding tables are
+    the ones a Gather reads."""
+    gathered = {n.input[0] for n in graph.node if n.op_type == "Gather"}
+    total = embedding = 0
+    for t in graph.initializer:
+        if t.name.endswith(("_scale", "_zero_point")) or len(t.dims) == 0:
+            continue
+        n = math.prod(t.dims)
+        total += n
+        embedding += n if t.name in gathered else 0
+    return {"total": total, "non_embedding": total - embedding}
+
+
+register(Runtime(name="onnx", precisions=("fp32", "fp16", "int8"), load=load_onnx,
                  available=installed("onnxruntime"), dynamic_shapes=True,
                  label="ONNX Runtime", requires=("numpy", "onnxruntime"), runtime_modules=("onnxruntime",),
                  install_hint="{python} -m pip install onnxruntime==1.32.0 numpy",
+                 plain_file=PlainFile(".onnx", "an ONNX model", onnx_file_facts),
+                 main_job=("fp32", "int8"), rank=10,
                  description="ONNX Runtime CPU (model.onnx; dynamic batch and sequence)"))

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pocketbert.backends import Backend, LoadRequest, Runner, installed, register
-from pocketbert.models import BERT_FAMILY
+from pocketbert.backends import LoadRequest, Runner, Runtime, installed, register
+from pocketbert.models import BERT_FAMILY, load_model
 
 
 def load_pytorch(req: LoadRequest) -> tuple[Runner, dict]:
@@ -15,8 +15,7 @@ def load_pytorch(req: LoadRequest) -> tuple[Runner, dict]:
 
     import torch
 
-    from export.wrapper import wrap
-    from pocketbert.models import load_model
+    from pocketbert.wrapper import wrap
 
     if req.threads:
         torch.set_num_threads(int(req.threads))  # intra-op pool (MKL/oneDNN/OpenMP)
@@ -36,8 +35,9 @@ def load_pytorch(req: LoadRequest) -> tuple[Runner, dict]:
     return run, {"threads_effective": torch.get_num_threads(), "model_bytes": buf.tell()}
 
 
-register(Backend(name="pytorch", precisions=("fp32", "int8"), load=load_pytorch,
-                 available=installed("torch", "transformers"), dynamic_shapes=True,
+register(Runtime(name="pytorch", precisions=("fp32", "int8"), load=load_pytorch,
+                 available=installed("torch", "transformers"), target=None, dynamic_shapes=True,
+                 main_job=("fp32",), rank=0,
                  label="PyTorch eager", requires=("numpy", "torch", "transformers"),
                  # transformers imports its modeling code on first use (~6 s of the ~9 s "load" measured here)
                  runtime_modules=("torch", "transformers.modeling_utils",

@@ -1,0 +1,102 @@
+"""The export-target registry: one record per format we build — its export function, the
+precisions it makes, its int8 builds, its file check and parity tolerances, and the facts the
+benchmark's export scheduling needs. The runtime that loads its files is a separate record
+(pocketbert.backends) under the same name by default (`runtime=` names another).
+
+A target module ends with `register(ExportTarget(...))`; the built-in ones are the files of this
+package, plugins come through pocketbert.backends.load_plugins (a plugin file may register a
+runtime, a target, or both). Heavy exporters (torch.export, onnx, coremltools) are imported inside
+the functions.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from pocketbert.backends import load_plugins
+from pocketbert.common import lookup
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What a target's export wrote into the bundle."""
+
+    model_file: str  # name of the model file/folder inside the bundle
+    input_dtype: str  # dtype the runtime is fed ("int64" / "int32")
+    seq_lens: list[int]  # sequence lengths the file accepts (max first for dynamic)
+    dynamic_seq: bool  # True: any length <= max(seq_lens); False: exactly one of seq_lens
+    dynamic_batch: bool = False
+    notes: dict[str, Any] | None = None  # target-specific facts for the manifest
+
+
+@dataclass(frozen=True)
+class ExportTarget:
+    name: str
+    precisions: tuple[str, ...]  # what it exports
+    export: Callable[..., ExportResult]  # (loaded, precision, cfg, calibration, bundle, log)
+    runtime: str = ""  # the runtime that loads its files (parity, bench); "": its own name
+    check_bundle: Callable[[Path, list[str], list[str]], None] | None = None  # (model, inputs, outputs) after export
+    tolerances: dict[str, Any] = field(default_factory=dict)  # parity bounds of precisions it adds
+    int8_modes: tuple[str, ...] = ()  # int8 builds it makes ("dynamic", "static"): --int8-mode picks or measures
+    int8_guided: bool = False  # --int8-guided can choose per-layer precisions of its int8 build
+    export_seconds: dict[str, float] = field(default_factory=dict)  # rough seconds per precision
+    # (DistilBERT-base QA, seq 384, 2 vCPUs): the bench starts the longest exports first
+    cache_tags: dict[str, str] = field(default_factory=dict)  # ExportConfig knob -> tag in the bench
+    # cache's folder name when the knob is on (a knob this target reads that changes its file)
+    build_probe: Callable[[str, int, Path], Path] | None = None  # (kind, n, path): the runtime's GemmProbe program
+    description: str = ""  # one line for --help
+    label: str = ""  # the name logs show; default: the name
+
+    @property
+    def runs_on(self) -> str:
+        """The runtime that loads this target's files."""
+        return self.runtime or self.name
+
+
+TARGETS: dict[str, ExportTarget] = {}
+_loaded = False
+
+
+def register(target: ExportTarget) -> ExportTarget:
+    """Add a target (a module's last line); a second one with the same name replaces the first."""
+    TARGETS[target.name] = target
+    return target
+
+
+def _load_all() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        importlib.import_module(f"{__name__}.{info.name}")
+    load_plugins()
+
+
+def all_targets() -> dict[str, ExportTarget]:
+    _load_all()
+    return TARGETS
+
+
+def get_target(name: str, what: str = "export target") -> ExportTarget:
+    """The target called `name`, or a UsageError listing the valid names."""
+    return lookup(all_targets(), name, what)
+
+
+def target_names() -> list[str]:
+    return list(all_targets())
+
+
+def int8_mode(cfg) -> str:
+    """The int8 build a target makes from an export config: "dynamic" or "static". The pipeline
+    resolves "auto" (build both, measure, keep one: export/int8_choice.py) before a target sees
+    it; configs without the knob (older callers) get dynamic."""
+    mode = getattr(cfg, "int8_mode", "dynamic")
+    if mode not in ("dynamic", "static"):
+        raise ValueError(f"int8 mode {mode!r} reached a backend: the export pipeline resolves "
+                         "'auto' into dynamic or static first")
+    return mode

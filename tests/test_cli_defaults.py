@@ -1,0 +1,34 @@
+"""One source of defaults: a command's flags left out give exactly its config dataclass's defaults
+(the flags read them from the dataclass; this fails when a flag or the mapping to config drifts)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from bench.cli import config_from_args as bench_config
+from bench.harness import BenchConfig
+from export.cli import config_from_args as export_config
+from export.pipeline import ExportConfig
+from pocketbert.cli import build_parser
+
+
+def test_bench_flags_default_to_bench_config():
+    args = build_parser().parse_args(["bench"])
+    assert bench_config(args) == BenchConfig()
+
+
+def test_export_flags_default_to_export_config(tmp_path):
+    out = tmp_path / "b"
+    args = build_parser().parse_args(["export", "--model", "bert-tiny", "--out", str(out)])
+    assert export_config(args) == ExportConfig(model="bert-tiny", out=Path(out))
+
+
+def test_every_export_config_field_has_a_flag():
+    """A config knob with no flag would have its default written in one place and be unreachable."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices["export"]
+    dests = {a.dest for a in sub._actions}
+    flagless = {f.name for f in dataclasses.fields(ExportConfig)} - dests
+    # targets/precisions: --target/--precision; onnx_fuse: --no-onnx-fuse
+    assert flagless == {"targets", "precisions", "onnx_fuse"}, flagless
