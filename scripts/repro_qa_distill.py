@@ -151,7 +151,7 @@ def export(name: str, model: Path, shared: Path, out: Path, args) -> dict:
     against PyTorch fp32. An int8 that fails its gate is exported again without the gate, so its
     figures are still measured and shown (marked)."""
     root = out / "bundles" / name
-    for key, (targets, precision, extra) in EXPORTS.items():
+    for key, (targets, precision, extra) in ([] if args.report_only else EXPORTS.items()):
         extra = [f"squad:{shared / GOLD}" if x == "GOLD" else x for x in extra]
         for gated in (True, False):
             folder = root / (key if gated else f"{key}-ungated")
@@ -203,7 +203,7 @@ def optimum_teacher(shared: Path, out: Path, args) -> list[str]:
 
 def bench(bundles: dict[str, dict], shared: Path, out: Path, args) -> list[dict]:
     run = out / "bench" / "qa"
-    if not any(run.glob("*.json")):
+    if not any(run.glob("*.json")) and not args.report_only:
         paths = [b["path"] for model in bundles.values() for b in model.values()] + optimum_teacher(shared, out, args)
         log(f"bench: {len(paths)} bundles, first {args.bench_questions} questions of {EVAL}, 2 threads, "
             f"real length, {args.rounds} rounds")
@@ -229,7 +229,10 @@ def _label(r: dict, out: Path) -> str:
     b = Path(r["bundle"]).resolve()
     if (out / "peers") in b.parents:
         return f"teacher, optimum {b.parent.name.removeprefix('optimum-')}"
-    return f"{b.parent.name} {b.name}"  # e.g. "l3 onnx-int8"
+    if (out / "bundles") in b.parents:  # bundles/MODEL/EXPORT/KIND
+        model, export, *_ = b.relative_to(out / "bundles").parts
+        return f"{model} {b.name}" + (" (failed its gate)" if export.endswith("-ungated") else "")
+    return b.name
 
 
 def table(results: dict, recs: list[dict], out: Path) -> str:
@@ -305,6 +308,8 @@ def main() -> int:
     p.add_argument("--bench-questions", type=int, default=300, help="questions per benchmarked bundle")
     p.add_argument("--rounds", type=int, default=3, help="bench rounds (rotated order)")
     p.add_argument("--no-export", action="store_true", help="students and scores only")
+    p.add_argument("--report-only", action="store_true", help="train, export and time nothing: the tables "
+                   "from what OUT holds")
     p.add_argument("--export", nargs="+", choices=list(STUDENTS), metavar="STUDENT",
                    help="students to export and benchmark with the teacher (default: every trained one)")
     p.add_argument("--optimum-venv", type=Path, default=Path.home() / ".cache/pocketbert/optimum-venv",
@@ -320,7 +325,11 @@ def main() -> int:
     t0 = time.time()
     results: dict = {"students": {}, "bundles": {}, "params_m": {"teacher": params_m(shared / TEACHER)}}
     for name in args.students:
-        results["students"][name] = train_student(STUDENTS[name], shared, out)
+        done_before = out / "students" / name / "metrics.json"
+        if args.report_only:
+            results["students"][name] = json.loads(done_before.read_text()) if done_before.exists() else None
+        else:
+            results["students"][name] = train_student(STUDENTS[name], shared, out)
     done = {n: m for n, m in results["students"].items() if m}
     if not done:
         log("no student finished")
@@ -336,6 +345,8 @@ def main() -> int:
             results["bundles"][name] = export(name, model, shared, out, args)
         recs = bench(results["bundles"], shared, out, args)
     results["wall_s"] = time.time() - t0
+    if args.report_only and (out / "results.json").exists():  # the run's own time, not this re-render's
+        results["wall_s"] = json.loads((out / "results.json").read_text()).get("wall_s", results["wall_s"])
     md = table(results, recs, out)
     (out / "table.md").write_text(md + "\n")
     from pocketbert.common import write_json
