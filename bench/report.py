@@ -87,8 +87,13 @@ def headline(records: list[dict]) -> list[str]:
         lines.append(f"**{len(ok) - len(trusted)} of {len(ok)} records are noisy** (other processes used the "
                      "CPU, or its pace changed, while they ran; see *Noisy records* for which): they are kept out of the lines below.")
     if not trusted:
-        return lines + ["No trusted record: every measured run was noisy. Re-run on a quiet machine "
-                        "(or with `--rounds 3 --retries 2`)."]
+        lines.append("No trusted record: every measured run was noisy. Re-run on a quiet machine "
+                     "(or with `--rounds 3 --retries 2`).")
+        trade = speed_at_quality(ok)  # answer quality does not depend on the noise; the speed-up does
+        if trade:
+            lines.append(trade.replace("**Speed at answer quality:**",
+                                       "**Speed at answer quality (from noisy records, indicative only):**"))
+        return lines
     best = min(trusted, key=lambda r: r["stats"]["latency_ms"]["p50"])
     shape = "real length" if best["shape"] == "dynamic" else f"padded to {best['seq_len']}"
     lines.append(f"**Fastest:** {_name(best['runtime'])} {best['precision']}, {shape}: "

@@ -59,3 +59,14 @@ def test_report_names_speed_at_answer_quality(scored_run):
     assert line.startswith("**Speed at answer quality:**")
     assert f"{small['model']} is {speed:.2f}x faster than {big['model']} at 80.0% of its F1" in line
     assert speed_at_quality([records[0]]) is None  # one model: nothing to compare
+
+
+def test_headline_keeps_the_trade_off_when_every_record_is_noisy(scored_run):
+    from bench.report import headline
+
+    _, records = scored_run
+    for r in records:
+        r["trust"] = {**(r.get("trust") or {}), "steal_pct": 50.0}  # evidence the report re-judges as noisy
+    lines = headline(records)
+    assert any(x.startswith("No trusted record") for x in lines)
+    assert any(x.startswith("**Speed at answer quality (from noisy records") for x in lines), lines
