@@ -153,7 +153,8 @@ def speed_at_quality(records: list[dict]) -> str | None:
             continue
         ref = max(rs, key=lambda r: r["parameters"].get("total", 0))
         for r in sorted(rs, key=lambda r: r["parameters"].get("total", 0)):
-            if r is ref or not ref["answer_quality"]["f1"]:
+            if r is ref or not ref["answer_quality"]["f1"] or \
+                    r["parameters"].get("total") == ref["parameters"].get("total"):  # the same model, another file
                 continue
             speed = ref["total_model_s"] / r["total_model_s"]
             keep = 100 * r["answer_quality"]["f1"] / ref["answer_quality"]["f1"]
