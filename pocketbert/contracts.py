@@ -449,8 +449,10 @@ class Record(Contract):
             check_numbers(where, f"rounds_latency_ms[{i}]", values)
         for name, (lo, hi) in self.COUNTS.items():
             check_number(where, name, getattr(self, name), lo, hi, integer=True)
-        for name in ("threads", "threads_effective"):
-            check_number(where, name, getattr(self, name), 1, 1 << 16, integer=True, optional=True)
+        # threads 0 is a request for the runtime's default (the phone app's protocol; threads_effective
+        # then says what that was); the effective count is a real one
+        check_number(where, "threads", self.threads, 0, 1 << 16, integer=True, optional=True)
+        check_number(where, "threads_effective", self.threads_effective, 1, 1 << 16, integer=True, optional=True)
         for name in ("model_file_bytes", "flops_total"):
             check_number(where, name, getattr(self, name), 0, integer=True, optional=True)
         for name in self.OPTIONAL_AMOUNTS:

@@ -72,7 +72,10 @@ def test_resume_after_sigkill_is_bit_identical(data, tmp_path):
     distill_task(_cfg(data, ref))
     out = tmp_path / "killed"
     # the run with a step hook that SIGKILLs the process right after step 4's checkpoint
-    code = ("import os, signal; from distill.task import TaskConfig, distill_task; "
+    # the same intra-op thread count as this process (an earlier test may have changed it): CPU
+    # reductions split by thread count, and bit-identity needs the same split
+    code = (f"import os, signal, torch; torch.set_num_threads({torch.get_num_threads()}); "
+            "from distill.task import TaskConfig, distill_task; "
             "kill = lambda end: end.step == 4 and os.kill(os.getpid(), signal.SIGKILL); "
             f"distill_task(TaskConfig(**{_cfg(data, out).__dict__!r}), on_step=[kill])")
     env = dict(os.environ, PYTHONPATH=str(ROOT))

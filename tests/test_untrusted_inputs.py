@@ -201,7 +201,7 @@ def _valid_record(**changes) -> dict:
 BAD_NUMBERS = [("latency_ms", [1.0, -2.0]), ("latency_ms", [1.0, math.inf]), ("latency_ms", [math.nan, 1.0]),
                ("tokenize_ms", [-0.1, 0.1]), ("postprocess_ms", [0.2, math.inf]), ("load_ms", -3.0),
                ("load_ms", math.nan), ("first_inference_ms", math.inf), ("peak_rss_mb", -1.0),
-               ("threads", 0), ("threads", -4), ("seq_len", -1), ("n_items", -2), ("rounds", 0),
+               ("threads_effective", 0), ("threads", -4), ("seq_len", -1), ("n_items", -2), ("rounds", 0),
                ("model_file_bytes", -10), ("gemm_peak_gflops", math.inf), ("tokens", {"real": -1, "fed": 20}),
                ("trust", {"cv": math.nan}), ("machine", {"hostname": "h", "load_avg_1m": math.inf}),
                ("rounds_latency_ms", [[1.0, -1.0]]), ("parameters", {"total": -5}),
