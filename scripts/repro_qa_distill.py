@@ -264,7 +264,7 @@ def table(results: dict, recs: list[dict], out: Path) -> str:
                      f"{cell(ms['executorch-fp32'])} / {cell(ms['executorch-int8'])} | "
                      f"{cell(ms['onnx-fp32'])} / {cell(ms['onnx-int8'])} | {speed} |")
     gates = [(m, k, b) for m, kinds in results["bundles"].items() for k, b in sorted(kinds.items())
-             if b.get("f1") is not None and k.endswith("int8")]
+             if b.get("f1") is not None and "int8" in k]
     if gates:
         lines += ["", "int8 vs fp32, the export's gate (SQuAD F1 and answers identical to PyTorch fp32 on the "
                   "first eval questions):", "", "| model | bundle | F1 fp32 -> int8 | identical answers | gate |",
