@@ -4,7 +4,6 @@ map, the teacher cache, and one-line errors for a bad transfer file or layer map
 
 import json
 import os
-import random
 import subprocess
 import sys
 from pathlib import Path
@@ -14,26 +13,9 @@ import torch
 
 from distill.task import TaskConfig, distill_task
 from pocketbert.common import UsageError
-from pocketbert.models import _COMMON_WORDS
+from test_distill_task import _squad  # synthetic SQuAD: one answer word among filler words
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _squad(path, n, seed, gold=True):
-    """Synthetic SQuAD: the answer is the one 'answer word' in a context of filler words."""
-    rng = random.Random(seed)
-    words = list(_COMMON_WORDS)
-    answers, filler = words[40:52], words[:40]
-    paragraphs = []
-    for i in range(n):
-        a = rng.choice(answers)
-        left = " ".join(rng.choice(filler) for _ in range(rng.randint(2, 12)))
-        right = " ".join(rng.choice(filler) for _ in range(rng.randint(2, 12)))
-        paragraphs.append({"context": f"{left} {a} {right}", "qas": [{
-            "id": f"{seed}-{i}", "question": "which one is it",
-            "answers": [{"text": a, "answer_start": len(left) + 1}]}]})
-    path.write_text(json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": paragraphs}]}))
-    return path
 
 
 @pytest.fixture(scope="module")
