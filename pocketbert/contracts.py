@@ -277,9 +277,10 @@ class Manifest(Contract):
                 shape = spec.get("shape")
                 if not isinstance(shape, list) or not 1 <= len(shape) <= 4:
                     raise _bad(where, f"{kind}[{i}].shape", shape, "is not a list of 1 to 4 dimensions")
-                for d in shape:
+                for d in shape:  # a size, a named dynamic axis, or (CoreML) the list of enumerated sizes
                     if d not in ("batch", "seq"):
-                        check_number(where, f"{kind}[{i}].shape", d, 1, 1 << 20, integer=True)
+                        for size in (d if isinstance(d, list) and d else [d]):
+                            check_number(where, f"{kind}[{i}].shape", size, 1, 1 << 20, integer=True)
         for name, meta in self.files.items():
             if not name or "/" in name or "\\" in name or name.startswith("."):
                 raise _bad(where, "files", name, "is not a plain file name")
