@@ -7,7 +7,9 @@ heavy libraries are imported inside `run`, so `pocketbert --help` stays instant.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 
 from pocketbert import __version__
@@ -47,7 +49,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import os
     import signal
 
     parser = build_parser()
@@ -81,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
             return _interrupted(name, received_signal())
         if os.environ.get("POCKETBERT_TRACEBACK"):
             raise
+        disk = _disk_trouble(e)
+        if disk:
+            print(f"{name}: error: {disk}", file=sys.stderr)
+            return 1
         msg = " ".join(str(e).split())[:300]
         print(f"{name}: error: internal error ({type(e).__name__}: {msg}); "
               "POCKETBERT_TRACEBACK=1 shows where", file=sys.stderr)
@@ -89,6 +94,30 @@ def main(argv: list[str] | None = None) -> int:
         for s, handler in previous.items():
             signal.signal(s, handler)
         reset_signal_state()  # a signal this command handled must not stop the next one in this process
+
+
+# What a user can do when the disk says no: the cause is theirs to fix, not a bug of ours.
+_DISK_HINTS = {
+    errno.ENOSPC: "the disk is full: free space there, or write elsewhere (--out)",
+    errno.EDQUOT: "the disk quota is exceeded: free space there, or write elsewhere (--out)",
+    errno.EROFS: "that file system is read-only: write elsewhere (--out)",
+    errno.EACCES: "no permission to write there: write elsewhere (--out) or fix its permissions",
+    errno.EPERM: "no permission to write there: write elsewhere (--out) or fix its permissions",
+}
+
+
+def _disk_trouble(e: BaseException) -> str | None:
+    """One line for an error whose cause (or a cause it wraps) is a full, read-only or forbidden disk."""
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in _DISK_HINTS:
+            where = f" {e.filename}" if e.filename else ""
+            return f"cannot write{where}: {e.strerror or os.strerror(e.errno)}; {_DISK_HINTS[e.errno]}"
+        if "No space left on device" in str(e):  # a C++ library's own wording (torch, onnx writers)
+            return f"cannot write: No space left on device; {_DISK_HINTS[errno.ENOSPC]}"
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def _interrupted(name: str, signum: int) -> int:

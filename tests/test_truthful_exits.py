@@ -60,3 +60,35 @@ def test_an_interrupt_says_what_it_keeps_on_disk(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(export.cli, "run", lambda args: (_ for _ in ()).throw(KeyboardInterrupt()))
     rc, err = _run(["export", "--model", "bert-tiny", "--out", str(tmp_path / "o")], capsys)
     assert err == ["pocketbert export: interrupted; nothing partial was left behind"], err
+
+
+def test_an_ssh_device_without_ssh_on_path_is_one_line_and_leaves_no_temp_folder(tmp_path, capsys, monkeypatch):
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))  # no `ssh` anywhere
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    monkeypatch.chdir(tmp_path)
+    rc, err = _run(["bench", "--model", "bert-tiny", "--device", "ssh://pi@127.0.0.1", "--out", "o"], capsys)
+    assert rc == 2 and len(err) == 1 and "needs the OpenSSH client" in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin"]  # no pb-ssh-* folder, no run folder
+
+
+@pytest.mark.parametrize("err, says", [
+    (OSError(28, "No space left on device", "/r/report.md"), "cannot write /r/report.md: No space left on device; "
+                                                             "the disk is full"),
+    (OSError(30, "Read-only file system", "/r/report.md"), "that file system is read-only: write elsewhere (--out)"),
+    (RuntimeError("[enforce fail at inline_container.cc:603] . PytorchStreamWriter failed writing file: "
+                  "No space left on device"), "the disk is full"),
+])
+def test_a_full_or_read_only_disk_is_one_line_with_a_hint(err, says, tmp_path, capsys, monkeypatch):
+    # As root (CI) no folder is read-only and no disk can be filled safely: the writer is made to fail the
+    # way the kernel (or a C++ writer) reports it, and the command must say so, not "internal error".
+    import bench.report_cli
+
+    def fail(results, out):
+        raise err
+    monkeypatch.setattr(bench.report_cli, "render_report", fail)
+    rc, err_lines = _run(["report", str(tmp_path)], capsys)
+    assert rc == 1 and len(err_lines) == 1 and says in err_lines[0], err_lines
+    assert "internal error" not in err_lines[0]

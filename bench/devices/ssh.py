@@ -326,6 +326,9 @@ class SshDevice:
     def __init__(self, url: str, log: Callable[[str], None] | None = None):
         self.target = parse_url(url)
         self.name = self.target.url
+        if shutil.which("ssh") is None:
+            raise UsageError(f"{self.name}: an ssh:// device needs the OpenSSH client (`ssh`) on PATH "
+                             "(Debian/Ubuntu: apt install openssh-client)")
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self._ctl_dir: str | None = None
         self._session: str | None = None  # the temp folder on the board
@@ -666,10 +669,14 @@ class SshDevice:
                 self._session = None
             self._payload, self._bundles = None, {}
         if self._ctl_dir is not None:
-            subprocess.run(self._ssh_cmd() + ["-O", "exit"] + self._dest(),
-                           stdin=subprocess.DEVNULL, capture_output=True, timeout=15)
-            shutil.rmtree(self._ctl_dir, ignore_errors=True)
-            self._ctl_dir = None
+            try:
+                subprocess.run(self._ssh_cmd() + ["-O", "exit"] + self._dest(),
+                               stdin=subprocess.DEVNULL, capture_output=True, timeout=15)
+            except (OSError, subprocess.SubprocessError) as e:  # ssh gone from PATH, or hung
+                self.log(f"warning: could not close the ssh connection to {self.name}: {e}")
+            finally:
+                shutil.rmtree(self._ctl_dir, ignore_errors=True)
+                self._ctl_dir = None
 
     def __enter__(self) -> "SshDevice":
         return self
