@@ -22,6 +22,9 @@ from pocketbert.inputs import pad_inputs
 
 
 EVAL_KINDS = {"squad": "question-answering", "glue": "sequence-classification"}
+# A SQuAD question makes ~1.1 windows at 384/128 and its longest contexts (~700 tokens) 3-4 at 128; more
+# than this per question means a --seq-len too short for the data: refused, not scored for hours.
+MAX_WINDOWS_PER_QUESTION = 8
 
 
 def max_metric_drop(cfg, kind: str) -> float:
@@ -91,7 +94,7 @@ def load_task_data(spec: str, task: str, tokenizer, seq_len: int, n: int,
     if EVAL_KINDS[kind] != task:
         raise UsageError(f"{flag} {kind}:PATH gates {EVAL_KINDS[kind]} exports, not {task}")
     if kind == "squad":
-        wins, questions = squad_windows(path, tokenizer, seq_len, n)
+        wins, questions = squad_windows(path, tokenizer, seq_len, n, flag)
         return TaskData(kind, path, wins, questions)
     feeds, labels = glue_rows(path, tokenizer, seq_len, n, label2id or {})
     return TaskData(kind, path, feeds, {"labels": labels})
@@ -158,11 +161,20 @@ def _judge(result: dict, drop: float, max_drop: float, identical: float, min_ide
     return result
 
 
-def squad_windows(path: Path, tokenizer, seq_len: int, n_questions: int):
+def squad_windows(path: Path, tokenizer, seq_len: int, n_questions: int, flag: str = "--eval-data"):
     """The first `n_questions` questions of a SQuAD v1.1 file as model windows (doc stride
     `squad.doc_stride(seq_len)`: 128 at 384) and the questions by id."""
     questions = squad.read_squad(path)[:n_questions]
-    return squad.windows(tokenizer, questions, seq_len), {q.id: q for q in questions}
+    bound = MAX_WINDOWS_PER_QUESTION * len(questions)
+    wins: list = []
+    for q in questions:  # stop early: a tiny --seq-len can turn 300 questions into 140,000 windows
+        wins += squad.question_windows(tokenizer, q, seq_len)
+        if len(wins) > bound:
+            raise UsageError(
+                f"{flag}: at --seq-len {seq_len} the first {len(questions)} questions of {path.name} make more "
+                f"than {bound} windows (> {MAX_WINDOWS_PER_QUESTION} per question, against about 1 at SQuAD's 384), "
+                f"too many to score: use a longer --seq-len")
+    return wins, {q.id: q for q in questions}
 
 
 def _span_logits(wins, input_names, run, pad_to, desc, progress):

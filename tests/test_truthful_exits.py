@@ -92,3 +92,18 @@ def test_a_full_or_read_only_disk_is_one_line_with_a_hint(err, says, tmp_path, c
     rc, err_lines = _run(["report", str(tmp_path)], capsys)
     assert rc == 1 and len(err_lines) == 1 and says in err_lines[0], err_lines
     assert "internal error" not in err_lines[0]
+
+
+@pytest.mark.parametrize("flag", ["--int8-guided"])  # --eval-data goes through the same reader
+def test_a_seq_len_that_explodes_the_eval_windows_is_refused_in_one_line(flag, tmp_path, capsys, monkeypatch):
+    context = " ".join(["the quick brown fox jumps over the lazy dog near the river bank"] * 40)
+    qas = [{"id": f"q{i}", "question": "what jumps over the dog?",
+            "answers": [{"text": "the quick brown fox", "answer_start": 0}]} for i in range(5)]
+    (tmp_path / "sq.json").write_text(json.dumps(
+        {"version": "1.1", "data": [{"title": "t", "paragraphs": [{"context": context, "qas": qas}]}]}))
+    monkeypatch.chdir(tmp_path)
+    rc, err = _run(["export", "--model", "bert-tiny", "--task", "question-answering", "--target", "onnx",
+                    "--precision", "int8", "--seq-len", "32", flag, "squad:sq.json", "--out", "o"], capsys)
+    assert rc == 2 and f"{flag}: at --seq-len 32 the first 5 questions of sq.json make more than 40 windows" \
+        in err[-1], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sq.json"]
