@@ -24,6 +24,7 @@ from pocketbert.common import (
     CheckFailed,
     UsageError,
     atomic_output_dir,
+    console_stderr,
     check_output_dir,
     git_revision,
     library_versions,
@@ -110,7 +111,8 @@ def run_export(cfg: ExportConfig, log=None) -> list[Path]:
 
     bundles, manifests, failures = [], [], []
     with atomic_output_dir(Path(cfg.out), cfg.overwrite) as tmp:
-        for target_name, precision in tqdm(pairs, desc="export", unit="bundle", disable=len(pairs) < 2):
+        for target_name, precision in tqdm(pairs, desc="export", unit="bundle", disable=len(pairs) < 2,
+                                           file=console_stderr()):
             name = f"{target_name}-{precision}"
             bundle = tmp / name
             bundle.mkdir()
