@@ -129,9 +129,13 @@ def test_the_app_calling_an_api_the_stubs_do_not_declare_does_not_compile(kotlin
 def test_stubs_follow_the_catalog_pins():
     """A version bump in libs.versions.toml without stubs written for the new version fails loudly."""
     dirs = kb.pinned_stub_dirs()
-    assert {d.name for d in dirs.values()} == {"android-35", "executorch-android-1.4.1", "androidx-test-ext-junit-1.2.1"}
+    assert {d.name for d in dirs.values()} == {"android-35", "executorch-android-1.4.1", "androidx-test-ext-junit-1.2.1",
+                                               "onnxruntime-android-1.32.0"}
+    pins = {"compileSdk": "35", "executorch": "1.4.1", "androidx-test-ext-junit": "1.2.1", "onnxruntime": "1.32.0"}
     with pytest.raises(FileNotFoundError, match="executorch-android-1.5.0 is missing"):
-        kb.pinned_stub_dirs({"compileSdk": "35", "executorch": "1.5.0", "androidx-test-ext-junit": "1.2.1"})
+        kb.pinned_stub_dirs({**pins, "executorch": "1.5.0"})
+    with pytest.raises(FileNotFoundError, match="onnxruntime-android-1.33.0 is missing"):
+        kb.pinned_stub_dirs({**pins, "onnxruntime": "1.33.0"})
 
 
 def test_qa_core_is_plain_kotlin():
