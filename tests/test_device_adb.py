@@ -215,7 +215,10 @@ def test_app_runs_an_onnx_bundle_with_its_onnx_runtime_engine(phone, kotlin_buil
     """The app's second engine: the ONNX bundle's manifest picks OnnxRuntimeEngine, whose own Kotlin
     (named int64 inputs, SessionOptions threads, the outputs by name) runs on the JVM over the fake
     phone's ai.onnxruntime (tests/fake_ort), the session in onnxruntime's Python package. A wrong
-    input mapping in that Kotlin changes the answers (or ONNX Runtime refuses the feed)."""
+    input mapping in that Kotlin fails here when ONNX Runtime refuses the feed (token ids fed as
+    token_type_ids: seen failing) or the answers change; bert-tiny's random weights give the same
+    answers with attention_mask and token_type_ids swapped (seen passing), a blind spot only a
+    trained model closes (android_demo/README.md, checks on a real phone)."""
     dev = AdbDevice(phone.serial, AdbOptions(via="app"))
     assert dev.available("onnx") == (True, "")
     result = dev.run_worker(spec(onnx_bundle, items, runtime="onnx", model_path=str(onnx_bundle / "model.onnx")),

@@ -14,7 +14,7 @@ import java.net.Socket
  * bundles) or onnxruntime's (ONNX bundles: the app's own OnnxRuntimeEngine runs here, over the
  * fake phone's ai.onnxruntime classes, tests/fake_ort, on the classpath after the app's jar).
  *
- *   java -cp android-demo.jar:kotlin-stdlib.jar org.pocketbert.qa.FakePhoneMainKt \
+ *   java -cp android-demo.jar:kotlin-stdlib.jar:fake-ort.jar org.pocketbert.qa.FakePhoneMainKt \
  *       intent|gameloop ROOT FILES_DIR EXTERNAL_FILES_DIR EXTRAS_JSON MACHINE_JSON VERSIONS_JSON HOST:PORT
  *
  * `intent` is BenchmarkActivity's path (the extras); `gameloop` is FarmRun's (GameLoopActivity and
