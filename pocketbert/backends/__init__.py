@@ -90,7 +90,8 @@ class Runtime:
     probe: GemmProbe | None = None  # its own GEMM probe program, if any
     main_job: tuple[str, ...] = ()  # precisions it runs in the bench's main job (no --runtime/--precision)
     rank: int = 50  # its place in the main job and in lists (lower first)
-    on_phones: bool = False  # runs on an Android phone (adb devices)
+    on_phones: tuple[str, ...] = ()  # the ways it runs on an Android phone (adb devices, `via=`): "app" (an
+    # engine of the demo app), "minibench" / "runner" (ExecuTorch's own benchmark app, a pushed runner binary)
 
     @property
     def bundle_target(self) -> str | None:

@@ -131,5 +131,5 @@ register(Runtime(name="executorch", precisions=("fp32", "int8", "8da4w"), load=l
                                       isolated=True),
                  probe=GemmProbe("xnnpack", ".pte", XNNPACK_PROBE_ROWS, XNNPACK_PROBE_DEPTH, xnnpack_gemm,
                                  export_seconds=20),  # mostly importing the exporter
-                 main_job=("int8",), rank=20, on_phones=True,
+                 main_job=("int8",), rank=20, on_phones=("app", "minibench", "runner"),
                  description="ExecuTorch + XNNPACK (model.pte; dynamic sequence length)"))

@@ -87,5 +87,5 @@ register(Runtime(name="onnx", precisions=("fp32", "fp16", "int8"), load=load_onn
                  label="ONNX Runtime", requires=("numpy", "onnxruntime"), runtime_modules=("onnxruntime",),
                  install_hint="{python} -m pip install onnxruntime==1.32.0 numpy",
                  plain_file=PlainFile(".onnx", "an ONNX model", onnx_file_facts),
-                 main_job=("fp32", "int8"), rank=10,
+                 main_job=("fp32", "int8"), rank=10, on_phones=("app",),  # the demo app's ONNX Runtime engine
                  description="ONNX Runtime CPU (model.onnx; dynamic batch and sequence)"))
