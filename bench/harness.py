@@ -46,6 +46,7 @@ from bench.report import render_report
 from bench.trust import judge, robust_cv, summary
 from bench.workloads import Item, answer_quality, check_workload, load_workload, parse_spec, save_items
 from export.bundle import find_bundles, read_manifest
+from export.coverage import delegation_fields
 from export.targets import all_targets
 from pocketbert.backends import all_precisions, get_runtime, main_job, plain_suffixes, runtime_names
 from pocketbert.claims import claim_run_folder
@@ -490,6 +491,7 @@ def prepare(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
         spec.input_names = [i["name"] for i in manifest["inputs"]]
         rec["bundle"] = str(bundle)
         rec["model_file_bytes"] = manifest["files"][manifest["model_file"]]["bytes"]
+        rec.update(delegation_fields(manifest))  # the manifest's coverage, for the report's "delegated" column
         if peer:
             why = _peer_problem(manifest, run, workload)
             if why:

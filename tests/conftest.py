@@ -63,6 +63,8 @@ HEAVY = {
                             "test_each_row_is_judged_against_the_peak_of_its_own_precision",
                             "test_rounds_interleave_and_keep_every_rounds_samples"},
     "test_structure.py": {"test_paper_mode_writes_both_studies_and_the_side_by_side_tables"},
+    "test_coverage.py": {"test_every_target_writes_consistent_coverage",  # every target x precision exported
+                         "test_an_undelegated_executorch_export_shows_low_coverage_and_warns"},
     "test_bench_exports.py": {"test_missing_bundles_are_exported_side_by_side_and_cached",
                               "test_meanwhile_runs_once_while_the_exports_run"},  # exports in parallel processes
 }

@@ -4,7 +4,7 @@ import java.io.File
 import java.security.MessageDigest
 
 /**
- * What the app needs from a bundle's manifest.json (format "pocketbert-bundle/1", written by
+ * What the app needs from a bundle's manifest.json (format "pocketbert-bundle/2" or /1, written by
  * `pocketbert export`): the model file, its inputs in order, the window length and whether the
  * sequence axis is dynamic, the special token ids and the tokenizer's casing. Nothing of this is
  * a constant in the app.
@@ -47,7 +47,9 @@ data class BundleManifest(
     }
 
     companion object {
-        const val FORMAT = "pocketbert-bundle/1"
+        const val FORMAT = "pocketbert-bundle/2"
+        /** The formats the app reads: /2 only added the delegation coverage, which the app does not need. */
+        val READS = setOf(FORMAT, "pocketbert-bundle/1")
         const val FILE = "manifest.json"
         const val VOCAB = "vocab.txt"
 
@@ -58,7 +60,7 @@ data class BundleManifest(
             }
             try {
                 val format = m["format"]
-                if (format != FORMAT) throw BundleException("$where has format $format, expected $FORMAT: re-export with `pocketbert export`")
+                if (format !in READS) throw BundleException("$where has format $format, expected $FORMAT: re-export with `pocketbert export`")
                 val target = m.str("target")
                 if (target != "executorch") throw BundleException("$where is a '$target' bundle; the app runs ExecuTorch bundles (pocketbert export --target executorch)")
                 val task = m.str("task")
