@@ -9,6 +9,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+from bench import profile_report
 from bench.records import derive, load_records
 from bench.trust import is_noisy
 from export.coverage import delegated_label
@@ -229,6 +230,7 @@ def markdown(records: list[dict]) -> str:
             lines.append(f"| {r['model']} | {r['runtime']} | {r['precision']} | {r['workload']} | {r['shape']} "
                          f"| {r['status']} | {r['reason']} |")
         lines.append("")
+    lines += profile_report.markdown_lines(records)
     lines += ["Latency is model time per item (a SQuAD question sums its windows), tokenization and "
               "post-processing excluded, as in the paper; they are shown apart. GFLOP/s counts matrix "
               "products on the shapes fed (padding included); the peak is measured inside each run's worker, "
@@ -302,4 +304,4 @@ def render_report(inputs: list[Path], out: Path) -> list[Path]:
     for name, text in (("report.md", markdown(records)), ("results.csv", csv_text(records))):
         write_text_atomic(out / name, text)
         written.append(out / name)
-    return written + plots(records, out)
+    return written + plots(records, out) + profile_report.plot(records, out)

@@ -424,11 +424,61 @@ class WorkerSpec(Contract):
     # re-run probes + timed loop in this process, up to this many times, when only the GEMM pace moved
     # (bench.trust.judge: noisy, and /proc saw no one else): no re-import, no reload (PyTorch: ~8 s saved)
     remeasure: int = 0
+    profile: bool = False  # after the timed loop, one more pass under the runtime's own profiler (Runtime.profile)
     schema: str = SCHEMA
 
     def validate(self, where: str) -> None:
         if self.kind not in ("run", "gemm"):
             raise UsageError(f"{where}: kind {self.kind!r} is not run or gemm")
+
+
+# ---------------------------------------------------------------------------------------- profile
+
+PROFILE_CLASSES = ("int8 GEMM", "fp32 GEMM", "attention", "normalisation", "activation", "embedding/gather",
+                   "data movement", "other")  # pocketbert.profile.CLASSES: the same for every runtime
+
+
+@dataclass
+class Profile(Part):
+    """A record's per-operator profile (`bench --profile`, pocketbert/profile.py): the runtime's own
+    profiler over one more pass of the record's calls, timed apart from the plain loop. ms are totals
+    over the `calls`; shares are of events_ms (what the profiler attributed to operators)."""
+
+    tool: str  # the profiler ("onnxruntime profiler", "torch.profiler", "ETDump + Inspector")
+    status: str = "ok"  # ok | unavailable (why says why)
+    why: str = ""
+    level: str = "operator"  # operator | delegate (a delegate's internals are one event each)
+    note: str = ""
+    calls: int = 0  # model calls profiled
+    wall_ms: float = 0.0  # the profiled loop's wall time (profiler overhead included)
+    events_ms: float = 0.0  # the operator events' sum (= sum of classes_ms)
+    classes_ms: dict[str, float] = field(default_factory=dict)  # PROFILE_CLASSES -> ms
+    classes_pct: dict[str, float] = field(default_factory=dict)  # PROFILE_CLASSES -> % of events_ms
+    ops_ms: dict[str, float] = field(default_factory=dict)  # operator kind -> ms (the raw per-kind totals)
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ("tool", "status")
+    WHAT: ClassVar[str] = "profile"
+
+    def check_ranges(self, where: str) -> None:
+        if self.status not in ("ok", "unavailable"):
+            raise _bad(where, "status", self.status, "is not ok or unavailable")
+        if self.level not in ("operator", "delegate"):
+            raise _bad(where, "level", self.level, "is not operator or delegate")
+        check_number(where, "calls", self.calls, 0, 1 << 40, integer=True)
+        for name in ("wall_ms", "events_ms"):
+            check_number(where, name, getattr(self, name))
+        for kind in ("classes_ms", "classes_pct"):
+            unknown = set(getattr(self, kind)) - set(PROFILE_CLASSES)
+            if unknown:
+                raise _bad(where, kind, sorted(unknown), f"are not classes ({', '.join(PROFILE_CLASSES)})")
+        for name, ms in self.classes_ms.items():
+            check_number(where, f"classes_ms.{name}", ms)
+        for name, pct in self.classes_pct.items():
+            check_number(where, f"classes_pct.{name}", pct, 0, 100)
+        for name, ms in self.ops_ms.items():
+            check_number(where, f"ops_ms.{name}", ms)
+        if abs(sum(self.classes_ms.values()) - self.events_ms) > 1e-3 * max(1.0, self.events_ms):
+            raise _bad(where, "events_ms", self.events_ms, "is not the sum of classes_ms")
 
 
 # ----------------------------------------------------------------------------------------- record
@@ -499,6 +549,7 @@ class Record(Contract):
     # None when the workload has no gold (synthetic) or the device kept no answers
     answer_quality: dict[str, Any] | None = None
     notes: dict[str, Any] = field(default_factory=dict)  # source-specific facts (e.g. what a device app cannot give)
+    profile: Profile | None = None  # per-operator profile (bench --profile), or None
     device_state: dict[str, Any] | None = None  # governor, frequency caps, temperatures before/after; throttle warnings
     # derived from the samples by bench.records.derive
     stats: dict[str, Any] = field(default_factory=dict)
@@ -514,6 +565,8 @@ class Record(Contract):
                                    "shape": str, "status": str, "latency_ms": list, "machine": dict})
         if self.status not in ("ok", "skipped", "failed"):
             raise UsageError(f"{where}: status {self.status!r} is not ok, skipped or failed")
+        if self.profile is not None and not isinstance(self.profile, Profile):
+            self.profile = Profile.from_dict(self.profile, where)
         if self.status == "ok":
             for name in ("latency_ms", "tokenize_ms", "postprocess_ms"):
                 values = getattr(self, name)
