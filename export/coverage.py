@@ -9,7 +9,7 @@ import re
 from pocketbert.contracts import Delegation
 
 # The share of operators a delegate-partitioned file (ExecuTorch + XNNPACK) should keep in its delegate.
-# Our ExecuTorch exports keep 82-88% there (bert-tiny fp32 / int8: only LayerNorm, the embedding gathers
+# Our ExecuTorch exports keep 82-87% there (bert-tiny fp32 / int8: only LayerNorm, the embedding gathers
 # and the output split run on portable kernels); a graph the partitioner largely refused (attention cut
 # out by a dynamic reshape: 51 partitions in DistilBERT before xnnpack_attention, or no partitioner: 0%)
 # runs its portable kernels single-threaded in between, the cliff worth a line at export. ONNX Runtime's
