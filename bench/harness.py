@@ -46,6 +46,7 @@ from bench.report import render_report
 from bench.trust import judge, robust_cv, summary
 from bench.workloads import Item, answer_quality, check_workload, load_workload, parse_spec, save_items
 from export.bundle import find_bundles, read_manifest
+from export.coverage import delegation_fields
 from export.targets import all_targets
 from pocketbert.backends import all_precisions, get_runtime, main_job, plain_suffixes, runtime_names
 from pocketbert.claims import claim_run_folder
@@ -76,6 +77,7 @@ class BenchConfig:
     task: str | None = None  # plain model files whose outputs do not tell their task (None: read from the outputs)
     onnx_optimize: bool = False  # export ONNX through ORT's transformer fusion
     overhead_check: bool = False  # also time a bare loop to measure the harness's own overhead
+    profile: bool = False  # each record also carries a per-operator profile (a pass after its timed loop)
     timeout_s: float | None = None  # per worker; None: no limit
     rounds: int = 1  # visit the runs of a comparison this many times in rotated order; records keep the median
     retries: int = 0  # re-run a worker whose record is noisy up to this many times (--strict: 2)
@@ -463,7 +465,7 @@ def prepare(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
                       items_path=str(items_path), shape=run.shape, seq_len=cfg.seq_len, threads=threads,
                       warmup=cfg.warmup, overhead_check=cfg.overhead_check, quiet=cfg.quiet,
                       label=f"{run.model} {run.runtime}-{run.precision} {run.shape}",
-                      input_names=facts["input_names"], remeasure=cfg.pace_retries)
+                      input_names=facts["input_names"], remeasure=cfg.pace_retries, profile=cfg.profile)
     if rt.bundle_target:
         try:
             with quiet_output(log_path):  # exporter warnings and C++ logging
@@ -490,6 +492,7 @@ def prepare(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig,
         spec.input_names = [i["name"] for i in manifest["inputs"]]
         rec["bundle"] = str(bundle)
         rec["model_file_bytes"] = manifest["files"][manifest["model_file"]]["bytes"]
+        rec.update(delegation_fields(manifest))  # the manifest's coverage, for the report's "delegated" column
         if peer:
             why = _peer_problem(manifest, run, workload)
             if why:
@@ -624,6 +627,7 @@ def finish(rec: dict, results: list[dict], item_flops: list[float], items: list 
            "answers": first.get("answers", []),
            "answer_quality": answer_quality(items, first.get("answers", [])) if items else None,
            "device_state": first.get("device_state"),  # remote devices: governor/temperatures before and after
+           "profile": first.get("profile"),  # --profile: the first round's per-operator profile
            "trust": trust, "gemm_peak_gflops": trust.get("gemm_peak_gflops"),
            "gemm_peak_kind": trust.get("peak_kind") or ""}
     if rec["threads"] != first.get("threads_effective"):

@@ -24,6 +24,7 @@ import json
 import os
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from pocketbert.backends import LoadRequest, get_runtime
 from pocketbert.common import UsageError, write_text_atomic
 from pocketbert.contracts import WorkerSpec
 from pocketbert.inputs import pad_inputs
+from pocketbert.profile import profile_run
 
 
 def _proc_status_mb(key: str) -> float | None:
@@ -139,9 +141,9 @@ def run_spec(spec) -> dict:
     baseline_rss = _rss_mb()
 
     t0 = time.perf_counter()
-    runner, facts = backend.load(LoadRequest(
-        names, spec.threads, Path(spec.model_path) if spec.model_path else None, spec.model or None,
-        task, spec.precision))
+    request = LoadRequest(names, spec.threads, Path(spec.model_path) if spec.model_path else None,
+                          spec.model or None, task, spec.precision)
+    runner, facts = backend.load(request)
     load_ms = (time.perf_counter() - t0) * 1e3
 
     t0 = time.perf_counter()
@@ -182,7 +184,7 @@ def run_spec(spec) -> dict:
         # (clock reads, appends, progress bar), free of the run-to-run noise that (a) carries.
         null_s = timed_loop(lambda f: None, items, feeds, task, spec, post=False)[3]
 
-    return {"import_ms": import_ms, "load_ms": load_ms, "first_inference_ms": first_ms, "latency_ms": latency_ms,
+    result = {"import_ms": import_ms, "load_ms": load_ms, "first_inference_ms": first_ms, "latency_ms": latency_ms,
             "postprocess_ms": post_ms, "loop_s": loop_s, "trust": trust, "bare_loop_s": bare_s, "null_loop_s": null_s,
             **facts, "baseline_rss_mb": baseline_rss,
             "peak_rss_mb": _peak_rss_mb(), "answers_sample": [str(a)[:80] for a in answers[:5]],
@@ -190,6 +192,10 @@ def run_spec(spec) -> dict:
             "features_per_item": [len(f) for f in feeds],
             "tokens_fed": [sum(int(next(iter(x.values())).shape[1]) for x in f) for f in feeds],
             "seq_lens_fed": [[int(next(iter(x.values())).shape[1]) for x in f] for f in feeds]}  # any input: own names
+    if spec.profile:  # after the plain loop and its peak RSS: a profiled pass costs time (and maybe a second session)
+        with tempfile.TemporaryDirectory(prefix="pocketbert-profile-") as work:
+            result["profile"] = profile_run(backend, request, runner, [f for item in feeds for f in item], Path(work))
+    return result
 
 
 def steady_probe(precision: str, threads: int | None, **kw) -> dict:

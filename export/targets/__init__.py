@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from pocketbert.backends import load_plugins
 from pocketbert.common import lookup
+from pocketbert.contracts import Delegation
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class ExportResult:
     dynamic_seq: bool  # True: any length <= max(seq_lens); False: exactly one of seq_lens
     dynamic_batch: bool = False
     notes: dict[str, Any] | None = None  # target-specific facts for the manifest
+    delegation: Delegation | None = None  # how much of the graph runs in the runtime's fast path
 
 
 @dataclass(frozen=True)

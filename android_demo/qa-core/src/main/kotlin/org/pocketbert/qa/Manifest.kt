@@ -4,7 +4,7 @@ import java.io.File
 import java.security.MessageDigest
 
 /**
- * What the app needs from a bundle's manifest.json (format "pocketbert-bundle/1", written by
+ * What the app needs from a bundle's manifest.json (format "pocketbert-bundle/2" or /1, written by
  * `pocketbert export`): the runtime that runs it (`target`), the model file, its inputs in order (names, dtypes), the window length and whether the
  * sequence axis is dynamic, the special token ids and the tokenizer's casing. Nothing of this is
  * a constant in the app.
@@ -48,7 +48,9 @@ data class BundleManifest(
     }
 
     companion object {
-        const val FORMAT = "pocketbert-bundle/1"
+        const val FORMAT = "pocketbert-bundle/2"
+        /** The formats the app reads: /2 only added the delegation coverage, which the app does not need. */
+        val READS = setOf(FORMAT, "pocketbert-bundle/1")
         const val FILE = "manifest.json"
         const val VOCAB = "vocab.txt"
 
@@ -59,7 +61,7 @@ data class BundleManifest(
             }
             try {
                 val format = m["format"]
-                if (format != FORMAT) throw BundleException("$where has format $format, expected $FORMAT: re-export with `pocketbert export`")
+                if (format !in READS) throw BundleException("$where has format $format, expected $FORMAT: re-export with `pocketbert export`")
                 val target = m.str("target") // the runtime that runs it: the app picks its engine by it (Engines.pick)
                 val task = m.str("task")
                 if (task != "question-answering") throw BundleException("$where is a '$task' model; the app needs a question-answering one (pocketbert export --task question-answering)")
