@@ -7,11 +7,10 @@ and each kind is one module of this package that registers a factory for its sch
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from typing import Any, Callable, Protocol
 
-from pocketbert.common import UsageError, lookup
+from pocketbert.common import UsageError
+from pocketbert.registry import Registry
 
 
 class Device(Protocol):
@@ -35,32 +34,24 @@ class Device(Protocol):
         ...
 
 
-DEVICES: dict[str, Callable[[str], Device]] = {}
-_loaded = False
+REGISTRY: Registry[Callable[[str], Device]] = Registry(__name__, "device kind")
+DEVICES = REGISTRY.records
 
 
 def register_device(scheme: str):
     """Register `factory(url) -> Device` for URLs `scheme://...` (`local` has no `://`)."""
     def deco(factory):
-        DEVICES[scheme] = factory
-        return factory
+        return REGISTRY.register(factory, scheme)
     return deco
 
 
 def device_schemes() -> list[str]:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-            importlib.import_module(f"{__name__}.{info.name}")
-    return sorted(DEVICES)
+    return sorted(REGISTRY.names())
 
 
 def open_device(url: str) -> Device:
     """A Device for `url`; an unknown scheme fails listing the valid ones."""
-    device_schemes()
     scheme = url.split("://", 1)[0] if "://" in url else url
     if "://" in url and not url.split("://", 1)[1]:
         raise UsageError(f"--device {url}: nothing after '{scheme}://'")
-    factory = lookup(DEVICES, scheme, "device kind")
-    return factory(url)
+    return REGISTRY.get(scheme)(url)
