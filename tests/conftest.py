@@ -63,6 +63,7 @@ HEAVY = {
                             "test_each_row_is_judged_against_the_peak_of_its_own_precision",
                             "test_rounds_interleave_and_keep_every_rounds_samples"},
     "test_structure.py": {"test_paper_mode_writes_both_studies_and_the_side_by_side_tables"},
+    "test_bench_path.py": {"test_a_bench_run_reads_each_input_once_and_derives_each_figure_once"},
     "test_bench_exports.py": {"test_missing_bundles_are_exported_side_by_side_and_cached",
                               "test_meanwhile_runs_once_while_the_exports_run"},  # exports in parallel processes
 }

@@ -1,8 +1,9 @@
 """The seam between the harness and the machines that run the models.
 
 A Device runs one worker spec (`pocketbert.contracts.WorkerSpec`) in a fresh process and returns
-its result dict. Devices are named by URL — `local`, `ssh://user@host[:port]`, `adb://SERIAL` —
-and each kind is one module of this package that registers a factory for its scheme.
+its `pocketbert.contracts.WorkerResult`. Devices are named by URL — `local`,
+`ssh://user@host[:port]`, `adb://SERIAL` — and each kind is one module of this package that
+registers a factory for its scheme.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable, Protocol
 
 from pocketbert.common import UsageError
+from pocketbert.contracts import WorkerResult
 from pocketbert.registry import Registry
 
 
@@ -25,8 +27,9 @@ class Device(Protocol):
         """Whether backend `runtime` can run on this device, and why not."""
         ...
 
-    def run_worker(self, spec, timeout_s: float | None = None) -> dict[str, Any]:
-        """Run one WorkerSpec in a fresh process there; the result dict, or {"error": why}."""
+    def run_worker(self, spec, timeout_s: float | None = None) -> WorkerResult:
+        """Run one WorkerSpec in a fresh process there: its samples and trust evidence, a record the
+        device made itself, or the error (WorkerResult; the harness also takes a dict of its fields)."""
         ...
 
     def close(self) -> None:
