@@ -152,7 +152,7 @@ class Ready:
 
     workload: Workload
     items_path: Path
-    bundles: dict[Path, dict]  # bundle folder -> its manifest (a plain file's: derived from the file)
+    bundles: dict[Path, dict]  # exported bundle folder -> its manifest (given ones: Run.manifest)
     unusable: dict[Path, str]  # bundle folder -> why (export failed, bad bundle): its runs fail
     facts: dict[str, dict[str, Any]]  # model -> parameters, config, model_type, input_names
 
@@ -286,7 +286,7 @@ def make_ready(plan: BenchPlan, group: Group, items_path: Path) -> Ready:
             tokenizer = _tokenizer_for(runs[0].model, cfg.tokenizer, runs)
             loaded.append(tokenize_workload(group.workload, tokenizer, cfg.seq_len, cfg.limit))
 
-    bundles = {r.bundle: r.manifest for r in runs if r.bundle}  # given: read and verified at the start
+    bundles: dict[Path, dict] = {}  # exported ones (given ones travel with their runs)
     wanted = _exports_needed(runs, cfg, plan.device)
     with quiet_output(plan.log_path):
         bundles.update(_open_cached(plan.cache, wanted))
@@ -609,10 +609,13 @@ def _with_bundle(record: Record, spec: WorkerSpec, run: Run, plan: BenchPlan,
                  ready: Ready) -> tuple[Record, WorkerSpec]:
     """The record and spec of a run that times a bundle or plain file (its manifest as opened once
     for the run): the file to load, its length, its GEMM probe, its inputs; SkipRun when it cannot."""
-    folder = run.bundle or _bundle_path(plan.cache, _export_want(run, plan.cfg))
-    if folder in ready.unusable:
-        raise SkipRun(ready.unusable[folder], "failed")
-    manifest = ready.bundles[folder]
+    if run.bundle:  # given: read and verified at the start (plain files of one folder share it)
+        folder, manifest = run.bundle, run.manifest
+    else:
+        folder = _bundle_path(plan.cache, _export_want(run, plan.cfg))
+        if folder in ready.unusable:
+            raise SkipRun(ready.unusable[folder], "failed")
+        manifest = ready.bundles[folder]
     peer = manifest.get("peer")
     if peer:
         try:
