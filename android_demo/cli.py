@@ -1,14 +1,15 @@
 """Put exported bundles into the Android demo app and install it on a phone.
 
-  bundle   copy ExecuTorch question-answering bundles (from `pocketbert export`) into the app's
-           assets and rewrite the model list the app offers; sha256-checked, all or nothing
+  bundle   copy question-answering bundles (from `pocketbert export --target executorch` or
+           `--target onnx`: the app runs each with its own engine, ExecuTorch or ONNX Runtime) into
+           the app's assets and rewrite the model list the app offers; sha256-checked, all or nothing
   install  build the debug app with Gradle and install it with adb (needs the Android SDK and a
            device; otherwise says, one line each, what is missing and how to get it)
 
 examples:
-  pocketbert export --model ./minilm-squad --target executorch --precision fp32 int8 \\
+  pocketbert export --model ./minilm-squad --target executorch onnx --precision fp32 int8 \\
       --seq-len 384 --out bundles/minilm
-  pocketbert android bundle bundles/minilm/executorch-fp32 bundles/minilm/executorch-int8
+  pocketbert android bundle bundles/minilm      # its ExecuTorch and ONNX QA bundles
   pocketbert android install --serial R58M123ABC
 """
 
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from export.bundle import find_bundles, read_manifest
 from pocketbert import argtypes as t
+from pocketbert.backends import all_runtimes
 from pocketbert.common import UsageError, sha256_file, write_text_atomic
 
 DEFAULT_APP = Path(__file__).resolve().parent  # android_demo/, the Gradle project
@@ -37,9 +39,9 @@ APP_FILES = ("manifest.json", "vocab.txt")  # plus the manifest's model_file: al
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="android_command", metavar="ACTION", required=True)
-    b = sub.add_parser("bundle", help="copy ExecuTorch QA bundles into the app's assets")
+    b = sub.add_parser("bundle", help="copy ExecuTorch / ONNX QA bundles into the app's assets")
     b.add_argument("bundles", nargs="+", type=t.existing_path, metavar="BUNDLE",
-                   help="bundle folders from `pocketbert export --target executorch` (or an export "
+                   help="bundle folders from `pocketbert export --target executorch|onnx` (or an export "
                         "--out folder holding several)")
     b.add_argument("--app", type=t.existing_dir, default=DEFAULT_APP, help="the Android project (default: android_demo)")
     b.add_argument("--name", type=t.safe_name, help="name shown in the app (one bundle only; default MODEL-PRECISION)")
@@ -68,12 +70,22 @@ def _app_assets(app: Path) -> Path:
     return app / ASSETS
 
 
+FIRST_ENGINE = "executorch"  # the app's first engine: its bundles keep the names they always had
+
+
+def app_targets() -> tuple[str, ...]:
+    """The bundle targets the app has an engine for (app/.../AppEngines.kt): the runtimes that run
+    on phones via the app (Runtime.on_phones)."""
+    return tuple(sorted(r.bundle_target for r in all_runtimes().values() if "app" in r.on_phones and r.bundle_target))
+
+
 def _check_bundle(path: Path) -> tuple[Path, dict]:
-    """A verified ExecuTorch QA bundle, or a one-line UsageError saying why not."""
+    """A verified QA bundle of a runtime the app runs, or a one-line UsageError saying why not."""
     m = read_manifest(path, verify=True)  # format and every file's sha256
-    if m.get("target") != "executorch":
-        raise UsageError(f"{path} is a '{m.get('target')}' bundle; the app runs ExecuTorch: "
-                         "export with --target executorch")
+    targets = app_targets()
+    if m.get("target") not in targets:
+        raise UsageError(f"{path} is a '{m.get('target')}' bundle; the app runs {', '.join(targets)} bundles: "
+                         f"export with --target {' or '.join(targets)}")
     if m.get("task") != "question-answering":
         raise UsageError(f"{path} is a '{m.get('task')}' model; the app answers questions: "
                          "export a question-answering model (--task question-answering)")
@@ -85,12 +97,19 @@ def _check_bundle(path: Path) -> tuple[Path, dict]:
 
 def _is_app_bundle(path: Path) -> bool:
     m = read_manifest(path, verify=False)
-    return m.get("target") == "executorch" and m.get("task") == "question-answering"
+    return m.get("target") in app_targets() and m.get("task") == "question-answering"
+
+
+def model_name(m: dict) -> str:
+    return str(m.get("source", "model")).removeprefix("preset:").rstrip("/").split("/")[-1]
 
 
 def default_name(m: dict) -> str:
-    model = str(m.get("source", "model")).removeprefix("preset:").rstrip("/").split("/")[-1]
-    return f"{model}-{m['precision']}"
+    """MODEL-PRECISION for the app's first engine's bundles (the names the app always had), else
+    MODEL-RUNTIME-PRECISION, so an ExecuTorch and an ONNX bundle of one model sit side by side."""
+    target = m.get("target")
+    middle = "" if target == FIRST_ENGINE else f"{target}-"
+    return f"{model_name(m)}-{middle}{m['precision']}"
 
 
 def bundle_into_app(bundles: list[Path], app: Path, name: str | None = None) -> list[str]:
@@ -105,18 +124,19 @@ def bundle_into_app(bundles: list[Path], app: Path, name: str | None = None) -> 
         hits = find_bundles(b)
         if not hits:
             raise UsageError(f"no bundle (manifest.json) at {b} or in its subfolders: create one with "
-                             "`pocketbert export --target executorch`")
+                             f"`pocketbert export --target {'|'.join(app_targets())}`")
         if hits == [b]:  # a bundle named on the command line: it must be one the app runs
             checked.append(_check_bundle(b))
             continue
-        # an export's --out folder: take its ExecuTorch QA bundles, say what else is there
+        # an export's --out folder: take its QA bundles the app runs, say what else is there
         usable = [h for h in hits if _is_app_bundle(h)]
+        runs = "/".join(app_targets())
         if not usable:
-            raise UsageError(f"{b} holds no ExecuTorch question-answering bundle ({', '.join(h.name for h in hits)}): "
-                             "export with --target executorch")
+            raise UsageError(f"{b} holds no {runs} question-answering bundle ({', '.join(h.name for h in hits)}): "
+                             f"export with --target {' or '.join(app_targets())}")
         skipped = [h.name for h in hits if h not in usable]
         if skipped:
-            print(f"{b}: skipping {', '.join(skipped)} (not ExecuTorch question-answering)")
+            print(f"{b}: skipping {', '.join(skipped)} (not {runs} question-answering)")
         checked += [_check_bundle(h) for h in usable]
     if name and len(checked) > 1:
         raise UsageError(f"--name names one bundle, got {len(checked)}")
@@ -163,7 +183,7 @@ def write_model_list(assets: Path) -> list[str]:
         if not mf.is_file():
             continue
         m = json.loads(mf.read_text())
-        entries.append({"name": d.name, "model": default_name(m).rsplit("-", 1)[0], "precision": m["precision"],
+        entries.append({"name": d.name, "model": model_name(m), "runtime": m.get("target"), "precision": m["precision"],
                         "seq_len": m["seq_len"], "dynamic_seq": m.get("dynamic_seq", False),
                         "model_file": m["model_file"],
                         "model_file_bytes": (d / m["model_file"]).stat().st_size,
@@ -221,7 +241,7 @@ def missing_for_install(app: Path, serial: str | None) -> tuple[list[str], dict]
                        "8.x from https://gradle.org/install), or open the project in Android Studio")
     models = Path(app) / ASSETS / MODELS_FILE
     if not models.is_file() or '"name"' not in models.read_text():
-        missing.append("a model in the app: `pocketbert export --target executorch --out B ...` then "
+        missing.append("a model in the app: `pocketbert export --target executorch --out B ...` (or onnx) then "
                        "`pocketbert android bundle B/executorch-fp32`")
     adb = _adb_path()
     if not adb:

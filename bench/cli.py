@@ -98,6 +98,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument(f"--{knob.replace('_', '-')}", action="store_true",
                        help=f"export with `pocketbert export --{knob.replace('_', '-')}`")
     p.add_argument("--overhead-check", action="store_true", help="also time a bare loop (harness overhead)")
+    p.add_argument("--profile", action="store_true",
+                   help="each record also carries a per-operator profile from the runtime's own profiler "
+                        "(one more pass after the timed loop; the latency excludes it)")
     p.add_argument("--timeout", type=t.positive_float, default=d.timeout_s,
                    help="seconds per run before it is recorded as failed")
     p.add_argument("--rounds", type=t.positive_int, default=d.rounds,
@@ -129,7 +132,7 @@ def config_from_args(args) -> BenchConfig:
                        threads=args.threads, warmup=args.warmup, limit=args.limit, tokenizer=args.tokenizer,
                        out=args.out, run_id=args.run_id, bundle_cache=args.bundle_cache, bundles=args.bundle,
                        task=args.task,
-                       onnx_optimize=args.onnx_optimize, overhead_check=args.overhead_check,
+                       onnx_optimize=args.onnx_optimize, overhead_check=args.overhead_check, profile=args.profile,
                        timeout_s=args.timeout, report=not args.no_report, quiet=args.quiet,
                        rounds=args.rounds, overwrite=args.overwrite,
                        retries=args.retries if args.retries is not None else (2 if args.strict else 0))

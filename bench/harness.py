@@ -50,6 +50,7 @@ from bench.report import render_report
 from bench.trust import judge, robust_cv, summary
 from bench.workloads import Item, Workload, WorkloadData, answer_quality, read_workload, save_items, tokenize_workload
 from export.bundle import find_bundles, read_manifest
+from export.coverage import delegation_fields
 from export.targets import all_targets
 from pocketbert.backends import all_precisions, get_runtime, main_job, plain_suffixes, runtime_names
 from pocketbert.claims import claim_run_folder
@@ -80,6 +81,7 @@ class BenchConfig:
     task: str | None = None  # plain model files whose outputs do not tell their task (None: read from the outputs)
     onnx_optimize: bool = False  # export ONNX through ORT's transformer fusion
     overhead_check: bool = False  # also time a bare loop to measure the harness's own overhead
+    profile: bool = False  # each record also carries a per-operator profile (a pass after its timed loop)
     timeout_s: float | None = None  # per worker; None: no limit
     rounds: int = 1  # visit the runs of a comparison this many times in rotated order; records keep the median
     retries: int = 0  # re-run a worker whose record is noisy up to this many times (--strict: 2)
@@ -562,7 +564,8 @@ def prepare(run: Run, plan: BenchPlan, ready: Ready) -> Prepared:
                       items_path=str(ready.items_path), shape=run.shape, seq_len=plan.cfg.seq_len,
                       threads=plan.threads, warmup=plan.cfg.warmup, overhead_check=plan.cfg.overhead_check,
                       quiet=plan.cfg.quiet, label=f"{run.model} {run.runtime}-{run.precision} {run.shape}",
-                      input_names=ready.facts[run.model]["input_names"], remeasure=plan.cfg.pace_retries)
+                      input_names=ready.facts[run.model]["input_names"], remeasure=plan.cfg.pace_retries,
+                      profile=plan.cfg.profile)
     if get_runtime(run.runtime).bundle_target:
         try:
             with quiet_output(plan.log_path):
@@ -633,7 +636,8 @@ def _with_bundle(record: Record, spec: WorkerSpec, run: Run, plan: BenchPlan,
         input_names=[i["name"] for i in manifest["inputs"]],
         # the runtime's own GEMM probe (Runtime.probe), made by the export step
         probe_program=(str(probe) if probe.is_file() else "") if probe is not None else spec.probe_program)
-    record = dataclasses.replace(record, seq_len=seq_len, bundle=str(folder), model_file_bytes=model_file["bytes"])
+    record = dataclasses.replace(record, seq_len=seq_len, bundle=str(folder), model_file_bytes=model_file["bytes"],
+                                 **delegation_fields(manifest))  # the manifest's coverage: the "delegated" column
     if peer:
         why = _peer_problem(manifest, run, ready.workload)
         if why:
@@ -760,6 +764,7 @@ def build_record(prepared: Prepared, rounds: list[Round], items: list | None = N
            "answers_sample": first.answers_sample, "answers": first.answers,
            "answer_quality": answer_quality(items, first.answers) if items else None,
            "device_state": first.device_state,  # remote devices: governor/temperatures before and after
+           "profile": first.profile,  # --profile: the first round's per-operator profile
            "trust": trust, "gemm_peak_gflops": trust.get("gemm_peak_gflops"),
            "gemm_peak_kind": trust.get("peak_kind") or ""}
     warnings = []

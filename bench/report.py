@@ -10,8 +10,10 @@ import io
 from pathlib import Path
 from typing import Any
 
+from bench import profile_report
 from bench.records import load_records
 from bench.trust import is_noisy
+from export.coverage import delegated_label
 from pocketbert import escape
 from pocketbert.backends import all_runtimes
 from pocketbert.common import write_text_atomic
@@ -29,6 +31,8 @@ COLUMNS: list[tuple[str, Any, str]] = [
     ("params_M", lambda r: r["parameters"]["total"] / 1e6, "{:.1f}"),
     ("non_embedding_params_M", lambda r: r["parameters"]["non_embedding"] / 1e6, "{:.1f}"),
     ("file_MB", lambda r: r["model_file_bytes"] / 1e6 if r.get("model_file_bytes") else None, "{:.1f}"),
+    ("delegated", lambda r: delegated_label({"delegated_pct": r["delegated_pct"], "partitions": r.get(
+        "delegate_partitions")}) if r.get("delegated_pct") is not None else None, "{}"),
     ("items", lambda r: r["n_items"], "{}"),
     ("EM", lambda r: (r.get("answer_quality") or {}).get("exact_match"), "{:.2f}"),
     ("F1", lambda r: (r.get("answer_quality") or {}).get("f1"), "{:.2f}"),
@@ -61,7 +65,8 @@ COLUMNS: list[tuple[str, Any, str]] = [
     ("padding_waste", lambda r: r["tokens"]["padding_waste"], "{:.0%}"),
 ]
 # The columns the Markdown table shows (the CSV has all of them).
-MD_COLUMNS = ("model", "runtime", "precision", "workload", "shape", "trust", "params_M", "file_MB", "F1", "load_ms",
+MD_COLUMNS = ("model", "runtime", "precision", "workload", "shape", "trust", "params_M", "file_MB", "delegated", "F1",
+              "load_ms",
               "first_inference_ms", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms",
               "latency_trimmed_mean_ms", "total_model_s", "tokenize_p50_ms", "postprocess_p50_ms",
               "GFLOP_per_s", "fraction_of_gemm_peak", "gemm_peak_kind", "other_cpu_cores", "latency_cv",
@@ -226,6 +231,7 @@ def markdown(records: list[dict]) -> str:
             lines.append(f"| {r['model']} | {r['runtime']} | {r['precision']} | {r['workload']} | {r['shape']} "
                          f"| {r['status']} | {r['reason']} |")
         lines.append("")
+    lines += profile_report.markdown_lines(records)
     lines += ["Latency is model time per item (a SQuAD question sums its windows), tokenization and "
               "post-processing excluded, as in the paper; they are shown apart. GFLOP/s counts matrix "
               "products on the shapes fed (padding included); the peak is measured inside each run's worker, "
@@ -299,4 +305,4 @@ def render_report(inputs: list[Path], out: Path) -> list[Path]:
     for name, text in (("report.md", markdown(records)), ("results.csv", csv_text(records))):
         write_text_atomic(out / name, text)
         written.append(out / name)
-    return written + plots(records, out)
+    return written + plots(records, out) + profile_report.plot(records, out)

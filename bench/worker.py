@@ -25,6 +25,7 @@ import json
 import os
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from pocketbert.backends import LoadRequest, get_runtime
 from pocketbert.common import UsageError, write_text_atomic
 from pocketbert.contracts import WorkerResult, WorkerSpec
 from pocketbert.inputs import pad_inputs
+from pocketbert.profile import profile_run
 
 
 def _proc_status_mb(key: str) -> float | None:
@@ -140,9 +142,9 @@ def run_spec(spec) -> WorkerResult | dict:
     baseline_rss = _rss_mb()
 
     t0 = time.perf_counter()
-    runner, facts = backend.load(LoadRequest(
-        names, spec.threads, Path(spec.model_path) if spec.model_path else None, spec.model or None,
-        task, spec.precision))
+    request = LoadRequest(names, spec.threads, Path(spec.model_path) if spec.model_path else None,
+                          spec.model or None, task, spec.precision)
+    runner, facts = backend.load(request)
     load_ms = (time.perf_counter() - t0) * 1e3
 
     t0 = time.perf_counter()
@@ -190,7 +192,17 @@ def run_spec(spec) -> WorkerResult | dict:
         threads_effective=facts.get("threads_effective"), model_bytes=facts.get("model_bytes"),
         baseline_rss_mb=baseline_rss, peak_rss_mb=_peak_rss_mb(), answers_sample=[str(a)[:80] for a in answers[:5]],
         answers=[str(a) for a in answers] if task == "question-answering" else [],
-        features_per_item=[len(f) for f in feeds], tokens_fed=[sum(n) for n in seq_lens_fed], seq_lens_fed=seq_lens_fed)
+        features_per_item=[len(f) for f in feeds], tokens_fed=[sum(n) for n in seq_lens_fed], seq_lens_fed=seq_lens_fed,
+        profile=_profile(spec, backend, request, runner, feeds))
+
+
+def _profile(spec, backend, request, runner, feeds) -> dict | None:
+    """--profile: one more pass of the calls under the runtime's own profiler, after the plain loop and
+    its peak RSS (a profiled pass costs time, and maybe a second session)."""
+    if not spec.profile:
+        return None
+    with tempfile.TemporaryDirectory(prefix="pocketbert-profile-") as work:
+        return profile_run(backend, request, runner, [f for item in feeds for f in item], Path(work))
 
 
 def steady_probe(precision: str, threads: int | None, **kw) -> dict:

@@ -19,7 +19,7 @@ from export.targets import all_targets
 from export.task_eval import check_eval_data
 from pocketbert import argtypes as t
 from pocketbert.claims import claim
-from pocketbert.common import UsageError, quiet_backends
+from pocketbert.common import UsageError, append_log, native_output_captured, quiet_backends
 from pocketbert.models import TASKS
 
 eval_spec = t.data_spec(check_eval_data, "squad:PATH")  # squad:PATH or glue:PATH (task-metric data)
@@ -132,5 +132,11 @@ def run(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     quiet_backends()
     warnings.filterwarnings("ignore")  # backend conversion warnings; parity judges the result
-    run_export(config_from_args(args))  # prints the summary table (also when a check fails)
+    native: list[str] = []
+    try:
+        with native_output_captured() as native:  # the runtimes' C++ lines go to OUT/export.log
+            run_export(config_from_args(args))  # prints the summary table (also when a check fails)
+    finally:
+        if args.out.is_dir():
+            append_log(args.out / "export.log", "pocketbert export: runtime output", "".join(native))
     return 0

@@ -32,7 +32,7 @@ import numpy as np
 from export.parity import check_parity
 from export.targets import all_targets
 from export.task_eval import EVAL_KINDS, parse_eval_spec
-from pocketbert.common import Interrupted, UsageError, received_signal
+from pocketbert.common import Interrupted, UsageError, console_stderr, received_signal
 
 SENSITIVITY_WINDOWS = 16  # windows the per-node SNR sweep runs: ranking needs few, each node is a build
 LATENCY_THREADS = 2  # the export-time latency note: a phone's big-core count, as the bench's default
@@ -108,7 +108,8 @@ def choose_exclusions(fp32_path: Path, nodes: dict[str, str], quantize: Callable
     probe_feeds = data.probe_feeds(input_names, SENSITIVITY_WINDOWS)
     ref_out = [reference(f) for f in probe_feeds]
     snr = {}
-    for node in tqdm(nodes, desc="int8 sensitivity", unit="node", disable=not progress, leave=False):
+    for node in tqdm(nodes, desc="int8 sensitivity", unit="node", disable=not progress, leave=False,
+                     file=console_stderr()):
         _stop_if_signalled()
         run = load(quantize(fp32_path, work / "probe.onnx", only=[node]))
         got = [run(f) for f in probe_feeds]

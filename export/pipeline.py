@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from export.bundle import MANIFEST, describe_files
+from export.coverage import coverage_warning, delegated_label
 from export.int8_choice import INT8_MODES, choose_int8_mode, resolve, unmeasured_choice
 from export.int8_guided import check_choosing_spec
 from export.parity import check_parity, tolerance_for
@@ -24,6 +25,7 @@ from pocketbert.common import (
     CheckFailed,
     UsageError,
     atomic_output_dir,
+    console_stderr,
     check_output_dir,
     git_revision,
     library_versions,
@@ -110,7 +112,8 @@ def run_export(cfg: ExportConfig, log=None) -> list[Path]:
 
     bundles, manifests, failures = [], [], []
     with atomic_output_dir(Path(cfg.out), cfg.overwrite) as tmp:
-        for target_name, precision in tqdm(pairs, desc="export", unit="bundle", disable=len(pairs) < 2):
+        for target_name, precision in tqdm(pairs, desc="export", unit="bundle", disable=len(pairs) < 2,
+                                           file=console_stderr()):
             name = f"{target_name}-{precision}"
             bundle = tmp / name
             bundle.mkdir()
@@ -134,8 +137,8 @@ def run_export(cfg: ExportConfig, log=None) -> list[Path]:
 def summary_markdown(manifests: list[tuple[str, dict]]) -> str:
     """A Markdown table of bundles: size, parity figures, task metric, export time."""
     lines = ["| bundle | size MB | parity | max abs diff | min SNR dB | agreement | "
-             "F1 or acc. (fp32) | identical answers | export s |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+             "F1 or acc. (fp32) | identical answers | delegated | export s |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, m in manifests:
         p = m["parity"]
         size = m["files"][m["model_file"]]["bytes"] / 1e6
@@ -147,7 +150,7 @@ def summary_markdown(manifests: list[tuple[str, dict]]) -> str:
         same = f"{t['identical_answers']:.1%}" if "identical_answers" in t else "-"
         lines.append(f"| {name} | {size:.1f} | {p['status']} | {fmt('max_abs_diff', '.2e')} | "
                      f"{fmt('min_snr_db', '.1f')} | {fmt('decision_agreement', '.1%')} | {f1} | "
-                     f"{same} | {m['export_seconds']:.0f} |")
+                     f"{same} | {delegated_label(m.get('delegation'))} | {m['export_seconds']:.0f} |")
     return "\n".join(lines)
 
 
@@ -213,11 +216,14 @@ def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, cali
                         ("cls_token_id", "sep_token_id", "pad_token_id", "mask_token_id", "unk_token_id")},
         do_lower_case=bool(getattr(loaded.tokenizer, "do_lower_case", True)),
         parameters=count_parameters(loaded.model), parity=parity, task_eval=task_eval,
-        export_seconds=round(export_seconds, 2), notes=result.notes or {},
+        export_seconds=round(export_seconds, 2), notes=result.notes or {}, delegation=result.delegation,
         config={**asdict(cfg), "out": str(cfg.out), "target": target_name, "precision": precision},
         versions=library_versions(), git_revision=git_revision(),
         created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         files=describe_files(bundle))
+    warning = coverage_warning(result.delegation)
+    if warning:
+        log(f"warning: {warning}")
     write_json(bundle / MANIFEST, manifest.to_dict())
     return manifest.to_dict()
 

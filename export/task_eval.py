@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from pocketbert import glue, squad
-from pocketbert.common import UsageError
+from pocketbert.common import UsageError, console_stderr
 from pocketbert.inputs import pad_inputs
 
 
@@ -129,7 +129,7 @@ def glue_accuracy_gate(feeds, labels: list[int], reference: Callable, runner: Ca
 
     def classes(run, pad, desc):
         out = []
-        for f in tqdm(feeds, desc=desc, unit="row", disable=not progress, leave=False):
+        for f in tqdm(feeds, desc=desc, unit="row", disable=not progress, leave=False, file=console_stderr()):
             (logits,) = run(pad_inputs(f, pad) if pad else f)[:1]  # (1, num_labels)
             out.append(int(np.argmax(logits[0])))
         return out
@@ -181,7 +181,8 @@ def _span_logits(wins, input_names, run, pad_to, desc, progress):
     from tqdm import tqdm
 
     outs = []
-    for w in tqdm(wins, desc=desc, unit="window", disable=not progress, leave=False):
+    for w in tqdm(wins, desc=desc, unit="window", disable=not progress, leave=False,
+                  file=console_stderr()):
         n = len(w.inputs["input_ids"])
         feeds = w.arrays(input_names)
         start, end = run(pad_inputs(feeds, pad_to) if pad_to else feeds)  # (1, seq) each

@@ -32,6 +32,14 @@ def lock_path(target: Path) -> Path:
     return target.parent / f".{target.name}{LOCK_SUFFIX}"
 
 
+def remove_held_lock_files() -> None:
+    """For a process about to die at once (a second Ctrl-C): remove the lock files it holds; the
+    kernel drops the locks themselves with the process."""
+    for key in list(_held):
+        with contextlib.suppress(OSError):
+            Path(key).unlink()
+
+
 def holder_pid(target: Path) -> int | None:
     """The pid written in `target`'s lock file (None when there is none or it is unreadable)."""
     try:

@@ -14,12 +14,14 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
-from pocketbert.claims import claim
+from pocketbert.claims import claim, remove_held_lock_files
 from pocketbert.errors import CheckFailed, UsageError  # noqa: F401 - their home for every caller
 
 
@@ -51,6 +53,74 @@ def quiet_backends() -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars: one line per load on stderr
+
+
+_console: list = []  # the console's stderr while native_output_captured() is active (innermost last)
+
+
+def console_stderr():
+    """Where pocketbert's own progress bars and notes go: the console, also while the libraries'
+    output is being captured."""
+    return _console[-1] if _console else sys.stderr
+
+
+@contextlib.contextmanager
+def native_output_captured() -> Iterator[list[str]]:
+    """Within: what libraries write — C/C++ on file descriptors 1 and 2 (ExecuTorch's cpuinfo and
+    threadpool lines), and on Python's sys.stderr (warnings, logging, pybind-redirected std::cerr) —
+    goes to a temp file; print (stdout) and the bars and notes given console_stderr() still reach the
+    console. After the block, the list holds the captured text."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    captured: list[str] = []
+    saved = [os.dup(1), os.dup(2)]
+    console_out, console_err = _console_copy(sys.stdout, 1, saved[0]), _console_copy(sys.stderr, 2, saved[1])
+    with tempfile.TemporaryFile() as tmp, contextlib.ExitStack() as keep:
+        if console_out is not None:
+            keep.enter_context(contextlib.redirect_stdout(console_out))
+        if console_err is not None:  # sys.stderr was the console: libraries' Python-side lines to the file
+            library = open(os.dup(tmp.fileno()), "w", buffering=1, encoding="utf-8", errors="replace")
+            keep.callback(library.close)
+            keep.enter_context(contextlib.redirect_stderr(library))
+        _console.append(console_err or sys.stderr)
+        os.dup2(tmp.fileno(), 1)
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            _console.pop()
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(OSError, ValueError):
+                    stream.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            keep.close()
+            for c in (console_out, console_err):
+                if c is not None:
+                    c.close()
+            tmp.seek(0)
+            captured.append(tmp.read().decode(errors="replace"))
+
+
+def _console_copy(stream, fd: int, saved: int):
+    """A Python file on the console for `stream` when it writes to `fd`; None when it was replaced
+    (tests, notebooks), which then stays as it is."""
+    try:
+        if stream.fileno() != fd:
+            return None
+    except (AttributeError, OSError, ValueError):
+        return None
+    return os.fdopen(os.dup(saved), "w", buffering=1)
+
+
+def append_log(path: Path, header: str, text: str) -> None:
+    """Append `text` under a `===== header` line to the log at `path` (nothing when empty)."""
+    if text.strip():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as f:
+            f.write(f"===== {header} ({time.strftime('%Y-%m-%d %H:%M:%S')})\n{text.rstrip()}\n")
 
 
 def git_revision() -> str:
@@ -228,6 +298,7 @@ def _atomic_output_dir(out: Path, overwrite: bool = False, log=None) -> Iterator
     for kind in (".tmp-", ".old-"):
         clean_leftovers(out.parent, f"{kind}{out.name}-", log, temp_suffix=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-{os.getpid()}-", dir=out.parent))
+    _temp_outputs.append(tmp)  # a second Ctrl-C, which stops at once, removes it too
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would make the result private to this user
@@ -245,6 +316,7 @@ def _atomic_output_dir(out: Path, overwrite: bool = False, log=None) -> Iterator
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        _temp_outputs.remove(tmp)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
 
@@ -263,6 +335,7 @@ _received: list[int] = []  # signals received by this process (the first decides
 _deferring: list[str] = []  # library steps running now that an exception must not cut in two
 
 
+_temp_outputs: list[Path] = []  # atomic_output_dir temp folders being written now
 _kept: list[str] = []  # what a stopped command leaves on disk on purpose (e.g. checkpoints to resume from)
 
 
@@ -291,9 +364,16 @@ def _on_signal(signum, frame) -> None:
         raise Interrupted(signum)
     if first:  # inside a deferred step: say so now, stop when the step returns
         print(f"pocketbert: stopping after {_deferring[-1]} (it cannot be cut safely); "
-              "press Ctrl-C again to stop at once", file=sys.stderr, flush=True)
+              "press Ctrl-C again to stop at once", file=console_stderr(), flush=True)
     elif _deferring and len(_received) == 2:  # asked twice: stop now, without running library code
-        signal.signal(signum, signal.SIG_DFL)  # its temp folder is named and cleaned by the next run
+        for tmp in list(_temp_outputs):  # (this handler runs between bytecodes: no writer is mid-call)
+            shutil.rmtree(tmp, ignore_errors=True)
+        remove_held_lock_files()
+        kept = kept_on_disk()
+        print(f"pocketbert: stopped at once during {_deferring[-1]}; "
+              + (f"kept on disk: {'; '.join(kept)}" if kept else "nothing partial was left behind"),
+              file=console_stderr(), flush=True)
+        signal.signal(signum, signal.SIG_DFL)  # the default action: the exit status says which signal
         os.kill(os.getpid(), signum)
     # otherwise ignored: the cleanup started by the first signal must finish
 

@@ -23,6 +23,7 @@ class Contract:
     SCHEMA: ClassVar[str]
     SCHEMA_KEY: ClassVar[str] = "schema"
     WHAT: ClassVar[str] = "file"
+    OLDER: ClassVar[tuple[str, ...]] = ()  # earlier versions this one still reads (fields they lack: defaults)
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable(dataclasses.asdict(self))
@@ -36,7 +37,7 @@ class Contract:
         if not isinstance(data, dict):
             raise UsageError(f"{where}: expected a JSON object ({cls.WHAT})")
         got = data.get(cls.SCHEMA_KEY)
-        if got != cls.SCHEMA:
+        if got != cls.SCHEMA and got not in cls.OLDER:
             raise UsageError(f"{where} has {cls.SCHEMA_KEY} {got!r}, this pocketbert reads {cls.SCHEMA!r}: "
                              f"{'re-create it with this version' if got else 'not a ' + cls.WHAT}")
         names = {f.name for f in dataclasses.fields(cls)}
@@ -188,12 +189,96 @@ def manifest_digest(data: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------------------------- manifest
 
+class Part:
+    """A typed part of a contract (the manifest's delegation, a record's profile): no schema of its own
+    (its contract's covers it), read with the same type and range checks."""
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ()
+    WHAT: ClassVar[str] = "part"
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str):
+        where = f"{where}: {cls.WHAT}"
+        if not isinstance(data, dict):
+            raise UsageError(f"{where} is not a JSON object")
+        missing = [n for n in cls.REQUIRED if n not in data]
+        if missing:
+            raise UsageError(f"{where} lacks {', '.join(missing)}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        known = {k: v for k, v in data.items() if k in names}
+        _check_annotations(cls, known, where)
+        obj = cls(**known)
+        obj.check_ranges(where)
+        return obj
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_jsonable(dataclasses.asdict(self))
+
+    def check_ranges(self, where: str) -> None:
+        """Range checks of the fields (one-line UsageError)."""
+
+
+@dataclass
+class Delegation(Part):
+    """How much of a model file's graph runs in its runtime's fast path, counted on the graph the
+    export wrote (export/targets/*: each target says what its fast path is). ExecuTorch: operators
+    inside XNNPACK delegates vs on portable kernels, and the delegate partitions; ONNX: nodes in ONNX
+    Runtime's fused transformer and GEMM kernels vs plain ONNX nodes, and (`providers`) the share of
+    nodes each mobile execution provider would take. Plumbing nodes (getitem, sym_size) are not
+    operators and are not counted. Part of the manifest (its schema covers it)."""
+
+    fast_path: str  # what "delegated" means for this file ("XNNPACK delegate", ...)
+    delegated_ops: int  # operators in the fast path
+    other_ops: int  # operators outside it (ExecuTorch: portable kernels; ONNX: plain nodes)
+    delegated_pct: float  # 100 * delegated_ops / (delegated_ops + other_ops)
+    partitions: int | None = None  # delegate partitions (subgraphs handed to the delegate); None: no such thing
+    delegated_by_kind: dict[str, int] = field(default_factory=dict)  # operator kind -> count
+    other_by_kind: dict[str, int] = field(default_factory=dict)
+    # execution provider -> {"nodes_pct", "partitions", "unsupported_ops"} from an offline analysis, or
+    # {"nodes_pct": None, "why": ...} where none exists
+    providers: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ("fast_path", "delegated_ops", "other_ops", "delegated_pct")
+    WHAT: ClassVar[str] = "delegation"
+
+    @classmethod
+    def count(cls, fast_path: str, delegated: dict[str, int], other: dict[str, int], **kw) -> "Delegation":
+        """From per-kind counts (the only constructor writers use: the totals and share derive once)."""
+        d, o = sum(delegated.values()), sum(other.values())
+        return cls(fast_path, d, o, round(100 * d / (d + o), 2) if d + o else 0.0,
+                   delegated_by_kind=dict(sorted(delegated.items())), other_by_kind=dict(sorted(other.items())), **kw)
+
+    def check_ranges(self, where: str) -> None:
+        check_number(where, "delegated_ops", self.delegated_ops, 0, 1 << 24, integer=True)
+        check_number(where, "other_ops", self.other_ops, 0, 1 << 24, integer=True)
+        check_number(where, "delegated_pct", self.delegated_pct, 0, 100)
+        check_number(where, "partitions", self.partitions, 0, 1 << 24, integer=True, optional=True)
+        for kind in ("delegated", "other"):
+            counts = getattr(self, f"{kind}_by_kind")
+            for name, n in counts.items():
+                check_number(where, f"{kind}_by_kind.{name}", n, 0, 1 << 24, integer=True)
+            if counts and sum(counts.values()) != getattr(self, f"{kind}_ops"):
+                raise _bad(where, f"{kind}_ops", getattr(self, f"{kind}_ops"), f"is not the sum of {kind}_by_kind")
+        total = self.delegated_ops + self.other_ops
+        if total and abs(100 * self.delegated_ops / total - self.delegated_pct) > 0.01:
+            raise _bad(where, "delegated_pct", self.delegated_pct, "does not match delegated_ops / all ops")
+        for ep, facts in self.providers.items():
+            if not isinstance(facts, dict):
+                raise _bad(where, f"providers.{ep}", facts, "is not an object")
+            check_number(where, f"providers.{ep}.nodes_pct", facts.get("nodes_pct"), 0, 100, optional=True)
+            check_number(where, f"providers.{ep}.partitions", facts.get("partitions"), 0, 1 << 24,
+                         integer=True, optional=True)
+            if facts.get("nodes_pct") is None and not isinstance(facts.get("why"), str):
+                raise _bad(where, f"providers.{ep}", facts, "has no nodes_pct and no why")
+
+
 @dataclass
 class Manifest(Contract):
     """manifest.json of a bundle: what the model file is and how to feed it. Shapes use
     "batch"/"seq" for dynamic axes."""
 
-    SCHEMA: ClassVar[str] = "pocketbert-bundle/1"
+    SCHEMA: ClassVar[str] = "pocketbert-bundle/2"  # 2: delegation
+    OLDER: ClassVar[tuple[str, ...]] = ("pocketbert-bundle/1",)  # read with delegation None
     SCHEMA_KEY: ClassVar[str] = "format"
     WHAT: ClassVar[str] = "bundle manifest"
 
@@ -217,6 +302,8 @@ class Manifest(Contract):
     task_eval: dict[str, Any] | None = None
     export_seconds: float = 0.0
     notes: dict[str, Any] = field(default_factory=dict)  # backend-specific facts
+    delegation: Delegation | None = None  # how much of the graph runs in the runtime's fast path (None: not
+    # counted for this target, or a pocketbert-bundle/1 manifest)
     config: dict[str, Any] = field(default_factory=dict)  # the resolved export config
     versions: dict[str, str] = field(default_factory=dict)
     git_revision: str = "unknown"
@@ -254,6 +341,8 @@ class Manifest(Contract):
                 raise UsageError(f"{where}: files[{name!r}] needs bytes and sha256")
         if "/" in self.model_file or self.model_file.startswith(".") or self.model_file not in self.files:
             raise UsageError(f"{where}: model_file {self.model_file!r} is not one of the bundle's files")
+        if self.delegation is not None and not isinstance(self.delegation, Delegation):
+            self.delegation = Delegation.from_dict(self.delegation, where)
         self.check_ranges(where)
 
     def check_ranges(self, where: str) -> None:
@@ -299,8 +388,9 @@ class Manifest(Contract):
 
     def to_dict(self) -> dict[str, Any]:
         d = super().to_dict()
-        if d.get("task_eval") is None:
-            d.pop("task_eval", None)
+        for optional in ("task_eval", "delegation"):
+            if d.get(optional) is None:
+                d.pop(optional, None)
         d = {"format": d.pop("format"), **d}
         d["manifest_sha256"] = manifest_digest(d)
         return d
@@ -334,11 +424,61 @@ class WorkerSpec(Contract):
     # re-run probes + timed loop in this process, up to this many times, when only the GEMM pace moved
     # (bench.trust.judge: noisy, and /proc saw no one else): no re-import, no reload (PyTorch: ~8 s saved)
     remeasure: int = 0
+    profile: bool = False  # after the timed loop, one more pass under the runtime's own profiler (Runtime.profile)
     schema: str = SCHEMA
 
     def validate(self, where: str) -> None:
         if self.kind not in ("run", "gemm"):
             raise UsageError(f"{where}: kind {self.kind!r} is not run or gemm")
+
+
+# ---------------------------------------------------------------------------------------- profile
+
+PROFILE_CLASSES = ("int8 GEMM", "fp32 GEMM", "attention", "normalisation", "activation", "embedding/gather",
+                   "data movement", "other")  # pocketbert.profile.CLASSES: the same for every runtime
+
+
+@dataclass
+class Profile(Part):
+    """A record's per-operator profile (`bench --profile`, pocketbert/profile.py): the runtime's own
+    profiler over one more pass of the record's calls, timed apart from the plain loop. ms are totals
+    over the `calls`; shares are of events_ms (what the profiler attributed to operators)."""
+
+    tool: str  # the profiler ("onnxruntime profiler", "torch.profiler", "ETDump + Inspector")
+    status: str = "ok"  # ok | unavailable (why says why)
+    why: str = ""
+    level: str = "operator"  # operator | delegate (a delegate's internals are one event each)
+    note: str = ""
+    calls: int = 0  # model calls profiled
+    wall_ms: float = 0.0  # the profiled loop's wall time (profiler overhead included)
+    events_ms: float = 0.0  # the operator events' sum (= sum of classes_ms)
+    classes_ms: dict[str, float] = field(default_factory=dict)  # PROFILE_CLASSES -> ms
+    classes_pct: dict[str, float] = field(default_factory=dict)  # PROFILE_CLASSES -> % of events_ms
+    ops_ms: dict[str, float] = field(default_factory=dict)  # operator kind -> ms (the raw per-kind totals)
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ("tool", "status")
+    WHAT: ClassVar[str] = "profile"
+
+    def check_ranges(self, where: str) -> None:
+        if self.status not in ("ok", "unavailable"):
+            raise _bad(where, "status", self.status, "is not ok or unavailable")
+        if self.level not in ("operator", "delegate"):
+            raise _bad(where, "level", self.level, "is not operator or delegate")
+        check_number(where, "calls", self.calls, 0, 1 << 40, integer=True)
+        for name in ("wall_ms", "events_ms"):
+            check_number(where, name, getattr(self, name))
+        for kind in ("classes_ms", "classes_pct"):
+            unknown = set(getattr(self, kind)) - set(PROFILE_CLASSES)
+            if unknown:
+                raise _bad(where, kind, sorted(unknown), f"are not classes ({', '.join(PROFILE_CLASSES)})")
+        for name, ms in self.classes_ms.items():
+            check_number(where, f"classes_ms.{name}", ms)
+        for name, pct in self.classes_pct.items():
+            check_number(where, f"classes_pct.{name}", pct, 0, 100)
+        for name, ms in self.ops_ms.items():
+            check_number(where, f"ops_ms.{name}", ms)
+        if abs(sum(self.classes_ms.values()) - self.events_ms) > 1e-3 * max(1.0, self.events_ms):
+            raise _bad(where, "events_ms", self.events_ms, "is not the sum of classes_ms")
 
 
 # --------------------------------------------------------------------------------- worker result
@@ -374,6 +514,7 @@ class WorkerResult(Contract):
     tokens_fed: list[int] = field(default_factory=list)
     seq_lens_fed: list[list[int]] = field(default_factory=list)
     device_state: dict[str, Any] | None = None  # remote devices: governor/temperatures before and after
+    profile: dict[str, Any] | None = None  # --profile: the runtime's per-operator profile (a Profile's dict)
     schema: str = SCHEMA
 
     @classmethod
@@ -430,6 +571,8 @@ class Record(Contract):
     created_utc: str = ""
     bundle: str | None = None
     model_file_bytes: int | None = None
+    delegated_pct: float | None = None  # the bundle manifest's Delegation.delegated_pct (None: not counted)
+    delegate_partitions: int | None = None  # ...and its partitions (None: a target without delegates)
     gemm_peak_gflops: float | None = None  # the better of the worker's GEMM probes around its timed loop
     gemm_peak_kind: str = ""  # fp32 | int8: whose GEMM peak gemm_peak_gflops and fraction_of_peak refer to
     rounds: int = 1  # times the run was visited (--rounds, rotated order); latency_ms is the per-item median
@@ -462,6 +605,7 @@ class Record(Contract):
     # None when the workload has no gold (synthetic) or the device kept no answers
     answer_quality: dict[str, Any] | None = None
     notes: dict[str, Any] = field(default_factory=dict)  # source-specific facts (e.g. what a device app cannot give)
+    profile: Profile | None = None  # per-operator profile (bench --profile), or None
     device_state: dict[str, Any] | None = None  # governor, frequency caps, temperatures before/after; throttle warnings
     # derived from the samples by bench.records.derive
     stats: dict[str, Any] = field(default_factory=dict)
@@ -477,6 +621,8 @@ class Record(Contract):
                                    "shape": str, "status": str, "latency_ms": list, "machine": dict})
         if self.status not in ("ok", "skipped", "failed"):
             raise UsageError(f"{where}: status {self.status!r} is not ok, skipped or failed")
+        if self.profile is not None and not isinstance(self.profile, Profile):
+            self.profile = Profile.from_dict(self.profile, where)
         if self.status == "ok":
             for name in ("latency_ms", "tokenize_ms", "postprocess_ms"):
                 values = getattr(self, name)
@@ -509,6 +655,8 @@ class Record(Contract):
         # then says what that was); the effective count is a real one
         check_number(where, "threads", self.threads, 0, 1 << 16, integer=True, optional=True)
         check_number(where, "threads_effective", self.threads_effective, 1, 1 << 16, integer=True, optional=True)
+        check_number(where, "delegated_pct", self.delegated_pct, 0, 100, optional=True)
+        check_number(where, "delegate_partitions", self.delegate_partitions, 0, 1 << 24, integer=True, optional=True)
         for name in ("model_file_bytes", "flops_total"):
             check_number(where, name, getattr(self, name), 0, integer=True, optional=True)
         for name in self.OPTIONAL_AMOUNTS:

@@ -28,9 +28,11 @@ checkpoint. Results: OUT/results.json and OUT/table.md (also printed).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -40,6 +42,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from pocketbert.common import sha256_path, write_json  # noqa: E402 - after the path set-up above
 
 TEACHER = "models/minilm-l6-squad12"
 GOLD = "data/squad/dev-v1.1-first12.json"  # the teacher's own training data
@@ -116,7 +120,7 @@ def score_copied(s: Student, shared: Path, out: Path) -> dict:
     from distill.task import (TaskConfig, build_task_student, evaluate_task, load_task_data,
                               load_task_teacher)
     from distill.task_train import cached_teacher_scores
-    from pocketbert.common import atomic_output_dir, write_json
+    from pocketbert.common import atomic_output_dir
 
     folder = out / "students" / s.name
     cfg = TaskConfig(task="question-answering", teacher=str(shared / TEACHER), train_file=str(shared / GOLD),
@@ -152,6 +156,8 @@ def export(name: str, model: Path, shared: Path, out: Path, args) -> dict:
     against PyTorch fp32. An int8 that fails its gate is exported again without the gate, so its
     figures are still measured and shown (marked)."""
     root = out / "bundles" / name
+    if not args.report_only:
+        stale_bundles(root, model, name)
     for key, (targets, precision, extra) in ([] if args.report_only else EXPORTS.items()):
         extra = [f"squad:{shared / GOLD}" if x == "GOLD" else x for x in extra]
         for gated in (True, False):
@@ -173,6 +179,8 @@ def export(name: str, model: Path, shared: Path, out: Path, args) -> dict:
                     (root / f"{key}.gate-failed").write_text("the export's F1 gate failed: see the -ungated bundle\n")
             if gated and not (root / f"{key}.gate-failed").exists():
                 break
+    if not args.report_only and root.is_dir():
+        (root / SOURCE_STAMP).write_text(weights_sha256(model) + "\n")
     bundles = {}
     for manifest in sorted(root.glob("*/*/manifest.json")):
         m = json.loads(manifest.read_text())
@@ -184,6 +192,25 @@ def export(name: str, model: Path, shared: Path, out: Path, args) -> dict:
                          "f1": (t.get("export") or {}).get("f1"), "f1_fp32": (t.get("fp32_pytorch") or {}).get("f1"),
                          "identical_answers": t.get("identical_answers")}
     return bundles
+
+
+SOURCE_STAMP = "source.sha256"  # in bundles/MODEL: the weights they were exported from
+
+
+def weights_sha256(model: Path) -> str:
+    """sha256 of a model folder's weight files: a retrained student is a different source."""
+    files = sorted(model.glob("*.safetensors")) or sorted(model.glob("*.bin"))
+    return sha256_path(files[0]) if len(files) == 1 else hashlib.sha256(
+        "".join(sha256_path(f) for f in files).encode()).hexdigest()
+
+
+def stale_bundles(root: Path, model: Path, name: str) -> None:
+    """Bundles of other weights (the student was trained again) are removed, not reused: each export
+    step keys on its folder's existence."""
+    stamp = root / SOURCE_STAMP
+    if root.is_dir() and (not stamp.exists() or stamp.read_text().strip() != weights_sha256(model)):
+        log(f"{name}: its bundles were built from other weights: exporting again")
+        shutil.rmtree(root)
 
 
 # ----------------------------------------------------------------------------- 3. benchmark
@@ -204,6 +231,11 @@ def optimum_teacher(shared: Path, out: Path, args) -> list[str]:
 
 def bench(bundles: dict[str, dict], shared: Path, out: Path, args) -> list[dict]:
     run = out / "bench" / "qa"
+    sources = {name: (out / "bundles" / name / SOURCE_STAMP).read_text().strip() for name in bundles
+               if (out / "bundles" / name / SOURCE_STAMP).exists()}
+    if not args.report_only and run.is_dir() and _read_json(run / "sources.json") != sources:
+        log("bench: the bundles changed since the last benchmark: timing them again")
+        shutil.rmtree(run)
     if not any(run.glob("*.json")) and not args.report_only:
         paths = [b["path"] for model in bundles.values() for b in model.values()] + optimum_teacher(shared, out, args)
         log(f"bench: {len(paths)} bundles, first {args.bench_questions} questions of {EVAL}, 2 threads, "
@@ -211,12 +243,23 @@ def bench(bundles: dict[str, dict], shared: Path, out: Path, args) -> list[dict]
         pocketbert("bench", "--bundle", *paths, "--workload", f"squad:{shared / EVAL}", "--limit",
                    str(args.bench_questions), "--threads", "2", "--shape", "dynamic", "--rounds", str(args.rounds),
                    "--out", str(out / "bench"), "--run-id", "qa")
+        if run.is_dir():
+            (run / "sources.json").write_text(json.dumps(sources, indent=1) + "\n")
     recs = []
     for p in sorted(run.glob("*.json")):
+        if p.name == "sources.json":
+            continue
         r = json.loads(p.read_text())
         if isinstance(r, dict) and r.get("status") == "ok":
             recs.append(r)
     return recs
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 # ----------------------------------------------------------------------------- 4. the table
@@ -350,8 +393,6 @@ def main() -> int:
         results["wall_s"] = json.loads((out / "results.json").read_text()).get("wall_s", results["wall_s"])
     md = table(results, recs, out)
     (out / "table.md").write_text(md + "\n")
-    from pocketbert.common import write_json
-
     write_json(out / "results.json", results)
     print(md)
     log(f"done in {results['wall_s'] / 60:.1f} min: {out / 'table.md'}, {out / 'results.json'}")

@@ -54,16 +54,21 @@ HEAVY = {
                        "test_tampered_bundle_is_rejected", "test_other_tasks_and_model_types",
                        "test_parity_bounds_pass_a_correct_int8_export_of_the_same_model",
                        "test_local_folder_round_trip", "test_task_metric_gate_on_a_trained_model"},
-    "test_device_ssh.py": {"test_bench_over_ssh_end_to_end", "test_board_without_the_runtime_says_how_to_install",
+    "test_device_ssh.py": {"test_bench_over_ssh_end_to_end", "test_profile_is_made_on_the_board_and_comes_back",
+                           "test_board_without_the_runtime_says_how_to_install",
                            "test_timeout_and_ctrl_c_stop_the_worker_on_the_board", "test_dropped_connection_mid_run",
                            "test_full_board_disk_is_a_clear_error"},
     "test_device_adb.py": {"test_bench_on_a_phone_keeps_records_on_disconnect_and_merges",
-                           "test_pocketbert_bench_device_adb"},
+                           "test_pocketbert_bench_device_adb",
+                           "test_bench_device_adb_times_executorch_and_onnx_like_the_desktop"},
     "test_bench_trust.py": {"test_loaded_run_is_noisy_and_strict_fails",
                             "test_each_row_is_judged_against_the_peak_of_its_own_precision",
                             "test_rounds_interleave_and_keep_every_rounds_samples"},
     "test_structure.py": {"test_paper_mode_writes_both_studies_and_the_side_by_side_tables"},
     "test_bench_path.py": {"test_a_bench_run_reads_each_input_once_and_derives_each_figure_once"},
+    "test_profile.py": {"test_bench_profile_for_every_local_runtime_and_none_without_it"},  # 3 runtimes benched
+    "test_coverage.py": {"test_every_target_writes_consistent_coverage",  # every target x precision exported
+                         "test_an_undelegated_executorch_export_shows_low_coverage_and_warns"},
     "test_bench_exports.py": {"test_missing_bundles_are_exported_side_by_side_and_cached",
                               "test_meanwhile_runs_once_while_the_exports_run"},  # exports in parallel processes
 }

@@ -434,7 +434,9 @@ class FakeAdbDevice:
 
     def model_bridge(self) -> str:
         """HOST:PORT where the app's JVM gets its model calls run (FakePhoneMain.kt's BridgeModel):
-        {"model": path} loads the .pte, then each {"inputs": [[ids], ...]} runs `forward`."""
+        {"model": path} loads the .pte, then each {"inputs": [[ids], ...]} runs `forward`; the fake
+        ai.onnxruntime's sessions (tests/fake_ort): {"onnx": path, "intra_op_num_threads": n} opens
+        one, then each {"feeds": [{name, dtype, shape, data}]} runs it."""
         if self._bridge is None:
             self._bridge = socket.create_server(("127.0.0.1", 0))
             threading.Thread(target=self._bridge_accept, daemon=True).start()
@@ -452,7 +454,7 @@ class FakeAdbDevice:
         import torch
         from executorch.runtime import Runtime
 
-        method = None
+        method = session = None
         with sock, sock.makefile("rw", encoding="utf-8") as f:
             for line in f:
                 req = json.loads(line)
@@ -460,13 +462,41 @@ class FakeAdbDevice:
                     if "model" in req:
                         method = Runtime.get().load_program(Path(req["model"])).load_method("forward")
                         reply = {"ready": True}
+                    elif "onnx" in req:  # the fake ai.onnxruntime's OrtSession (tests/fake_ort)
+                        session = self._ort_session(req["onnx"], int(req.get("intra_op_num_threads") or 0))
+                        reply = {"inputs": [i.name for i in session.get_inputs()],
+                                 "outputs": [o.name for o in session.get_outputs()]}
+                    elif "feeds" in req:
+                        reply = {"outputs": self._ort_run(session, req["feeds"])}
                     else:
                         out = method.execute([torch.tensor([ids], dtype=torch.long) for ids in req["inputs"]])
                         reply = {"start": out[0].reshape(-1).tolist(), "end": out[1].reshape(-1).tolist()}
-                except Exception as e:  # noqa: BLE001 - the app sees the error, as from ExecuTorch
+                except Exception as e:  # noqa: BLE001 - the app sees the error, as from the runtime
                     reply = {"error": f"{type(e).__name__}: {e}"}
                 f.write(json.dumps(reply) + "\n")
                 f.flush()
+
+    @staticmethod
+    def _ort_session(model_path: str, threads: int):
+        """What onnxruntime-android makes of the app's SessionOptions: a CPU session, intra-op
+        threads as set (0: ONNX Runtime's default), graph optimizations at the default (all)."""
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        return ort.InferenceSession(model_path, opts, providers=["CPUExecutionProvider"])
+
+    @staticmethod
+    def _ort_run(session, feeds: list[dict]) -> list[dict]:
+        """One OrtSession.run: each input by the name, element type and shape the app gave it (ONNX
+        Runtime refuses a wrong name, type or shape, as on the phone); every output back."""
+        import numpy as np
+
+        arrays = {f["name"]: np.asarray(f["data"], dtype=f["dtype"]).reshape(f["shape"]) for f in feeds}
+        outs = session.run(None, arrays)
+        return [{"name": o.name, "shape": list(v.shape), "data": v.reshape(-1).astype(float).tolist()}
+                for o, v in zip(session.get_outputs(), outs)]
 
     def _run_minibench(self, extras: dict) -> None:
         import torch
@@ -522,8 +552,9 @@ def run_demo_benchmark(dev: FakeAdbDevice, extras: dict, mode: str = "intent") -
                f"{dev.props['ro.build.version.release']} (API {dev.props['ro.build.version.sdk']})"}
     from importlib.metadata import version
 
-    # the model runs in ExecuTorch's Python runtime of the same release as the app's AAR pin
-    versions = {"executorch-android": version("executorch"), "app": "qa-core on the JVM (fake phone)"}
+    # the model runs in ExecuTorch's / onnxruntime's Python runtime of the same release as the app's AAR pins
+    versions = {"executorch-android": version("executorch"), "onnxruntime-android": version("onnxruntime"),
+                "app": "qa-core on the JVM (fake phone)"}
     env = {**os.environ, "POCKETBERT_FAKE_DENY": "" if dev.app_reads_tmp else "/data/local/tmp"}
     proc = subprocess.Popen(["java", "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-cp", dev.app_classpath,
                              "org.pocketbert.qa.FakePhoneMainKt", mode, str(dev.root), f"/data/data/{APP_PKG}/files",

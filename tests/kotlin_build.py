@@ -3,9 +3,12 @@ tests + the fake phone's JVM main), the app layer (android_demo/app, every .kt f
 stubs it compiles against (tests/android_stubs/<name>-<version>, the versions taken from
 android_demo/gradle/libs.versions.toml, so a version bump without matching stubs fails loudly).
 
-Java stubs (the Android framework: android-<compileSdk>) are given to kotlinc as sources: it
-resolves against them (so the app is type-checked against them) without compiling them, and the
-jar holds no android.* classes. The jar is cached by the hash of every input (kotlinc takes ~40 s
+Java stubs (the Android framework: android-<compileSdk>; ONNX Runtime's Java API:
+onnxruntime-android-<version>) are given to kotlinc as sources: it resolves against them (so the
+app is type-checked against them) without compiling them, and the jar holds no android.* or
+ai.onnxruntime.* classes. The fake phone's ai.onnxruntime (tests/fake_ort: the same signatures,
+sessions run by onnxruntime's Python package over the fake adbd's model bridge) is compiled by
+javac after kotlinc into a jar of its own, on the fake phone's classpath only. The jar is cached by the hash of every input (kotlinc takes ~40 s
 on a busy 2-core machine); set POCKETBERT_KOTLIN_CACHE to move the cache.
 
 What this cannot see: qa-core and the app compile as one Kotlin module here (two in Gradle), so an
@@ -19,6 +22,7 @@ import shutil
 import subprocess
 import tempfile
 import tomllib
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +31,7 @@ DEMO = ROOT / "android_demo"
 CORE = DEMO / "qa-core"
 APP = DEMO / "app"
 STUBS = ROOT / "tests" / "android_stubs"
+FAKE_ORT = ROOT / "tests" / "fake_ort"  # the fake phone's ai.onnxruntime (javac, after kotlinc; never in the app)
 JAVA_DIR = Path("/usr/share/java")
 JUNIT_API = ("junit-jupiter-api.jar", "apiguardian-api.jar", "opentest4j.jar", "junit-platform-commons.jar")
 CONSOLE = "junit-platform-console-standalone.jar"
@@ -68,6 +73,7 @@ def pinned_stub_dirs(versions: dict | None = None) -> dict[str, Path]:
     v = versions or tomllib.loads((DEMO / "gradle/libs.versions.toml").read_text())["versions"]
     dirs = {"android framework": STUBS / f"android-{v['compileSdk']}",
             "executorch-android": STUBS / f"executorch-android-{v['executorch']}",
+            "onnxruntime-android": STUBS / f"onnxruntime-android-{v['onnxruntime']}",
             "androidx-test-ext-junit": STUBS / f"androidx-test-ext-junit-{v['androidx-test-ext-junit']}"}
     for what, d in dirs.items():
         if not d.is_dir():
@@ -83,7 +89,8 @@ def build_config_source() -> str:
             "public final class BuildConfig {\n  public static final boolean DEBUG = true;\n"
             "  public static final String APPLICATION_ID = \"org.pocketbert.demo\";\n"
             "  public static final String BUILD_TYPE = \"debug\";\n"
-            f"  public static final String EXECUTORCH_VERSION = \"{v['executorch']}\";\n}}\n")
+            f"  public static final String EXECUTORCH_VERSION = \"{v['executorch']}\";\n"
+            f"  public static final String ONNXRUNTIME_VERSION = \"{v['onnxruntime']}\";\n}}\n")
 
 
 def app_sources() -> list[Path]:
@@ -98,7 +105,7 @@ def source_roots() -> list[Path]:
 
 def _inputs() -> list[Path]:
     files = []
-    for r in source_roots():
+    for r in [*source_roots(), FAKE_ORT]:
         files += sorted(p for p in r.rglob("*") if p.suffix in (".kt", ".java"))
     return files
 
@@ -110,9 +117,10 @@ class KotlinBuild:
     kotlinc: Path
     app_files: list[Path]
     stub_dirs: dict[str, Path]
+    fake_ort: Path  # the fake phone's ai.onnxruntime classes (tests/fake_ort), for FakePhoneMain
 
     def classpath(self) -> str:
-        return os.pathsep.join([str(self.jar), str(self.stdlib)])
+        return os.pathsep.join([str(self.jar), str(self.stdlib), str(self.fake_ort)])
 
 
 def compile_all(cache: Path | None = None) -> KotlinBuild:
@@ -126,8 +134,9 @@ def compile_all(cache: Path | None = None) -> KotlinBuild:
     cache = cache or Path(os.environ.get("POCKETBERT_KOTLIN_CACHE", Path.home() / ".cache" / "pocketbert" / "kotlin"))
     jar = cache / f"android-demo-{h.hexdigest()[:16]}.jar"
     stdlib = kotlinc.parent.parent / "lib" / "kotlin-stdlib.jar"
-    build = KotlinBuild(jar, stdlib, kotlinc, app_sources(), stub_dirs)
-    if jar.is_file():
+    fake_ort = cache / f"fake-ort-{h.hexdigest()[:16]}.jar"
+    build = KotlinBuild(jar, stdlib, kotlinc, app_sources(), stub_dirs, fake_ort)
+    if jar.is_file() and fake_ort.is_file():
         return build
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
@@ -141,9 +150,21 @@ def compile_all(cache: Path | None = None) -> KotlinBuild:
                               capture_output=True, text=True, timeout=900)
         if proc.returncode != 0:
             raise CompileError(proc.stdout + proc.stderr)
+        # the fake phone's ai.onnxruntime, against the app's jar (its bridge speaks qa-core's Json)
+        classes = Path(tmp) / "fake-ort"
+        proc = subprocess.run(["javac", "-nowarn", "--release", "17", "-cp", os.pathsep.join([str(out), str(stdlib)]),
+                               "-d", str(classes), *map(str, sorted(FAKE_ORT.rglob("*.java")))],
+                              capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            raise CompileError(proc.stdout + proc.stderr)
+        ort_jar = Path(tmp) / "fake-ort.jar"
+        with zipfile.ZipFile(ort_jar, "w") as z:
+            for c in sorted(classes.rglob("*.class")):
+                z.write(c, c.relative_to(classes).as_posix())
         os.replace(out, jar)
-    for old in cache.glob("android-demo-*.jar"):  # builds of older sources
-        if old != jar:
+        os.replace(ort_jar, fake_ort)
+    for old in [*cache.glob("android-demo-*.jar"), *cache.glob("fake-ort-*.jar")]:  # builds of older sources
+        if old not in (jar, fake_ort):
             old.unlink(missing_ok=True)
     return build
 
@@ -156,5 +177,5 @@ def compile_against(build: KotlinBuild, sources: list[Path], out: Path) -> subpr
     """kotlinc on `sources` against the session jar and the Java stubs (for negative checks)."""
     return subprocess.run([str(build.kotlinc), *KOTLINC_FLAGS, "-cp", str(build.jar), "-d", str(out),
                            *map(str, sources), str(build.stub_dirs["android framework"]),
-                           str(build.stub_dirs["androidx-test-ext-junit"])],
+                           str(build.stub_dirs["androidx-test-ext-junit"]), str(build.stub_dirs["onnxruntime-android"])],
                           capture_output=True, text=True, timeout=600)

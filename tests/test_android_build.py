@@ -1,4 +1,4 @@
-"""The Android demo's Gradle setup against what the pinned ExecuTorch AAR requires.
+"""The Android demo's Gradle setup against what the pinned ExecuTorch and ONNX Runtime AARs require.
 
 No Android SDK or Maven here, so Gradle cannot run: this reads the committed build files
 (android_demo/gradle/libs.versions.toml, gradle.properties, */build.gradle.kts, the wrapper) and
@@ -88,9 +88,36 @@ def build_problems(cat: dict, req: dict, props: dict[str, str], app_gradle: str,
     wanted = re.findall(r'"([^"]+)"', abis.group(1)) if abis else []
     if not wanted or not set(wanted) <= set(req["requires"]["abis"]):
         problems.append(f"abiFilters {wanted} must be among the ABIs the AAR ships {req['requires']['abis']}")
+    problems += onnxruntime_problems(cat, req["onnxruntime"], app_gradle, pyproject, wanted)
     for key in ("compileSdk", "minSdk", "targetSdk"):
         if f"{key} = libs.versions.{key}.get().toInt()" not in app_gradle:
             problems.append(f"app/build.gradle.kts: {key} does not come from the catalog")
+    return problems
+
+
+def onnxruntime_problems(cat: dict, req: dict, app_gradle: str, pyproject: str, abis: list[str]) -> list[str]:
+    """The second engine's AAR (ONNX bundles): pinned in the catalog at the release requirements.toml
+    was read for, the same release as the desktop's onnxruntime pin, and its needs met."""
+    v = cat["versions"]
+    problems = []
+    lib = cat["libraries"].get("onnxruntime-android")
+    if not lib:
+        return ["the catalog has no onnxruntime-android library (the app's ONNX Runtime engine)"]
+    pinned = v[lib["version"]["ref"]]
+    if lib["module"] != req["artifact"] or pinned != req["version"]:
+        problems.append(f"requirements.toml describes {req['artifact']}:{req['version']}, the catalog pins "
+                        f"{lib['module']}:{pinned}: re-read ONNX Runtime's Java API and AAR settings at that tag "
+                        "and update it and the stubs")
+    py = re.search(rf'"{req["python_pin"]}==([^"]+)"', pyproject)
+    if not py or py.group(1) != pinned:
+        problems.append(f"the app's onnxruntime-android {pinned} is not pyproject's {req['python_pin']}=="
+                        f"{py and py.group(1)} (a phone must run the ONNX Runtime the desktop is compared on)")
+    if int(v["minSdk"]) < req["requires"]["min_sdk"]:
+        problems.append(f"minSdk {v['minSdk']} < onnxruntime-android's minSdk {req['requires']['min_sdk']}")
+    if not set(abis) <= set(req["requires"]["abis"]):
+        problems.append(f"abiFilters {abis} must be among the ABIs onnxruntime-android ships {req['requires']['abis']}")
+    if "implementation(libs.onnxruntime.android)" not in app_gradle:
+        problems.append("app/build.gradle.kts does not depend on libs.onnxruntime.android")
     return problems
 
 
@@ -108,6 +135,9 @@ def test_gradle_setup_meets_the_executorch_aar_requirements():
 def test_requirements_name_their_sources_and_the_transitive_set():
     req = requirements()
     assert req["read_from"] and all(f"/v{req['version']}/" in u for u in req["read_from"])
+    ort = req["onnxruntime"]
+    assert ort["read_from"] and all(f"/v{ort['version']}/" in u for u in ort["read_from"])
+    assert ort["requires"]["transitive"] == []  # the ONNX Runtime AAR brings everything it needs
     assert {"com.facebook.fbjni:fbjni:0.7.0", "com.facebook.soloader:nativeloader:0.10.5",
             "androidx.core:core-ktx:1.13.1"} == set(req["requires"]["transitive"])
     settings = (DEMO / "settings.gradle.kts").read_text()
@@ -132,6 +162,12 @@ def test_every_module_takes_plugins_and_versions_from_the_catalog():
     (lambda i: i.update(app_gradle=i["app_gradle"].replace(
         "implementation(libs.executorch.android)", 'implementation("org.pytorch:executorch-android:1.4.1")')),
      "declares ['org.pytorch:executorch-android:1.4.1'] inline"),
+    (lambda i: i["cat"]["versions"].update(onnxruntime="1.33.0"), "re-read ONNX Runtime's Java API"),
+    (lambda i: i.update(pyproject=i["pyproject"].replace('"onnxruntime==1.32.0"', '"onnxruntime==1.31.0"')),
+     "is not pyproject's onnxruntime==1.31.0"),
+    (lambda i: i.update(app_gradle=i["app_gradle"].replace("implementation(libs.onnxruntime.android)\n", "")),
+     "does not depend on libs.onnxruntime.android"),
+    (lambda i: i["cat"]["libraries"].pop("onnxruntime-android"), "no onnxruntime-android library"),
 ])
 def test_a_broken_setup_is_caught(breakage, expected):
     """The check can fail: each of the setups the issue found (or could find) is named."""

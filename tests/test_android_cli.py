@@ -1,4 +1,4 @@
-"""`pocketbert android bundle` with a real (tiny) ExecuTorch export, its refusals, and
+"""`pocketbert android bundle` with a real (tiny) ExecuTorch export (and an ONNX bundle's layout), its refusals, and
 `pocketbert android install` saying what is missing (with the real adb client, no device)."""
 
 from __future__ import annotations
@@ -82,26 +82,45 @@ def test_bundle_copies_verified_files_and_writes_the_model_list(et_bundle, app, 
     assert names == ["bert-tiny-fp32", "tiny-copy"]
 
 
-def test_an_export_folder_gives_its_executorch_qa_bundles(et_bundle, app, tmp_path, capsys):
+def _onnx_variant(src: Path, dst: Path) -> Path:
+    """An ONNX bundle's layout (model.onnx, target onnx) with the tiny export's bytes: the command
+    copies and checks files, it does not run them (tests/test_device_adb.py runs a real ONNX export)."""
+    shutil.copytree(src, dst)
+    (dst / "model.pte").rename(dst / "model.onnx")
+    m = json.loads((dst / "manifest.json").read_text())
+    m["files"]["model.onnx"] = m["files"].pop("model.pte")
+    m.update(target="onnx", model_file="model.onnx")
+    from pocketbert.contracts import manifest_digest
+
+    m["manifest_sha256"] = manifest_digest(m)
+    (dst / "manifest.json").write_text(json.dumps(m))
+    return dst
+
+
+def test_an_export_folder_gives_its_executorch_and_onnx_qa_bundles(et_bundle, app, tmp_path, capsys):
     out = tmp_path / "export-out"
     shutil.copytree(et_bundle, out / "executorch-fp32")
-    _variant(et_bundle, out / "onnx-fp32", target="onnx")
+    _onnx_variant(et_bundle, out / "onnx-fp32")
+    _variant(et_bundle, out / "coreml-fp32", target="coreml")
     assert main(["android", "bundle", str(out), "--app", str(app)]) == 0
-    assert "skipping onnx-fp32" in capsys.readouterr().out
-    assert [b["name"] for b in json.loads((_assets(app) / "models.json").read_text())["bundles"]] == ["bert-tiny-fp32"]
-    only_onnx = tmp_path / "only-onnx"
-    _variant(et_bundle, only_onnx / "onnx-fp32", target="onnx")
-    assert main(["android", "bundle", str(only_onnx), "--app", str(app)]) == 2
-    assert "holds no ExecuTorch question-answering bundle" in capsys.readouterr().err
+    assert "skipping coreml-fp32 (not executorch/onnx question-answering)" in capsys.readouterr().out
+    listed = json.loads((_assets(app) / "models.json").read_text())["bundles"]
+    assert [(b["name"], b["runtime"], b["model_file"]) for b in listed] == [
+        ("bert-tiny-fp32", "executorch", "model.pte"), ("bert-tiny-onnx-fp32", "onnx", "model.onnx")]
+    assert sorted(p.name for p in (_assets(app) / "bert-tiny-onnx-fp32").iterdir()) == ["manifest.json", "model.onnx", "vocab.txt"]
+    only_coreml = tmp_path / "only-coreml"
+    _variant(et_bundle, only_coreml / "coreml-fp32", target="coreml")
+    assert main(["android", "bundle", str(only_coreml), "--app", str(app)]) == 2
+    assert "holds no executorch/onnx question-answering bundle" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("kind", ["onnx", "classifier", "corrupt", "not-a-bundle", "not-the-app", "two-names"])
+@pytest.mark.parametrize("kind", ["coreml", "classifier", "corrupt", "not-a-bundle", "not-the-app", "two-names"])
 def test_bundle_refuses_in_one_line_and_changes_nothing(et_bundle, app, tmp_path, capsys, kind):
     assert main(["android", "bundle", str(et_bundle), "--app", str(app), "--name", "before"]) == 0
     before = _tree(_assets(app))
     capsys.readouterr()
-    if kind == "onnx":
-        bad, why = _variant(et_bundle, tmp_path / "b", target="onnx"), "runs ExecuTorch"
+    if kind == "coreml":
+        bad, why = _variant(et_bundle, tmp_path / "b", target="coreml"), "the app runs executorch, onnx bundles"
     elif kind == "classifier":
         bad, why = _variant(et_bundle, tmp_path / "b", task="sequence-classification"), "answers questions"
     elif kind == "corrupt":

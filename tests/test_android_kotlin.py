@@ -92,20 +92,24 @@ def test_every_app_kotlin_file_compiles_against_the_pinned_api_stubs(kotlin_buil
     """The whole app layer (Activities, ExecuTorchModel, Bundles, DeviceInfo, ...) went through kotlinc
     against the stubs of the pinned Android API level and ExecuTorch release: its classes are in the jar."""
     files = kotlin_build.app_files
-    assert len(files) >= 8 and {f.name for f in files} >= {"MainActivity.kt", "BenchmarkActivity.kt", "ExecuTorchModel.kt",
-                                                            "GameLoopActivity.kt", "FarmRun.kt", "FarmBenchmarkTest.kt"}
+    assert len(files) >= 10 and {f.name for f in files} >= {"MainActivity.kt", "BenchmarkActivity.kt", "ExecuTorchModel.kt",
+                                                             "OnnxRuntimeModel.kt", "AppEngines.kt", "GameLoopActivity.kt",
+                                                             "FarmRun.kt", "FarmBenchmarkTest.kt"}
     with zipfile.ZipFile(kotlin_build.jar) as z:
         names = set(z.namelist())
     missing = [c for f in files for c in _declared_classes(f) if c not in names]
     assert not missing, f"app classes not compiled: {missing}"
-    assert not [n for n in names if n.startswith("android/")], "the Android stubs must stay out of the jar"
+    assert not [n for n in names if n.startswith(("android/", "ai/onnxruntime/"))], "the Java stubs must stay out of the jar"
+    with zipfile.ZipFile(kotlin_build.fake_ort) as z:  # the fake phone's ai.onnxruntime, a jar of its own
+        assert {"ai/onnxruntime/OrtSession.class", "ai/onnxruntime/OnnxTensor.class"} <= set(z.namelist())
     print(f"\napp layer: {len(files)} Kotlin files compiled against "
           + ", ".join(p.name for p in kotlin_build.stub_dirs.values()))
 
 
 def test_the_app_calling_an_api_the_stubs_do_not_declare_does_not_compile(kotlin_build, tmp_path):
     """The check can fail: the app's files with the old Java-shaped ExecuTorch calls (the issue's
-    `getDataAsFloatArray()`, `loadMethod` returning an Int) and an Activity call the stubs lack."""
+    `getDataAsFloatArray()`, `loadMethod` returning an Int), an Activity call the stubs lack and an
+    ONNX Runtime tensor factory that does not exist."""
     app = tmp_path / "app"
     shutil.copytree(kb.APP / "src/main/kotlin", app)
     model = next(app.rglob("ExecuTorchModel.kt"))
@@ -115,6 +119,11 @@ def test_the_app_calling_an_api_the_stubs_do_not_declare_does_not_compile(kotlin
                      .replace('module.loadMethod("forward")', 'check(module.loadMethod("forward") == 0)'))
     main = next(app.rglob("MainActivity.kt"))
     main.write_text(main.read_text().replace("setContentView(ScrollView", "requestPermissions(arrayOf(\"x\"), 1)\n        setContentView(ScrollView"))
+    # ONNX Runtime has no createTensor(env, long[], shape): ids go in as a LongBuffer
+    ort = next(app.rglob("OnnxRuntimeModel.kt"))
+    text = ort.read_text()
+    assert "LongBuffer.wrap(inputs.getValue(name))" in text
+    ort.write_text(text.replace("LongBuffer.wrap(inputs.getValue(name))", "inputs.getValue(name)"))
     gen = tmp_path / "gen/org/pocketbert/demo"
     gen.mkdir(parents=True)
     (gen / "BuildConfig.java").write_text(kb.build_config_source())
@@ -123,19 +132,25 @@ def test_the_app_calling_an_api_the_stubs_do_not_declare_does_not_compile(kotlin
     assert proc.returncode != 0, out
     assert "unresolved reference 'getDataAsFloatArray'" in out
     assert "unresolved reference 'requestPermissions'" in out
+    assert re.search(r"OnnxRuntimeModel.kt:\d+:\d+: error: argument type mismatch: actual type is 'LongArray', "
+                     r"but 'LongBuffer!' was expected", out), out
     assert re.search(r"ExecuTorchModel.kt.*\n.*loadMethod|operator '==' cannot be applied to 'Unit' and 'Int'", out), out
 
 
 def test_stubs_follow_the_catalog_pins():
     """A version bump in libs.versions.toml without stubs written for the new version fails loudly."""
     dirs = kb.pinned_stub_dirs()
-    assert {d.name for d in dirs.values()} == {"android-35", "executorch-android-1.4.1", "androidx-test-ext-junit-1.2.1"}
+    assert {d.name for d in dirs.values()} == {"android-35", "executorch-android-1.4.1", "androidx-test-ext-junit-1.2.1",
+                                               "onnxruntime-android-1.32.0"}
+    pins = {"compileSdk": "35", "executorch": "1.4.1", "androidx-test-ext-junit": "1.2.1", "onnxruntime": "1.32.0"}
     with pytest.raises(FileNotFoundError, match="executorch-android-1.5.0 is missing"):
-        kb.pinned_stub_dirs({"compileSdk": "35", "executorch": "1.5.0", "androidx-test-ext-junit": "1.2.1"})
+        kb.pinned_stub_dirs({**pins, "executorch": "1.5.0"})
+    with pytest.raises(FileNotFoundError, match="onnxruntime-android-1.33.0 is missing"):
+        kb.pinned_stub_dirs({**pins, "onnxruntime": "1.33.0"})
 
 
 def test_qa_core_is_plain_kotlin():
     """qa-core runs on the JVM (JUnit, the fake phone): no Android or ExecuTorch import."""
     bad = [f"{p.name}: {m}" for p in (CORE / "src").rglob("*.kt")
-           for m in re.findall(r"^import ((?:android|androidx|org\.pytorch|org\.json)\.[\w.]+)", p.read_text(), flags=re.M)]
+           for m in re.findall(r"^import ((?:android|androidx|org\.pytorch|org\.json|ai\.onnxruntime)\.[\w.]+)", p.read_text(), flags=re.M)]
     assert not bad, bad

@@ -79,3 +79,16 @@ def test_a_command_prints_only_its_own_lines(command, work):
     rc, lines = COMMANDS[command](work)
     assert rc == 0, lines
     assert _foreign(lines) == [], lines
+
+
+def test_an_executorch_export_keeps_the_runtimes_own_lines_in_its_log(tmp_path):
+    # ExecuTorch's runtime (the parity check loads the .pte) writes cpuinfo/threadpool lines from C++
+    # straight to file descriptor 2: they belong in OUT/export.log, not on the user's console.
+    rc, lines = _run(tmp_path, "export", "--model", "bert-tiny", "--target", "executorch", "--precision", "fp32",
+                     "--seq-len", "16", "--parity-samples", "2", "--out", "b")
+    assert rc == 0, lines
+    assert _foreign(lines) == [], lines
+    assert any("wrote 1 bundle(s)" in x for x in lines), lines
+    log = tmp_path / "b" / "export.log"
+    if log.exists():  # what the runtime said is kept, under a header
+        assert log.read_text().startswith("===== pocketbert export: runtime output")

@@ -2,7 +2,8 @@
 speaks the adb transport protocol over TCP, shell protocol v2 by default (`phone` with param
 "shell" for the old one). The demo app on the fake phone is the app's own Kotlin benchmark code
 (qa-core on the JVM, compiled once per session by the `kotlin_build` fixture) with the model
-call in ExecuTorch's Python runtime. The adb server runs on a private port for this module."""
+call in ExecuTorch's Python runtime, or for ONNX bundles the app's own ONNX Runtime engine with
+its sessions in onnxruntime's Python package (tests/fake_ort). The adb server runs on a private port for this module."""
 
 import json
 import os
@@ -76,6 +77,17 @@ def bundle(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def onnx_bundle(tmp_path_factory):
+    """The same tiny model as an ONNX bundle (pocketbert export --target onnx): the app's second engine."""
+    from export.pipeline import ExportConfig, run_export
+
+    out = tmp_path_factory.mktemp("onnx-bundle")
+    made = run_export(ExportConfig(model="bert-tiny", out=out / "b", targets=["onnx"], seq_len=SEQ, parity_samples=1,
+                                   overwrite=True), log=lambda m: None)
+    return Path(made[0])
+
+
+@pytest.fixture(scope="module")
 def items(bundle, tmp_path_factory):
     """Three synthetic QA items as the worker's JSON items."""
     from bench.workloads import load_workload, save_items
@@ -142,23 +154,29 @@ def test_identity_of_the_phone(phone):
 # ------------------------------------------------------------------------------- the demo app (a)
 
 def host_answers(bundle: Path, items: Path) -> list[str]:
-    """Each item's answer as the host decodes it (pocketbert.squad.best_span) from the same .pte's
-    logits on the host's own windows: what the app's Kotlin must find too."""
+    """Each item's answer as the host decodes it (pocketbert.squad.best_span) from the same model
+    file's logits (its runtime in Python: ExecuTorch for a .pte, onnxruntime for model.onnx) on the
+    host's own windows: what the app's Kotlin must find too."""
     import numpy as np
     import torch
-    from executorch.runtime import Runtime
 
     from bench.workloads import postprocess, read_items
 
     manifest = json.loads((bundle / "manifest.json").read_text())
     names = [i["name"] for i in manifest["inputs"]]
-    method = Runtime.get().load_program(bundle / manifest["model_file"]).load_method("forward")
-    out = []
-    for it in read_items(items):
-        outs = [[o.numpy() for o in method.execute([torch.tensor(np.asarray(f[n]).reshape(1, -1), dtype=torch.long)
-                                                     for n in names])] for f in it.features]
-        out.append(postprocess("question-answering", outs, it.post))
-    return out
+    if manifest["target"] == "onnx":
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(bundle / manifest["model_file"]), providers=["CPUExecutionProvider"])
+        forward = lambda f: session.run(None, {n: np.asarray(f[n], dtype=np.int64).reshape(1, -1)  # noqa: E731
+                                               for n in names})
+    else:
+        from executorch.runtime import Runtime
+
+        method = Runtime.get().load_program(bundle / manifest["model_file"]).load_method("forward")
+        forward = lambda f: [o.numpy() for o in method.execute(  # noqa: E731
+            [torch.tensor(np.asarray(f[n]).reshape(1, -1), dtype=torch.long) for n in names])]
+    return [postprocess("question-answering", [forward(f) for f in it.features], it.post) for it in read_items(items)]
 
 
 @needs_adb
@@ -167,7 +185,7 @@ def test_app_path_end_to_end(phone, kotlin_build, bundle, items):
     """The app's own Kotlin (tokenizer, windows, span search, record writer) over both shell protocols."""
     dev = AdbDevice(phone.serial, AdbOptions(via="app"))
     assert dev.available("executorch") == (True, "")
-    assert not dev.available("onnx")[0]
+    assert not dev.available("pytorch")[0]
     result = dev.run_worker(spec(bundle, items), timeout_s=120)
     assert not result.error, result
     rec = result.record
@@ -190,6 +208,58 @@ def test_app_path_end_to_end(phone, kotlin_build, bundle, items):
     dev.close()
     assert any(c.startswith(f"am force-stop {APP_PKG}") for c in phone.log)
     assert not phone.path("/data/local/tmp/pocketbert").exists()  # pushed files removed
+
+
+@needs_adb
+def test_app_runs_an_onnx_bundle_with_its_onnx_runtime_engine(phone, kotlin_build, onnx_bundle, items):
+    """The app's second engine: the ONNX bundle's manifest picks OnnxRuntimeEngine, whose own Kotlin
+    (named int64 inputs, SessionOptions threads, the outputs by name) runs on the JVM over the fake
+    phone's ai.onnxruntime (tests/fake_ort), the session in onnxruntime's Python package. A wrong
+    input mapping in that Kotlin fails here when ONNX Runtime refuses the feed (token ids fed as
+    token_type_ids: seen failing) or the answers change; bert-tiny's random weights give the same
+    answers with attention_mask and token_type_ids swapped (seen passing), a blind spot only a
+    trained model closes (android_demo/README.md, checks on a real phone)."""
+    dev = AdbDevice(phone.serial, AdbOptions(via="app"))
+    assert dev.available("onnx") == (True, "")
+    result = dev.run_worker(spec(onnx_bundle, items, runtime="onnx", model_path=str(onnx_bundle / "model.onnx")),
+                            timeout_s=120)
+    assert "error" not in result, result
+    rec = result["record"]
+    assert rec["status"] == "ok" and rec["runtime"] == "onnx" and len(result["latency_ms"]) == 3, rec
+    assert rec["answers_sample"] == [a[:80] for a in host_answers(onnx_bundle, items)]
+    assert rec["versions"]["onnxruntime-android"] == "1.32.0"  # the Python package standing in: the pinned release
+    assert rec["threads_effective"] == 1 and "ONNX Runtime" in rec["notes"]["threads_effective"]
+    assert rec["model_file_bytes"] == (onnx_bundle / "model.onnx").stat().st_size  # model.onnx was pushed and read
+    dev.close()
+    assert not phone.path("/data/local/tmp/pocketbert").exists()
+    # ExecuTorch's own tools run .pte files only: the runtime record says which ways ONNX Runtime runs
+    ok, why = AdbDevice(phone.serial, AdbOptions(via="minibench")).available("onnx")
+    assert not ok and why == "does not run with via=minibench (it runs with via=app)"
+
+
+@needs_adb
+def test_bench_device_adb_times_executorch_and_onnx_like_the_desktop(phone, kotlin_build, bundle, onnx_bundle, tmp_path):
+    """One `pocketbert bench --device adb://` run over an ExecuTorch and an ONNX bundle of the same
+    model: a record for each runtime, each with the answers `pocketbert bench` finds on this
+    computer with the same runtime (the phone's Kotlin decoding and engine, the desktop's Python)."""
+    from bench.records import load_records
+    from pocketbert.cli import main
+
+    base = ["bench", "--bundle", str(bundle), str(onnx_bundle), "--runtime", "executorch", "onnx",
+            "--precision", "fp32", "--shape", "dynamic", "--seq-len", str(SEQ), "--threads", "1", "--warmup", "1",
+            "--limit", "4", "--out", str(tmp_path), "--quiet"]
+    assert main([*base, "--device", f"adb://{phone.serial}", "--run-id", "phone"]) == 0
+    assert main([*base, "--run-id", "desk"]) == 0
+    phone_recs = {r["runtime"]: r for r in load_records([tmp_path / "phone"])}
+    desk = {r["runtime"]: r for r in load_records([tmp_path / "desk"])}
+    assert set(phone_recs) == set(desk) == {"executorch", "onnx"}
+    for runtime, rec in phone_recs.items():
+        assert rec["status"] == "ok" and rec["machine"]["model"] == "Fake Pixel", rec.get("reason")
+        assert rec["versions"]["app"] == "qa-core on the JVM (fake phone)"  # the app's Kotlin ran
+        assert len(rec["latency_ms"]) == 4 and rec["stats"]["latency_ms"]["count"] == 4
+        assert rec["answers_sample"] == desk[runtime]["answers_sample"], runtime
+    assert "## adb://" in (tmp_path / "phone" / "report.md").read_text()
+    assert not phone.path("/data/local/tmp/pocketbert").exists()
 
 
 @needs_adb

@@ -211,6 +211,24 @@ def test_board_without_the_runtime_says_how_to_install(sshd, tmp_path):
         assert dev.run_worker({"kind": "gemm", "threads": 1}).error == why
 
 
+def test_profile_is_made_on_the_board_and_comes_back(run_spec, sshd, tmp_path):
+    """bench --profile on a board: the worker profiles there with the runtime's own profiler and the
+    profile comes back in its result, beside the plain samples; nothing is left on the board."""
+    import dataclasses
+
+    from pocketbert.contracts import Profile
+
+    board = _board_dir(tmp_path)
+    with SshDevice(sshd.url(python=sys.executable, tmp=str(board)), log=lambda m: None) as dev:
+        result = dev.run_worker(dataclasses.replace(run_spec, profile=True))
+    assert "error" not in result, result.get("error")
+    assert len(result["latency_ms"]) == 3
+    p = Profile.from_dict(result["profile"], "board result")
+    assert p.status == "ok" and p.tool == "onnxruntime profiler" and p.calls == 3, p
+    assert p.classes_ms["fp32 GEMM"] > 0 and p.classes_ms["attention"] > 0 and 0 < p.events_ms <= p.wall_ms
+    assert list(board.iterdir()) == []  # the trace was written in the worker's temp folder, now gone
+
+
 def test_timeout_and_ctrl_c_stop_the_worker_on_the_board(run_spec, sshd, tmp_path):
     import dataclasses
 

@@ -691,3 +691,25 @@ def test_repro6_a_signal_inside_a_deferred_step_waits_for_it_and_a_second_one_st
     twice = subprocess.run([sys.executable, "-c", code, "twice"], env=_env(tmp_path), capture_output=True,
                            text=True, timeout=60)
     assert twice.returncode == -signal.SIGTERM and "not reached" not in twice.stdout, twice
+
+
+def test_a_second_signal_in_a_deferred_step_removes_the_half_written_output_and_says_so(tmp_path):
+    # Issue 20: a second Ctrl-C during ExecuTorch lowering stops at once; it used to leave .tmp-* beside
+    # --out and print no final line.
+    code = ("import os, signal, sys\n"
+            "from pocketbert.common import atomic_output_dir, install_signal_handlers, signals_deferred\n"
+            "install_signal_handlers()\n"
+            "with atomic_output_dir(sys.argv[1]) as tmp:\n"
+            "    (tmp / 'model.pte').write_text('half')\n"
+            "    with signals_deferred('lowering to XNNPACK'):\n"
+            "        os.kill(os.getpid(), signal.SIGINT)\n"
+            "        os.kill(os.getpid(), signal.SIGINT)\n"
+            "        print('not reached', flush=True)\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    r = subprocess.run([sys.executable, "-c", code, str(work / "out")], env=_env(tmp_path), capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == -signal.SIGINT and "not reached" not in r.stdout, r
+    assert r.stderr.strip().splitlines()[-1] == ("pocketbert: stopped at once during lowering to XNNPACK; "
+                                                 "nothing partial was left behind"), r.stderr
+    assert list(work.iterdir()) == []  # no .tmp-out-*, no lock file

@@ -69,12 +69,22 @@ OUT_OF_RANGE = {
     "task_eval": [],
     "export_seconds": [-1.0, 1e400],
     "notes": [],
+    "delegation": [{"fast_path": "XNNPACK delegate", "delegated_ops": -1, "other_ops": 1, "delegated_pct": 0.0},
+                   {"fast_path": "XNNPACK delegate", "delegated_ops": 3, "other_ops": 1, "delegated_pct": 150.0},
+                   {"fast_path": "XNNPACK delegate", "delegated_ops": 3, "other_ops": 1, "delegated_pct": 50.0},
+                   {"fast_path": "XNNPACK delegate", "delegated_ops": 3, "other_ops": 1, "delegated_pct": 75.0,
+                    "delegated_by_kind": {"linear": 2}},
+                   {"fast_path": "fused", "delegated_ops": 3, "other_ops": 1, "delegated_pct": 75.0,
+                    "providers": {"NNAPI": {"nodes_pct": 120.0}}},
+                   {"fast_path": "fused", "delegated_ops": 3, "other_ops": 1, "delegated_pct": 75.0,
+                    "providers": {"XNNPACK": {"nodes_pct": None}}},
+                   {"fast_path": "XNNPACK delegate", "delegated_ops": 3}],
     "config": [],
     "versions": [],
     "git_revision": [],
     "created_utc": [],
     "manifest_sha256": ["abc"],
-    "format": ["pocketbert-bundle/0", "pocketbert-bundle/2"],
+    "format": ["pocketbert-bundle/0", "pocketbert-bundle/3"],
 }
 WRONG_TYPE = {str: 12345, int: "12", float: "1.5", bool: "true", list: {"k": 1}, dict: [1, 2]}
 
@@ -117,6 +127,16 @@ def test_manifest_field_fuzz_is_one_line_naming_the_field(field, kind, value, tm
     assert "\n" not in msg and "m.json" in msg, msg
     named = {"format": "pocketbert-bundle", "model_file": "model_file"}.get(field, field)
     assert named in msg, msg
+
+
+def test_a_version_1_manifest_still_reads_without_delegation():
+    """pocketbert-bundle/1 manifests (before delegation coverage) read as they were written."""
+    data = _valid_manifest()
+    data["format"] = "pocketbert-bundle/1"
+    data["manifest_sha256"] = manifest_digest(data)
+    m = Manifest.from_dict(data, "m.json")
+    assert m.delegation is None and m.format == "pocketbert-bundle/1"
+    assert Manifest.from_dict(m.to_dict(), "m.json").to_dict() == m.to_dict()
 
 
 @pytest.mark.parametrize("field, value", [("seq_len", 32), ("precision", "int8"), ("task", "fill-mask"),

@@ -3,9 +3,10 @@ plugins {
     alias(libs.plugins.kotlin.android)
 }
 
-// Every version is in gradle/libs.versions.toml (executorch in step with the Python pin that exports
-// the .pte files); what the ExecuTorch AAR needs from this build is in gradle/requirements.toml.
+// Every version is in gradle/libs.versions.toml (executorch and onnxruntime in step with the Python
+// pins); what the ExecuTorch and ONNX Runtime AARs need from this build is in gradle/requirements.toml.
 val executorchVersion = libs.versions.executorch.get()
+val onnxruntimeVersion = libs.versions.onnxruntime.get()
 
 android {
     namespace = "org.pocketbert.demo"
@@ -17,8 +18,9 @@ android {
         targetSdk = libs.versions.targetSdk.get().toInt()
         versionCode = 1
         versionName = "0.1.0"
-        ndk { abiFilters += listOf("arm64-v8a", "x86_64") } // what the ExecuTorch AAR ships
+        ndk { abiFilters += listOf("arm64-v8a", "x86_64") } // what the ExecuTorch AAR ships (ONNX Runtime's ships these too)
         buildConfigField("String", "EXECUTORCH_VERSION", "\"$executorchVersion\"")
+        buildConfigField("String", "ONNXRUNTIME_VERSION", "\"$onnxruntimeVersion\"")
         testInstrumentationRunner = "androidx.test.runner.AndroidJUnitRunner" // FarmBenchmarkTest
     }
     buildFeatures {
@@ -35,7 +37,7 @@ android {
         targetCompatibility = JavaVersion.toVersion(libs.versions.jvmTarget.get())
     }
     androidResources {
-        noCompress += listOf("pte", "txt", "json") // model files are copied out of the APK as they are
+        noCompress += listOf("pte", "onnx", "txt", "json") // model files are copied out of the APK as they are
     }
 }
 
@@ -46,6 +48,7 @@ kotlin {
 dependencies {
     implementation(project(":qa-core"))
     implementation(libs.executorch.android)
+    implementation(libs.onnxruntime.android)
     androidTestImplementation(libs.androidx.test.runner)
     androidTestImplementation(libs.androidx.test.ext.junit)
 }

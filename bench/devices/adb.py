@@ -2,10 +2,11 @@
 
 SERIAL is what `adb devices` lists (USB serial, or HOST:PORT after `adb connect`). The real `adb`
 client binary is driven by subprocess (argv lists, never a host shell); every path inside a device
-shell command line is shlex-quoted. Only ExecuTorch `.pte` bundles run on a phone. Three ways:
+shell command line is shlex-quoted. The runtimes whose record says `on_phones` run there, each
+in the ways (`via`) it lists (ExecuTorch `.pte` bundles all three, ONNX bundles via=app). Three ways:
 
   via=app        (default) the pocketbert demo app's benchmark activity (android_demo/BENCHMARK_PROTOCOL.md):
-                 push manifest.json, vocab.txt, model.pte and a workload file (the host's items as
+                 push manifest.json, vocab.txt, the model file and a workload file (the host's items as
                  question/context text), `am start -S -W` with extras, poll for its record JSON
                  (`run-as org.pocketbert.demo cat files/bench/NAME`). Per-item latency on real inputs,
                  on-device tokenization and answer search: the full record.
@@ -268,10 +269,14 @@ class AdbDevice:
         }
 
     def available(self, runtime: str) -> tuple[bool, str]:
-        phone = {n: r.label or n for n, r in all_runtimes().items() if r.on_phones}  # Runtime.on_phones
+        runtimes = all_runtimes()
+        phone = {n: r.label or n for n, r in runtimes.items() if r.on_phones}  # Runtime.on_phones: the vias
         if runtime not in phone:
             return False, (f"does not run on adb devices (phones run {' / '.join(phone.values())} bundles: "
                            f"--runtime {' '.join(phone)})")
+        if self.opts.via not in runtimes[runtime].on_phones:
+            return False, (f"does not run with via={self.opts.via} (it runs with via="
+                           f"{', via='.join(runtimes[runtime].on_phones)})")
         if not self.adb:
             return False, "needs adb: install Android platform-tools (Debian/Ubuntu: apt install adb)"
         if self.opts.via == "runner":

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from pocketbert.contracts import Delegation
 from pocketbert.registry import Registry
 
 
@@ -28,6 +29,7 @@ class ExportResult:
     dynamic_seq: bool  # True: any length <= max(seq_lens); False: exactly one of seq_lens
     dynamic_batch: bool = False
     notes: dict[str, Any] | None = None  # target-specific facts for the manifest
+    delegation: Delegation | None = None  # how much of the graph runs in the runtime's fast path
 
 
 @dataclass(frozen=True)

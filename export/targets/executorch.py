@@ -18,8 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from export.coverage import PLUMBING, op_kind
 from export.targets import ExportResult, ExportTarget, int8_mode, register
 from pocketbert.backends.executorch import XNNPACK_PROBE_DEPTH, XNNPACK_PROBE_ROWS
+from pocketbert.contracts import Delegation
 
 MODEL_FILE = "model.pte"
 
@@ -75,12 +77,13 @@ def export_executorch(loaded, precision: str, cfg, calibration: list[dict[str, n
                                               for ex in calibration], args, shapes, dynamic=dynamic)
         log("lowering to XNNPACK")
         lowered = lower_to_xnnpack(program)
+        coverage = delegation(lowered)
         # quant fusion turns torchao's dequantize + embedding into quantized embedding kernels
         et_program = lowered.to_executorch(
             ExecutorchBackendConfig(do_quant_fusion_and_const_prop=precision == "8da4w"))
     (bundle / MODEL_FILE).write_bytes(et_program.buffer)
     return ExportResult(model_file=MODEL_FILE, input_dtype="int64", seq_lens=[cfg.seq_len],
-                        dynamic_seq=True,
+                        dynamic_seq=True, delegation=coverage,
                         notes={"backend": "XNNPACK",
                                **({"int8_mode": int8_mode(cfg)} if precision == "int8" else {}),
                                "quantization": (f"PT2E XNNPACKQuantizer: {int8_mode(cfg)} per-channel "
@@ -102,6 +105,24 @@ def lower_to_xnnpack(program):
 
     return to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()],
                                        transform_passes=[xnnpack_friendly_shapes])
+
+
+def delegation(lowered) -> Delegation:
+    """XNNPACK coverage of a lowered edge program: the operators inside its delegates (each delegate's
+    original subgraph) vs the call_function nodes left on portable kernels, by kind, and the number of
+    delegate partitions (executorch.devtools' get_delegation_info; getitem/sym_size not counted)."""
+    from executorch.devtools.backend_debug import get_delegation_info
+
+    info = get_delegation_info(lowered.exported_program().graph_module)
+    inside: dict[str, int] = {}
+    outside: dict[str, int] = {}
+    for name, counts in info.delegation_by_operator.items():
+        if name in PLUMBING:
+            continue
+        for where, n in ((inside, counts.delegated), (outside, counts.non_delegated)):
+            if n:
+                where[op_kind(name)] = where.get(op_kind(name), 0) + n
+    return Delegation.count("XNNPACK delegate", inside, outside, partitions=info.num_delegated_subgraphs)
 
 
 ATTENTION = "pocketbert_xnnpack"

@@ -31,6 +31,7 @@ from export.targets import ExportResult, ExportTarget, int8_mode, register
 from export.task_eval import guided_targets, load_task_data
 from pocketbert.backends import LoadRequest
 from pocketbert.backends.onnx import load_onnx
+from pocketbert.contracts import Delegation
 from pocketbert.inputs import pad_inputs
 
 MODEL_FILE = "model.onnx"
@@ -69,17 +70,65 @@ def export_onnx(loaded, precision: str, cfg, calibration: list[dict[str, np.ndar
         log("fp16: converting weights and compute")
         path = _to_fp16(path, work / "fp16.onnx")
     path.replace(bundle / MODEL_FILE)
+    coverage = delegation(bundle / MODEL_FILE, work / "ort-optimized.onnx")
     for p in sorted(work.iterdir()):
         p.unlink()
     work.rmdir()
     int8 = {"int8_mode": int8_mode(cfg), "quantization": _int8_description(cfg, guided_notes)}
     return ExportResult(model_file=MODEL_FILE, input_dtype="int64", seq_lens=[cfg.seq_len],
-                        dynamic_seq=True, dynamic_batch=True,
+                        dynamic_seq=True, dynamic_batch=True, delegation=coverage,
                         notes={"opset": OPSET, "ort_optimized": bool(cfg.onnx_optimize),
                                "fusions": fusions,
                                **(int8 if precision == "int8" else
                                   {"quantization": "fp16 weights" if precision == "fp16" else "none"}),
                                **({"int8_guided": guided_notes} if guided_notes else {})})
+
+
+FUSED_DOMAIN = "com.microsoft"  # ONNX Runtime's contrib ops: its fused transformer and quantized-GEMM kernels
+FAST_PATH = "ONNX Runtime fused kernels (com.microsoft ops, after its CPU graph optimizations)"
+MOBILE_CHECKS = {  # provider -> onnxruntime.tools.mobile_helpers.usability_checker's check, by op support
+    "NNAPI": lambda uc, model: uc.check_nnapi_partitions(model, require_fixed_input_sizes=False),
+    "CoreML": lambda uc, model: uc.check_coreml_partitions(model, require_fixed_input_sizes=False,
+                                                           config_filename="coreml_supported_mlprogram_ops.md"),
+}
+NO_XNNPACK_ANALYSIS = ("not analysed: onnxruntime ships no offline partitioning check for the XNNPACK EP "
+                       "(tools.mobile_helpers covers NNAPI and CoreML) and this build has no XNNPACK EP to ask")
+
+
+def delegation(path: Path, optimized: Path) -> Delegation:
+    """Fused vs plain nodes of the graph ONNX Runtime's CPU provider runs (the file after the session's
+    own graph optimizations, saved to `optimized`: it fuses int8 MatMulInteger + scale Muls into
+    contrib ops at load), and the share of the file's nodes each mobile provider would take."""
+    import onnx
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # as load_onnx runs it
+    opts.optimized_model_filepath = str(optimized)
+    opts.log_severity_level = 3  # its "optimized for this hardware only" warning: we only count nodes
+    ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    fused: dict[str, int] = {}
+    plain: dict[str, int] = {}
+    for node in onnx.load(str(optimized), load_external_data=False).graph.node:
+        counts = fused if node.domain == FUSED_DOMAIN else plain
+        counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return Delegation.count(FAST_PATH, fused, plain,
+                            providers=mobile_providers(onnx.load(str(path), load_external_data=False)))
+
+
+def mobile_providers(model) -> dict[str, dict]:
+    """The share of nodes (and partitions) NNAPI and CoreML (ML Program) would take, by operator
+    support alone, as if the dynamic axes were fixed (an app pads to seq_len; onnxruntime's
+    usability_checker, the one ORT Mobile's docs use); XNNPACK: why there is no figure."""
+    from onnxruntime.tools.mobile_helpers import usability_checker as uc
+
+    out: dict[str, dict] = {}
+    for ep, check in MOBILE_CHECKS.items():
+        info = check(uc, model)
+        out[ep] = {"nodes_pct": round(100 * info.num_supported_nodes / max(info.num_nodes, 1), 2),
+                   "partitions": int(info.num_partitions), "unsupported_ops": sorted(info.unsupported_ops)}
+    out["XNNPACK"] = {"nodes_pct": None, "why": NO_XNNPACK_ANALYSIS}
+    return out
 
 
 def _int8_description(cfg, guided_notes) -> str:

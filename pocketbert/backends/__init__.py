@@ -87,7 +87,11 @@ class Runtime:
     probe: GemmProbe | None = None  # its own GEMM probe program, if any
     main_job: tuple[str, ...] = ()  # precisions it runs in the bench's main job (no --runtime/--precision)
     rank: int = 50  # its place in the main job and in lists (lower first)
-    on_phones: bool = False  # runs on an Android phone (adb devices)
+    on_phones: tuple[str, ...] = ()  # the ways it runs on an Android phone (adb devices, `via=`): "app" (an
+    # engine of the demo app), "minibench" / "runner" (ExecuTorch's own benchmark app, a pushed runner binary)
+    # its own per-operator profiler (bench --profile): (request, runner, calls, work folder) -> a
+    # pocketbert.contracts.Profile over one pass of the calls (pocketbert/profile.py builds it); None: none
+    profile: Callable[[LoadRequest, Runner, list, Path], Any] | None = None
 
     @property
     def bundle_target(self) -> str | None:

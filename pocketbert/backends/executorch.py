@@ -12,6 +12,7 @@ import numpy as np
 from pocketbert.backends import GemmProbe, LoadRequest, PlainFile, Runner, Runtime, installed, register
 from pocketbert.common import UsageError
 from pocketbert.inputs import FEATURES
+from pocketbert.profile import build_profile, timed_calls, unavailable
 
 
 def open_method(path: Path, threads: int | None):
@@ -33,16 +34,52 @@ def open_method(path: Path, threads: int | None):
 
 
 def load_executorch(req: LoadRequest) -> tuple[Runner, dict]:
-    import torch
-
     method, pool = open_method(Path(req.model_path), req.threads)
     names = req.input_names
 
     def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        args = [torch.from_numpy(np.ascontiguousarray(feeds[n], dtype=np.int64)) for n in names]
-        return [o.detach().numpy() for o in method(args)]
+        return [o.detach().numpy() for o in method(_args(feeds, names))]
 
     return run, {"threads_effective": pool}  # what XNNPACK really runs on
+
+
+def _args(feeds: dict[str, np.ndarray], names: list[str]) -> list:
+    import torch
+
+    return [torch.from_numpy(np.ascontiguousarray(feeds[n], dtype=np.int64)) for n in names]
+
+
+ETDUMP_TOOL = "ETDump + Inspector"
+NO_ETDUMP = ("this executorch build's runtime records no ETDump (built without EXECUTORCH_ENABLE_EVENT_TRACER, as "
+             "the PyPI wheels are): build the pybindings with it (a board's own build, or an app) for a profile")
+
+
+def profile_executorch(req: LoadRequest, runner: Runner, calls: list, work: Path):
+    """ExecuTorch's own profile: the program loaded again with an ETDump, one warm-up call and then
+    `calls`, the ETDump read with executorch.devtools' Inspector (no ETRecord needed for timings).
+    XNNPACK's delegate calls are one event each unless the build profiles inside the delegate
+    (level "delegate" then says so). Where the runtime records nothing (the PyPI wheels), it says why."""
+    open_method(Path(req.model_path), req.threads)  # the runtime's imports and threadpool, as the plain run's
+    from executorch.extension.pybindings import _portable_lib as runtime
+
+    module = runtime._load_for_executorch(str(req.model_path), enable_etdump=True,
+                                          program_verification=runtime.Verification.InternalConsistency)
+    names = req.input_names
+    module.forward(_args(calls[0], names))  # warm-up: its samples are dropped below
+    n, wall_ms = timed_calls(lambda feeds: module.forward(_args(feeds, names)), calls)
+    path = Path(work) / "model.etdump"
+    module.write_etdump_result_to_file(str(path))
+    if not path.is_file() or not path.stat().st_size:
+        return unavailable(ETDUMP_TOOL, NO_ETDUMP)
+    from executorch.devtools import Inspector
+
+    events = [e for block in Inspector(etdump_path=str(path)).event_blocks for e in block.events
+              if e.perf_data is not None and not e.name.startswith(("Method::", "Program::"))]
+    inside = any(e.is_delegated_op for e in events)  # XNNPACK's own per-op events: its calls would count twice
+    rows = [(e.name, sum(e.perf_data.raw[1:])) for e in events if not (inside and e.name == "DELEGATE_CALL")]
+    return build_profile(ETDUMP_TOOL, rows, n, wall_ms, level="operator" if inside else "delegate",
+                         note="" if inside else "XNNPACK delegate calls are one event each (no per-op "
+                                                "breakdown inside the delegate in this build)")
 
 
 # ExecuTorch rows are probed with XNNPACK's own kernels, not torch's: measured here, ExecuTorch fp32
@@ -131,5 +168,6 @@ register(Runtime(name="executorch", precisions=("fp32", "int8", "8da4w"), load=l
                                       isolated=True),
                  probe=GemmProbe("xnnpack", ".pte", XNNPACK_PROBE_ROWS, XNNPACK_PROBE_DEPTH, xnnpack_gemm,
                                  export_seconds=20),  # mostly importing the exporter
-                 main_job=("int8",), rank=20, on_phones=True,
+                 main_job=("int8",), rank=20, on_phones=("app", "minibench", "runner"),
+                 profile=profile_executorch,
                  description="ExecuTorch + XNNPACK (model.pte; dynamic sequence length)"))

@@ -11,10 +11,18 @@ import numpy as np
 from pocketbert.backends import LoadRequest, PlainFile, Runner, Runtime, installed, register
 from pocketbert.common import UsageError
 from pocketbert.inputs import FEATURES
+from pocketbert.profile import build_profile, timed_calls
 
 
 def load_onnx(req: LoadRequest) -> tuple[Runner, dict]:
     """An ORT CPU session: intra-op threads = the bench count (inter-op 1), all graph optimizations."""
+    run, _ = _session(req)
+    # ORT reports no thread count back: intra_op_num_threads is what the session was created with
+    return run, {"threads_effective": req.threads}
+
+
+def _session(req: LoadRequest, profile_prefix: Path | None = None):
+    """(runner, session) of the bundle's file, profiling into `profile_prefix`*.json when given."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -22,6 +30,9 @@ def load_onnx(req: LoadRequest) -> tuple[Runner, dict]:
         opts.intra_op_num_threads = int(req.threads)
         opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if profile_prefix is not None:
+        opts.enable_profiling = True
+        opts.profile_file_prefix = str(profile_prefix)
     session = ort.InferenceSession(str(req.model_path), opts, providers=["CPUExecutionProvider"])
     dtypes = {i.name: (np.int32 if "int32" in i.type else np.int64) for i in session.get_inputs()}
     names = req.input_names
@@ -29,8 +40,24 @@ def load_onnx(req: LoadRequest) -> tuple[Runner, dict]:
     def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         return session.run(None, {n: np.asarray(feeds[n], dtype=dtypes[n]) for n in names})
 
-    # ORT reports no thread count back: intra_op_num_threads is what the session was created with
-    return run, {"threads_effective": req.threads}
+    return run, session
+
+
+def profile_onnx(req: LoadRequest, runner: Runner, calls: list, work: Path):
+    """ONNX Runtime's own profiler (SessionOptions.enable_profiling: a JSON trace with one event per
+    node run) on a second session of the file, over one warm-up call and then `calls`: each node's
+    kernel time by its op type, the warm-up's events left out."""
+    import json
+
+    run, session = _session(req, Path(work) / "ort-profile")
+    run(calls[0])  # warm-up: its events are dropped below
+    n, wall_ms = timed_calls(run, calls)
+    trace = json.loads(Path(session.end_profiling()).read_text())
+    starts = sorted(e["ts"] for e in trace if e.get("name") == "model_run")
+    first_timed = starts[1] if len(starts) > 1 else 0
+    events = [(e["args"].get("op_name", e["name"]), e["dur"] / 1e3) for e in trace
+              if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["ts"] >= first_timed]
+    return build_profile("onnxruntime profiler", events, n, wall_ms)
 
 
 # ONNX ops that only an integer-quantized graph has (dynamic, static QDQ and contrib forms).
@@ -87,5 +114,6 @@ register(Runtime(name="onnx", precisions=("fp32", "fp16", "int8"), load=load_onn
                  label="ONNX Runtime", requires=("numpy", "onnxruntime"), runtime_modules=("onnxruntime",),
                  install_hint="{python} -m pip install onnxruntime==1.32.0 numpy",
                  plain_file=PlainFile(".onnx", "an ONNX model", onnx_file_facts),
-                 main_job=("fp32", "int8"), rank=10,
+                 main_job=("fp32", "int8"), rank=10, on_phones=("app",),  # the demo app's ONNX Runtime engine
+                 profile=profile_onnx,
                  description="ONNX Runtime CPU (model.onnx; dynamic batch and sequence)"))

@@ -8,6 +8,7 @@ import numpy as np
 
 from pocketbert.backends import LoadRequest, Runner, Runtime, installed, register
 from pocketbert.models import BERT_FAMILY, load_model
+from pocketbert.profile import build_profile, timed_calls
 
 
 def load_pytorch(req: LoadRequest) -> tuple[Runner, dict]:
@@ -35,9 +36,21 @@ def load_pytorch(req: LoadRequest) -> tuple[Runner, dict]:
     return run, {"threads_effective": torch.get_num_threads(), "model_bytes": buf.tell()}
 
 
+def profile_pytorch(req: LoadRequest, runner: Runner, calls: list, work):
+    """torch.profiler (CPU activities) around one pass of `calls` on the loaded model, after one
+    warm-up call: each aten / quantized op's self CPU time (self: a parent op's time is its children's)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    runner(calls[0])
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        n, wall_ms = timed_calls(runner, calls)
+    events = [(e.key, e.self_cpu_time_total / 1e3) for e in prof.key_averages()]
+    return build_profile("torch.profiler", events, n, wall_ms)
+
+
 register(Runtime(name="pytorch", precisions=("fp32", "int8"), load=load_pytorch,
                  available=installed("torch", "transformers"), target=None, dynamic_shapes=True,
-                 main_job=("fp32",), rank=0,
+                 main_job=("fp32",), rank=0, profile=profile_pytorch,
                  label="PyTorch eager", requires=("numpy", "torch", "transformers"),
                  # transformers imports its modeling code on first use (~6 s of the ~9 s "load" measured here)
                  runtime_modules=("torch", "transformers.modeling_utils",

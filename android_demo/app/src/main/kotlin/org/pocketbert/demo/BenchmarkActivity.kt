@@ -6,14 +6,14 @@ import android.util.Log
 import android.widget.TextView
 import org.pocketbert.qa.BenchLaunch
 import org.pocketbert.qa.DevicePaths
-import java.io.File
 
 /**
  * The benchmark entry point for `pocketbert bench --device adb://SERIAL`, driven by intent extras
  * (android_demo/BENCHMARK_PROTOCOL.md). Declared in debug builds only (src/debug/AndroidManifest.xml).
  * Everything but the Android calls is qa-core's BenchLaunch (extras, allowed paths, the benchmark,
  * the record written atomically to files/bench/RESULT), the code the adb tests run on the JVM; this
- * class adds the thread it runs on, the ExecuTorch model and the device facts.
+ * class adds the thread it runs on, the engines (ExecuTorch, ONNX Runtime: the bundle's manifest
+ * picks one) and the device facts.
  */
 class BenchmarkActivity : Activity() {
     private var worker: Thread? = null
@@ -30,10 +30,8 @@ class BenchmarkActivity : Activity() {
             BenchLaunch.run(
                 extras, DevicePaths(filesDir.path), DeviceInfo.machine(this), DeviceInfo.versions(this),
                 DeviceInfo.processors(), packaged = { Bundles.packagedDir(this, it) },
-                known = { Bundles.packaged(this) }, progress = { Log.i(TAG, it) },
-            ) { dir, manifest, threads ->
-                ExecuTorchModel(File(dir, manifest.modelFile).path, manifest.inputNames, threads)
-            }
+                known = { Bundles.packaged(this) }, progress = { Log.i(TAG, it) }, engines = AppEngines.all,
+            )
             runOnUiThread { finish() }
         }.apply { name = "pocketbert-bench"; start() }
     }

@@ -41,6 +41,7 @@ object DeviceInfo {
 
     fun versions(context: Context): Map<String, Any?> = linkedMapOf(
         "executorch-android" to BuildConfig.EXECUTORCH_VERSION,
+        "onnxruntime-android" to BuildConfig.ONNXRUNTIME_VERSION,
         "app" to context.packageManager.getPackageInfo(context.packageName, 0).versionName,
     )
 }

@@ -1,9 +1,13 @@
 package org.pocketbert.demo
 
+import org.pocketbert.qa.BundleManifest
+import org.pocketbert.qa.Engine
+import org.pocketbert.qa.ExecuTorchThreads
 import org.pocketbert.qa.QaModel
 import org.pytorch.executorch.EValue
 import org.pytorch.executorch.Module
 import org.pytorch.executorch.Tensor
+import java.io.File
 
 /**
  * The only place the app touches ExecuTorch: load a .pte and run `forward` on one window.
@@ -26,4 +30,13 @@ class ExecuTorchModel(modelPath: String, private val inputNames: List<String>, t
     }
 
     override fun close() = module.destroy()
+}
+
+/** ExecuTorch bundles (`pocketbert export --target executorch`, model.pte) on XNNPACK. */
+object ExecuTorchEngine : Engine {
+    override val runtime = "executorch"
+    override val threadsRule = ExecuTorchThreads.RULE
+    override fun threadsEffective(requested: Int, processors: Int) = ExecuTorchThreads.effective(requested, processors)
+    override fun load(dir: File, manifest: BundleManifest, threads: Int): QaModel =
+        ExecuTorchModel(File(dir, manifest.modelFile).path, manifest.inputNames, threads)
 }

@@ -22,7 +22,7 @@ object FarmRun {
             FarmLaunch.extras(Bundles.packaged(context), runId), paths, DeviceInfo.machine(context),
             DeviceInfo.versions(context), DeviceInfo.processors(), packaged = { Bundles.packagedDir(context, it) },
             known = { Bundles.packaged(context) }, progress = { Log.i(BenchmarkActivity.TAG, it) },
-            resultDir = FarmLaunch.resultDir(external),
-        ) { dir, manifest, threads -> ExecuTorchModel(File(dir, manifest.modelFile).path, manifest.inputNames, threads) }
+            resultDir = FarmLaunch.resultDir(external), engines = AppEngines.all,
+        )
     }
 }

@@ -17,6 +17,7 @@ import android.widget.LinearLayout
 import android.widget.ScrollView
 import android.widget.Spinner
 import android.widget.TextView
+import org.pocketbert.qa.Engines
 import org.pocketbert.qa.QaEngine
 import org.pocketbert.qa.QaModel
 import org.pocketbert.qa.SamplePassages
@@ -26,7 +27,7 @@ import java.util.concurrent.Executors
 /**
  * The demo screen: pick a bundle (e.g. fp32 / int8) and a sample passage (editable), ask a
  * question, see the answer highlighted in the passage and what it cost: tokenization, model,
- * post-processing. Everything but the views and the ExecuTorch call lives in qa-core.
+ * post-processing. Everything but the views and the runtime calls (AppEngines) lives in qa-core.
  */
 class MainActivity : Activity() {
     private val worker = Executors.newSingleThreadExecutor() // model load and inference, in order
@@ -81,7 +82,7 @@ class MainActivity : Activity() {
         }
         if (bundles.isEmpty()) {
             bundleInfo.text = "No model bundle is packaged. On your computer: pocketbert export --target " +
-                "executorch ..., then pocketbert android bundle BUNDLE and pocketbert android install " +
+                "executorch (or onnx) ..., then pocketbert android bundle BUNDLE and pocketbert android install " +
                 "(or adb push a bundle folder to ${Bundles.PUSHED}/NAME and reopen the app)."
         } else {
             bundlePicker.onItemSelectedListener = onSelect { i -> load(bundles[i]) }
@@ -104,10 +105,10 @@ class MainActivity : Activity() {
                 val dir: File = Bundles.resolve(this, name)
                 val e = QaEngine.open(dir)
                 val t0 = System.nanoTime()
-                model = ExecuTorchModel(File(dir, e.manifest.modelFile).path, e.manifest.inputNames, 0)
+                model = Engines.pick(AppEngines.all, e.manifest, name).load(dir, e.manifest, 0) // ExecuTorch or ONNX Runtime, as the manifest says
                 engine = e
                 val m = e.manifest
-                "${m.model} · ${m.precision} · windows of ${e.seqLen} tokens (stride ${e.docStride}) · " +
+                "${m.model} · ${m.target} · ${m.precision} · windows of ${e.seqLen} tokens (stride ${e.docStride}) · " +
                     "%.1f MB · loaded in %.0f ms".format(File(dir, m.modelFile).length() / 1e6, (System.nanoTime() - t0) / 1e6)
             } catch (ex: Exception) {
                 engine = null

@@ -105,7 +105,8 @@ object BenchLaunch {
     }
 
     /**
-     * Run the benchmark the extras ask for and write its record (atomically) to files/bench/NAME.
+     * Run the benchmark the extras ask for and write its record (atomically) to files/bench/NAME,
+     * with the engine of [engines] the bundle's manifest names (its `target`: ExecuTorch, ONNX Runtime).
      * Every failure is a record too (status "failed"), so the host never waits for nothing.
      */
     fun run(
@@ -118,7 +119,7 @@ object BenchLaunch {
         known: () -> List<String> = { emptyList() },
         progress: (String) -> Unit = {},
         resultDir: String = RESULT_DIR,
-        loadModel: (File, BundleManifest, Int) -> QaModel,
+        engines: List<Engine>,
     ): Pair<Map<String, Any?>, File> {
         val (out, badResult) = resultFile(extras, paths, resultDir)
         val runId = extras["run_id"] as? String
@@ -134,12 +135,16 @@ object BenchLaunch {
                 }
                 Workload.parse(text, spec)
             }
-            val rec = Benchmark(progress = progress).run(cfg, bundleDir, workload, machine, versions, loadModel)
+            var engine: Engine? = null // the bundle's runtime picks it (an unknown one: a failed record naming those the app runs)
+            val rec = Benchmark(progress = progress).run(cfg, bundleDir, workload, machine, versions) { dir, m, threads ->
+                Engines.pick(engines, m, dir.path).also { engine = it }.load(dir, m, threads)
+            }
             rec.toMutableMap().apply {
-                put("threads_effective", ExecuTorchThreads.effective(cfg.threads, processors))
-                @Suppress("UNCHECKED_CAST")
-                (get("notes") as? MutableMap<String, Any?>)?.put("threads_effective",
-                    "${ExecuTorchThreads.RULE}; $processors processors")
+                engine?.let { e ->
+                    put("threads_effective", e.threadsEffective(cfg.threads, processors))
+                    @Suppress("UNCHECKED_CAST")
+                    (get("notes") as? MutableMap<String, Any?>)?.put("threads_effective", "${e.threadsRule}; $processors processors")
+                }
             }
         } catch (e: Exception) { // a bad extra or path: still a record
             Benchmark.failure(e.message ?: e.javaClass.simpleName, runId, machine, versions)

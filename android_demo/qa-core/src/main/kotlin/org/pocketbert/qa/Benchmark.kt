@@ -11,7 +11,7 @@ data class BenchConfig(
     val bundle: String, // where the bundle came from (recorded as is)
     val iterations: Int = 1, // timed passes over all items
     val warmup: Int = 3, // untimed model calls after the first inference
-    val threads: Int = 0, // ExecuTorch CPU threads; 0 = its default
+    val threads: Int = 0, // the runtime's CPU threads; 0 = its default
     val shape: String = "dynamic", // dynamic (real length) | fixed (padded to seq_len)
     val seqLen: Int? = null, // window length; default the manifest's seq_len
     val docStride: Int? = null, // default seqLen / 3
@@ -21,7 +21,7 @@ data class BenchConfig(
     fun validate() {
         require(iterations >= 1) { "iterations must be >= 1, got $iterations" }
         require(warmup >= 0) { "warmup must be >= 0, got $warmup" }
-        require(threads >= 0) { "threads must be >= 0 (0 = ExecuTorch's default), got $threads" }
+        require(threads >= 0) { "threads must be >= 0 (0 = the runtime's default), got $threads" }
         require(shape == "dynamic" || shape == "fixed") { "shape must be dynamic or fixed, got '$shape'" }
         require(limit == null || limit >= 1) { "limit must be >= 1, got $limit" }
     }
@@ -35,7 +35,7 @@ const val RECORD_SCHEMA = "pocketbert-bench/1"
  * item's windows (timed), span search (timed). Returns the record (schema pocketbert-bench/1, raw
  * samples only; the host derives the statistics). Any failure is a record with status "failed".
  *
- * [loadModel] opens the model (the Android layer: ExecuTorch Module.load + loadMethod).
+ * [loadModel] opens the model (the Android layer: the bundle's engine, e.g. ExecuTorch Module.load + loadMethod).
  * [machine] and [versions] are facts from the device. [rssMb] reads the process's current and
  * peak resident memory (VmRSS, VmHWM) or nulls where unavailable.
  */
@@ -89,7 +89,7 @@ class Benchmark(
         val engine = QaEngine.open(bundleDir, cfg.seqLen, cfg.docStride, fixedShape = cfg.shape == "fixed")
         val m = engine.manifest
         if (cfg.shape == "dynamic" && !m.dynamicSeq) throw BundleException("bundle has fixed sequence lengths only: use --es shape fixed")
-        rec.putAll(mapOf("model" to m.model, "model_type" to m.modelType, "task" to m.task, "precision" to m.precision,
+        rec.putAll(mapOf("model" to m.model, "model_type" to m.modelType, "task" to m.task, "runtime" to m.target, "precision" to m.precision,
             "seq_len" to engine.seqLen, "parameters" to m.parameters,
             "model_file_bytes" to File(bundleDir, m.modelFile).length(), "git_revision" to (m.gitRevision ?: "unknown")))
         @Suppress("UNCHECKED_CAST")
@@ -152,7 +152,7 @@ class Benchmark(
             linkedMapOf(
                 "schema" to RECORD_SCHEMA,
                 "run_id" to (runId ?: DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss'Z'").withZone(ZoneOffset.UTC).format(Instant.now())),
-                "status" to "ok", "reason" to "", "model" to "", "runtime" to "executorch", "precision" to "",
+                "status" to "ok", "reason" to "", "model" to "", "runtime" to "", "precision" to "",
                 "workload" to "", "shape" to "", "task" to "question-answering", "threads" to null,
                 "threads_effective" to null, "warmup" to 0, "batch_size" to 1, "gemm_peak_gflops" to null,
                 "machine" to machine, "versions" to versions,

@@ -4,8 +4,8 @@ import java.io.File
 import java.security.MessageDigest
 
 /**
- * What the app needs from a bundle's manifest.json (format "pocketbert-bundle/1", written by
- * `pocketbert export`): the model file, its inputs in order, the window length and whether the
+ * What the app needs from a bundle's manifest.json (format "pocketbert-bundle/2" or /1, written by
+ * `pocketbert export`): the runtime that runs it (`target`), the model file, its inputs in order (names, dtypes), the window length and whether the
  * sequence axis is dynamic, the special token ids and the tokenizer's casing. Nothing of this is
  * a constant in the app.
  */
@@ -19,6 +19,7 @@ data class BundleManifest(
     val seqLen: Int,
     val dynamicSeq: Boolean,
     val inputNames: List<String>,
+    val inputDtypes: List<String>, // per input, e.g. "int64" (what an ONNX Runtime session must be fed)
     val outputNames: List<String>,
     val special: SpecialTokens,
     val doLowerCase: Boolean,
@@ -47,20 +48,21 @@ data class BundleManifest(
     }
 
     companion object {
-        const val FORMAT = "pocketbert-bundle/1"
+        const val FORMAT = "pocketbert-bundle/2"
+        /** The formats the app reads: /2 only added the delegation coverage, which the app does not need. */
+        val READS = setOf(FORMAT, "pocketbert-bundle/1")
         const val FILE = "manifest.json"
         const val VOCAB = "vocab.txt"
 
-        /** Parse and check a manifest: an ExecuTorch question-answering bundle, or BundleException. */
+        /** Parse and check a manifest: a question-answering bundle (any runtime: Engines.pick checks it), or BundleException. */
         fun parse(text: String, where: String = FILE): BundleManifest {
             val m = try { Json.parse(text).asObj() } catch (e: IllegalArgumentException) {
                 throw BundleException("$where: ${e.message}")
             }
             try {
                 val format = m["format"]
-                if (format != FORMAT) throw BundleException("$where has format $format, expected $FORMAT: re-export with `pocketbert export`")
-                val target = m.str("target")
-                if (target != "executorch") throw BundleException("$where is a '$target' bundle; the app runs ExecuTorch bundles (pocketbert export --target executorch)")
+                if (format !in READS) throw BundleException("$where has format $format, expected $FORMAT: re-export with `pocketbert export`")
+                val target = m.str("target") // the runtime that runs it: the app picks its engine by it (Engines.pick)
                 val task = m.str("task")
                 if (task != "question-answering") throw BundleException("$where is a '$task' model; the app needs a question-answering one (pocketbert export --task question-answering)")
                 val sp = m.obj("special_tokens")
@@ -74,6 +76,7 @@ data class BundleManifest(
                     modelFile = m.str("model_file"), seqLen = m.int("seq_len"),
                     dynamicSeq = m["dynamic_seq"] as? Boolean ?: false,
                     inputNames = m.list("inputs").map { it.asObj().str("name") },
+                    inputDtypes = m.list("inputs").map { it.asObj()["dtype"] as? String ?: "int64" },
                     outputNames = m.list("outputs").map { it.asObj().str("name") },
                     special = SpecialTokens(cls = sp.int("cls_token_id"), sep = sp.int("sep_token_id"),
                         pad = sp.int("pad_token_id"), unk = sp.int("unk_token_id"),

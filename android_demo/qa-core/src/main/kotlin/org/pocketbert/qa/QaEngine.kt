@@ -2,7 +2,7 @@ package org.pocketbert.qa
 
 import java.io.File
 
-/** The model behind the app: one forward pass on one window; the Android layer wraps ExecuTorch. */
+/** The model behind the app: one forward pass on one window; the Android layer wraps the runtime (an Engine loads it). */
 interface QaModel : AutoCloseable {
     /** (start_logits, end_logits) for inputs of shape (1, [length]) given by name. */
     fun run(inputs: Map<String, LongArray>, length: Int): Pair<FloatArray, FloatArray>

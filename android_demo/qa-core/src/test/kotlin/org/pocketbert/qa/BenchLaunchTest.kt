@@ -52,7 +52,7 @@ class BenchLaunchTest {
         val root = Files.createTempDirectory("fakefs").toFile()
         val fs: (String) -> File = { File(root, it.removePrefix("/")) }
         val (rec, out) = BenchLaunch.run(mapOf("bundle" to "/sdcard/b", "result" to "r.json"), DevicePaths(files, fs),
-            emptyMap(), emptyMap(), 8) { _, _, _ -> error("no model must be loaded") }
+            emptyMap(), emptyMap(), 8, engines = emptyList())
         assertEquals("failed", rec["status"])
         assertTrue((rec["reason"] as String).contains("outside the folders"), rec["reason"].toString())
         assertEquals(fs("$files/bench/r.json"), out)

@@ -10,16 +10,21 @@ import java.net.Socket
  * The app's benchmark intent run on the JVM for the fake phone of tests/fake_adb.py: the same
  * BenchLaunch code BenchmarkActivity runs (extras, allowed paths, WordPiece, windows, span search,
  * record writer), with the device's `/` under ROOT and only the model call handed over a socket
- * to the fake phone (tests/fake_adb.py), which runs it with ExecuTorch's Python runtime.
+ * to the fake phone (tests/fake_adb.py), which runs it with ExecuTorch's Python runtime (ExecuTorch
+ * bundles) or onnxruntime's (ONNX bundles: the app's own OnnxRuntimeEngine runs here, over the
+ * fake phone's ai.onnxruntime classes, tests/fake_ort, on the classpath after the app's jar).
  *
- *   java -cp android-demo.jar:kotlin-stdlib.jar org.pocketbert.qa.FakePhoneMainKt \
+ *   java -cp android-demo.jar:kotlin-stdlib.jar:fake-ort.jar org.pocketbert.qa.FakePhoneMainKt \
  *       intent|gameloop ROOT FILES_DIR EXTERNAL_FILES_DIR EXTRAS_JSON MACHINE_JSON VERSIONS_JSON HOST:PORT
  *
  * `intent` is BenchmarkActivity's path (the extras); `gameloop` is FarmRun's (GameLoopActivity and
  * the instrumentation test): FarmLaunch's extras, the record in EXTERNAL_FILES_DIR/pocketbert.
  *
  * The model bridge protocol, one JSON line each way: {"model": HOST_PATH} -> {"ready": true} (or
- * {"error": ...}), then {"inputs": [[ids of input 0], ...]} -> {"start": [...], "end": [...]}.
+ * {"error": ...}), then {"inputs": [[ids of input 0], ...]} -> {"start": [...], "end": [...]};
+ * for ONNX bundles (tests/fake_ort's OrtSession) {"onnx": HOST_PATH, "intra_op_num_threads": N} ->
+ * {"inputs": [names], "outputs": [names]}, then {"feeds": [{name, dtype, shape, data}]} ->
+ * {"outputs": [{name, shape, data}]}.
  * The process exits 0 once the record is written (whatever its status).
  */
 fun main(args: Array<String>) {
@@ -43,16 +48,33 @@ fun main(args: Array<String>) {
     val extracted = fs("$files/bundles")
     val known = { extracted.listFiles()?.filter { File(it, BundleManifest.FILE).isFile }?.map { it.name }?.sorted() ?: emptyList() }
     val packaged = { name: String -> File(extracted, name).takeIf { name in known() } }
-    val load = { dir: File, manifest: BundleManifest, _: Int ->
-        BridgeModel(host, port, File(dir, manifest.modelFile).path, manifest.inputNames) }
+    System.setProperty("pocketbert.model_bridge", args[7]) // the fake ai.onnxruntime's sessions (tests/fake_ort)
+    val engines = listOf(BridgeExecuTorchEngine(host, port), appEngine("org.pocketbert.demo.OnnxRuntimeEngine"))
     val log = { line: String -> System.err.println(line) }
     if (mode == "gameloop") { // FarmLaunch as FarmRun calls it (GameLoopActivity, FarmBenchmarkTest)
         BenchLaunch.run(FarmLaunch.extras(known(), "gameloop-fake"), DevicePaths(files, fs, listOf(external)), machine,
-            versions, ExecuTorchThreads.processors(present), packaged, known, log, FarmLaunch.resultDir(external), load)
+            versions, ExecuTorchThreads.processors(present), packaged, known, log, FarmLaunch.resultDir(external), engines)
     } else {
         BenchLaunch.run(Json.parse(args[4]).asObj(), DevicePaths(files, fs), machine, versions,
-            ExecuTorchThreads.processors(present), packaged, known, log, loadModel = load)
+            ExecuTorchThreads.processors(present), packaged, known, log, engines = engines)
     }
+}
+
+/**
+ * An engine of the app layer (app/src/main), loaded by name: in Gradle qa-core's tests cannot
+ * import the app module; tests/kotlin_build.py compiles both into one jar. The ONNX Runtime engine
+ * runs as the app's own code, its ai.onnxruntime calls answered by the fake phone's ONNX Runtime
+ * (tests/fake_ort: the session runs in onnxruntime's Python package).
+ */
+fun appEngine(className: String): Engine = Class.forName(className).getField("INSTANCE").get(null) as Engine
+
+/** ExecuTorch bundles on the fake phone: the app's engine facts, the model call in ExecuTorch's Python runtime. */
+class BridgeExecuTorchEngine(private val host: String, private val port: Int) : Engine {
+    override val runtime = "executorch"
+    override val threadsRule = ExecuTorchThreads.RULE
+    override fun threadsEffective(requested: Int, processors: Int) = ExecuTorchThreads.effective(requested, processors)
+    override fun load(dir: File, manifest: BundleManifest, threads: Int): QaModel =
+        BridgeModel(host, port, File(dir, manifest.modelFile).path, manifest.inputNames)
 }
 
 /** A QaModel whose forward pass runs at the other end of a socket, one JSON line each way. */
