@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -256,14 +257,29 @@ class RecordWriter:
 
     def __init__(self, out_dir: Path, log=print):
         self.out_dir, self.log, self.written = out_dir, log, 0
+        self.bundles: dict[str, str] = {}  # file name -> the bundle of the record written under it this run
 
     def write(self, record: Record) -> None:
         record.validate("record")  # the typed contract's checks
         rec = record.to_dict()
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        write_json(self.out_dir / record_name(rec), rec)
+        write_json(self.out_dir / self._name(rec), rec)
         self.written += 1
         self.log("  " + one_line(rec))
+
+    def _name(self, rec: dict) -> str:
+        """record_name, made unique within the run: two bundles of one model, runtime and precision (a
+        plain and a guided int8) each keep their record, named after the second one's folder."""
+        name, bundle = record_name(rec), str(rec.get("bundle") or "")
+        if self.bundles.setdefault(name, bundle) == bundle:
+            return name
+        folder = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(bundle).parent.name or "bundle")
+        k, stem = 1, name.removesuffix(".json")
+        unique = f"{stem}~{folder}.json"
+        while self.bundles.setdefault(unique, bundle) != bundle:
+            k += 1
+            unique = f"{stem}~{folder}-{k}.json"
+        return unique
 
 
 def bench_group(plan: BenchPlan, group: Group, items_path: Path) -> Iterator[Record]:

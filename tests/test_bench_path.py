@@ -35,7 +35,8 @@ def test_the_report_prints_the_records_stored_statistics_not_its_own(tmp_path):
     assert "p50 25.0 ms per item" in headline([back])[0]
     row = next(line for line in markdown([back]).splitlines() if line.startswith("| m | onnx"))
     assert "| 25.00 |" in row and "| 2.50 |" not in row
-    assert csv_text([back]).splitlines()[1].split(",")[16] == "25.0"  # latency_p50_ms, the stored value
+    header, row = csv_text([back]).splitlines()[:2]
+    assert dict(zip(header.split(","), row.split(",")))["latency_p50_ms"] == "25.0"  # the stored value
     render_report([tmp_path], tmp_path)
     assert "p50 25.0 ms per item" in (tmp_path / "report.md").read_text()
 
@@ -112,3 +113,16 @@ def test_a_bench_run_reads_each_input_once_and_derives_each_figure_once(tmp_path
                 "trust verdicts": 2}  # one per worker result; the report judges nothing
     assert run("exported") == expected
     assert run("cached") == expected
+
+
+def test_two_bundles_of_one_model_runtime_and_precision_keep_a_record_each(tmp_path):
+    # A plain and a guided ONNX int8 of one model in one run: the second used to overwrite the first.
+    from bench.harness import RecordWriter
+
+    writer = RecordWriter(tmp_path / "run", log=lambda msg: None)
+    for bundle in ("/b/teacher/onnx-int8-ungated/onnx-int8", "/b/teacher/onnx-int8-guided/onnx-int8"):
+        writer.write(Record.from_dict(_record(bundle=bundle), "record"))
+    names = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert names == ["m-onnx-fp32-synthetic-dynamic.json", "m-onnx-fp32-synthetic-dynamic~onnx-int8-guided.json"]
+    assert {json.loads((tmp_path / "run" / n).read_text())["bundle"] for n in names} == {
+        "/b/teacher/onnx-int8-ungated/onnx-int8", "/b/teacher/onnx-int8-guided/onnx-int8"}
