@@ -3,7 +3,7 @@
 Cache layout: <cache>/<model>-<task>-s<seq_len>[-ortopt]/<target>-<precision>/ (a normal bundle).
 A cached bundle is reused only when its manifest says it was made from the same model, tokenizer
 and settings by the same exporter (git revision); otherwise it is exported again. It is
-re-verified (sha256) by the worker's caller before every run.
+verified (sha256) once per bench run, when the harness opens it, before any timing.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench.machine import PROBE_N, probe_program_path
 from bench.model_probe import UnreadableModel, read_plain_facts
-from export.bundle import MANIFEST
+from export.bundle import MANIFEST, read_manifest, verify_files
 from export.pipeline import ExportConfig, run_export
 from export.targets import get_target
 from pocketbert.backends import get_runtime, plain_suffixes
@@ -68,13 +68,42 @@ def cache_state(out: Path, model: str, task: str, seq_len: int, tokenizer: str |
     """'' when `out` holds a usable cached bundle for the request, 'missing', or why it is stale."""
     if not (out / MANIFEST).is_file():
         return "missing"
-    return _stale(out / MANIFEST, model=model, task=task, seq_len=seq_len, tokenizer=tokenizer,
-                  onnx_optimize=onnx_optimize)
+    return stale_reason(json.loads((out / MANIFEST).read_text()), model=model, task=task, seq_len=seq_len,
+                        tokenizer=tokenizer, onnx_optimize=onnx_optimize)
 
 
-def _stale(manifest_path: Path, **wanted) -> str:
-    """Why a cached bundle does not match the request ('' when it does)."""
-    manifest = json.loads(manifest_path.read_text())
+def read_cached(out: Path, want: dict) -> dict | None:
+    """The manifest of the cached bundle `out` when it serves the export `want` (ensure_bundle's
+    arguments): read, validated and its files verified, once; None when it is missing or stale. A bad
+    manifest or file is a UsageError naming it."""
+    if not (out / MANIFEST).is_file():
+        return None
+    manifest = read_manifest(out, verify=False)
+    if stale_reason(manifest, model=want["model"], task=want["task"], seq_len=want["seq_len"],
+                    tokenizer=want.get("tokenizer"), onnx_optimize=want.get("onnx_optimize", False)):
+        return None
+    verify_files(out, manifest)
+    return manifest
+
+
+def open_bundle(cache: Path, want: dict, log=print) -> dict:
+    """The manifest of the bundle `want` asks for (ensure_bundle's arguments), read and verified
+    once: the cached one, else exported here first (an export that failed in export_missing fails
+    here again, with its reason)."""
+    out = bundle_dir(cache, want["model"], want["task"], want["target"], want["precision"], want["seq_len"],
+                     want.get("onnx_optimize", False))
+    manifest = read_cached(out, want)
+    if manifest is None:
+        t0 = time.perf_counter()
+        ensure_bundle(cache, log=log, **want)
+        if time.perf_counter() - t0 > 1:
+            log(f"  exported {out} in {time.perf_counter() - t0:.0f} s")
+        manifest = read_manifest(out, verify=True)
+    return manifest
+
+
+def stale_reason(manifest: dict, **wanted) -> str:
+    """Why a cached bundle's manifest does not match the request ('' when it does)."""
     config = manifest.get("config", {})
     def same(key, a, b):
         if key == "tokenizer" and a and b:  # the same file, however the path was spelled

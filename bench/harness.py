@@ -1,11 +1,16 @@
-"""`run_bench`: the benchmark pipeline, top to bottom.
+"""`run_bench`: the benchmark pipeline, top to bottom, one typed value per step.
 
-  validate the plan -> machine info -> per workload and model: tokenize once -> per runtime x
-  precision x shape: bundle (exported on demand, sha256-verified, all before any timing)
-  -> `rounds` times, the runs in a rotated order: worker subprocess on the Device (its own GEMM
-  probes and /proc CPU accounting around the timed loop; a noisy one is retried `retries` times)
-  -> one record per run after its last round, judged (bench.trust) and written atomically
-  -> report rendered from the records.
+  BenchPlan (make_plan: config checked, each workload spec parsed and its file read, given bundles'
+  manifests read and verified, machine facts, thread count; once per run)
+  -> per Group (a workload x a model, or given files sharing a tokenizer): Ready (make_ready: the
+     workload tokenized while missing bundles export; each bundle's manifest read and verified once)
+  -> per run: Prepared (prepare: the record so far and its WorkerSpec, or a final skipped/failed record)
+  -> `rounds` times, the runs in a rotated order: WorkerResult from the Device (its own GEMM probes
+     and /proc CPU accounting around the timed loop), judged once (bench.trust); a noisy one is
+     retried `retries` times
+  -> Record (build_record: per-item medians over the rounds, statistics derived once and stored),
+     written atomically
+  -> report rendered from the records' stored figures (bench.report).
 With --bundle, given bundles and plain model files (.onnx / .pte, optimum-cli folders: see
 bench.bundles.read_plain_file) are grouped by tokenizer, so ours and a peer's file share items and rounds.
 Library output of the parent (exports, model loading) and of every worker goes to
@@ -18,22 +23,22 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from bench.bundles import (
     bundle_dir,
-    cache_state,
-    ensure_bundle,
     export_missing,
     find_plain_files,
+    open_bundle,
     peer_labels,
     plain_file_error,
+    read_cached,
     read_plain_file,
     verify_plain_file,
 )
@@ -44,14 +49,14 @@ from bench.model_probe import UnreadableModel
 from bench.records import derive, record_name
 from bench.report import render_report
 from bench.trust import judge, robust_cv, summary
-from bench.workloads import Item, answer_quality, check_workload, load_workload, parse_spec, save_items
+from bench.workloads import Item, Workload, WorkloadData, answer_quality, read_workload, save_items, tokenize_workload
 from export.bundle import find_bundles, read_manifest
 from export.coverage import delegation_fields
 from export.targets import all_targets
 from pocketbert.backends import all_precisions, get_runtime, main_job, plain_suffixes, runtime_names
 from pocketbert.claims import claim_run_folder
 from pocketbert.common import UsageError, clean_leftovers, git_revision, library_versions, lookup, write_json
-from pocketbert.contracts import Record, WorkerSpec
+from pocketbert.contracts import Record, WorkerResult, WorkerSpec
 from pocketbert.machine import physical_cores
 from pocketbert.models import PRESETS, count_parameters, load_model, load_tokenizer
 
@@ -115,129 +120,265 @@ class Run:
     manifest: dict | None = None  # the given bundle's manifest, or the one derived from a plain file ("peer")
 
 
+@dataclass
+class Group:
+    """Runs timed together: one workload, one set of items, one rotation (a model, or given files
+    that share a tokenizer)."""
+
+    workload: WorkloadData  # parsed and read once per bench run
+    name: str  # the model, or the models of given files joined by " + "
+    runs: list[Run]
+
+
+@dataclass
+class BenchPlan:
+    """A bench run checked and read once, before any work: the config, where it runs (device,
+    machine, threads), what every record shares, and the groups of runs to time."""
+
+    cfg: BenchConfig
+    device: Any
+    threads: int
+    out_dir: Path
+    cache: Path  # exported bundles
+    log_path: Path  # library output
+    provenance: dict[str, Any]  # the Record fields every record of the run shares
+    groups: list[Group]
+    unreadable: list[Record]  # given model files the runtime cannot open: a failed record each
+    log: Callable[[str], None] = print
+
+
+@dataclass
+class Ready:
+    """A group's inputs, made once: the workload in its tokenizer's tokens (saved where every worker
+    reads it), each bundle's manifest (read and verified once) or why it could not be had, and each
+    model's facts."""
+
+    workload: Workload
+    items_path: Path
+    bundles: dict[Path, dict]  # exported bundle folder -> its manifest (given ones: Run.manifest)
+    unusable: dict[Path, str]  # bundle folder -> why (export failed, bad bundle): its runs fail
+    facts: dict[str, dict[str, Any]]  # model -> parameters, config, model_type, input_names
+
+
+@dataclass
+class Prepared:
+    """A planned run made ready to time: its record so far (identity, provenance, the model's and the
+    workload's facts) and its worker spec; a run skipped or failed before any timing has no spec and
+    its record is final."""
+
+    record: Record
+    spec: WorkerSpec | None = None
+    item_flops: list[float] = field(default_factory=list)  # per item, on the shapes fed
+
+
+@dataclass
+class Round:
+    """One timed visit of a run: its worker result (judged) and where it fell in the rotation."""
+
+    result: WorkerResult
+    round: int
+    position: int
+
+
 def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
     """Run the whole benchmark described by `cfg`; returns the folder of records. The run folder is
     claimed for the run (pocketbert.claims): a second run on the same --run-id is refused naming this
     one's pid, and one that already holds records only with `overwrite`."""
     cfg = dataclasses.replace(cfg, run_id=cfg.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
-    out_dir = Path(cfg.out) / cfg.run_id
+    out_dir = Path(cfg.out) / cfg.run_id  # created when first written to: a failed start leaves no empty folder
     if Path(cfg.out).resolve() not in out_dir.resolve().parents:
         raise UsageError(f"--run-id {cfg.run_id!r} must be a plain folder name inside --out {cfg.out}")
     with claim_run_folder(out_dir, overwrite=cfg.overwrite):
-        return _run_bench(cfg, device, log)
+        plan = make_plan(cfg, device or LocalDevice(), log)
+        out = RecordWriter(out_dir, log)
+        try:
+            for rec in plan.unreadable:
+                out.write(rec)
+            with tempfile.TemporaryDirectory(prefix=f"pocketbert-bench-{os.getpid()}-") as work:
+                for i, group in enumerate(plan.groups):
+                    for rec in bench_group(plan, group, Path(work) / f"items-{i}.json"):
+                        out.write(rec)
+        except KeyboardInterrupt:
+            log(f"interrupted: {out.written} record(s) kept in {out_dir}")
+            raise
+        if cfg.report and out.written:
+            with quiet_output(plan.log_path):
+                render_report([out_dir], out_dir)
+            log(f"report: {out_dir / 'report.md'}")
+        return out_dir
 
 
-def _run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
-    device = device or LocalDevice()
-    threads = cfg.threads or physical_cores()
-    kinds = [parse_spec(w) for w in cfg.workloads]  # bad specs fail before any work
+def make_plan(cfg: BenchConfig, device, log=print) -> BenchPlan:
+    """Everything checked and read once, before any export or timing: the workloads (each spec
+    parsed and its file read), the given bundles and files (manifests read and verified), the config,
+    the device's machine facts and thread count; then the groups of runs."""
+    workloads = [read_workload(w) for w in cfg.workloads]
     unreadable: list[tuple[Path, str, str]] = []  # model files the runtime cannot open: failed records
     given = _given_bundles(cfg.bundles, cfg, unreadable)
     _validate(cfg)
-    for spec in cfg.workloads:
-        check_workload(spec)
-    run_id = cfg.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out_dir = Path(cfg.out) / run_id  # created when first written to: a failed start leaves no empty folder
-    if Path(cfg.out).resolve() not in out_dir.resolve().parents:
-        raise UsageError(f"--run-id {run_id!r} must be a plain folder name inside --out {cfg.out}")
     for prefix in ("pocketbert-worker-", "pocketbert-bench-"):  # a killed run's temp folders
         clean_leftovers(Path(tempfile.gettempdir()), prefix, log, temp_suffix=True)
-    cache = Path(cfg.bundle_cache or Path(cfg.out) / "bundles")
+    out_dir = Path(cfg.out) / cfg.run_id
     log_path = out_dir / "bench.log"
-
     machine = device.info()
-    cores = machine.get("logical_cores") or machine.get("physical_cores")
-    if cfg.threads and isinstance(cores, int) and cfg.threads > cores:  # 999 threads on 2 cores: no progress
-        raise UsageError(f"--threads {cfg.threads} is more than the {cores} cores of {machine.get('device', 'local')}: "
-                         f"use --threads {cores} or less")
-    threads = cfg.threads or machine.get("default_threads") or threads  # a phone: its big cores
+    threads = _threads(cfg, machine)
     log(f"machine: {machine['cpu_model']}, {machine['physical_cores']} cores, load {machine['load_avg_1m']}; "
         f"threads {threads}" + (f"; {cfg.rounds} rounds" if cfg.rounds > 1 else ""))
     log(f"library output (warnings, C++ logging): {log_path}")
-    common = {"schema": Record.SCHEMA, "run_id": run_id, "threads": threads, "warmup": cfg.warmup,
-              "batch_size": 1, "machine": machine, "versions": library_versions(), "git_revision": git_revision()}
-
-    written = 0
-
-    def write(rec: dict) -> None:
-        rec = Record.from_dict(rec, "record").to_dict()  # the typed contract, checked
-        out_dir.mkdir(parents=True, exist_ok=True)
-        write_json(out_dir / _record_name(rec), rec)
-        log("  " + one_line(rec))
-
-    for path, label, reason in unreadable:  # one failed record each; the other files still run
-        write({**common, "model": label, "runtime": plain_suffixes()[path.suffix].name, "precision": "unknown",
-               "workload": kinds[0][0].name, "shape": cfg.shapes[0], "status": "failed", "reason": reason,
-               "bundle": str(path), "task": cfg.task or "question-answering"})
-        written += 1
+    provenance = {"run_id": cfg.run_id, "threads": threads, "warmup": cfg.warmup, "batch_size": 1,
+                  "machine": machine, "versions": library_versions(), "git_revision": git_revision()}
+    failed = [Record(**provenance, model=label, runtime=plain_suffixes()[path.suffix].name, precision="unknown",
+                     workload=workloads[0].kind.name, shape=cfg.shapes[0], status="failed", reason=reason,
+                     bundle=str(path), task=cfg.task or "question-answering") for path, label, reason in unreadable]
     with quiet_output(log_path):  # tokenizer loading chatter
-        groups = _tokenizer_groups(cfg, given)
+        keys = _tokenizer_groups(cfg, given)
     for _, m in given:
-        if not any(k.task in (None, m["task"]) for k, _ in kinds):
+        if not any(w.kind.task in (None, m["task"]) for w in workloads):
             log(f"{m['source']}: a {m['task']} model, and no --workload of that task: not timed")
-    try:
-        with tempfile.TemporaryDirectory(prefix=f"pocketbert-bench-{os.getpid()}-") as work:
-            todo = list(zip(cfg.workloads, kinds)) if given or not cfg.bundles else []  # all given unreadable
-            for spec, (kind, _) in todo:
-                for model, runs in _plan(cfg, kind, given, groups).items():
-                    loaded: list = []  # the workload, tokenized while the exports run (~5 s of imports)
+    todo = workloads if given or not cfg.bundles else []  # all given files unreadable: nothing to time
+    groups = [Group(w, name, runs) for w in todo for name, runs in _plan(cfg, w.kind, given, keys).items()]
+    return BenchPlan(cfg, device, threads, out_dir, Path(cfg.bundle_cache or Path(cfg.out) / "bundles"), log_path,
+                     provenance, groups, failed, log)
 
-                    def tokenize(spec=spec, model=model, runs=runs):
-                        with quiet_output(log_path):  # tokenizer loading chatter
-                            loaded.append(load_workload(spec, _tokenizer_for(model, cfg.tokenizer, runs),
-                                                        cfg.seq_len, cfg.limit))
 
-                    # exports first: the model's facts then come from a bundle's manifest (no model build)
-                    export_missing(cache, _exports_needed(runs, cfg, device), jobs=min(physical_cores(), 4),
-                                   log_path=log_path, log=log, progress=not cfg.quiet, meanwhile=tokenize)
-                    [workload] = loaded
-                    with quiet_output(log_path):  # model loading chatter
-                        facts = {m: _model_facts(m, runs[0].task, [r for r in runs if r.model == m], cfg, cache)
-                                 for m in dict.fromkeys(r.model for r in runs)}  # per model: peers have their own
-                    items_path = Path(work) / f"items-{written}-{workload.name}.json"  # what every worker reads
-                    save_items(workload.items, items_path)
-                    log(f"{model} on {workload.name} ({len(workload.items)} items, {runs[0].task}, "
-                        f"seq {cfg.seq_len})")
-                    planned = []
-                    for run in runs:  # skips, failures and every export first: nothing heavy between timings
-                        rec, worker_spec, item_flops = prepare(run, workload, items_path, facts[run.model], cfg, threads,
-                                                               cache, device, common, log_path, log)
-                        if worker_spec is None:
-                            write(rec)
-                            written += 1
-                        else:
-                            planned.append((rec, worker_spec, item_flops))
-                    results: list[list[dict]] = [[] for _ in planned]
-                    failed: set[int] = set()
-                    for r in range(cfg.rounds):
-                        for i in rotated(len(planned), r, cfg.rounds):
-                            if i in failed:
-                                continue
-                            rec, worker_spec, item_flops = planned[i]
-                            result = measure(worker_spec, rec, cfg, threads, device, log_path, log)
-                            if "error" in result:
-                                failed.add(i)
-                                write({**rec, "status": "failed", "reason": result["error"]})
-                                written += 1
-                                continue
-                            if "record" in result:  # the device recorded the run itself (phone app, minibench)
-                                failed.add(i)  # nothing to add in later rounds: its own record stands
-                                write(_device_record(rec, result, facts[rec["model"]]["config"], rec["task"]))
-                                written += 1
-                                continue
-                            results[i].append({**result, "round": r + 1, "position": rotated(
-                                len(planned), r, cfg.rounds).index(i) + 1})
-                            if r == cfg.rounds - 1:
-                                write(finish(rec, results[i], item_flops, workload.items))
-                                written += 1
-    except KeyboardInterrupt:
-        log(f"interrupted: {written} record(s) kept in {out_dir}")
-        raise
-    if cfg.report and written:
-        with quiet_output(log_path):
-            render_report([out_dir], out_dir)
-        log(f"report: {out_dir / 'report.md'}")
-    return out_dir
+def _threads(cfg: BenchConfig, machine: dict) -> int:
+    """The thread count of every run: --threads (at most the device's cores: 999 threads on 2 cores
+    make no progress), else the device's default (a phone: its big cores), else its physical cores."""
+    cores = machine.get("logical_cores") or machine.get("physical_cores")
+    if cfg.threads and isinstance(cores, int) and cfg.threads > cores:
+        raise UsageError(f"--threads {cfg.threads} is more than the {cores} cores of {machine.get('device', 'local')}: "
+                         f"use --threads {cores} or less")
+    return cfg.threads or machine.get("default_threads") or physical_cores()
+
+
+class RecordWriter:
+    """Records into the run folder, each checked against the Record contract and written atomically
+    (the folder is made with the first), one console line each."""
+
+    def __init__(self, out_dir: Path, log=print):
+        self.out_dir, self.log, self.written = out_dir, log, 0
+        self.bundles: dict[str, str] = {}  # file name -> the bundle of the record written under it this run
+
+    def write(self, record: Record) -> None:
+        record.validate("record")  # the typed contract's checks
+        rec = record.to_dict()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        write_json(self.out_dir / self._name(rec), rec)
+        self.written += 1
+        self.log("  " + one_line(rec))
+
+    def _name(self, rec: dict) -> str:
+        """record_name, made unique within the run: two bundles of one model, runtime and precision (a
+        plain and a guided int8) each keep their record, named after the second one's folder."""
+        name, bundle = record_name(rec), str(rec.get("bundle") or "")
+        if self.bundles.setdefault(name, bundle) == bundle:
+            return name
+        folder = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(bundle).parent.name or "bundle")
+        k, stem = 1, name.removesuffix(".json")
+        unique = f"{stem}~{folder}.json"
+        while self.bundles.setdefault(unique, bundle) != bundle:
+            k += 1
+            unique = f"{stem}~{folder}-{k}.json"
+        return unique
+
+
+def bench_group(plan: BenchPlan, group: Group, items_path: Path) -> Iterator[Record]:
+    """One group's records: its inputs made once (bundles exported and opened while the workload is
+    tokenized), every run prepared (skips and failures first: nothing heavy between timings), then
+    the prepared runs timed in rotated rounds."""
+    ready = make_ready(plan, group, items_path)
+    plan.log(f"{group.name} on {ready.workload.name} ({len(ready.workload.items)} items, {group.runs[0].task}, "
+             f"seq {plan.cfg.seq_len})")
+    prepared = [prepare(run, plan, ready) for run in group.runs]
+    yield from (p.record for p in prepared if p.spec is None)
+    yield from time_rounds([p for p in prepared if p.spec is not None], plan, ready)
+
+
+def make_ready(plan: BenchPlan, group: Group, items_path: Path) -> Ready:
+    """The group's bundles (given: as read at the start; exported: in parallel while the workload is
+    tokenized, then each manifest read and verified once), its items and its models' facts."""
+    cfg, runs, loaded = plan.cfg, group.runs, []
+
+    def tokenize():  # ~5 s of tokenizer imports, overlapping the exports
+        with quiet_output(plan.log_path):  # tokenizer loading chatter
+            tokenizer = _tokenizer_for(runs[0].model, cfg.tokenizer, runs)
+            loaded.append(tokenize_workload(group.workload, tokenizer, cfg.seq_len, cfg.limit))
+
+    bundles: dict[Path, dict] = {}  # exported ones (given ones travel with their runs)
+    wanted = _exports_needed(runs, cfg, plan.device)
+    with quiet_output(plan.log_path):
+        bundles.update(_open_cached(plan.cache, wanted))
+    export_missing(plan.cache, [w for w in wanted if "probe" in w or _bundle_path(plan.cache, w) not in bundles],
+                   jobs=min(physical_cores(), 4), log_path=plan.log_path, log=plan.log,
+                   progress=not cfg.quiet, meanwhile=tokenize)
+    unusable = {}
+    for w in wanted:
+        path = _bundle_path(plan.cache, w)
+        if path is not None and path not in bundles:  # exported just now, or its export failed
+            try:
+                with quiet_output(plan.log_path):  # exporter warnings and C++ logging
+                    bundles[path] = open_bundle(plan.cache, w, log=plan.log)
+            except UsageError as e:
+                unusable[path] = f"bundle: {e}"
+            except Exception as e:  # noqa: BLE001 - an exporter crash fails this bundle's runs, not the study
+                unusable[path] = f"export failed: {_error_line(e)}"
+    [workload] = loaded
+    save_items(workload.items, items_path)  # what every worker reads
+    with quiet_output(plan.log_path):  # model loading chatter
+        facts = {m: _model_facts(m, runs[0].task, [r for r in runs if r.model == m], plan, bundles)
+                 for m in dict.fromkeys(r.model for r in runs)}  # per model: peers have their own
+    return Ready(workload, items_path, bundles, unusable, facts)
+
+
+def _bundle_path(cache: Path, want: dict) -> Path | None:
+    """The cache folder of an export `want` (_exports_needed), None for a GEMM probe program."""
+    if "probe" in want:
+        return None
+    return bundle_dir(cache, want["model"], want["task"], want["target"], want["precision"], want["seq_len"],
+                      want.get("onnx_optimize", False))
+
+
+def _open_cached(cache: Path, wanted: list[dict]) -> dict[Path, dict]:
+    """The wanted bundles already cached and current, each manifest read and verified once; a bad
+    one is left to open_bundle (after the exports), which fails its runs with the reason."""
+    opened = {}
+    for w in wanted:
+        path = _bundle_path(cache, w)
+        if path is not None:
+            try:
+                manifest = read_cached(path, w)
+            except UsageError:
+                continue
+            if manifest is not None:
+                opened[path] = manifest
+    return opened
+
+
+def time_rounds(planned: list[Prepared], plan: BenchPlan, ready: Ready) -> Iterator[Record]:
+    """Every prepared run timed `rounds` times in rotated order; a run's record comes after its last
+    round, or at once when it failed or its device recorded it itself (nothing to add later)."""
+    rounds: list[list[Round]] = [[] for _ in planned]
+    done: set[int] = set()
+    for r in range(plan.cfg.rounds):
+        order = rotated(len(planned), r, plan.cfg.rounds)
+        for position, i in enumerate(order, 1):
+            if i in done:
+                continue
+            result = measure(planned[i], plan)
+            if result.error:
+                done.add(i)
+                yield dataclasses.replace(planned[i].record, status="failed", reason=result.error)
+            elif result.record is not None:  # the device recorded the run itself (phone app, minibench)
+                done.add(i)
+                yield device_record(planned[i], result, ready.facts[planned[i].record.model]["config"])
+            else:
+                rounds[i].append(Round(result, r + 1, position))
+                if r == plan.cfg.rounds - 1:
+                    yield build_record(planned[i], rounds[i], ready.workload.items)
+
+
+def _error_line(e: BaseException) -> str:
+    return f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
 
 
 def rotated(n: int, r: int, rounds: int) -> list[int]:
@@ -290,10 +431,6 @@ def _append_log(log_path: Path, header: str, text: str) -> None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "a") as f:
             f.write(f"===== {header}\n{text}\n")
-
-
-def _record_name(rec: dict[str, Any]) -> str:
-    return record_name(rec)
 
 
 def _validate(cfg: BenchConfig) -> None:
@@ -401,11 +538,11 @@ def _tokenizer_for(model: str, tokenizer: str | None, runs: list[Run]):
     return load_tokenizer(model if Path(model).expanduser().is_dir() else None)
 
 
-def _model_facts(model: str, task: str, runs: list[Run], cfg: BenchConfig | None = None,
-                 cache: Path | None = None) -> dict[str, Any]:
+def _model_facts(model: str, task: str, runs: list[Run], plan: BenchPlan | None = None,
+                 bundles: dict[Path, dict] | None = None) -> dict[str, Any]:
     """Parameter counts and config of the model: from a given bundle's manifest, else from a bundle
-    the bench exported for it (building a preset model in this process costs ~6 s of imports), else
-    from the model itself."""
+    the bench exported for it (as opened for the run: building a preset model in this process costs
+    ~6 s of imports), else from the model itself."""
     def from_manifest(m: dict, folder: Path) -> dict[str, Any]:
         return {"parameters": m["parameters"], "config": m["config"] if "vocab_size" in m["config"]
                 else _config_from_folder(folder), "model_type": m["model_type"],
@@ -413,17 +550,13 @@ def _model_facts(model: str, task: str, runs: list[Run], cfg: BenchConfig | None
 
     given = next((r for r in runs if r.bundle), None)
     if given:
-        return from_manifest(given.manifest or read_manifest(given.bundle, verify=False), given.bundle)
-    if cfg is not None and cache is not None:
-        for r in runs:
-            target = get_runtime(r.runtime).bundle_target
-            if target is None:  # it runs the model itself: no bundle to read
-                continue
-            folder = bundle_dir(cache, model, task, target, r.precision, cfg.seq_len, cfg.onnx_optimize)
-            if (folder / "manifest.json").is_file() and not cache_state(folder, model, task, cfg.seq_len,
-                                                                       cfg.tokenizer, cfg.onnx_optimize):
-                return from_manifest(read_manifest(folder, verify=False), folder)
-
+        return from_manifest(given.manifest, given.bundle)
+    for r in runs:
+        if plan is None or not get_runtime(r.runtime).bundle_target:  # it runs the model itself: no bundle
+            continue
+        folder = _bundle_path(plan.cache, _export_want(r, plan.cfg))
+        if folder in (bundles or {}):
+            return from_manifest(bundles[folder], folder)
     loaded = load_model(model, task)
     return {"parameters": count_parameters(loaded.model), "config": loaded.model.config.to_dict(),
             "model_type": loaded.model_type, "input_names": loaded.input_names}
@@ -436,85 +569,117 @@ def _config_from_folder(bundle: Path) -> dict:
     return json.loads(p.read_text()) if p.is_file() else {}
 
 
-def prepare(run: Run, workload, items_path: Path, facts: dict, cfg: BenchConfig, threads: int,
-            cache: Path, device, common: dict, log_path: Path, log=print):
-    """A run's record so far and its worker spec (exported bundle verified), or (record, None, None)
-    when it is skipped (with the reason) or failed before any timing (export error)."""
+def prepare(run: Run, plan: BenchPlan, ready: Ready) -> Prepared:
+    """A run's record so far and its worker spec, or its final record when it is skipped (with the
+    reason) or failed before any timing (its bundle could not be had)."""
+    record = _record_header(run, plan, ready)
+    why = _skip_reason(run, plan.device)
+    if why:
+        return Prepared(dataclasses.replace(record, status="skipped", reason=why))
+    spec = WorkerSpec(kind="run", runtime=run.runtime, precision=run.precision, model=run.model, task=run.task,
+                      items_path=str(ready.items_path), shape=run.shape, seq_len=plan.cfg.seq_len,
+                      threads=plan.threads, warmup=plan.cfg.warmup, overhead_check=plan.cfg.overhead_check,
+                      quiet=plan.cfg.quiet, label=f"{run.model} {run.runtime}-{run.precision} {run.shape}",
+                      input_names=ready.facts[run.model]["input_names"], remeasure=plan.cfg.pace_retries,
+                      profile=plan.cfg.profile)
+    if get_runtime(run.runtime).bundle_target:
+        try:
+            with quiet_output(plan.log_path):
+                record, spec = _with_bundle(record, spec, run, plan, ready)
+        except SkipRun as e:
+            return Prepared(dataclasses.replace(record, status=e.status, reason=str(e)))
+    record, item_flops = _with_workload_facts(record, run, ready)
+    return Prepared(record, spec, item_flops)
+
+
+class SkipRun(Exception):
+    """A run that cannot be timed as asked (the reason): skipped, or failed before any timing."""
+
+    def __init__(self, why: str, status: str = "skipped"):
+        super().__init__(why)
+        self.status = status
+
+
+def _record_header(run: Run, plan: BenchPlan, ready: Ready) -> Record:
+    """What every record of the run knows before it is timed: identity, provenance, the model's facts."""
+    facts = ready.facts[run.model]
+    return Record(**plan.provenance, status="ok", reason="", model=run.model, model_type=facts["model_type"],
+                  task=run.task, runtime=run.runtime, precision=run.precision, workload=ready.workload.name,
+                  workload_source=ready.workload.source, shape=run.shape, seq_len=plan.cfg.seq_len,
+                  parameters=facts["parameters"], rounds=plan.cfg.rounds,
+                  created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+def _skip_reason(run: Run, device) -> str:
+    """Why this device or runtime cannot run `run` at all ('' when it can)."""
     rt = get_runtime(run.runtime)
-    rec: dict[str, Any] = {**common, "status": "ok", "reason": "", "model": run.model,
-                           "model_type": facts["model_type"], "task": run.task, "runtime": run.runtime,
-                           "precision": run.precision, "workload": workload.name,
-                           "workload_source": workload.source, "shape": run.shape, "seq_len": cfg.seq_len,
-                           "parameters": facts["parameters"], "rounds": cfg.rounds,
-                           "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-
-    def skip(why: str, status: str = "skipped"):
-        rec.update(status=status, reason=why)
-        return rec, None, None
-
     ok, why = device.available(run.runtime)
     if not ok:
-        return skip(f"{run.runtime} {why}")
+        return f"{run.runtime} {why}"
     peer = (run.manifest or {}).get("peer")  # a plain file: the backend runs it whatever its precision
     if run.precision not in rt.precisions and not peer:
-        return skip(f"{run.runtime} has no {run.precision} (supports {', '.join(rt.precisions)})")
+        return f"{run.runtime} has no {run.precision} (supports {', '.join(rt.precisions)})"
     if run.shape == "dynamic" and not rt.dynamic_shapes:
-        return skip(f"{run.runtime} runs fixed shapes only")
+        return f"{run.runtime} runs fixed shapes only"
+    return ""
 
-    spec = WorkerSpec(kind="run", runtime=run.runtime, precision=run.precision, model=run.model, task=run.task,
-                      items_path=str(items_path), shape=run.shape, seq_len=cfg.seq_len, threads=threads,
-                      warmup=cfg.warmup, overhead_check=cfg.overhead_check, quiet=cfg.quiet,
-                      label=f"{run.model} {run.runtime}-{run.precision} {run.shape}",
-                      input_names=facts["input_names"], remeasure=cfg.pace_retries, profile=cfg.profile)
-    if rt.bundle_target:
+
+def _with_bundle(record: Record, spec: WorkerSpec, run: Run, plan: BenchPlan,
+                 ready: Ready) -> tuple[Record, WorkerSpec]:
+    """The record and spec of a run that times a bundle or plain file (its manifest as opened once
+    for the run): the file to load, its length, its GEMM probe, its inputs; SkipRun when it cannot."""
+    if run.bundle:  # given: read and verified at the start (plain files of one folder share it)
+        folder, manifest = run.bundle, run.manifest
+    else:
+        folder = _bundle_path(plan.cache, _export_want(run, plan.cfg))
+        if folder in ready.unusable:
+            raise SkipRun(ready.unusable[folder], "failed")
+        manifest = ready.bundles[folder]
+    peer = manifest.get("peer")
+    if peer:
         try:
-            with quiet_output(log_path):  # exporter warnings and C++ logging
-                if peer:
-                    bundle, manifest = run.bundle, run.manifest
-                    verify_plain_file(manifest)
-                else:
-                    bundle = run.bundle or _ensure(run, cfg, cache, log)
-
-                    manifest = read_manifest(bundle, verify=True)
+            verify_plain_file(manifest)  # still the file read at the start
         except UsageError as e:
-            return skip(f"bundle: {e}", status="failed")
-        except Exception as e:  # noqa: BLE001 - an exporter crash fails this run, not the study
-            return skip(f"export failed: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}",
-                        status="failed")
-        if run.shape == "dynamic" and not manifest.get("dynamic_seq"):
-            return skip(f"{peer['label']} takes a fixed input shape {manifest['inputs'][0]['shape']}: it runs "
-                        "padded (fixed) only" if peer else "bundle has fixed sequence lengths only")
-        rec["seq_len"] = seq_len = int(manifest["seq_len"])
-        spec.model_path, spec.seq_len = str(bundle / manifest["model_file"]), seq_len
-        probe = probe_program_path(cache, run.runtime, run.precision)
-        if probe is not None:  # the runtime's own GEMM probe (Runtime.probe), made by the export step
-            spec.probe_program = str(probe) if probe.is_file() else ""
-        spec.input_names = [i["name"] for i in manifest["inputs"]]
-        rec["bundle"] = str(bundle)
-        rec["model_file_bytes"] = manifest["files"][manifest["model_file"]]["bytes"]
-        rec.update(delegation_fields(manifest))  # the manifest's coverage, for the report's "delegated" column
-        if peer:
-            why = _peer_problem(manifest, run, workload)
-            if why:
-                return skip(why)
-            rec["bundle"] = peer["file"]
-            rec["notes"] = {"peer": {**peer, "sha256": manifest["files"][manifest["model_file"]]["sha256"],
-                                     "inputs": manifest["inputs"], "outputs": manifest["outputs"]}}
-            spec.items_path = str(_items_as(manifest, workload, items_path))
+            raise SkipRun(f"bundle: {e}", "failed") from None
+    if run.shape == "dynamic" and not manifest.get("dynamic_seq"):
+        raise SkipRun(f"{peer['label']} takes a fixed input shape {manifest['inputs'][0]['shape']}: it runs "
+                      "padded (fixed) only" if peer else "bundle has fixed sequence lengths only")
+    seq_len = int(manifest["seq_len"])
+    model_file = manifest["files"][manifest["model_file"]]
+    probe = probe_program_path(plan.cache, run.runtime, run.precision)
+    spec = dataclasses.replace(
+        spec, model_path=str(folder / manifest["model_file"]), seq_len=seq_len,
+        input_names=[i["name"] for i in manifest["inputs"]],
+        # the runtime's own GEMM probe (Runtime.probe), made by the export step
+        probe_program=(str(probe) if probe.is_file() else "") if probe is not None else spec.probe_program)
+    record = dataclasses.replace(record, seq_len=seq_len, bundle=str(folder), model_file_bytes=model_file["bytes"],
+                                 **delegation_fields(manifest))  # the manifest's coverage: the "delegated" column
+    if peer:
+        why = _peer_problem(manifest, run, ready.workload)
+        if why:
+            raise SkipRun(why)
+        record = dataclasses.replace(record, bundle=peer["file"], notes={"peer": {
+            **peer, "sha256": model_file["sha256"], "inputs": manifest["inputs"], "outputs": manifest["outputs"]}})
+        spec = dataclasses.replace(spec, items_path=str(_items_as(manifest, ready.workload, ready.items_path)))
+    return record, spec
 
-    lengths = [[len(f["input_ids"]) for f in item.features] for item in workload.items]
-    fed = [[rec["seq_len"] if run.shape == "fixed" else n for n in item] for item in lengths]
+
+def _with_workload_facts(record: Record, run: Run, ready: Ready) -> tuple[Record, list[float]]:
+    """The record with the workload's facts on this run's shapes (items, calls, tokens, FLOPs), and
+    each item's FLOPs."""
+    items = ready.workload.items
+    lengths = [[len(f["input_ids"]) for f in item.features] for item in items]
+    fed = [[record.seq_len if run.shape == "fixed" else n for n in item] for item in lengths]
     try:
-        item_flops = [sum(forward_flops(facts["config"], n, run.task) for n in item) for item in fed]
+        item_flops = [sum(forward_flops(ready.facts[run.model]["config"], n, run.task) for n in item) for item in fed]
     except ValueError:  # a plain file with no config.json beside it: sizes unknown, so no FLOPs
         item_flops = [0] * len(fed)
     flops = sum(item_flops) or None
-    rec.update({"n_items": len(workload.items), "n_model_calls": sum(len(x) for x in lengths),
-                "item_ids": [item.id for item in workload.items],
-                "tokenize_ms": [item.tokenize_ms for item in workload.items],
-                "tokens": {"real": sum(map(sum, lengths)), "fed": sum(map(sum, fed))},
-                "flops_total": flops, "flops_per_item_mean": flops / len(workload.items) if flops else None})
-    return rec, spec, item_flops
+    return dataclasses.replace(
+        record, n_items=len(items), n_model_calls=sum(len(x) for x in lengths), item_ids=[item.id for item in items],
+        tokenize_ms=[item.tokenize_ms for item in items],
+        tokens={"real": sum(map(sum, lengths)), "fed": sum(map(sum, fed))},
+        flops_total=flops, flops_per_item_mean=flops / len(items) if flops else None), item_flops
 
 
 def _runtime_for(manifest: dict) -> str:
@@ -555,86 +720,93 @@ def _items_as(manifest: dict, workload, items_path: Path) -> Path:
     return path
 
 
-def measure(spec, rec: dict, cfg: BenchConfig, threads: int, device, log_path: Path, log=print) -> dict:
-    """One worker run, judged; a noisy one is run again up to `cfg.retries` times. When only the pace
-    moved, the worker itself re-timed its loop up to `cfg.pace_retries` times (WorkerSpec.remeasure:
-    no re-import, no reload); a fresh worker makes up any it could not (the last is kept)."""
-    cores = rec["machine"].get("logical_cores") or rec["machine"].get("physical_cores")
+def measure(prepared: Prepared, plan: BenchPlan) -> WorkerResult:
+    """One worker run, judged once (bench.trust); a noisy one is run again up to `cfg.retries` times.
+    When only the pace moved, the worker itself re-timed its loop up to `cfg.pace_retries` times
+    (WorkerSpec.remeasure: no re-import, no reload); a fresh worker makes up any it could not (the
+    last is kept)."""
+    cfg, spec, rec = plan.cfg, prepared.spec, prepared.record
+    cores = rec.machine.get("logical_cores") or rec.machine.get("physical_cores")
     attempt, allowed = 0, cfg.retries
     while True:
-        result = device.run_worker(spec, timeout_s=cfg.timeout_s)
-        _append_log(log_path, f"{spec.label} (round worker, attempt {attempt + 1})", result.pop("log", ""))
-        if "error" in result or "record" in result:
+        result = WorkerResult.of(plan.device.run_worker(spec, timeout_s=cfg.timeout_s), f"{spec.label}: worker result")
+        _append_log(plan.log_path, f"{spec.label} (round worker, attempt {attempt + 1})", result.log)
+        if result.error or result.record is not None:
             return result
-        trust = result.setdefault("trust", {})
-        model_s = sum(result["latency_ms"]) / 1e3
+        trust = result.trust
+        model_s = sum(result.latency_ms) / 1e3
         peak = trust.get("gemm_peak_gflops")
-        flops = rec["flops_total"]
+        flops = rec.flops_total
         trust["fraction_of_peak"] = flops / model_s / 1e9 / peak if peak and model_s and flops else None
         trust["attempt"] = attempt + 1
-        judge(trust, cores, threads)
+        judge(trust, cores, plan.threads)
         for earlier in trust.get("remeasured") or []:
-            log(f"  {spec.label}: noisy ({'; '.join(earlier['reasons'])}); re-timed in the same worker")
+            plan.log(f"  {spec.label}: noisy ({'; '.join(earlier['reasons'])}); re-timed in the same worker")
         if trust["noisy"] and not trust["shared"]:
             allowed = max(cfg.retries, attempt + cfg.pace_retries - len(trust.get("remeasured") or []))
         if not trust["noisy"] or attempt >= allowed:
             return result
         attempt += 1
-        log(f"  {spec.label}: noisy ({'; '.join(trust['reasons'])}); retry {attempt}/{allowed}")
+        plan.log(f"  {spec.label}: noisy ({'; '.join(trust['reasons'])}); retry {attempt}/{allowed}")
 
 
-def finish(rec: dict, results: list[dict], item_flops: list[float], items: list | None = None) -> dict[str, Any]:
-    """The record of a run from its rounds' worker results: per item, the median over the rounds (each
-    round's raw samples kept); trust from every round; statistics derived."""
-    def med(xs):
-        xs = sorted(xs)
-        return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+def _median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
 
+
+def build_record(prepared: Prepared, rounds: list[Round], items: list | None = None) -> Record:
+    """The record of a run from its rounds' worker results, built once: per item, the median over the
+    rounds (each round's raw samples kept); trust from every round (one round: its own verdict; more:
+    the merge, judged once); statistics derived once and stored (bench.records.derive)."""
+    results = [r.result for r in rounds]
     first = results[0]
-    latency = [med(col) for col in zip(*(r["latency_ms"] for r in results))]
-    post = [med(col) for col in zip(*(r["postprocess_ms"] for r in results))]
-    trusts = [r.get("trust", {}) for r in results]
-    peaks = [t["gemm_peak_gflops"] for t in trusts if t.get("gemm_peak_gflops")]
-    if len(results) == 1:
-        trust = dict(trusts[0])
-    else:
-        totals = [sum(r["latency_ms"]) for r in results]
-        trust = {"rounds": [{**t, "round": r["round"], "position": r["position"]} for t, r in zip(trusts, results)],
-                 "rounds_spread": (max(totals) - min(totals)) / med(totals) if med(totals) else None,
-                 "load_before": trusts[0].get("load_before"), "load_after": trusts[-1].get("load_after"),
-                 "other_cpu_cores_max": max((t.get("other_cpu_cores") or 0 for t in trusts), default=None),
-                 "steal_pct_max": max((t.get("steal_pct") or 0 for t in trusts), default=None),
-                 "gemm_peak_gflops": max(peaks) if peaks else None, "peak_kind": trusts[0].get("peak_kind"),
-                 "gemm_library": trusts[0].get("gemm_library")}
-    trust["cv"] = robust_cv([lat / f for lat, f in zip(latency, item_flops) if f])  # latency per FLOP
-    rss_peak = max(r["peak_rss_mb"] for r in results)
-    imports = [r["import_ms"] for r in results if r.get("import_ms") is not None]  # boards' older workers: none
-    rec = {**rec, "threads_effective": first.get("threads_effective"),
-           "model_file_bytes": rec.get("model_file_bytes", first.get("model_bytes")),
-           "import_ms": med(imports) if imports else None,
-           "load_ms": med([r["load_ms"] for r in results]),
-           "first_inference_ms": med([r["first_inference_ms"] for r in results]),
-           "latency_ms": latency, "postprocess_ms": post,
-           "rounds_latency_ms": [r["latency_ms"] for r in results] if len(results) > 1 else [],
-           "peak_rss_mb": rss_peak, "baseline_rss_mb": first["baseline_rss_mb"],
-           "runtime_rss_mb": max(r["peak_rss_mb"] - r["baseline_rss_mb"] for r in results),
-           "harness_overhead": ({"timed_loop_s": first["loop_s"],
-                                 "postprocess_s": sum(first["postprocess_ms"]) / 1e3,
-                                 "timed_model_s": sum(first["latency_ms"]) / 1e3, "bare_loop_s": first["bare_loop_s"],
-                                 "null_loop_s": first.get("null_loop_s")}
-                                if first.get("bare_loop_s") else None),
-           "answers_sample": first.get("answers_sample", []),
-           "answers": first.get("answers", []),
-           "answer_quality": answer_quality(items, first.get("answers", [])) if items else None,
-           "device_state": first.get("device_state"),  # remote devices: governor/temperatures before and after
-           "profile": first.get("profile"),  # --profile: the first round's per-operator profile
+    latency = [_median(col) for col in zip(*(r.latency_ms for r in results))]
+    trust = _merged_trust(rounds)
+    trust["cv"] = robust_cv([lat / f for lat, f in zip(latency, prepared.item_flops) if f])  # latency per FLOP
+    imports = [r.import_ms for r in results if r.import_ms is not None]  # boards' older workers: none
+    rec = {**prepared.record.to_dict(), "threads_effective": first.threads_effective,
+           "model_file_bytes": prepared.record.model_file_bytes or first.model_bytes,
+           "import_ms": _median(imports) if imports else None,
+           "load_ms": _median([r.load_ms for r in results]),
+           "first_inference_ms": _median([r.first_inference_ms for r in results]),
+           "latency_ms": latency, "postprocess_ms": [_median(col) for col in zip(*(r.postprocess_ms for r in results))],
+           "rounds_latency_ms": [r.latency_ms for r in results] if len(results) > 1 else [],
+           "peak_rss_mb": max(r.peak_rss_mb for r in results), "baseline_rss_mb": first.baseline_rss_mb,
+           "runtime_rss_mb": max(r.peak_rss_mb - r.baseline_rss_mb for r in results),
+           "harness_overhead": ({"timed_loop_s": first.loop_s, "postprocess_s": sum(first.postprocess_ms) / 1e3,
+                                 "timed_model_s": sum(first.latency_ms) / 1e3, "bare_loop_s": first.bare_loop_s,
+                                 "null_loop_s": first.null_loop_s} if first.bare_loop_s else None),
+           "answers_sample": first.answers_sample, "answers": first.answers,
+           "answer_quality": answer_quality(items, first.answers) if items else None,
+           "device_state": first.device_state,  # remote devices: governor/temperatures before and after
+           "profile": first.profile,  # --profile: the first round's per-operator profile
            "trust": trust, "gemm_peak_gflops": trust.get("gemm_peak_gflops"),
            "gemm_peak_kind": trust.get("peak_kind") or ""}
-    if rec["threads"] != first.get("threads_effective"):
-        rec["reason"] = f"warning: asked {rec['threads']} threads, runtime reports {first.get('threads_effective')}"
-    if (rec["device_state"] or {}).get("warnings"):
-        rec["reason"] = "; ".join(filter(None, [rec["reason"], "warning: " + "; ".join(rec["device_state"]["warnings"])]))
-    return derive(rec)
+    warnings = []
+    if rec["threads"] != first.threads_effective:
+        warnings.append(f"warning: asked {rec['threads']} threads, runtime reports {first.threads_effective}")
+    if (first.device_state or {}).get("warnings"):
+        warnings.append("warning: " + "; ".join(first.device_state["warnings"]))
+    rec["reason"] = "; ".join(warnings)
+    return Record.from_dict(derive(rec), "record")
+
+
+def _merged_trust(rounds: list[Round]) -> dict[str, Any]:
+    """The trust evidence of a record: its one round's (verdict included), or every round's under
+    "rounds" with their spread and the worst of each measure (judged once, by derive)."""
+    trusts = [r.result.trust for r in rounds]
+    if len(rounds) == 1:
+        return dict(trusts[0])
+    totals = [sum(r.result.latency_ms) for r in rounds]
+    peaks = [t["gemm_peak_gflops"] for t in trusts if t.get("gemm_peak_gflops")]
+    return {"rounds": [{**t, "round": r.round, "position": r.position} for t, r in zip(trusts, rounds)],
+            "rounds_spread": (max(totals) - min(totals)) / _median(totals) if _median(totals) else None,
+            "load_before": trusts[0].get("load_before"), "load_after": trusts[-1].get("load_after"),
+            "other_cpu_cores_max": max((t.get("other_cpu_cores") or 0 for t in trusts), default=None),
+            "steal_pct_max": max((t.get("steal_pct") or 0 for t in trusts), default=None),
+            "gemm_peak_gflops": max(peaks) if peaks else None, "peak_kind": trusts[0].get("peak_kind"),
+            "gemm_library": trusts[0].get("gemm_library")}
 
 
 # What a device-made record decides; the host keeps identity and provenance (model, machine, versions...).
@@ -643,22 +815,30 @@ DEVICE_FIELDS = ("shape", "seq_len", "warmup", "threads_effective", "item_ids", 
                  "peak_rss_mb", "baseline_rss_mb", "runtime_rss_mb", "answers_sample", "notes")
 
 
-def _device_record(rec: dict[str, Any], result: dict[str, Any], config: dict, task: str) -> dict[str, Any]:
-    """Merge a record made on the device (samples, its own tokenization, what it could not measure)."""
-    rec = dict(rec)
-    dev = result["record"]
+def device_record(prepared: Prepared, result: WorkerResult, config: dict) -> Record:
+    """Merge a record made on the device (samples, its own tokenization, what it could not measure)
+    into the host's; statistics derived once."""
+    rec = prepared.record.to_dict()
+    dev = result.record
     rec.update({k: dev[k] for k in DEVICE_FIELDS if k in dev})
     if dev.get("workload") not in (None, "host-items"):  # e.g. minibench's all-ones inputs, not the host's items
         rec["workload"], rec["workload_source"] = dev["workload"], dev.get("workload_source", "")
     rec["versions"] = {**rec["versions"], **dev.get("versions", {})}
-    state = result.get("device_state") or {}
+    state = result.device_state or {}
     rec["notes"] = {**rec.get("notes", {}), "device_state": state} if state else rec.get("notes", {})
     rec["reason"] = "; ".join(x for x in (dev.get("reason"), *state.get("warnings", [])) if x)
     calls, fed = rec.get("n_model_calls") or 0, (rec.get("tokens") or {}).get("fed") or 0
     if calls and fed:  # from the mean window length: the device reports totals, not every window
-        rec["flops_total"] = forward_flops(config, round(fed / calls), task) * calls
+        rec["flops_total"] = forward_flops(config, round(fed / calls), rec["task"]) * calls
         rec["flops_per_item_mean"] = rec["flops_total"] / max(rec.get("n_items") or 1, 1)
-    return derive(rec)
+    return Record.from_dict(derive(rec), "device record")
+
+
+def _export_want(run: Run, cfg: BenchConfig) -> dict:
+    """The bundle export of `run` (ensure_bundle's arguments): fixed and dynamic share one."""
+    return {"model": run.model, "task": run.task, "target": get_runtime(run.runtime).bundle_target,
+            "precision": run.precision, "seq_len": cfg.seq_len, "tokenizer": cfg.tokenizer,
+            "onnx_optimize": cfg.onnx_optimize}
 
 
 def _exports_needed(runs: list[Run], cfg: BenchConfig, device) -> list[dict]:
@@ -675,20 +855,10 @@ def _exports_needed(runs: list[Run], cfg: BenchConfig, device) -> list[dict]:
             if w not in wanted:
                 wanted.append(w)
         if rt.bundle_target and not run.bundle:
-            w = {"model": run.model, "task": run.task, "target": rt.bundle_target, "precision": run.precision,
-                 "seq_len": cfg.seq_len, "tokenizer": cfg.tokenizer, "onnx_optimize": cfg.onnx_optimize}
+            w = _export_want(run, cfg)
             if w not in wanted:
                 wanted.append(w)
     return wanted
-
-
-def _ensure(run: Run, cfg: BenchConfig, cache: Path, log) -> Path:
-    t0 = time.perf_counter()
-    path = ensure_bundle(cache, run.model, run.task, get_runtime(run.runtime).bundle_target, run.precision,
-                         cfg.seq_len, cfg.tokenizer, cfg.onnx_optimize, log=log)
-    if time.perf_counter() - t0 > 1:
-        log(f"  exported {path} in {time.perf_counter() - t0:.0f} s")
-    return path
 
 
 def one_line(rec: dict[str, Any]) -> str:

@@ -31,7 +31,9 @@ def record_name(rec: dict[str, Any]) -> str:
 
 def derive(rec: dict[str, Any]) -> dict[str, Any]:
     """Fill the statistics and totals of a record from its raw samples, and judge its trust evidence
-    against bench.trust's tolerances (idempotent: a report re-judges with the current tolerances)."""
+    against bench.trust's tolerances unless it was judged already (a single round's verdict is its
+    worker result's). Called once, when the record is built (bench.harness), or when a record that
+    came without statistics is read (a device app's, a farm's): reports print what records store."""
     if rec.get("status") != "ok":
         return rec
     lat, tok, post = rec["latency_ms"], rec["tokenize_ms"], rec["postprocess_ms"]
@@ -48,7 +50,7 @@ def derive(rec: dict[str, Any]) -> dict[str, Any]:
         rec["achieved_gflops"] = flops / rec["total_model_s"] / 1e9
         peak = rec.get("gemm_peak_gflops")
         rec["fraction_of_peak"] = rec["achieved_gflops"] / peak if peak else None
-    if rec.get("trust"):
+    if rec.get("trust") and "noisy" not in rec["trust"]:
         machine = rec.get("machine") or {}
         judge(rec["trust"], machine.get("logical_cores") or machine.get("physical_cores"), rec.get("threads"),
               rec.get("fraction_of_peak"))
@@ -60,6 +62,19 @@ def derive(rec: dict[str, Any]) -> dict[str, Any]:
         # The harness's own cost (the timed loop around a do-nothing runner) per unit of model time.
         loop["overhead_fraction"] = loop["null_loop_s"] / rec["total_model_s"]
     return rec
+
+
+STAT_KEYS = ("latency_ms", "tokenize_ms", "postprocess_ms", "end_to_end_ms")
+SUMMARY_KEYS = frozenset(summarize([1.0]))  # what bench.stats gives for each of them
+
+
+def with_statistics(rec: dict[str, Any]) -> dict[str, Any]:
+    """A record read from disk as reports use it: its own stored statistics, or, for one that came
+    without (a device app's or a farm's record, or one written before every summary was stored),
+    derived now, once."""
+    stats = rec.get("stats") or {}
+    complete = all(SUMMARY_KEYS <= set(stats.get(k) or {}) for k in STAT_KEYS)
+    return rec if rec.get("status") != "ok" or complete else derive(rec)
 
 
 def load_records(paths: list[Path]) -> list[dict[str, Any]]:
@@ -88,4 +103,4 @@ def load_records(paths: list[Path]) -> list[dict[str, Any]]:
     records = [farm.pop(r["_path"], r) for r in records] + list(farm.values())  # farm identity attached
     if not records:
         raise UsageError(f"no benchmark records ({SCHEMA}) under {', '.join(map(str, paths))}")
-    return records
+    return [with_statistics(r) for r in records]

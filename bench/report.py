@@ -1,5 +1,6 @@
 """Reports rendered from records only: report.md (Markdown table), results.csv, and PNG plots
-(latency distribution per runtime; model size vs latency). Records from several machines or
+(latency distribution per runtime; model size vs latency). Every figure is the record's own
+(its stored statistics and trust verdict, bench.records): nothing is recomputed here. Records from several machines or
 devices merge into one report: the `machine` column tells them apart."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import profile_report
-from bench.records import derive, load_records
+from bench.records import load_records
 from bench.trust import is_noisy
 from export.coverage import delegated_label
 from pocketbert import escape
@@ -85,7 +86,7 @@ def _name(runtime: str) -> str:
 def headline(records: list[dict]) -> list[str]:
     """The three lines a user reads first, from trusted records only (noisy ones are kept out):
     the fastest runtime and precision, the real-length gain, and int8 vs fp32 size and latency."""
-    ok = [derive(r) for r in records if r["status"] == "ok"]
+    ok = [r for r in records if r["status"] == "ok"]
     trusted = [r for r in ok if not is_noisy(r)]
     lines = []
     if len(trusted) < len(ok):
@@ -176,7 +177,7 @@ def _key(r: dict) -> tuple:
 def rows(records: list[dict]) -> list[dict[str, Any]]:
     """One row of raw values per measured record (skipped/failed ones are listed apart)."""
     out = []
-    for r in sorted((derive(r) for r in records if r["status"] == "ok"), key=_key):
+    for r in sorted((r for r in records if r["status"] == "ok"), key=_key):
         out.append({name: get(r) for name, get, _ in COLUMNS})
     return out
 

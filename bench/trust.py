@@ -80,8 +80,9 @@ def judge(trust: dict, cores: int | None, threads: int | None, fraction_of_peak:
     spread = trust.get("rounds_spread")
     if spread is not None and spread > tol.rounds_spread:
         reasons.append(f"rounds disagree: per-round medians {spread:.0%} apart (tolerance {tol.rounds_spread:.0%})")
-    for i, r in enumerate(trust.get("rounds") or []):
-        reasons += [f"round {i + 1}: {why}" for why in judge(dict(r), cores, threads, tol=tol)["reasons"]]
+    for i, r in enumerate(trust.get("rounds") or []):  # each round's verdict, judged when it was measured
+        why = r["reasons"] if "noisy" in r else judge(dict(r), cores, threads, tol=tol)["reasons"]
+        reasons += [f"round {i + 1}: {w}" for w in why]
     trust["noisy"] = bool(reasons)
     trust["reasons"] = reasons
     return trust

@@ -11,7 +11,8 @@ the probe runs the precision's GEMM (fp32, or the int8 integer GEMM) in the libr
 already loaded, so the peak is measured in the same process, at the same threads, at the same moment.
 Library output (warnings, C++ logging) goes to RESULT.log and comes back in the result's `log`, so
 the console shows only the tool's lines; the progress bar still goes to the original stderr.
-It writes RESULT.json only on success; on Ctrl-C it exits 130 without writing anything.
+It writes RESULT.json (a `pocketbert.contracts.WorkerResult`: the samples, or the error) when it
+ends; on Ctrl-C it exits 130 without writing anything.
 SPEC.json is a `pocketbert.contracts.WorkerSpec`: kind "run" (above) or "gemm" (fp32 and int8 GEMM
 probes at the run's thread count). Module-level imports are stdlib only and the run path needs
 numpy and the runtime alone, so the same file runs on a board or a phone's Python.
@@ -33,7 +34,7 @@ from bench.trust import judge
 from bench.workloads import postprocess, read_items
 from pocketbert.backends import LoadRequest, get_runtime
 from pocketbert.common import UsageError, write_text_atomic
-from pocketbert.contracts import WorkerSpec
+from pocketbert.contracts import WorkerResult, WorkerSpec
 from pocketbert.inputs import pad_inputs
 from pocketbert.profile import profile_run
 
@@ -119,8 +120,8 @@ def timed_loop(runner, items, feeds, task: str, spec, post: bool = True):
     return latency_ms, post_ms, answers, clock() - loop_t0
 
 
-def run_spec(spec) -> dict:
-    """Execute one WorkerSpec in this process and return its result dict."""
+def run_spec(spec) -> WorkerResult | dict:
+    """Execute one WorkerSpec in this process: a run's WorkerResult (a GEMM probe spec: its dict)."""
     if spec.kind == "gemm":
         return {"fp32": gemm_probe("fp32", spec.threads), "int8": gemm_probe("int8", spec.threads)}
 
@@ -184,18 +185,24 @@ def run_spec(spec) -> dict:
         # (clock reads, appends, progress bar), free of the run-to-run noise that (a) carries.
         null_s = timed_loop(lambda f: None, items, feeds, task, spec, post=False)[3]
 
-    result = {"import_ms": import_ms, "load_ms": load_ms, "first_inference_ms": first_ms, "latency_ms": latency_ms,
-            "postprocess_ms": post_ms, "loop_s": loop_s, "trust": trust, "bare_loop_s": bare_s, "null_loop_s": null_s,
-            **facts, "baseline_rss_mb": baseline_rss,
-            "peak_rss_mb": _peak_rss_mb(), "answers_sample": [str(a)[:80] for a in answers[:5]],
-            "answers": [str(a) for a in answers] if task == "question-answering" else [],
-            "features_per_item": [len(f) for f in feeds],
-            "tokens_fed": [sum(int(next(iter(x.values())).shape[1]) for x in f) for f in feeds],
-            "seq_lens_fed": [[int(next(iter(x.values())).shape[1]) for x in f] for f in feeds]}  # any input: own names
-    if spec.profile:  # after the plain loop and its peak RSS: a profiled pass costs time (and maybe a second session)
-        with tempfile.TemporaryDirectory(prefix="pocketbert-profile-") as work:
-            result["profile"] = profile_run(backend, request, runner, [f for item in feeds for f in item], Path(work))
-    return result
+    seq_lens_fed = [[int(next(iter(x.values())).shape[1]) for x in f] for f in feeds]  # any input: own names
+    return WorkerResult(
+        import_ms=import_ms, load_ms=load_ms, first_inference_ms=first_ms, latency_ms=latency_ms,
+        postprocess_ms=post_ms, loop_s=loop_s, trust=trust, bare_loop_s=bare_s, null_loop_s=null_s,
+        threads_effective=facts.get("threads_effective"), model_bytes=facts.get("model_bytes"),
+        baseline_rss_mb=baseline_rss, peak_rss_mb=_peak_rss_mb(), answers_sample=[str(a)[:80] for a in answers[:5]],
+        answers=[str(a) for a in answers] if task == "question-answering" else [],
+        features_per_item=[len(f) for f in feeds], tokens_fed=[sum(n) for n in seq_lens_fed], seq_lens_fed=seq_lens_fed,
+        profile=_profile(spec, backend, request, runner, feeds))
+
+
+def _profile(spec, backend, request, runner, feeds) -> dict | None:
+    """--profile: one more pass of the calls under the runtime's own profiler, after the plain loop and
+    its peak RSS (a profiled pass costs time, and maybe a second session)."""
+    if not spec.profile:
+        return None
+    with tempfile.TemporaryDirectory(prefix="pocketbert-profile-") as work:
+        return profile_run(backend, request, runner, [f for item in feeds for f in item], Path(work))
 
 
 def steady_probe(precision: str, threads: int | None, **kw) -> dict:
@@ -245,10 +252,13 @@ def main(argv: list[str]) -> int:
         import traceback
 
         traceback.print_exc()  # into the log: the console gets the one-line error
-        result = {"error": error}
-    result["log"] = read_log(log_path)
-    write_text_atomic(result_path, json.dumps(result))
-    return 0 if "error" not in result else 1
+        result = WorkerResult(error=error)
+    if isinstance(result, WorkerResult):
+        result.log = read_log(log_path)
+        write_text_atomic(result_path, result.to_json())
+        return 1 if result.error else 0
+    write_text_atomic(result_path, json.dumps({**result, "log": read_log(log_path)}))  # GEMM probes
+    return 0
 
 
 if __name__ == "__main__":

@@ -58,15 +58,26 @@ class WorkloadKind:
     name: str
     task: str
     needs_path: bool
-    load: Callable[..., list[Item]]  # (path|None, tokenizer, seq_len, limit) -> items
+    load: Callable[..., list[Item]]  # (data, tokenizer, seq_len, limit) -> items
+    read: Callable[[Path], Any] | None = None  # path -> the file's rows, validated (kinds with a file)
+
+
+@dataclass(frozen=True)
+class WorkloadData:
+    """A workload spec parsed and its file read (validated) once: every tokenizer tokenizes this."""
+
+    spec: str
+    kind: WorkloadKind
+    path: Path | None
+    data: Any = None  # the file's rows (kind.read); None for generated workloads
 
 
 WORKLOADS: dict[str, WorkloadKind] = {}
 
 
-def register_workload(name: str, task: str, needs_path: bool):
+def register_workload(name: str, task: str, needs_path: bool, read: Callable[[Path], Any] | None = None):
     def deco(fn):
-        WORKLOADS[name] = WorkloadKind(name, task, needs_path, fn)
+        WORKLOADS[name] = WorkloadKind(name, task, needs_path, fn, read)
         return fn
     return deco
 
@@ -84,24 +95,30 @@ def parse_spec(spec: str) -> tuple[WorkloadKind, Path | None]:
     return kind, (Path(path).expanduser() if path else None)
 
 
-def check_workload(spec: str) -> None:
-    """Read (not tokenize) a workload's file now, so a malformed one fails before any timing."""
+def read_workload(spec: str) -> WorkloadData:
+    """Parse a spec and read (not tokenize) its file, once: a malformed one fails before any timing."""
     kind, path = parse_spec(spec)
-    if kind.name == "stsb":
-        glue.read_tsv(path)
-    elif kind.name == "squad":
-        squad.read_squad(path)
+    return WorkloadData(spec, kind, path, kind.read(path) if kind.read else None)
+
+
+def check_workload(spec: str) -> None:
+    """A spec and its file are valid (a command-line check; the bench reads it again for its run)."""
+    read_workload(spec)
+
+
+def tokenize_workload(read: WorkloadData, tokenizer, seq_len: int, limit: int | None = None) -> Workload:
+    """The items of a read workload in one tokenizer's tokens (the first `limit` items when given)."""
+    items = read.kind.load(read.data, tokenizer, seq_len, limit)
+    if not items:
+        raise UsageError(f"workload {read.spec} has no items")
+    source = str(read.path) if read.path else (f"{len(items)} items, lognormal(median {SYNTHETIC_MEDIAN_TOKENS}, "
+                                               f"sigma {SYNTHETIC_SIGMA}) tokens, seed 0")
+    return Workload(read.kind.name, read.kind.task, source, items)
 
 
 def load_workload(spec: str, tokenizer, seq_len: int, limit: int | None = None) -> Workload:
     """Parse, read and tokenize a workload (the first `limit` items when given)."""
-    kind, path = parse_spec(spec)
-    items = kind.load(path, tokenizer, seq_len, limit)
-    if not items:
-        raise UsageError(f"workload {spec} has no items")
-    source = str(path) if path else (f"{len(items)} items, lognormal(median {SYNTHETIC_MEDIAN_TOKENS}, "
-                                     f"sigma {SYNTHETIC_SIGMA}) tokens, seed 0")
-    return Workload(kind.name, kind.task, source, items)
+    return tokenize_workload(read_workload(spec), tokenizer, seq_len, limit)
 
 
 def _inputs(enc) -> dict[str, list[int]]:
@@ -110,9 +127,8 @@ def _inputs(enc) -> dict[str, list[int]]:
 
 # ------------------------------------------------------------------ STS-B
 
-@register_workload("stsb", task="sequence-classification", needs_path=True)
-def load_stsb(path: Path, tokenizer, seq_len: int, limit: int | None) -> list[Item]:
-    rows = glue.read_tsv(path)
+@register_workload("stsb", task="sequence-classification", needs_path=True, read=glue.read_tsv)
+def load_stsb(rows: glue.TsvRows, tokenizer, seq_len: int, limit: int | None) -> list[Item]:
     items = []
     for i in range(len(rows.ids))[:limit]:
         t0 = time.perf_counter()
@@ -126,10 +142,10 @@ def load_stsb(path: Path, tokenizer, seq_len: int, limit: int | None) -> list[It
 
 # ------------------------------------------------------------------ SQuAD
 
-@register_workload("squad", task="question-answering", needs_path=True)
-def load_squad(path: Path, tokenizer, seq_len: int, limit: int | None) -> list[Item]:
+@register_workload("squad", task="question-answering", needs_path=True, read=squad.read_squad)
+def load_squad(questions: list[squad.Question], tokenizer, seq_len: int, limit: int | None) -> list[Item]:
     items = []
-    for q in squad.read_squad(path)[:limit]:
+    for q in questions[:limit]:
         t0 = time.perf_counter()
         wins = squad.question_windows(tokenizer, q, seq_len)
         ms = (time.perf_counter() - t0) * 1e3
@@ -160,7 +176,7 @@ def synthetic_lengths(n: int, seq_len: int, seed: int = 0) -> list[int]:
 
 
 @register_workload("synthetic", task="question-answering", needs_path=False)
-def load_synthetic(path: None, tokenizer, seq_len: int, limit: int | None) -> list[Item]:
+def load_synthetic(data: None, tokenizer, seq_len: int, limit: int | None) -> list[Item]:
     rng = np.random.default_rng(0)
     items = []
     for i, length in enumerate(synthetic_lengths(limit or SYNTHETIC_ITEMS, seq_len)):

@@ -37,14 +37,19 @@ def read_manifest(bundle: Path, verify: bool = True) -> dict[str, Any]:
 
     manifest = Manifest.read(path).to_dict()
     if verify:
-        for name, meta in manifest["files"].items():
-            p = bundle / name
-            if not p.exists():
-                raise UsageError(f"bundle {bundle}: {name} listed in the manifest is missing")
-            if file_size(p) != meta["bytes"] or sha256_path(p) != meta["sha256"]:
-                raise UsageError(f"bundle {bundle}: {name} does not match its sha256 in the "
-                                 "manifest (modified or truncated): re-export the bundle")
+        verify_files(bundle, manifest)
     return manifest
+
+
+def verify_files(bundle: Path, manifest: dict[str, Any]) -> None:
+    """Every file the manifest lists is there with its size and sha256, or a UsageError naming it."""
+    for name, meta in manifest["files"].items():
+        p = Path(bundle) / name
+        if not p.exists():
+            raise UsageError(f"bundle {bundle}: {name} listed in the manifest is missing")
+        if file_size(p) != meta["bytes"] or sha256_path(p) != meta["sha256"]:
+            raise UsageError(f"bundle {bundle}: {name} does not match its sha256 in the "
+                             "manifest (modified or truncated): re-export the bundle")
 
 
 def find_bundles(root: Path) -> list[Path]:

@@ -1,5 +1,5 @@
 """The contracts that cross a process or a file: the bundle manifest, the benchmark worker's spec and
-the benchmark record. Each is a dataclass with a schema version; reading one of another version is a
+result, and the benchmark record. Each is a dataclass with a schema version; reading one of another version is a
 one-line error naming both versions. stdlib only (the worker reads these on boards with no torch).
 """
 
@@ -479,6 +479,62 @@ class Profile(Part):
             check_number(where, f"ops_ms.{name}", ms)
         if abs(sum(self.classes_ms.values()) - self.events_ms) > 1e-3 * max(1.0, self.events_ms):
             raise _bad(where, "events_ms", self.events_ms, "is not the sum of classes_ms")
+
+
+# --------------------------------------------------------------------------------- worker result
+
+@dataclass
+class WorkerResult(Contract):
+    """What one worker run gives back (RESULT.json of `python -m bench.worker`, or what a device
+    measured its own way): the raw samples and trust evidence of its timed loop, or an error, or a
+    record the device made itself (a phone app, minibench). Every Device returns one."""
+
+    SCHEMA: ClassVar[str] = "pocketbert-worker-result/1"
+    WHAT: ClassVar[str] = "worker result"
+
+    error: str = ""  # the run failed: why (one line)
+    record: dict[str, Any] | None = None  # a record the device made itself (bench.harness merges it)
+    log: str = ""  # the worker's library output (the harness appends it to bench.log)
+    import_ms: float | None = None  # None: a device that does not time its imports apart
+    load_ms: float | None = None
+    first_inference_ms: float | None = None
+    latency_ms: list[float] = field(default_factory=list)  # model time per item
+    postprocess_ms: list[float] = field(default_factory=list)
+    loop_s: float | None = None  # the whole timed loop
+    bare_loop_s: float | None = None  # overhead check: the same calls with no timing
+    null_loop_s: float | None = None  # overhead check: the timed loop around a do-nothing runner
+    trust: dict[str, Any] = field(default_factory=dict)  # evidence (bench.worker.trust_facts); verdict once judged
+    threads_effective: int | None = None  # the runtime's own count (Runtime.load's facts)
+    model_bytes: int | None = None  # runtimes that hold the model in memory (no file)
+    baseline_rss_mb: float | None = None
+    peak_rss_mb: float | None = None
+    answers_sample: list[str] = field(default_factory=list)
+    answers: list[str] = field(default_factory=list)
+    features_per_item: list[int] = field(default_factory=list)
+    tokens_fed: list[int] = field(default_factory=list)
+    seq_lens_fed: list[list[int]] = field(default_factory=list)
+    device_state: dict[str, Any] | None = None  # remote devices: governor/temperatures before and after
+    profile: dict[str, Any] | None = None  # --profile: the runtime's per-operator profile (a Profile's dict)
+    schema: str = SCHEMA
+
+    @classmethod
+    def of(cls, result: Any, where: str = "worker result") -> WorkerResult:
+        """A device's answer as a WorkerResult: one already, or a result dict of this version (the
+        worker's file, a device's own dict: a missing schema is this one's, a device in this process)."""
+        if isinstance(result, cls):
+            return result
+        if isinstance(result, dict) and cls.SCHEMA_KEY not in result:
+            result = {**result, cls.SCHEMA_KEY: cls.SCHEMA}
+        return cls.from_dict(result, where)
+
+    def validate(self, where: str) -> None:
+        if self.error or self.record is not None:
+            return
+        check_numbers(where, "latency_ms", self.latency_ms)
+        check_numbers(where, "postprocess_ms", self.postprocess_ms)
+        if not self.latency_ms or len(self.latency_ms) != len(self.postprocess_ms):
+            raise UsageError(f"{where}: a worker result needs one latency and one postprocess sample per item")
+        check_nested_numbers(where, "trust", self.trust)
 
 
 # ----------------------------------------------------------------------------------------- record

@@ -65,6 +65,7 @@ HEAVY = {
                             "test_each_row_is_judged_against_the_peak_of_its_own_precision",
                             "test_rounds_interleave_and_keep_every_rounds_samples"},
     "test_structure.py": {"test_paper_mode_writes_both_studies_and_the_side_by_side_tables"},
+    "test_bench_path.py": {"test_a_bench_run_reads_each_input_once_and_derives_each_figure_once"},
     "test_profile.py": {"test_bench_profile_for_every_local_runtime_and_none_without_it"},  # 3 runtimes benched
     "test_coverage.py": {"test_every_target_writes_consistent_coverage",  # every target x precision exported
                          "test_an_undelegated_executorch_export_shows_low_coverage_and_warns"},

@@ -255,14 +255,14 @@ def test_the_worker_re_times_its_loop_when_only_the_pace_moved(tmp_path, monkeyp
     monkeypatch.setattr(worker, "cpu_window", lambda a, b: {"wall_s": 1.0, "own_cpu_cores": 1.0,
                                                                   "other_cpu_cores": 0.0, "steal_pct": 0.0})
     result = worker.run_spec(spec)
-    [first] = result["trust"]["remeasured"]
+    [first] = result.trust["remeasured"]
     assert "GEMM probe moved 40%" in first["reasons"][0] and len(first["latency_ms"]) == 3
-    assert result["trust"]["gemm_before_median_gflops"] == 80.0  # the kept loop is the second
-    assert len(result["latency_ms"]) == 3 and result["latency_ms"] != first["latency_ms"]
+    assert result.trust["gemm_before_median_gflops"] == 80.0  # the kept loop is the second
+    assert len(result.latency_ms) == 3 and result.latency_ms != first["latency_ms"]
 
     paces = iter([100.0, 100.0, 60.0, 60.0] + [80.0] * 4)
     result = worker.run_spec(dataclasses.replace(spec, remeasure=0))
-    assert result["trust"]["remeasured"] == [] and result["trust"]["gemm_after_median_gflops"] == 60.0
+    assert result.trust["remeasured"] == [] and result.trust["gemm_after_median_gflops"] == 60.0
 
 
 def test_only_a_pace_move_on_an_unshared_machine_is_re_timed_in_the_worker():

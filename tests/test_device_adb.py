@@ -187,10 +187,10 @@ def test_app_path_end_to_end(phone, kotlin_build, bundle, items):
     assert dev.available("executorch") == (True, "")
     assert not dev.available("pytorch")[0]
     result = dev.run_worker(spec(bundle, items), timeout_s=120)
-    assert "error" not in result, result
-    rec = result["record"]
+    assert not result.error, result
+    rec = result.record
     assert rec["schema"] == "pocketbert-bench/1" and rec["status"] == "ok"
-    assert len(result["latency_ms"]) == len(result["tokenize_ms"]) == 3  # one per item, tokenized on the phone
+    assert len(rec["latency_ms"]) == len(rec["tokenize_ms"]) == 3  # one per item, tokenized on the phone
     assert rec["item_ids"] == ["synthetic-0", "synthetic-1", "synthetic-2"]
     # the phone tokenized the same text the host did: same token counts (question decoded from the ids)
     host = json.loads(items.read_text())["items"]
@@ -201,7 +201,7 @@ def test_app_path_end_to_end(phone, kotlin_build, bundle, items):
     assert rec["versions"]["app"] == "qa-core on the JVM (fake phone)"  # the Kotlin ran, not a Python stand-in
     assert rec["threads"] == 1 and rec["threads_effective"] == 1
     assert any(s.startswith("shell,v2," if phone.shell_v2 else "shell:") for s in phone.services)
-    state = result["device_state"]
+    state = result.device_state
     assert state["before"]["battery"]["level_pct"] == 87 and state["warnings"] == []
     launch = next(c for c in phone.log if c.startswith("am start"))
     assert f"-n {APP_PKG}/.BenchmarkActivity" in launch and "--ei warmup 1" in launch
@@ -297,10 +297,10 @@ def test_throttling_during_a_run_is_a_warning(phone, kotlin_build, bundle, items
 
     phone.demo_app = hot_app
     result = AdbDevice(phone.serial).run_worker(spec(bundle, items), timeout_s=120)
-    warnings = result["device_state"]["warnings"]
+    warnings = result.device_state["warnings"]
     assert any("cpu7 max frequency fell from 3200 to 2000 MHz" in w for w in warnings)
     assert any("hot: SoC at 80" in w for w in warnings)
-    assert "throttled" in result["record"]["reason"]
+    assert "throttled" in result.record["reason"]
 
 
 @needs_adb
@@ -308,7 +308,7 @@ def test_timeout_stops_the_app(phone, bundle, items):
     phone.demo_app = lambda dev, extras: time.sleep(30)  # never writes a result
     t0 = time.monotonic()
     result = AdbDevice(phone.serial).run_worker(spec(bundle, items), timeout_s=2)
-    assert "timed out after 2 s" in result["error"]
+    assert "timed out after 2 s" in result.error
     assert time.monotonic() - t0 < 20
     assert phone.log[-1].startswith(f"am force-stop {APP_PKG}") or any(
         c.startswith(f"am force-stop {APP_PKG}") for c in phone.log[-4:])
@@ -318,13 +318,13 @@ def test_timeout_stops_the_app(phone, bundle, items):
 def test_disconnect_mid_run_is_a_clear_error(phone, kotlin_build, bundle, items):
     dev = AdbDevice(phone.serial)
     first = dev.run_worker(spec(bundle, items), timeout_s=120)
-    assert "error" not in first  # taken before the phone went away, and kept by the caller
+    assert not first.error  # taken before the phone went away, and kept by the caller
     phone.drop_on = "run-as org.pocketbert.demo cat"  # the cable is pulled while the app runs
     t0 = time.monotonic()
     second = dev.run_worker(spec(bundle, items, shape="fixed"), timeout_s=120)
-    assert "disconnected" in second["error"] and "\n" not in second["error"]
+    assert "disconnected" in second.error and "\n" not in second.error
     third = dev.run_worker(spec(bundle, items), timeout_s=120)  # later runs fail fast, same reason
-    assert "disconnected" in third["error"]
+    assert "disconnected" in third.error
     assert time.monotonic() - t0 < 30
     dev.close()  # no hang on a gone device
 
@@ -335,7 +335,7 @@ def test_apps_kept_out_of_data_local_tmp_get_a_copy_in_their_files(phone, kotlin
     dev = AdbDevice(phone.serial)
     for shape in ("dynamic", "fixed"):  # the second run goes to the copy directly
         result = dev.run_worker(spec(bundle, items, shape=shape), timeout_s=120)
-        assert "error" not in result, result
+        assert not result.error, result
     launches = [c for c in phone.log if c.startswith("am start")]
     assert len(launches) == 3 and "--es bundle in/bundles/" in launches[1] and "in/bundles/" in launches[2]
     assert phone.path(f"/data/data/{APP_PKG}/files/in/bundles").is_dir()
@@ -347,14 +347,14 @@ def test_apps_kept_out_of_data_local_tmp_get_a_copy_in_their_files(phone, kotlin
 def test_a_release_build_of_the_app_is_a_clear_error(phone, bundle, items):
     phone.debuggable.discard(APP_PKG)  # run-as refuses: the results cannot be read
     result = AdbDevice(phone.serial).run_worker(spec(bundle, items), timeout_s=60)
-    assert "package not debuggable" in result["error"] and "debug build" in result["error"]
+    assert "package not debuggable" in result.error and "debug build" in result.error
 
 
 @needs_adb
 def test_full_disk_is_caught_before_pushing(phone, bundle, items):
     phone.free_kb = 64  # df says 64 KiB
     result = AdbDevice(phone.serial).run_worker(spec(bundle, items), timeout_s=60)
-    assert "not enough space on the device" in result["error"]
+    assert "not enough space on the device" in result.error
     assert not list(phone.path("/data/local/tmp").rglob("*.pte"))
 
 
@@ -363,7 +363,7 @@ def test_push_failing_on_a_full_disk_leaves_nothing(phone, bundle, items, monkey
     phone.free_kb = 200  # the .pte (~700 KB) does not fit; df is not trusted here
     monkeypatch.setattr(AdbDevice, "free_bytes", lambda self, path: None)
     result = AdbDevice(phone.serial).run_worker(spec(bundle, items), timeout_s=60)
-    assert "device disk full" in result["error"] and "No space left on device" in result["error"]
+    assert "device disk full" in result.error and "No space left on device" in result.error
     assert not [p for p in phone.path("/data/local/tmp/pocketbert").rglob("*") if p.is_file()]
 
 
@@ -372,10 +372,10 @@ def test_push_failing_on_a_full_disk_leaves_nothing(phone, bundle, items, monkey
 @needs_adb
 def test_minibench_path_end_to_end(phone, bundle, items):
     dev = AdbDevice(phone.serial, AdbOptions(via="minibench", launches=2))
-    assert "fixed" in dev.run_worker(spec(bundle, items), timeout_s=60)["error"]  # dynamic: not possible
+    assert "fixed" in dev.run_worker(spec(bundle, items), timeout_s=60).error  # dynamic: not possible
     result = dev.run_worker(spec(bundle, items, shape="fixed"), timeout_s=120)
-    assert "error" not in result, result
-    rec = result["record"]
+    assert not result.error, result
+    rec = result.record
     assert rec["workload"] == "minibench-ones" and rec["shape"] == "fixed"
     assert len(rec["latency_ms"]) == 2 and rec["n_model_calls"] == 2 * 3  # 2 launches x num_iter 3
     assert rec["notes"]["minibench_model"] == {"name": "bert_tiny", "backend": "xnnpack", "quantization": "fp32"}
@@ -437,8 +437,8 @@ def test_runner_binary_path(phone, bundle, items, tmp_path):
     runner.write_text(RUNNER)
     dev = AdbDevice(phone.serial, AdbOptions(via="runner", runner=str(runner)))
     result = dev.run_worker(spec(bundle, items, shape="fixed", warmup=1), timeout_s=60)
-    assert "error" not in result, result
-    rec = result["record"]
+    assert not result.error, result
+    rec = result.record
     # 3 items + 1 warm-up + the first inference = 5 executions; the first 2 are not samples
     assert rec["latency_ms"] == [4.0, 5.0, 6.0] and rec["first_inference_ms"] == 2.0 and rec["load_ms"] == 12.5
     assert any("'/data/local/tmp/pocketbert/bundles/" in c and "my runner;x' --model_path=" in c for c in phone.log)
@@ -458,8 +458,8 @@ def test_runner_that_logs_only_to_logcat(phone, bundle, items, tmp_path):
     phone.logcat.append((0.0, "I", "ExecuTorch", "Iteration 1 of 1: 99.000000 ms"))  # an older run: not read
     dev = AdbDevice(phone.serial, AdbOptions(via="runner", runner=str(runner)))
     result = dev.run_worker(spec(bundle, items, shape="fixed", warmup=1), timeout_s=60)
-    assert "error" not in result, result
-    rec = result["record"]
+    assert not result.error, result
+    rec = result.record
     assert rec["latency_ms"] == [4.0, 5.0, 6.0] and rec["load_ms"] == 12.5
     assert rec["notes"]["runner_output"] == "logcat (tag ExecuTorch)"
     assert any(c.startswith("logcat -d -v raw -s ExecuTorch -T ") for c in phone.log)

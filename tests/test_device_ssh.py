@@ -208,7 +208,7 @@ def test_board_without_the_runtime_says_how_to_install(sshd, tmp_path):
     with SshDevice(sshd.url(python="/nonexistent/python3")) as dev:
         ok, why = dev.available("onnx")
         assert not ok and "no usable Python '/nonexistent/python3'" in why
-        assert dev.run_worker({"kind": "gemm", "threads": 1})["error"] == why
+        assert dev.run_worker({"kind": "gemm", "threads": 1}).error == why
 
 
 def test_profile_is_made_on_the_board_and_comes_back(run_spec, sshd, tmp_path):
@@ -237,7 +237,7 @@ def test_timeout_and_ctrl_c_stop_the_worker_on_the_board(run_spec, sshd, tmp_pat
     with SshDevice(sshd.url(python=sys.executable, tmp=str(board)), log=lambda m: None) as dev:
         t0 = time.monotonic()
         result = dev.run_worker(spec, timeout_s=2)
-        assert result["error"] == f"timed out after 2 s on {dev.name}; the worker there was stopped"
+        assert result.error == f"timed out after 2 s on {dev.name}; the worker there was stopped"
         assert time.monotonic() - t0 < 30
         assert _procs_under(board) == []  # stopped before run_worker returned
         assert list(Path(dev._session).glob("run.*")) == []
@@ -283,14 +283,14 @@ def test_dropped_connection_mid_run(run_spec, sshd, tmp_path):
         try:
             result = dev.run_worker(dataclasses.replace(run_spec, warmup=10**8), timeout_s=120)
             killer.join()
-            assert result["error"].startswith(f"lost the connection to {dev.name} during the run"), result
+            assert result.error.startswith(f"lost the connection to {dev.name} during the run"), result
             assert _wait_none_under(board) == []  # only the board's own watchdog can have stopped the worker
         finally:
             killer.join()
             sshd.start()  # the board is back
         again = dev.run_worker(run_spec, timeout_s=120)  # the device reconnects for the next run
-        assert "error" not in again and len(again["latency_ms"]) == 3, again
-        state = again["device_state"]  # read on the board just before and after the worker
+        assert not again.error and len(again.latency_ms) == 3, again
+        state = again.device_state  # read on the board just before and after the worker
         assert state["before"]["time_utc"] <= state["after"]["time_utc"] and state["warnings"] == []
         assert state["before"]["load_avg_1m"] is not None
         # This run's folder went with its result; the dropped run's waits for close().
@@ -308,7 +308,7 @@ def test_full_board_disk_is_a_clear_error(run_spec, sshd, tmp_path):
     try:
         with SshDevice(sshd.url(python=sys.executable, tmp=str(small)), log=lambda m: None) as dev:
             result = dev.run_worker(run_spec, timeout_s=60)  # the runner (~90 kB) and bundle do not fit in 64 kB
-            assert "the board's disk is full" in result["error"] and "?tmp=DIR" in result["error"]
+            assert "the board's disk is full" in result.error and "?tmp=DIR" in result.error
             assert list(Path(dev._session).glob("run.*")) == []
         assert list(small.iterdir()) == []
     finally:

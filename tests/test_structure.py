@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pocketbert.common import UsageError
-from pocketbert.contracts import Manifest, Record, WorkerSpec, manifest_digest
+from pocketbert.contracts import Manifest, Record, WorkerResult, WorkerSpec, manifest_digest
 
 MANIFEST = dict(format=Manifest.SCHEMA, target="onnx", precision="fp32", task="question-answering",
                 model_type="bert", source="preset:bert-tiny", model_file="model.onnx", seq_len=32, seq_lens=[32],
@@ -23,7 +23,9 @@ RECORD = dict(schema=Record.SCHEMA, run_id="r", model="m", runtime="onnx", preci
 
 
 @pytest.mark.parametrize("cls, data", [(Manifest, MANIFEST), (Record, RECORD),
-                                       (WorkerSpec, {"schema": WorkerSpec.SCHEMA, "kind": "gemm", "threads": 2})])
+                                       (WorkerSpec, {"schema": WorkerSpec.SCHEMA, "kind": "gemm", "threads": 2}),
+                                       (WorkerResult, {"schema": WorkerResult.SCHEMA, "latency_ms": [1.0],
+                                                       "postprocess_ms": [0.1], "trust": {"steal_pct": 0.2}})])
 def test_contracts_round_trip_and_name_both_versions(cls, data):
     obj = cls.from_dict(dict(data))
     assert cls.from_json(obj.to_json()) == obj

@@ -1,17 +1,18 @@
 """The seam between the harness and the machines that run the models.
 
 A Device runs one worker spec (`pocketbert.contracts.WorkerSpec`) in a fresh process and returns
-its result dict. Devices are named by URL — `local`, `ssh://user@host[:port]`, `adb://SERIAL` —
-and each kind is one module of this package that registers a factory for its scheme.
+its `pocketbert.contracts.WorkerResult`. Devices are named by URL — `local`,
+`ssh://user@host[:port]`, `adb://SERIAL` — and each kind is one module of this package that
+registers a factory for its scheme.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from typing import Any, Callable, Protocol
 
-from pocketbert.common import UsageError, lookup
+from pocketbert.common import UsageError
+from pocketbert.contracts import WorkerResult
+from pocketbert.registry import Registry
 
 
 class Device(Protocol):
@@ -26,8 +27,9 @@ class Device(Protocol):
         """Whether backend `runtime` can run on this device, and why not."""
         ...
 
-    def run_worker(self, spec, timeout_s: float | None = None) -> dict[str, Any]:
-        """Run one WorkerSpec in a fresh process there; the result dict, or {"error": why}."""
+    def run_worker(self, spec, timeout_s: float | None = None) -> WorkerResult:
+        """Run one WorkerSpec in a fresh process there: its samples and trust evidence, a record the
+        device made itself, or the error (WorkerResult; the harness also takes a dict of its fields)."""
         ...
 
     def close(self) -> None:
@@ -35,32 +37,24 @@ class Device(Protocol):
         ...
 
 
-DEVICES: dict[str, Callable[[str], Device]] = {}
-_loaded = False
+REGISTRY: Registry[Callable[[str], Device]] = Registry(__name__, "device kind")
+DEVICES = REGISTRY.records
 
 
 def register_device(scheme: str):
     """Register `factory(url) -> Device` for URLs `scheme://...` (`local` has no `://`)."""
     def deco(factory):
-        DEVICES[scheme] = factory
-        return factory
+        return REGISTRY.register(factory, scheme)
     return deco
 
 
 def device_schemes() -> list[str]:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-            importlib.import_module(f"{__name__}.{info.name}")
-    return sorted(DEVICES)
+    return sorted(REGISTRY.names())
 
 
 def open_device(url: str) -> Device:
     """A Device for `url`; an unknown scheme fails listing the valid ones."""
-    device_schemes()
     scheme = url.split("://", 1)[0] if "://" in url else url
     if "://" in url and not url.split("://", 1)[1]:
         raise UsageError(f"--device {url}: nothing after '{scheme}://'")
-    factory = lookup(DEVICES, scheme, "device kind")
-    return factory(url)
+    return REGISTRY.get(scheme)(url)

@@ -48,6 +48,7 @@ from urllib.parse import parse_qs, urlsplit
 from bench.devices import minibench
 from pocketbert.backends import all_runtimes
 from pocketbert.common import UsageError
+from pocketbert.contracts import WorkerResult
 from pocketbert.machine import heat_warnings, parse_cpuinfo, soc_temperature
 
 APP_PACKAGE = "org.pocketbert.demo"
@@ -291,33 +292,33 @@ class AdbDevice:
         return (True, "") if self._installed[pkg] else (False, f"needs {pkg} on {self.name}: {hint}")
 
     # ---- one run ------------------------------------------------------------------------------
-    def run_worker(self, spec, timeout_s: float | None = None) -> dict[str, Any]:
+    def run_worker(self, spec, timeout_s: float | None = None) -> WorkerResult:
+        """Run one spec the configured way (app, minibench, runner): the phone records the run itself
+        (WorkerResult.record), with its state before and after; or the error."""
         get = spec.get if isinstance(spec, dict) else (lambda k, d=None: getattr(spec, k, d))
         if get("kind") == "gemm":
-            return {"error": f"no GEMM peak on {self.name} (it runs phone runtimes' bundles only)"}
+            return WorkerResult(error=f"no GEMM peak on {self.name} (it runs phone runtimes' bundles only)")
         ok, why = self.available(get("runtime"))
         if not ok:
-            return {"error": f"{get('runtime')} {why}"}
+            return WorkerResult(error=f"{get('runtime')} {why}")
         deadline = time.monotonic() + (timeout_s or DEFAULT_TIMEOUT_S)
         run = {"app": self._run_app, "minibench": self._run_minibench, "runner": self._run_runner}[self.opts.via]
         try:
             before = self.state()
-            result = run(get, deadline, timeout_s or DEFAULT_TIMEOUT_S)
+            rec = run(get, deadline, timeout_s or DEFAULT_TIMEOUT_S)
             after = self.state()
         except Disconnected as e:
-            return {"error": str(e)}
+            return WorkerResult(error=str(e))
         except AdbError as e:
             self._stop_quietly()
-            return {"error": str(e)}
+            return WorkerResult(error=str(e))
         except KeyboardInterrupt:
             self._stop_quietly()
             raise
         warnings = throttle_warnings(before, after)
-        result["device_state"] = {"before": before, "after": after, "warnings": warnings}
-        if warnings and "record" in result:
-            rec = result["record"]
+        if warnings:
             rec["reason"] = "; ".join(x for x in (rec.get("reason"), *warnings) if x)
-        return result
+        return WorkerResult(record=rec, device_state={"before": before, "after": after, "warnings": warnings})
 
     def _stop_quietly(self) -> None:
         """Leave nothing running: force-stop the app, kill a runner (best effort, short timeouts)."""
@@ -386,7 +387,7 @@ class AdbDevice:
             time.sleep(POLL_S)
 
     # -- via=app
-    def _run_app(self, get, deadline: float, timeout_s: float) -> dict[str, Any]:
+    def _run_app(self, get, deadline: float, timeout_s: float) -> dict[str, Any]:  # the device's record
         ok, why = self.available(get("runtime"))
         if not ok:
             raise AdbError(why)
@@ -421,7 +422,7 @@ class AdbDevice:
         if rec.get("status") != "ok":
             raise AdbError(f"the app: {rec.get('reason') or rec.get('status')}")
         rec.setdefault("notes", {}).setdefault("source", f"{APP_PACKAGE} BenchmarkActivity")
-        return _result_from_record(rec)
+        return rec
 
     def _launch_app(self, bundle: str, workload: str, get, deadline: float, timeout_s: float) -> dict[str, Any]:
         """One `am start` of the app's benchmark activity; its record (whatever its status)."""
@@ -448,7 +449,7 @@ class AdbDevice:
             raise AdbError(f"{self.name}: am start {component}: {_last_line(out)}")
 
     # -- via=minibench
-    def _run_minibench(self, get, deadline: float, timeout_s: float) -> dict[str, Any]:
+    def _run_minibench(self, get, deadline: float, timeout_s: float) -> dict[str, Any]:  # the device's record
         ok, why = self.available(get("runtime"))
         if not ok:
             raise AdbError(why)
@@ -480,10 +481,10 @@ class AdbDevice:
             raise AdbError(rec["reason"])
         seq = int(get("seq_len") or 0)
         rec["tokens"] = {"real": seq * rec["n_model_calls"], "fed": seq * rec["n_model_calls"]}
-        return _result_from_record(rec)
+        return rec
 
     # -- via=runner
-    def _run_runner(self, get, deadline: float, timeout_s: float) -> dict[str, Any]:
+    def _run_runner(self, get, deadline: float, timeout_s: float) -> dict[str, Any]:  # the device's record
         if get("shape") == "dynamic":
             raise AdbError("via=runner feeds fixed-shape all-ones inputs: run it with --shape fixed")
         runner = Path(self.opts.runner)
@@ -516,7 +517,7 @@ class AdbDevice:
         rec = parse_runner_output(out, warmup=warmup + 1, seq_len=int(get("seq_len") or 0))
         rec["notes"]["runner"] = runner.name
         rec["notes"]["runner_output"] = source
-        return _result_from_record(rec)
+        return rec
 
     # ---- end ----------------------------------------------------------------------------------
     def close(self) -> None:
@@ -594,14 +595,6 @@ def _count_items(items_path: str | None) -> int:
         return 1
     data = json.loads(Path(items_path).read_text())
     return len(data["items"] if isinstance(data, dict) else data)
-
-
-def _result_from_record(rec: dict[str, Any]) -> dict[str, Any]:
-    """A worker-style result (the samples) that also carries the device's own record fields."""
-    keys = ("load_ms", "first_inference_ms", "latency_ms", "tokenize_ms", "postprocess_ms", "peak_rss_mb",
-            "baseline_rss_mb", "threads_effective", "answers_sample")
-    return {**{k: rec.get(k) for k in keys}, "loop_s": None, "bare_loop_s": None, "null_loop_s": None,
-            "record": rec}
 
 
 _ITER = re.compile(r"Iteration (\d+) of (\d+): ([\d.]+) ms")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -14,6 +13,7 @@ from typing import Any
 from bench.devices import register_device
 from bench.machine import machine_info
 from pocketbert.backends import get_runtime
+from pocketbert.contracts import WorkerResult
 
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 ROOT = Path(__file__).resolve().parents[2]  # the project root: what the worker imports
@@ -28,7 +28,7 @@ class LocalDevice:
     def available(self, runtime: str) -> tuple[bool, str]:
         return get_runtime(runtime).available()
 
-    def run_worker(self, spec, timeout_s: float | None = None) -> dict[str, Any]:
+    def run_worker(self, spec, timeout_s: float | None = None) -> WorkerResult:
         env = dict(os.environ)
         if spec.threads:
             # Before any import in the child: OpenMP/MKL pools size themselves at start-up.
@@ -44,16 +44,16 @@ class LocalDevice:
                 proc.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
                 _stop(proc)
-                return {"error": f"timed out after {timeout_s:.0f} s"}
+                return WorkerResult(error=f"timed out after {timeout_s:.0f} s")
             except KeyboardInterrupt:
                 _stop(proc)
                 raise
             if result_path.is_file():
-                return json.loads(result_path.read_text())
+                return WorkerResult.read(result_path)
             if proc.returncode == 130 or proc.returncode == -signal.SIGINT:
                 raise KeyboardInterrupt
-            return {"error": f"worker exited with code {proc.returncode} and no result "
-                             "(crashed or killed; out of memory?)"}
+            return WorkerResult(error=f"worker exited with code {proc.returncode} and no result "
+                                      "(crashed or killed; out of memory?)")
 
     def close(self) -> None:
         pass

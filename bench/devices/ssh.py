@@ -47,6 +47,7 @@ from bench.devices import register_device
 from bench.devices.payload import build_payload
 from pocketbert.backends import all_runtimes, get_runtime
 from pocketbert.common import UsageError
+from pocketbert.contracts import WorkerResult
 from pocketbert.machine import heat_warnings, parse_cpuinfo, soc_temperature
 
 QUERY = {
@@ -536,10 +537,10 @@ class SshDevice:
                                                  "reading the board's state")))
 
     # ------------------------------------------------------------------ one worker run
-    def run_worker(self, spec: Any, timeout_s: float | None = None) -> dict[str, Any]:
+    def run_worker(self, spec: Any, timeout_s: float | None = None) -> WorkerResult:
         """Copy payload, bundle and items over, run the worker there, pull its result back.
 
-        The result dict (with `device_state`: before/after and throttle warnings), or {"error": why}.
+        The board's WorkerResult (with `device_state`: before/after and throttle warnings), or the error.
         Ctrl-C stops the remote worker, removes the run folder and re-raises.
         """
         spec_d = _spec_dict(spec)
@@ -547,7 +548,7 @@ class SshDevice:
         try:
             problem = self._python_problem()
             if problem:
-                return {"error": problem}
+                return WorkerResult(error=problem)
             session = self._ensure_session()
             payload = self._send_payload(session)
             self._runs += 1
@@ -562,34 +563,34 @@ class SshDevice:
             files["spec.json"] = _spec_json(spec, remote_spec).encode()
             self._put_files(files, run_dir, "copying the spec and items")
         except (SshError, UsageError) as e:
-            return {"error": str(e)}
+            return WorkerResult(error=str(e))
         try:
             rc, err = self._run_remote(run_dir, payload, spec_d.get("threads"), timeout_s)
             if rc == "timeout":
-                return {"error": f"timed out after {timeout_s:.0f} s on {self.name}; the worker there was stopped"}
+                return WorkerResult(error=f"timed out after {timeout_s:.0f} s on {self.name}; the worker there was stopped")
             try:
                 out = self._check(self._run(_sh(COLLECT_SH, run_dir), what="pulling the result"),
                                   "pulling the result")
             except SshError:
                 if rc == 255:  # the board is gone: say so (its watchdog has stopped the worker)
-                    return {"error": _exit_reason(rc, err, self.name)}
+                    return WorkerResult(error=_exit_reason(rc, err, self.name))
                 raise
             collected = True
             parts = _parts(out)
             if not parts.get("result", "").strip():
-                return {"error": _exit_reason(rc, err, self.name)}
-            result = json.loads(parts["result"])
-            if "error" in result:
+                return WorkerResult(error=_exit_reason(rc, err, self.name))
+            result = WorkerResult.from_json(parts["result"], f"{self.name}: the worker's result")
+            if result.error:
                 return result
             before = parse_state(_sections(parts.get("before", "")))
             after = parse_state(_sections(parts.get("after", "")))
             warnings = throttle_warnings(before, after, self.info()["max_mhz"])
             for w in warnings:
                 self.log(f"warning: {self.name}: {w}")
-            result["device_state"] = {"before": before, "after": after, "warnings": warnings}
+            result.device_state = {"before": before, "after": after, "warnings": warnings}
             return result
-        except SshError as e:
-            return {"error": str(e)}
+        except (SshError, UsageError) as e:  # UsageError: a result that is not a worker result
+            return WorkerResult(error=str(e))
         finally:
             if not collected:
                 self._remove(run_dir)

@@ -4,22 +4,19 @@ benchmark's export scheduling needs. The runtime that loads its files is a separ
 (pocketbert.backends) under the same name by default (`runtime=` names another).
 
 A target module ends with `register(ExportTarget(...))`; the built-in ones are the files of this
-package, plugins come through pocketbert.backends.load_plugins (a plugin file may register a
+package, plugins come through pocketbert.registry.load_plugins (a plugin file may register a
 runtime, a target, or both). Heavy exporters (torch.export, onnx, coremltools) are imported inside
 the functions.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from pocketbert.backends import load_plugins
-from pocketbert.common import lookup
 from pocketbert.contracts import Delegation
+from pocketbert.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -59,38 +56,22 @@ class ExportTarget:
         return self.runtime or self.name
 
 
-TARGETS: dict[str, ExportTarget] = {}
-_loaded = False
-
-
-def register(target: ExportTarget) -> ExportTarget:
-    """Add a target (a module's last line); a second one with the same name replaces the first."""
-    TARGETS[target.name] = target
-    return target
-
-
-def _load_all() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        importlib.import_module(f"{__name__}.{info.name}")
-    load_plugins()
+REGISTRY: Registry[ExportTarget] = Registry(__name__, "export target", plugins=True)
+TARGETS = REGISTRY.records
+register = REGISTRY.register
 
 
 def all_targets() -> dict[str, ExportTarget]:
-    _load_all()
-    return TARGETS
+    return REGISTRY.all()
 
 
 def get_target(name: str, what: str = "export target") -> ExportTarget:
     """The target called `name`, or a UsageError listing the valid names."""
-    return lookup(all_targets(), name, what)
+    return REGISTRY.get(name, what)
 
 
 def target_names() -> list[str]:
-    return list(all_targets())
+    return REGISTRY.names()
 
 
 def int8_mode(cfg) -> str:

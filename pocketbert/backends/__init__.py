@@ -14,18 +14,15 @@ their functions: the benchmark worker imports this on boards that have numpy and
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
-import os
-import pkgutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from pocketbert.common import UsageError, lookup
+from pocketbert.common import UsageError
+from pocketbert.registry import Registry, load_plugin, load_plugins  # noqa: F401 - the plugin API
 
 # A runner: dict of input name -> int array (bs, seq) -> list of float32 arrays, one per output.
 Runner = Callable[[dict[str, np.ndarray]], list[np.ndarray]]
@@ -102,86 +99,23 @@ class Runtime:
         return self.name if self.target == "" else self.target
 
 
-RUNTIMES: dict[str, Runtime] = {}
-_loaded = False
-
-
-def register(runtime: Runtime) -> Runtime:
-    """Add a runtime (a module's last line); a second one with the same name replaces the first."""
-    RUNTIMES[runtime.name] = runtime
-    return runtime
-
-
-def _load_all() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        importlib.import_module(f"{__name__}.{info.name}")
-    load_plugins()
-
-
-_plugins_loaded = False
-
-
-def load_plugins() -> None:
-    """The `pocketbert.backends` entry points and POCKETBERT_PLUGINS, once per process (the runtime
-    and export-target registries both call it after their built-ins)."""
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    try:
-        from importlib.metadata import entry_points
-
-        for ep in entry_points(group="pocketbert.backends"):
-            ep.load()
-    except Exception as e:  # noqa: BLE001 - a broken third-party plugin must say so, not crash --help
-        print(f"pocketbert: a pocketbert.backends entry point failed to load: {e}", file=sys.stderr)
-    for spec in filter(None, os.environ.get("POCKETBERT_PLUGINS", "").split(os.pathsep)):
-        try:
-            load_plugin(spec)
-        except Exception as e:  # noqa: BLE001 - missing, raising or not Python: one line, --help still works
-            why = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
-            why = why.removeprefix("POCKETBERT_PLUGINS: ")
-            print(f"pocketbert: POCKETBERT_PLUGINS: plugin {spec} not loaded ({type(e).__name__}: {why}); "
-                  "its backends are unavailable", file=sys.stderr)
-
-
-def load_plugin(spec: str) -> None:
-    """Import a plugin module by name or by .py path (its import registers its records)."""
-    if spec.endswith(".py"):
-        path = Path(spec)
-        name = f"pocketbert_plugin_{path.stem}"
-        if name in sys.modules:
-            return
-        mod_spec = importlib.util.spec_from_file_location(name, path)
-        if mod_spec is None or not path.is_file():
-            raise UsageError(f"POCKETBERT_PLUGINS: {spec} not found")
-        module = importlib.util.module_from_spec(mod_spec)
-        sys.modules[name] = module
-        try:
-            mod_spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[name]  # a half-run plugin is not loaded
-            raise
-    else:
-        importlib.import_module(spec)
+REGISTRY: Registry[Runtime] = Registry(__name__, "runtime", plugins=True, order=lambda r: r.rank)
+RUNTIMES = REGISTRY.records
+register = REGISTRY.register
 
 
 def all_runtimes() -> dict[str, Runtime]:
-    _load_all()
-    return dict(sorted(RUNTIMES.items(), key=lambda kv: kv[1].rank))
+    """Every runtime, in rank order."""
+    return REGISTRY.all()
 
 
 def get_runtime(name: str, what: str = "runtime") -> Runtime:
     """The runtime called `name`, or a UsageError listing the valid names."""
-    return lookup(all_runtimes(), name, what)
+    return REGISTRY.get(name, what)
 
 
 def runtime_names() -> list[str]:
-    return list(all_runtimes())
+    return REGISTRY.names()
 
 
 def all_precisions() -> list[str]:
