@@ -223,9 +223,9 @@ def test_app_runs_an_onnx_bundle_with_its_onnx_runtime_engine(phone, kotlin_buil
     assert dev.available("onnx") == (True, "")
     result = dev.run_worker(spec(onnx_bundle, items, runtime="onnx", model_path=str(onnx_bundle / "model.onnx")),
                             timeout_s=120)
-    assert "error" not in result, result
-    rec = result["record"]
-    assert rec["status"] == "ok" and rec["runtime"] == "onnx" and len(result["latency_ms"]) == 3, rec
+    assert not result.error, result
+    rec = result.record
+    assert rec["status"] == "ok" and rec["runtime"] == "onnx" and len(rec["latency_ms"]) == 3, rec
     assert rec["answers_sample"] == [a[:80] for a in host_answers(onnx_bundle, items)]
     assert rec["versions"]["onnxruntime-android"] == "1.32.0"  # the Python package standing in: the pinned release
     assert rec["threads_effective"] == 1 and "ONNX Runtime" in rec["notes"]["threads_effective"]
