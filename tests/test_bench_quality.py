@@ -66,7 +66,7 @@ def test_headline_keeps_the_trade_off_when_every_record_is_noisy(scored_run):
 
     _, records = scored_run
     for r in records:
-        r["trust"] = {**(r.get("trust") or {}), "steal_pct": 50.0}  # evidence the report re-judges as noisy
+        r["trust"] = {**(r.get("trust") or {}), "noisy": True, "reasons": ["steal 50%"]}  # as the run judged it
     lines = headline(records)
     assert any(x.startswith("No trusted record") for x in lines)
     assert any(x.startswith("**Speed at answer quality (from noisy records") for x in lines), lines

@@ -221,9 +221,9 @@ def test_profile_is_made_on_the_board_and_comes_back(run_spec, sshd, tmp_path):
     board = _board_dir(tmp_path)
     with SshDevice(sshd.url(python=sys.executable, tmp=str(board)), log=lambda m: None) as dev:
         result = dev.run_worker(dataclasses.replace(run_spec, profile=True))
-    assert "error" not in result, result.get("error")
-    assert len(result["latency_ms"]) == 3
-    p = Profile.from_dict(result["profile"], "board result")
+    assert not result.error, result.error
+    assert len(result.latency_ms) == 3
+    p = Profile.from_dict(result.profile, "board result")
     assert p.status == "ok" and p.tool == "onnxruntime profiler" and p.calls == 3, p
     assert p.classes_ms["fp32 GEMM"] > 0 and p.classes_ms["attention"] > 0 and 0 < p.events_ms <= p.wall_ms
     assert list(board.iterdir()) == []  # the trace was written in the worker's temp folder, now gone
