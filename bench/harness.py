@@ -55,7 +55,7 @@ from export.coverage import delegation_fields
 from export.targets import all_targets
 from pocketbert.backends import all_precisions, get_runtime, main_job, plain_suffixes, runtime_names
 from pocketbert.claims import claim_run_folder
-from pocketbert.common import UsageError, clean_leftovers, git_revision, library_versions, lookup, write_json
+from pocketbert.common import UsageError, append_log, clean_leftovers, git_revision, library_versions, lookup, write_json
 from pocketbert.contracts import Record, WorkerResult, WorkerSpec
 from pocketbert.machine import physical_cores
 from pocketbert.models import PRESETS, count_parameters, load_model, load_tokenizer
@@ -426,13 +426,6 @@ def quiet_output(log_path: Path):
             console.close()
 
 
-def _append_log(log_path: Path, header: str, text: str) -> None:
-    if text:
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "a") as f:
-            f.write(f"===== {header}\n{text}\n")
-
-
 def _validate(cfg: BenchConfig) -> None:
     for r, p in run_pairs(cfg):
         get_runtime(r)
@@ -730,7 +723,7 @@ def measure(prepared: Prepared, plan: BenchPlan) -> WorkerResult:
     attempt, allowed = 0, cfg.retries
     while True:
         result = WorkerResult.of(plan.device.run_worker(spec, timeout_s=cfg.timeout_s), f"{spec.label}: worker result")
-        _append_log(plan.log_path, f"{spec.label} (round worker, attempt {attempt + 1})", result.log)
+        append_log(plan.log_path, f"{spec.label} (round worker, attempt {attempt + 1})", result.log)
         if result.error or result.record is not None:
             return result
         trust = result.trust
