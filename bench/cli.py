@@ -124,6 +124,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="paper mode: STS-B dev.tsv (default: synthetic stand-in)")
     p.add_argument("--squad", type=workload_file("squad"), default=None,
                    help="paper mode: SQuAD v1.1 JSON (default: synthetic stand-in)")
+    add_scopes(p)
+
+
+def add_scopes(p: argparse.ArgumentParser) -> None:
+    """Flags one mode reads and another would ignore: refused by the parse where they would be ignored
+    (paper mode chooses its own models, workloads and lengths; --bundle replaces --model)."""
+    plain = lambda a: not a.paper  # noqa: E731
+    t.only_with(p, "--model", "neither --bundle nor --paper", lambda a: not a.paper and not a.bundle, ("--paper",), (),
+                example=("bert-tiny",))
+    for flag, example in (("--bundle", "{folder}"), ("--workload", "{squad}"), ("--seq-len", "128")):
+        t.only_with(p, flag, "no --paper (paper mode runs its own)", plain, ("--paper",), (), example=(example,))
+    t.only_with(p, "--task", "--bundle", lambda a: bool(a.bundle), (), ("--bundle", "{folder}"),
+                example=("question-answering",))
+    for flag, example in (("--stsb", "{stsb_file}"), ("--squad", "{squad_file}")):
+        t.only_with(p, flag, "--paper (else use --workload KIND:PATH)", lambda a: a.paper, (), ("--paper",),
+                    example=(example,))
 
 
 def config_from_args(args) -> BenchConfig:
@@ -141,15 +157,8 @@ def config_from_args(args) -> BenchConfig:
 def run(args) -> int:
     cfg = config_from_args(args)  # flags were validated by their argparse types (pocketbert.argtypes)
     devices = [open_device(url) for url in args.device]  # bad URLs fail before any work
-    if args.task and not args.bundle:
-        raise UsageError("--task names the task of plain model files: give them with --bundle")
     if args.paper and len(devices) > 1:
         raise UsageError("--paper runs on one --device at a time")
-    if args.paper and args.workload != ["synthetic"]:  # paper mode would ignore it: refused
-        raise UsageError("--paper runs its own workloads: give STS-B with --stsb PATH and SQuAD with --squad PATH, "
-                         "not --workload")
-    if not args.paper and (args.stsb or args.squad):
-        raise UsageError("--stsb and --squad are paper mode's data: add --paper, or use --workload stsb:PATH")
     try:  # Ctrl-C / SIGTERM: pocketbert.cli stops cleanly (exit 130/143); records already written stay
         if args.paper:
             out = run_paper(cfg, stsb=args.stsb, squad=args.squad, device=devices[0])

@@ -18,8 +18,13 @@ optionally on unlabelled transfer data and with intermediate-layer matching; res
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import json
+import os
+from pathlib import Path
 
+from pocketbert.claims import claim
 from pocketbert.common import UsageError
 
 MODES = {"pretrain": "pre-training distillation on plain text (the triple loss)",
@@ -183,13 +188,17 @@ def _given(args, cls) -> dict:
 
 
 def run(args) -> int:
-    import json
-    import os
-
     if not getattr(args, "distill_mode", None):
         raise UsageError("give a mode: pocketbert distill pretrain|task ... (see pocketbert distill MODE --help)")
     if not args.out:
         raise UsageError("--out is required: the folder for the student, checkpoints and metrics")
+    # a second distill (or --resume) on this --out while this one runs is refused, naming this one's pid
+    # (their checkpoints would interleave); under torchrun the ranks of one run share it: rank 0 holds it
+    with claim(Path(args.out)) if os.environ.get("RANK", "0") == "0" else contextlib.nullcontext():
+        return _run_mode(args)
+
+
+def _run_mode(args) -> int:
     from pocketbert.common import quiet_backends
 
     quiet_backends()  # torchao / torch._pytree / save_pretrained chatter stays off the console

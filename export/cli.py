@@ -98,6 +98,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"presets' random init and inputs (default {d.seed})")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a non-empty --out that pocketbert wrote (it has a .pocketbert marker)")
+    add_scopes(p)
+
+
+def add_scopes(p: argparse.ArgumentParser) -> None:
+    """Flags only some exports read: given to one that would ignore them, the parse refuses them."""
+    coreml, onnx = (lambda a: "coreml" in a.target), (lambda a: "onnx" in a.target)
+    int8 = lambda a: "int8" in a.precision and bool({"onnx", "executorch"} & set(a.target))  # noqa: E731
+    gated = lambda a: bool(a.eval_data or a.int8_guided)  # noqa: E731 - the bounds of the gate or the search
+    guided = lambda a: bool(a.int8_guided)  # noqa: E731
+    to_onnx, to_onnx_int8 = ("--target", "onnx"), ("--target", "onnx", "--precision", "int8")
+    t.only_with(p, "--coreml-seq-lens", "--target coreml", coreml, ("--target", "onnx"), ("--target", "coreml"),
+                example=("128",))
+    for flag in ("--no-onnx-fuse", "--onnx-optimize"):
+        t.only_with(p, flag, "--target onnx", onnx, ("--target", "executorch"), to_onnx)
+    t.only_with(p, "--int8-mode", "--precision int8 (ONNX or ExecuTorch)", int8, ("--precision", "fp32"),
+                to_onnx_int8, example=("dynamic",))
+    t.only_with(p, "--calibration-samples", "--precision int8 and --int8-mode static or auto",
+                lambda a: int8(a) and a.int8_mode != "dynamic", ("--precision", "fp32"), to_onnx_int8, example=("8",))
+    t.only_with(p, "--eval-questions", "--eval-data", lambda a: bool(a.eval_data), (), ("--eval-data", "{squad}"),
+                example=("10",))
+    for flag, example in (("--max-f1-drop", "1"), ("--max-accuracy-drop", "2"), ("--min-identical-answers", "0.9")):
+        t.only_with(p, flag, "--eval-data or --int8-guided", gated, (), ("--eval-data", "{squad}"), example=(example,))
+    t.only_with(p, "--int8-guided", "--target onnx --precision int8", lambda a: onnx(a) and "int8" in a.precision,
+                ("--target", "executorch", "--precision", "int8"), to_onnx_int8, example=("{squad}",))
+    for flag, example in (("--int8-guided-questions", "10"), ("--int8-guided-min-identical", "0.5"),
+                          ("--int8-guided-max-drop", "1")):
+        t.only_with(p, flag, "--int8-guided", guided, (), (*to_onnx_int8, "--int8-guided", "{squad}"),
+                    example=(example,))
 
 
 def config_from_args(args: argparse.Namespace) -> ExportConfig:
@@ -119,8 +147,6 @@ def config_from_args(args: argparse.Namespace) -> ExportConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.coreml_seq_lens and "coreml" not in args.target:  # options this export would ignore: refused
-        raise UsageError("--coreml-seq-lens applies to --target coreml only")
     if args.coreml_seq_lens and max(args.coreml_seq_lens) > args.seq_len:
         raise UsageError(f"--coreml-seq-lens {max(args.coreml_seq_lens)} exceeds --seq-len {args.seq_len}: "
                          f"the model file accepts at most --seq-len tokens")

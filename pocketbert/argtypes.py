@@ -314,3 +314,50 @@ def validator_kind(action: argparse.Action) -> str | None:
     if action.choices is not None and not isinstance(action, argparse._SubParsersAction):
         return "choice"
     return getattr(action.type, "kind", None)
+
+
+# ------------------------------------------------------------------------------- mode scopes
+
+@dataclasses.dataclass(frozen=True)
+class Scope:
+    """A flag that means something only in some modes of its command. Given (set away from its
+    default) outside them it would be silently ignored, so the parse refuses it in one line. The
+    walker test reads `outside` (arguments that leave the mode) and `inside` (ones that enter it)
+    to try every scoped flag, so a scope declared tomorrow is tested without a new test."""
+    needs: str  # the mode, for the message: "--target coreml"
+    holds: Callable[[argparse.Namespace], bool]
+    outside: tuple[str, ...]  # arguments that leave the mode (with the command's defaults otherwise)
+    inside: tuple[str, ...]  # arguments that enter it
+    example: tuple[str, ...] = ()  # a valid value away from the default (switches: none)
+
+
+def only_with(parser: argparse.ArgumentParser, flag: str, needs: str, holds: Callable[[argparse.Namespace], bool],
+              outside: Iterable[str], inside: Iterable[str], example: Iterable[str] = ()) -> None:
+    """Declare that `flag` (already added to `parser`) applies only when `holds(args)`."""
+    action = parser._option_string_actions[flag]
+    action.scope = Scope(needs, holds, tuple(outside), tuple(inside), tuple(example))  # type: ignore[attr-defined]
+
+
+def scoped_flags(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    return [a for a in parser._actions if getattr(a, "scope", None)]
+
+
+def chosen_parsers(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[argparse.ArgumentParser]:
+    """The parser and the (nested) subcommand parsers these args went through."""
+    chain = [parser]
+    while True:
+        subs = [a for a in chain[-1]._actions if isinstance(a, argparse._SubParsersAction)]
+        name = getattr(args, subs[0].dest, None) if subs else None
+        if name not in (subs[0].choices if subs else {}):
+            return chain
+        chain.append(subs[0].choices[name])
+
+
+def check_scopes(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The first scoped flag set away from its default outside its mode ends the parse: one line
+    (`argument --X: applies with MODE only ...`), exit 2, before any work."""
+    for p in chosen_parsers(parser, args):
+        for action in scoped_flags(p):
+            if getattr(args, action.dest, action.default) != action.default and not action.scope.holds(args):
+                p.error(f"argument {'/'.join(action.option_strings)}: applies with {action.scope.needs} "
+                        "only (here it would be ignored)")

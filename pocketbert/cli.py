@@ -13,6 +13,7 @@ import os
 import sys
 
 from pocketbert import __version__
+from pocketbert.argtypes import check_scopes
 from pocketbert.common import UsageError, install_signal_handlers, kept_on_disk, received_signal, reset_signal_state
 
 # subcommand -> (module, one-line help)
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = [argv[0], *normalize(argv[1:])] if normalize else argv
     try:
         args = parser.parse_args(argv)  # a bad value: one line, exit 2, before any work
+        check_scopes(parser, args)  # a flag its mode would ignore: the same, refused
     except SystemExit as e:
         if e.code in (0, None):  # --help, --version
             raise

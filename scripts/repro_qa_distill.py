@@ -170,7 +170,8 @@ def export(name: str, model: Path, shared: Path, out: Path, args) -> dict:
                 log(f"export {name} {key}{'' if gated else ' without the gate (it failed the gate)'}")
                 bound = [str(args.max_f1_drop), str(args.min_identical)] if gated else ["100", "0"]
                 code = pocketbert("export", "--model", str(model), "--task", "question-answering",
-                                  "--target", *targets, "--precision", precision, "--int8-mode", "dynamic",
+                                  "--target", *targets, "--precision", precision,
+                                  *(["--int8-mode", "dynamic"] if precision == "int8" else []),
                                   "--seq-len", "384", "--eval-data", f"squad:{shared / EVAL}",
                                   "--eval-questions", str(args.eval_questions), "--max-f1-drop", bound[0],
                                   "--min-identical-answers", bound[1], *extra, "--out", str(folder))

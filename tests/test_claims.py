@@ -43,7 +43,7 @@ def _wait_for(pred, proc: subprocess.Popen, timeout_s: float = 240.0):
 
 def test_two_exports_at_once_on_one_out_one_wins_the_other_is_refused_naming_it(tmp_path):
     argv = ["export", "--model", "bert-tiny", "--target", "onnx", "--seq-len", "16", "--parity-samples", "2",
-            "--calibration-samples", "2", "--out", "o"]
+            "--out", "o"]
     procs = [_cli(*argv, cwd=tmp_path), _cli(*argv, cwd=tmp_path)]
     errs = []
     try:
@@ -154,3 +154,29 @@ def test_bench_run_id_that_exists_is_refused_before_any_work(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "--run-id r" in err[0] and "--overwrite" in err[0], err
     assert sorted(p.name for p in run.iterdir()) == ["kept.json"]
+
+
+def test_a_distill_on_an_out_another_run_holds_is_refused_naming_it(tmp_path, capsys, monkeypatch):
+    """Two distillations (or a --resume beside a live run) on one --out would interleave their
+    checkpoints: the second is refused in one line naming the first's pid, and touches nothing. Under
+    torchrun the ranks of one run share the folder: only rank 0 holds it."""
+    out = tmp_path / "student"
+    code = ("import sys, time, pathlib\nfrom pocketbert.claims import claim\n"
+            "with claim(pathlib.Path(sys.argv[1])):\n    print('held', flush=True)\n    time.sleep(600)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(out)], env=_env(tmp_path), stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        for argv in (["distill", "pretrain", "--teacher", "bert-tiny", "--out", str(out)],
+                     ["distill", "--out", str(out), "--resume"]):
+            rc = main(argv)
+            err = capsys.readouterr().err.strip().splitlines()
+            assert rc == 2 and len(err) == 1 and f"(pid {holder.pid})" in err[0] and "--out" in err[0], err
+        assert not out.exists()
+        monkeypatch.setenv("RANK", "1")  # a rank of the holder's own torchrun job: not refused by the claim
+        rc = main(["distill", "pretrain", "--teacher", "bert-tiny", "--out", str(out)])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and "--data are required" in err[0], err
+    finally:
+        holder.kill()
+        holder.wait()

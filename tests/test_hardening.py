@@ -161,11 +161,17 @@ def playground(tmp_path_factory):
         unwritable = None
     work = root / "cwd"
     work.mkdir()
+    squad = root / "squad.json"  # valid, tiny: what the scope walker gives flags that take data
+    squad.write_text(json.dumps({"data": [{"title": "t", "paragraphs": [{"context": "The cat sat on the mat.", "qas": [
+        {"id": "q1", "question": "Who sat?", "answers": [{"text": "The cat", "answer_start": 0}]}]}]}]}))
+    stsb = root / "stsb.tsv"
+    stsb.write_text("index\tsentence1\tsentence2\tscore\n0\tA cat sits.\tA cat is sitting.\t4.5\n")
     return {"root": root, "cwd": work, "missing": str(root / "no-such-thing"),
             "folder": str(root / "folder"), "file": str(root / "file.txt"),
             "binary": str(root / "binary.bin"), "empty": str(root / "empty.txt"),
             "json_list": str(root / "list.json"), "under_file": str(root / "file.txt" / "out"),
-            "unwritable": str(unwritable) if unwritable else None}
+            "unwritable": str(unwritable) if unwritable else None, "squad": f"squad:{squad}",
+            "squad_file": str(squad), "stsb_file": str(stsb), "new_out": str(root / "new-out")}
 
 
 def _run_cli(argv, capsys) -> tuple[int, list[str]]:
@@ -189,6 +195,87 @@ def test_invalid_flag_value_is_one_line_exit_2(sub, flag, value, playground, cap
     assert len(err) == 1, err
     assert err[0].startswith(f"pocketbert {sub}: error: argument {flag}:"), err[0]
     assert _tree(playground["root"]) == before  # created nothing
+
+
+
+# ------------------------------------------------------------------ switches and mode scopes
+
+def switches(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    """The flags that take no value (--overwrite, --paper, ...); --help and --version aside."""
+    return [a for a in parser._actions if a.nargs == 0 and a.option_strings
+            and not isinstance(a, (argparse._HelpAction, argparse._VersionAction))]
+
+
+SWITCH_CASES = [(" ".join(path), flag_name(a).split("/")[-1]) for path, sub in walk_parsers(build_parser())
+                for a in switches(sub)]
+
+
+@pytest.mark.parametrize("sub, flag", SWITCH_CASES, ids=[f"{s} {f}" for s, f in SWITCH_CASES])
+def test_a_switch_given_a_value_is_one_line_exit_2(sub, flag, playground, capsys, monkeypatch):
+    monkeypatch.chdir(playground["cwd"])
+    before = _tree(playground["root"])
+    rc, err = _run_cli([*sub.split(), f"{flag}=yes"], capsys)
+    assert rc == 2 and len(err) == 1, err
+    assert err[0].startswith(f"pocketbert {sub}: error: argument {flag}:"), err[0]
+    assert _tree(playground["root"]) == before
+
+
+# what the walker gives a subcommand's required flags, by validator kind (a new kind fails loudly here)
+REQUIRED_VALUES = {"model": "bert-tiny", "output_dir": "{new_out}"}
+
+
+def _required(sub: argparse.ArgumentParser) -> list[str]:
+    out = []
+    for a in sub._actions:
+        if a.required and a.option_strings:
+            kind = argtypes.validator_kind(a)
+            assert kind in REQUIRED_VALUES, f"required {flag_name(a)} of kind {kind}: add a value to REQUIRED_VALUES"
+            out += [a.option_strings[-1], REQUIRED_VALUES[kind]]
+    return out
+
+
+SCOPE_CASES = [(" ".join(path), a.option_strings[-1]) for path, sub in walk_parsers(build_parser())
+               for a in argtypes.scoped_flags(sub)]
+
+
+def _scope_argv(sub: str, flag: str, where: str, playground) -> list[str]:
+    parser = dict(walk_parsers(build_parser()))[tuple(sub.split())]
+    scope = parser._option_string_actions[flag].scope
+    fill = {k: v for k, v in playground.items() if isinstance(v, str)}
+    argv = [*sub.split(), *_required(parser), *getattr(scope, where), flag, *scope.example]
+    return [x.format(**fill) for x in argv]
+
+
+def test_the_scope_walker_covers_the_modes_the_issues_named():
+    assert {("export", "--coreml-seq-lens"), ("bench", "--workload"), ("bench", "--stsb"),
+            ("bench", "--squad"), ("export", "--int8-mode")} <= set(SCOPE_CASES)
+
+
+@pytest.mark.parametrize("sub, flag", SCOPE_CASES, ids=[f"{s} {f}" for s, f in SCOPE_CASES])
+def test_a_flag_its_mode_would_ignore_is_one_line_exit_2(sub, flag, playground, capsys, monkeypatch):
+    """Every scoped flag (pocketbert.argtypes.only_with), given outside its mode: refused by the parse,
+    one line naming it, nothing created. Inside its mode the same value passes the scope check."""
+    monkeypatch.chdir(playground["cwd"])
+    before = _tree(playground["root"])
+    rc, err = _run_cli(_scope_argv(sub, flag, "outside", playground), capsys)
+    assert rc == 2 and len(err) == 1, err
+    assert err[0].startswith(f"pocketbert {sub}: error: argument {flag}: applies with "), err[0]
+    assert _tree(playground["root"]) == before
+    parser = build_parser()
+    args = parser.parse_args(_scope_argv(sub, flag, "inside", playground))
+    argtypes.check_scopes(parser, args)  # its own mode: no SystemExit
+
+
+def test_the_scope_check_fires_only_for_flags_set_away_from_their_default(playground, capsys):
+    """Giving a default value explicitly changes nothing, so it is not refused (scripts pass defaults)."""
+    parser = build_parser()
+    args = parser.parse_args(["export", "--model", "bert-tiny", "--out", playground["new_out"], "--target", "onnx",
+                              "--calibration-samples", str(parser.parse_args(
+                                  ["export", "--model", "x", "--out", "y"]).calibration_samples)])
+    argtypes.check_scopes(parser, args)
+    with pytest.raises(SystemExit):
+        argtypes.check_scopes(parser, parser.parse_args(["export", "--model", "bert-tiny", "--out",
+                                                         playground["new_out"], "--calibration-samples", "3"]))
 
 
 # ------------------------------------------------------------------ malformed data files

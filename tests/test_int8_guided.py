@@ -129,7 +129,7 @@ def test_guided_int8_usage_errors(tmp_path, capsys):
     data = _squad(tmp_path / "d.json", 1, seed=3)
     base = ["--model", "bert-tiny", "--seq-len", "16", "--out", str(tmp_path / "o")]
     err = _error(capsys, *base, "--target", "onnx", "--precision", "fp32", "--int8-guided", f"squad:{data}")
-    assert "ONNX int8 only" in err
+    assert "--int8-guided: applies with --target onnx --precision int8 only" in err
     err = _error(capsys, *base, "--target", "onnx", "--precision", "int8", "--int8-guided",
                  f"squad:{data}", "--eval-data", f"squad:{data}")
     assert "same file" in err

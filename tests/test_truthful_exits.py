@@ -22,8 +22,8 @@ def _run(argv, capsys) -> tuple[int, list[str]]:
     (["export", "--model", "bert-tiny", "--target", "coreml", "--seq-len", "64", "--coreml-seq-lens", "32", "128"],
      "exceeds --seq-len 64"),
     (["export", "--model", "bert-tiny", "--target", "onnx", "--coreml-seq-lens", "32"], "--target coreml only"),
-    (["bench", "--paper", "--workload", "synthetic", "stsb:{data}"], "not --workload"),
-    (["bench", "--stsb", "{data}"], "add --paper"),
+    (["bench", "--paper", "--workload", "synthetic", "stsb:{data}"], "--workload: applies with no --paper"),
+    (["bench", "--stsb", "{data}"], "--stsb: applies with --paper (else use --workload"),
 ])
 def test_an_option_the_mode_would_ignore_is_refused_in_one_line(argv, says, tmp_path, capsys, monkeypatch):
     data = tmp_path / "dev.tsv"
