@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,13 @@ def save_checkpoint(ckdir: Path, step: int, state: dict[str, Any], keep: int = 2
     return final
 
 
+def _numpy_rng_types() -> list:
+    """What numpy's RNG state (in every checkpoint's `rng`) unpickles through; nothing else is allowed."""
+    import numpy as np
+
+    return [np.dtype, np.ndarray, np._core.multiarray._reconstruct, type(np.dtype(np.uint32))]
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
     import torch
 
@@ -58,7 +66,11 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UsageError(f"checkpoint {path} not found")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        with torch.serialization.safe_globals(_numpy_rng_types()):
+            state = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain data only
+    except pickle.UnpicklingError as e:  # something beyond them: a pickle that would run code is never run
+        raise UsageError(f"checkpoint {path} holds more than tensors and plain data "
+                         f"({' '.join(str(e).split())[:160]}): not loaded") from None
     except Exception as e:  # noqa: BLE001 - truncated/corrupt files raise many types
         raise UsageError(f"checkpoint {path} is corrupt or truncated ({type(e).__name__}): "
                          "resume from an earlier ckpt-*.pt with --resume PATH") from None

@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -88,14 +89,18 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
 
 def teacher_logits(cfg, teacher, teacher_type: str, feats: Sequence[dict[str, Any]], ctx) -> list[Any]:
     """The frozen teacher's logits for every training window, real length (QA: a (2, n) tensor;
-    classification/regression: (labels,)), from the cache or computed once (rank 0)."""
+    classification/regression: (labels,)), from the cache or computed once (rank 0). A cache file
+    that is unreadable, truncated or not this teacher's and data's is computed again, never trusted."""
     import torch
     from tqdm import tqdm
 
     key = hashlib.sha256(f"{cfg.task}|{model_digest(teacher)}|{_feature_digest(feats, labels=False)}"
                          .encode()).hexdigest()[:20]
     path = _cache_dir(cfg) / f"logits-{key}.pt"
-    if ctx.is_main and not path.exists():
+    logits = read_logits_cache(path, key, feats, cfg.task) if ctx.is_main else None
+    if ctx.is_main and logits is None:
+        if path.exists():
+            print(f"teacher cache {path} is unreadable or not this teacher's: computing it again", flush=True)
         order = sorted(range(len(feats)), key=lambda i: len(feats[i]["input_ids"]))
         out: list[Any] = [None] * len(feats)
         with torch.no_grad(), tqdm(total=len(feats), desc="teacher logits (once)", unit="window",
@@ -110,25 +115,64 @@ def teacher_logits(cfg, teacher, teacher_type: str, feats: Sequence[dict[str, An
                         else lg[0][r].clone()
                 bar.update(len(idx))
         _atomic_torch_save({"key": key, "logits": out}, path)
+        logits = out
     ctx.barrier()
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    if saved.get("key") != key or len(saved["logits"]) != len(feats):
-        raise CheckFailed(f"teacher cache {path} does not match this teacher and data: delete it")
-    return saved["logits"]
+    if logits is None:  # another rank: the file rank 0 just wrote
+        logits = read_logits_cache(path, key, feats, cfg.task)
+        if logits is None:
+            raise CheckFailed(f"teacher cache {path} is unreadable after rank 0 wrote it: is the folder shared?")
+    return logits
+
+
+def read_logits_cache(path: Path, key: str, feats: Sequence[dict[str, Any]], task: str) -> list[Any] | None:
+    """The cached logits when the file holds exactly what this teacher and data make: one finite
+    tensor per window, of the window's length (QA); else None. Loaded without running any code."""
+    import torch
+
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - missing, truncated, not a torch file, or a pickle with code in it
+        return None
+    logits = saved.get("logits") if isinstance(saved, dict) and saved.get("key") == key else None
+    if not isinstance(logits, list) or len(logits) != len(feats):
+        return None
+    for x, f in zip(logits, feats):
+        if not torch.is_tensor(x) or not x.dtype.is_floating_point or not bool(torch.isfinite(x).all()):
+            return None
+        if task == "question-answering" and tuple(x.shape) != (2, len(f["input_ids"])):
+            return None
+    return logits
 
 
 def cached_teacher_scores(cfg, teacher, teacher_type: str, ev: dict[str, Any]) -> dict[str, Any]:
-    """The teacher's scores on the eval data, from the cache or computed once."""
+    """The teacher's scores on the eval data, from the cache or computed once (a cache file that does
+    not read back as this key's finite scores is computed again)."""
     feats = [_as_feature(f) for f in ev["features"]]
     key = hashlib.sha256(f"{cfg.task}|{model_digest(teacher)}|{_feature_digest(feats, labels=False)}|"
                          f"{cfg.eval_file}".encode()).hexdigest()[:20]
     path = _cache_dir(cfg) / f"scores-{key}.json"
-    if path.exists():
-        return json.loads(path.read_text())["scores"]
+    scores = _read_scores_cache(path, key)
+    if scores is not None:
+        return scores
     scores = evaluate_task(cfg, teacher, teacher_type, ev, desc="scoring teacher (once)")
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, {"key": key, "scores": scores})
     return scores
+
+
+def _read_scores_cache(path: Path, key: str) -> dict[str, Any] | None:
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    scores = saved.get("scores") if isinstance(saved, dict) and saved.get("key") == key else None
+    ok = isinstance(scores, dict) and scores and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        and (k not in PERCENT_SCORES or 0 <= v <= 100) for k, v in scores.items())
+    return scores if ok else None
+
+
+PERCENT_SCORES = ("exact_match", "f1", "accuracy")  # what a cached score must lie in 0..100 for
 
 
 # ----------------------------------------------------------------------------- losses

@@ -156,6 +156,73 @@ def test_teacher_cache_is_shared_and_keyed(data, tmp_path):
     assert len(list(cache.glob("logits-*.pt"))) == 2  # other windows: another entry
 
 
+class _RunsCode:
+    """A pickle that runs code when loaded without weights_only: it creates the file it names."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (Path(self.marker).touch, ())
+
+
+def _hostile_cache_files(path, logits, marker):
+    """What a teacher-cache file may hold on disk after a crash, a full disk or a hand edit."""
+    key = torch.load(path, weights_only=True)["key"]
+    nan = [x.clone() for x in logits]
+    nan[0][0, 0] = float("nan")
+    return {"random-bytes": os.urandom(4096), "truncated": path.read_bytes()[:1000], "empty": b"",
+            "runs-code": {"key": key, "logits": _RunsCode(marker)}, "other-key": {"key": "0" * 20, "logits": logits},
+            "one-short": {"key": key, "logits": logits[:-1]}, "nan": {"key": key, "logits": nan},
+            "wrong-length": {"key": key, "logits": [x[:, :-1] for x in logits]}}
+
+
+@pytest.mark.parametrize("case", ["random-bytes", "truncated", "empty", "runs-code", "other-key", "one-short",
+                                  "nan", "wrong-length"])
+def test_a_hostile_teacher_cache_file_is_computed_again_never_trusted(data, tmp_path, case):
+    """Cache files are inputs: one that is unreadable, runs code, belongs to another teacher, or
+    holds the wrong number, shape or values of logits is recomputed; the student comes out as from a
+    clean cache, and no code in the file runs."""
+    cache, marker = tmp_path / "cache", tmp_path / "code-ran"
+    ref = distill_task(_cfg(data, tmp_path / "ref", max_steps=2, teacher_cache=str(cache)))
+    path = next(cache.glob("logits-*.pt"))
+    clean = torch.load(path, weights_only=True)["logits"]
+    content = _hostile_cache_files(path, clean, marker)[case]
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        torch.save(content, path)
+    distill_task(_cfg(data, tmp_path / "again", max_steps=2, teacher_cache=str(cache)))
+    assert not marker.exists()
+    again = torch.load(path, weights_only=True)["logits"]
+    assert len(again) == len(clean) and all(torch.equal(a, b) for a, b in zip(again, clean))
+    _assert_same(_weights(tmp_path / "ref" / "student"), _weights(tmp_path / "again" / "student"))
+    assert ref["train_seconds"] >= 0
+
+
+@pytest.mark.parametrize("scores", ['{"key": "x", "scores": {"f1": 1}}', '{"scores": {"f1": "high"}}', "[]",
+                                    "not json", '{"key": "KEY", "scores": {"f1": 1e9, "n": 1}}'])
+def test_a_hostile_teacher_scores_cache_is_scored_again(data, tmp_path, scores):
+    cache = tmp_path / "cache"
+    m = distill_task(_cfg(data, tmp_path / "one", max_steps=1, teacher_cache=str(cache), eval_file=str(data["dev"])))
+    path = next(cache.glob("scores-*.json"))
+    path.write_text(scores.replace("KEY", json.loads(path.read_text())["key"]))
+    again = distill_task(_cfg(data, tmp_path / "two", max_steps=1, teacher_cache=str(cache),
+                              eval_file=str(data["dev"])))
+    assert again["teacher"] == m["teacher"]
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_and_the_code_never_runs(tmp_path):
+    from distill.checkpoint import load_checkpoint
+
+    marker = tmp_path / "code-ran"
+    path = tmp_path / "ckpt-0000002.pt"
+    torch.save({"student": _RunsCode(marker), "step": 2}, path)
+    with pytest.raises(UsageError, match="holds more than tensors and plain data") as e:
+        load_checkpoint(path)
+    assert "\n" not in str(e.value) and not marker.exists()
+
+
 def _cli(*args, cwd):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, "-m", "pocketbert.cli", "distill", *args], cwd=cwd, env=env,
