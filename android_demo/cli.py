@@ -26,6 +26,7 @@ from pathlib import Path
 from export.bundle import find_bundles, read_manifest
 from pocketbert import argtypes as t
 from pocketbert.backends import all_runtimes
+from pocketbert.claims import claim
 from pocketbert.common import UsageError, sha256_file, write_text_atomic
 
 DEFAULT_APP = Path(__file__).resolve().parent  # android_demo/, the Gradle project
@@ -150,6 +151,11 @@ def bundle_into_app(bundles: list[Path], app: Path, name: str | None = None) -> 
         seen[n] = b
 
     assets.mkdir(parents=True, exist_ok=True)
+    with claim(assets, "--app"):  # a second bundle run into this app at once: refused, naming this one's pid
+        return _install(named, assets)
+
+
+def _install(named: list[tuple[str, Path, dict]], assets: Path) -> list[str]:
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=assets))
     try:
         for n, b, m in named:

@@ -176,3 +176,26 @@ def test_install_finds_no_device_with_the_real_adb(app, tmp_path, capsys, monkey
     text = capsys.readouterr().err
     assert "missing device emulator-5554: not listed by `adb devices`" in text, text
     assert "Android SDK" not in text and "adb:" not in text
+
+
+def test_a_second_bundle_run_into_one_app_at_once_is_refused_naming_the_first(et_bundle, app, capsys):
+    """Two runs swapping bundles into one app and each rewriting models.json from what it saw could
+    leave a bundle on disk that the app does not list: the second is refused, nothing changes."""
+    import sys
+
+    assert main(["android", "bundle", str(et_bundle), "--app", str(app)]) == 0
+    before = _tree(_assets(app))
+    code = ("import sys, time, pathlib\nfrom pocketbert.claims import claim\n"
+            "with claim(pathlib.Path(sys.argv[1])):\n    print('held', flush=True)\n    time.sleep(600)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(_assets(app))], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        capsys.readouterr()
+        rc = main(["android", "bundle", str(et_bundle), "--app", str(app), "--name", "second"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and f"(pid {holder.pid})" in err[0] and "--app" in err[0], err
+        assert _tree(_assets(app)) == before
+    finally:
+        holder.kill()
+        holder.wait()
