@@ -276,7 +276,8 @@ def _label(r: dict, out: Path) -> str:
         return f"teacher, optimum {b.parent.name.removeprefix('optimum-')}"
     if (out / "bundles") in b.parents:  # bundles/MODEL/EXPORT/KIND
         model, export, *_ = b.relative_to(out / "bundles").parts
-        return f"{model} {b.name}" + (" (failed its gate)" if export.endswith("-ungated") else "")
+        kind = b.name if export == "fp32" else export.removesuffix("-ungated")  # onnx-int8 vs onnx-int8-guided
+        return f"{model} {kind}" + (" (failed its gate)" if export.endswith("-ungated") else "")
     return b.name
 
 
