@@ -160,6 +160,9 @@ def cached_teacher_scores(cfg, teacher, teacher_type: str, ev: dict[str, Any]) -
     return scores
 
 
+PERCENT_SCORES = ("exact_match", "f1", "accuracy")  # what a cached score must lie in 0..100 for
+
+
 def _read_scores_cache(path: Path, key: str) -> dict[str, Any] | None:
     try:
         saved = json.loads(path.read_text())
@@ -171,8 +174,6 @@ def _read_scores_cache(path: Path, key: str) -> dict[str, Any] | None:
         and (k not in PERCENT_SCORES or 0 <= v <= 100) for k, v in scores.items())
     return scores if ok else None
 
-
-PERCENT_SCORES = ("exact_match", "f1", "accuracy")  # what a cached score must lie in 0..100 for
 
 
 # ----------------------------------------------------------------------------- losses

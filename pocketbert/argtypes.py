@@ -346,11 +346,10 @@ def chosen_parsers(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     """The parser and the (nested) subcommand parsers these args went through."""
     chain = [parser]
     while True:
-        subs = [a for a in chain[-1]._actions if isinstance(a, argparse._SubParsersAction)]
-        name = getattr(args, subs[0].dest, None) if subs else None
-        if name not in (subs[0].choices if subs else {}):
+        sub = next((a for a in chain[-1]._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if sub is None or getattr(args, sub.dest, None) not in sub.choices:
             return chain
-        chain.append(subs[0].choices[name])
+        chain.append(sub.choices[getattr(args, sub.dest)])
 
 
 def check_scopes(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
