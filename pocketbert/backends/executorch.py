@@ -4,6 +4,8 @@ C++ runtime, and probes XNNPACK's own GEMM for the bench's peaks. How the progra
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import re
 from pathlib import Path
 
@@ -15,13 +17,37 @@ from pocketbert.inputs import FEATURES
 from pocketbert.profile import build_profile, timed_calls, unavailable
 
 
+# The runtime's C++ extension, by release: 1.5 renamed executorch.extension.pybindings._portable_lib
+# to _C (same functions; its portable_lib wrapper imports executorch.exir, the whole exporter).
+PYBINDINGS = ("executorch.extension.pybindings._C", "executorch.extension.pybindings._portable_lib")
+
+
+def pybindings_name() -> str:
+    """The extension module this executorch release has (its parents are namespace packages: finding
+    it runs no code); the first name where executorch is not installed."""
+    for name in PYBINDINGS:
+        try:
+            if importlib.util.find_spec(name) is not None:
+                return name
+        except ModuleNotFoundError:  # no executorch at all
+            break
+    return PYBINDINGS[0]
+
+
+def pybindings():
+    """The runtime's C++ extension module (torch first: it resolves libtorch's symbols from the
+    loaded library)."""
+    import torch  # noqa: F401
+
+    return importlib.import_module(pybindings_name())
+
+
 def open_method(path: Path, threads: int | None):
     """A .pte's forward method on the C++ runtime, XNNPACK's threadpool at `threads`; returns
     (method, the pool's size read back). The runtime itself, not its `portable_lib` /
     `executorch.runtime` wrappers: those import executorch.exir (the whole exporter: dynamo,
     inductor), 6-10 s per process here, which an app never pays. Same program, same kernels."""
-    import torch  # noqa: F401 - first: the extension resolves libtorch's symbols from the loaded library
-    from executorch.extension.pybindings import _portable_lib as runtime
+    runtime = pybindings()
 
     import executorch.kernels.quantized  # noqa: F401 - registers embedding_4bit/_byte for 8da4w files
 
@@ -60,7 +86,7 @@ def profile_executorch(req: LoadRequest, runner: Runner, calls: list, work: Path
     XNNPACK's delegate calls are one event each unless the build profiles inside the delegate
     (level "delegate" then says so). Where the runtime records nothing (the PyPI wheels), it says why."""
     open_method(Path(req.model_path), req.threads)  # the runtime's imports and threadpool, as the plain run's
-    from executorch.extension.pybindings import _portable_lib as runtime
+    runtime = pybindings()
 
     module = runtime._load_for_executorch(str(req.model_path), enable_etdump=True,
                                           program_verification=runtime.Verification.InternalConsistency)
@@ -159,7 +185,7 @@ def _pte_is_dynamic(program, ins) -> bool:
 
 register(Runtime(name="executorch", precisions=("fp32", "int8", "8da4w"), load=load_executorch,
                  available=installed("executorch"), dynamic_shapes=True,
-                 runtime_modules=("torch", "executorch.extension.pybindings._portable_lib",
+                 runtime_modules=("torch", pybindings_name(),
                                   "executorch.kernels.quantized"),
                  label="ExecuTorch XNNPACK", requires=("numpy", "executorch"),
                  install_hint=("ExecuTorch's Python pybindings must be built and installed there (build ExecuTorch "
