@@ -76,15 +76,40 @@ def _args(feeds: dict[str, np.ndarray], names: list[str]) -> list:
 
 
 ETDUMP_TOOL = "ETDump + Inspector"
-NO_ETDUMP = ("this executorch build's runtime records no ETDump (built without EXECUTORCH_ENABLE_EVENT_TRACER, as "
-             "the PyPI wheels are): build the pybindings with it (a board's own build, or an app) for a profile")
+NO_ETDUMP = ("executorch {version}'s runtime records no ETDump (built without EXECUTORCH_ENABLE_EVENT_TRACER, as "
+             "the PyPI wheels up to 1.4 are; 1.5's record one): use a build with it for a profile")
+# Events that are not one operator's own time: the method's and program's spans, each delegate call
+# (its operators are events of their own when the delegate profiles inside), and OPERATOR_CALL, the
+# envelope 1.5's runtime puts around each kernel call (native_call_<op> inside it is the kernel).
+ENVELOPES = ("Method::", "Program::", "OPERATOR_CALL")
+OP_INSTANCE = re.compile(r" #\d+$")  # XNNPACK numbers each operator ("... GEMM #3"): one kind, many calls
+
+
+def executorch_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("executorch")
+    except PackageNotFoundError:
+        return "(unknown version)"
+
+
+def etdump_rows(events) -> tuple[list[tuple[str, float]], bool]:
+    """(operator, ms over the timed calls) of an ETDump's Inspector events, the first sample of each
+    (the warm-up call) dropped; and whether XNNPACK's own per-operator events are there (then its
+    DELEGATE_CALL events are left out: their operators would count twice)."""
+    timed = [e for e in events if e.perf_data is not None and not e.name.startswith(ENVELOPES)]
+    inside = any(e.is_delegated_op for e in timed)
+    return [(OP_INSTANCE.sub("", e.name), sum(e.perf_data.raw[1:])) for e in timed
+            if not (inside and e.name == "DELEGATE_CALL")], inside
 
 
 def profile_executorch(req: LoadRequest, runner: Runner, calls: list, work: Path):
     """ExecuTorch's own profile: the program loaded again with an ETDump, one warm-up call and then
     `calls`, the ETDump read with executorch.devtools' Inspector (no ETRecord needed for timings).
     XNNPACK's delegate calls are one event each unless the build profiles inside the delegate
-    (level "delegate" then says so). Where the runtime records nothing (the PyPI wheels), it says why."""
+    (level "delegate" then says so). Where the runtime records nothing (the PyPI wheels up to 1.4), it
+    says why."""
     open_method(Path(req.model_path), req.threads)  # the runtime's imports and threadpool, as the plain run's
     runtime = pybindings()
 
@@ -96,13 +121,10 @@ def profile_executorch(req: LoadRequest, runner: Runner, calls: list, work: Path
     path = Path(work) / "model.etdump"
     module.write_etdump_result_to_file(str(path))
     if not path.is_file() or not path.stat().st_size:
-        return unavailable(ETDUMP_TOOL, NO_ETDUMP)
+        return unavailable(ETDUMP_TOOL, NO_ETDUMP.format(version=executorch_version()))
     from executorch.devtools import Inspector
 
-    events = [e for block in Inspector(etdump_path=str(path)).event_blocks for e in block.events
-              if e.perf_data is not None and not e.name.startswith(("Method::", "Program::"))]
-    inside = any(e.is_delegated_op for e in events)  # XNNPACK's own per-op events: its calls would count twice
-    rows = [(e.name, sum(e.perf_data.raw[1:])) for e in events if not (inside and e.name == "DELEGATE_CALL")]
+    rows, inside = etdump_rows([e for block in Inspector(etdump_path=str(path)).event_blocks for e in block.events])
     return build_profile(ETDUMP_TOOL, rows, n, wall_ms, level="operator" if inside else "delegate",
                          note="" if inside else "XNNPACK delegate calls are one event each (no per-op "
                                                 "breakdown inside the delegate in this build)")
