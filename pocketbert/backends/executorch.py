@@ -23,14 +23,14 @@ PYBINDINGS = ("executorch.extension.pybindings._C", "executorch.extension.pybind
 
 
 def pybindings_name() -> str:
-    """The extension module this executorch release has (its parents are namespace packages: finding
-    it runs no code); the first name where executorch is not installed."""
-    for name in PYBINDINGS:
-        try:
-            if importlib.util.find_spec(name) is not None:
+    """The extension module this executorch release has, found on disk: importing (or finding) a
+    submodule would import executorch's packages, and `pocketbert --help` imports no runtime. The
+    first name where executorch is not installed."""
+    spec = importlib.util.find_spec("executorch")  # a top-level name: finding it imports nothing
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        for name in PYBINDINGS:
+            if any(Path(folder, "extension", "pybindings").glob(name.rsplit(".", 1)[1] + ".*")):
                 return name
-        except ModuleNotFoundError:  # no executorch at all
-            break
     return PYBINDINGS[0]
 
 
