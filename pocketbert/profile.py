@@ -21,15 +21,20 @@ from pocketbert.contracts import Profile
 # SkipLayerNormalization), aten names (aten::linear, native_layer_norm), quantized torch kernels
 # (quantized::linear_dynamic) and ExecuTorch's edge names alike. Quantize/dequantize/cast steps are
 # data movement (conversions between the GEMMs' formats), not GEMM time.
+# XNNPACK's own operator names (ExecuTorch's ETDump inside the delegate) read "Fully Connected (NC,
+# QD8, F32, QC8W) GEMM #1", "Batch Matrix Multiply (NC, F32)", "Convert (NC, F32, QD8)": QD8/QS8/QU8
+# and QC8W/QC4W/QB4W name int8 (and 4-bit) data, and Convert is the dynamic quantization of activations.
 RULES: tuple[tuple[str, str], ...] = (
     ("attention", r"attention|softmax"),
     ("int8 GEMM", r"matmulinteger|quantizematmul|integertofloat|qgemm|qlinearmatmul|quantized::linear|"
-                  r"linear_dynamic|int8.*(mm|linear|gemm)"),
+                  r"linear_dynamic|int8.*(mm|linear|gemm)|"
+                  r"(fully connected|matrix multiply).*\b(qd8|qs8|qu8|qc8w|qc4w|qb4w)\b"),
     ("embedding/gather", r"embed|gather|index_select"),
     ("normalisation", r"norm"),
     ("data movement", r"quantize|dequantize|choose_qparams|reshape|transpose|permute|view|concat|\bcat\b|split|"
-                      r"slice|squeeze|expand|cast|shape|copy|clone|contiguous|_to_|\bto\b|flatten|select|unbind"),
-    ("fp32 GEMM", r"matmul|gemm|linear|addmm|\bmm\b|bmm|baddbmm|::mm$|conv"),
+                      r"slice|squeeze|expand|cast|shape|copy|clone|contiguous|_to_|\bto\b|flatten|select|unbind|"
+                      r"^convert\b"),
+    ("fp32 GEMM", r"matmul|gemm|linear|addmm|\bmm\b|bmm|baddbmm|::mm$|conv|fully connected|matrix multiply"),
     ("activation", r"gelu|relu|tanh|erf|sigmoid|silu"),
 )
 

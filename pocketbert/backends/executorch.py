@@ -4,6 +4,8 @@ C++ runtime, and probes XNNPACK's own GEMM for the bench's peaks. How the progra
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import re
 from pathlib import Path
 
@@ -15,13 +17,37 @@ from pocketbert.inputs import FEATURES
 from pocketbert.profile import build_profile, timed_calls, unavailable
 
 
+# The runtime's C++ extension, by release: 1.5 renamed executorch.extension.pybindings._portable_lib
+# to _C (same functions; its portable_lib wrapper imports executorch.exir, the whole exporter).
+PYBINDINGS = ("executorch.extension.pybindings._C", "executorch.extension.pybindings._portable_lib")
+
+
+def pybindings_name() -> str:
+    """The extension module this executorch release has, found on disk: importing (or finding) a
+    submodule would import executorch's packages, and `pocketbert --help` imports no runtime. The
+    first name where executorch is not installed."""
+    spec = importlib.util.find_spec("executorch")  # a top-level name: finding it imports nothing
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        for name in PYBINDINGS:
+            if any(Path(folder, "extension", "pybindings").glob(name.rsplit(".", 1)[1] + ".*")):
+                return name
+    return PYBINDINGS[0]
+
+
+def pybindings():
+    """The runtime's C++ extension module (torch first: it resolves libtorch's symbols from the
+    loaded library)."""
+    import torch  # noqa: F401
+
+    return importlib.import_module(pybindings_name())
+
+
 def open_method(path: Path, threads: int | None):
     """A .pte's forward method on the C++ runtime, XNNPACK's threadpool at `threads`; returns
     (method, the pool's size read back). The runtime itself, not its `portable_lib` /
     `executorch.runtime` wrappers: those import executorch.exir (the whole exporter: dynamo,
     inductor), 6-10 s per process here, which an app never pays. Same program, same kernels."""
-    import torch  # noqa: F401 - first: the extension resolves libtorch's symbols from the loaded library
-    from executorch.extension.pybindings import _portable_lib as runtime
+    runtime = pybindings()
 
     import executorch.kernels.quantized  # noqa: F401 - registers embedding_4bit/_byte for 8da4w files
 
@@ -50,17 +76,42 @@ def _args(feeds: dict[str, np.ndarray], names: list[str]) -> list:
 
 
 ETDUMP_TOOL = "ETDump + Inspector"
-NO_ETDUMP = ("this executorch build's runtime records no ETDump (built without EXECUTORCH_ENABLE_EVENT_TRACER, as "
-             "the PyPI wheels are): build the pybindings with it (a board's own build, or an app) for a profile")
+NO_ETDUMP = ("executorch {version}'s runtime records no ETDump (built without EXECUTORCH_ENABLE_EVENT_TRACER, as "
+             "the PyPI wheels up to 1.4 are; 1.5's record one): use a build with it for a profile")
+# Events that are not one operator's own time: the method's and program's spans, each delegate call
+# (its operators are events of their own when the delegate profiles inside), and OPERATOR_CALL, the
+# envelope 1.5's runtime puts around each kernel call (native_call_<op> inside it is the kernel).
+ENVELOPES = ("Method::", "Program::", "OPERATOR_CALL")
+OP_INSTANCE = re.compile(r" #\d+$")  # XNNPACK numbers each operator ("... GEMM #3"): one kind, many calls
+
+
+def executorch_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("executorch")
+    except PackageNotFoundError:
+        return "(unknown version)"
+
+
+def etdump_rows(events) -> tuple[list[tuple[str, float]], bool]:
+    """(operator, ms over the timed calls) of an ETDump's Inspector events, the first sample of each
+    (the warm-up call) dropped; and whether XNNPACK's own per-operator events are there (then its
+    DELEGATE_CALL events are left out: their operators would count twice)."""
+    timed = [e for e in events if e.perf_data is not None and not e.name.startswith(ENVELOPES)]
+    inside = any(e.is_delegated_op for e in timed)
+    return [(OP_INSTANCE.sub("", e.name), sum(e.perf_data.raw[1:])) for e in timed
+            if not (inside and e.name == "DELEGATE_CALL")], inside
 
 
 def profile_executorch(req: LoadRequest, runner: Runner, calls: list, work: Path):
     """ExecuTorch's own profile: the program loaded again with an ETDump, one warm-up call and then
     `calls`, the ETDump read with executorch.devtools' Inspector (no ETRecord needed for timings).
     XNNPACK's delegate calls are one event each unless the build profiles inside the delegate
-    (level "delegate" then says so). Where the runtime records nothing (the PyPI wheels), it says why."""
+    (level "delegate" then says so). Where the runtime records nothing (the PyPI wheels up to 1.4), it
+    says why."""
     open_method(Path(req.model_path), req.threads)  # the runtime's imports and threadpool, as the plain run's
-    from executorch.extension.pybindings import _portable_lib as runtime
+    runtime = pybindings()
 
     module = runtime._load_for_executorch(str(req.model_path), enable_etdump=True,
                                           program_verification=runtime.Verification.InternalConsistency)
@@ -70,13 +121,10 @@ def profile_executorch(req: LoadRequest, runner: Runner, calls: list, work: Path
     path = Path(work) / "model.etdump"
     module.write_etdump_result_to_file(str(path))
     if not path.is_file() or not path.stat().st_size:
-        return unavailable(ETDUMP_TOOL, NO_ETDUMP)
+        return unavailable(ETDUMP_TOOL, NO_ETDUMP.format(version=executorch_version()))
     from executorch.devtools import Inspector
 
-    events = [e for block in Inspector(etdump_path=str(path)).event_blocks for e in block.events
-              if e.perf_data is not None and not e.name.startswith(("Method::", "Program::"))]
-    inside = any(e.is_delegated_op for e in events)  # XNNPACK's own per-op events: its calls would count twice
-    rows = [(e.name, sum(e.perf_data.raw[1:])) for e in events if not (inside and e.name == "DELEGATE_CALL")]
+    rows, inside = etdump_rows([e for block in Inspector(etdump_path=str(path)).event_blocks for e in block.events])
     return build_profile(ETDUMP_TOOL, rows, n, wall_ms, level="operator" if inside else "delegate",
                          note="" if inside else "XNNPACK delegate calls are one event each (no per-op "
                                                 "breakdown inside the delegate in this build)")
@@ -159,7 +207,7 @@ def _pte_is_dynamic(program, ins) -> bool:
 
 register(Runtime(name="executorch", precisions=("fp32", "int8", "8da4w"), load=load_executorch,
                  available=installed("executorch"), dynamic_shapes=True,
-                 runtime_modules=("torch", "executorch.extension.pybindings._portable_lib",
+                 runtime_modules=("torch", pybindings_name(),
                                   "executorch.kernels.quantized"),
                  label="ExecuTorch XNNPACK", requires=("numpy", "executorch"),
                  install_hint=("ExecuTorch's Python pybindings must be built and installed there (build ExecuTorch "
