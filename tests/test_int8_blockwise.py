@@ -7,6 +7,7 @@ plain dynamic int8 and the per-block one holds."""
 from __future__ import annotations
 
 import collections
+import re
 from pathlib import Path
 
 import onnx
@@ -16,8 +17,9 @@ from export.bundle import read_manifest
 from export.pipeline import ExportConfig, run_export
 from export.targets.onnx import BLOCKWISE, float_weights
 from pocketbert.cli import main
+from pocketbert.errors import CheckFailed
 from test_export import _error  # the export CLI's one-line-error check, shared
-from test_int8_guided import _squad, fragile_model  # noqa: F401 - a module fixture, used by name
+from test_int8_guided import _squad, save_fragile_model
 
 SEQ = 64
 LINEARS = 2 * 6 + 1  # bert-tiny: 2 layers x (Q, K, V, attention out, FFN in, FFN out) + the QA head
@@ -35,16 +37,18 @@ def _export(folder: Path, out: Path, mode: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def outlier_bundles(fragile_model, tmp_path_factory) -> dict[str, Path]:
-    task, folder = fragile_model
-    if task != "question-answering":
-        pytest.skip("the QA case covers the mode; the guided tests' classification case is opt-in")
+def outlier_exports(tmp_path_factory) -> tuple[Path, str]:
+    """The outlier bert-tiny QA exported int8 blockwise (its bundle) and int8 dynamic (which fails
+    its parity check: the one-line error)."""
+    folder = save_fragile_model("question-answering", tmp_path_factory.mktemp("outlier"))
     out = tmp_path_factory.mktemp("blockwise")
-    return {mode: _export(folder, out / mode, mode) for mode in ("dynamic", "blockwise")}
+    with pytest.raises(CheckFailed) as failed:
+        _export(folder, out / "dynamic", "dynamic")
+    return _export(folder, out / "blockwise", "blockwise"), str(failed.value)
 
 
-def test_blockwise_graph_is_int8_matmulnbits_with_the_recorded_settings(outlier_bundles):
-    bundle = outlier_bundles["blockwise"]
+def test_blockwise_graph_is_int8_matmulnbits_with_the_recorded_settings(outlier_exports):
+    bundle, _ = outlier_exports
     graph = _graph(bundle)
     ops = collections.Counter(n.op_type for n in graph.node)
     nbits = [n for n in graph.node if n.op_type == "MatMulNBits"]
@@ -63,13 +67,15 @@ def test_blockwise_graph_is_int8_matmulnbits_with_the_recorded_settings(outlier_
     assert m["files"]["model.onnx"]["bytes"] < 0.5 * 4 * m["parameters"]["total"]  # fp32: 4 B/param
 
 
-def test_blockwise_holds_an_outlier_feature_that_breaks_per_tensor_int8(outlier_bundles):
+def test_blockwise_holds_an_outlier_feature_that_breaks_per_tensor_int8(outlier_exports):
     """The outlier sets dynamic int8's one activation scale and the layer's other features round
-    to zero (below the 15 dB parity bound); per-block scales confine it to its own block."""
-    dynamic = read_manifest(outlier_bundles["dynamic"])["parity"]
-    blockwise = read_manifest(outlier_bundles["blockwise"])["parity"]
+    to zero (far below the 15 dB parity bound); per-block scales confine it to its own block."""
+    bundle, dynamic_failure = outlier_exports
+    dynamic_snr = float(re.search(r"SNR (-?[\d.]+) dB < 15", dynamic_failure).group(1))
+    assert "onnx-int8 parity: failed" in dynamic_failure and dynamic_snr < 10, dynamic_failure
+    blockwise = read_manifest(bundle)["parity"]
     assert blockwise["status"] == "passed", blockwise
-    assert blockwise["min_snr_db"] > dynamic["min_snr_db"] + 10, (blockwise, dynamic)
+    assert blockwise["min_snr_db"] > dynamic_snr + 15, (blockwise, dynamic_failure)
 
 
 def test_blockwise_usage_errors(tmp_path, capsys):
