@@ -64,12 +64,12 @@ def fragile_model(request, tmp_path_factory) -> tuple[str, Path]:
     return request.param, save_fragile_model(request.param, tmp_path_factory.mktemp("fragile"))
 
 
-def save_fragile_model(task: str, folder: Path) -> Path:
+def save_fragile_model(task: str, folder: Path, scale: float = 1000.0) -> Path:
     """bert-tiny (`task` head) with one outlier feature feeding layer 0's FFN output projection,
     saved to `folder`.
 
-    Feature k of the FFN's intermediate activation is scaled x1000 and the matching input column
-    of `output.dense` x1/1000 (the fp32 function is unchanged up to GELU's curvature). int8's
+    Feature k of the FFN's intermediate activation is scaled x`scale` and the matching input column
+    of `output.dense` x1/`scale` (the fp32 function is unchanged up to GELU's curvature). int8's
     per-tensor dynamic activation scale then spans the outlier, and every other feature of that
     projection's input rounds to zero: quantizing that one MatMul destroys the layer.
     """
@@ -78,9 +78,9 @@ def save_fragile_model(task: str, folder: Path) -> Path:
     layer = model.bert.encoder.layer[0]
     k = 0
     with torch.no_grad():
-        layer.intermediate.dense.weight[k] *= 1000
-        layer.intermediate.dense.bias[k] = 1000.0  # GELU is the identity out there
-        layer.output.dense.weight[:, k] /= 1000
+        layer.intermediate.dense.weight[k] *= scale
+        layer.intermediate.dense.bias[k] = scale  # GELU is the identity out there
+        layer.output.dense.weight[:, k] /= scale
     model.save_pretrained(folder)
     load_tokenizer(None).save_pretrained(folder)
     return folder
