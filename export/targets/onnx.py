@@ -296,6 +296,10 @@ def _quantize_static(source: Path, out: Path, calibration: list[dict[str, np.nda
 # bits 8 and symmetric (no zero points): int8 weights like the dynamic mode's, on the kernels' int8
 # fast path (onnxruntime's CPU provider has 8-bit CompInt8 kernels for x86 AVX2/AVX-VNNI/AVX512 and
 # Arm NEON).
+# Measured (SQuAD dev articles 13-24, 1000 questions): identical answers vs fp32 94.6% on the student
+# and 95.0% on the teacher, plain dynamic int8 82.7% and 79.2%. Cost: on the 2-vCPU AVX2 Zen 3 VM (no
+# VNNI) the student took 79 ms/question against plain int8's 41 and fp32's 57 (one side-by-side bench,
+# other load present): an opt-in mode, not the default int8.
 BLOCKWISE = {"bits": 8, "block_size": 32, "accuracy_level": 4, "symmetric": True}
 
 
