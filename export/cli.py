@@ -16,6 +16,7 @@ import warnings
 from export.int8_choice import INT8_MODES
 from export.pipeline import ExportConfig, run_export
 from export.targets import all_targets
+from export.targets.onnx import BLOCKWISE
 from export.task_eval import check_eval_data
 from pocketbert import argtypes as t
 from pocketbert.claims import claim
@@ -27,6 +28,7 @@ eval_spec = t.data_spec(check_eval_data, "squad:PATH")  # squad:PATH or glue:PAT
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     d = t.config_defaults(ExportConfig)  # every default below is the config's own
+    blocks = BLOCKWISE  # --int8-mode blockwise's settings, defined (with their reasons) by the ONNX target
     targets = all_targets()
     precisions = "; ".join(f"{n}: {' '.join(b.precisions)}" for n, b in targets.items())
     all_precisions = sorted({x for b in targets.values() for x in b.precisions})
@@ -85,11 +87,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         f"(default {d.int8_guided_max_drop:g}; the gate's bound if lower)")
     p.add_argument("--int8-mode", default=d.int8_mode, type=t.choice(INT8_MODES, "int8 mode"),
                    help="ONNX and ExecuTorch int8 (other targets ignore it): dynamic (activations "
-                        "quantized per call), static (activation scales calibrated on "
-                        "--calibration-samples inputs; ONNX QDQ, XNNPACK static), or auto (default "
+                        "quantized per call; ONNX: one scale per MatMul input, ExecuTorch: per token), "
+                        "static (activation scales calibrated on "
+                        "--calibration-samples inputs; ONNX QDQ, XNNPACK static), blockwise (ONNX only: "
+                        f"onnxruntime's MatMulNBits, {blocks['bits']}-bit weights in blocks of "
+                        f"{blocks['block_size']} and int8 compute on activations scaled per token and "
+                        f"block of {blocks['block_size']}, so an outlier feature coarsens only its own "
+                        "block), or auto (default "
                         f"{d.int8_mode}: "
-                        "build both, check parity (and --eval-data), time them here, keep static "
-                        "only if >= 5%% faster; the manifest records why)")
+                        "build dynamic and static, check parity (and --eval-data), time them here, keep "
+                        "static only if >= 5%% faster; the manifest records why)")
     p.add_argument("--calibration-samples", type=t.positive_int, default=d.calibration_samples,
                    help=f"inputs the int8 quantizer observes (default {d.calibration_samples})")
     p.add_argument("--parity-samples", type=t.positive_int, default=d.parity_samples,

@@ -18,7 +18,7 @@ from export.coverage import coverage_warning, delegated_label
 from export.int8_choice import INT8_MODES, choose_int8_mode, resolve, unmeasured_choice
 from export.int8_guided import check_choosing_spec
 from export.parity import check_parity, tolerance_for
-from export.targets import ExportTarget, get_target
+from export.targets import ExportTarget, all_targets, get_target
 from export.task_eval import load_task_data, max_metric_drop
 from pocketbert.backends import LoadRequest, check_precision, get_runtime
 from pocketbert.common import (
@@ -65,7 +65,7 @@ class ExportConfig:
     # the trained MiniLM teacher; ExecuTorch's int8 keeps ~95% with the same F1)
     int8_guided_min_identical: float = 0.95
     int8_guided_max_drop: float = 0.5  # F1 (accuracy) points on the choosing data
-    int8_mode: str = "auto"  # ONNX/ExecuTorch int8: dynamic, static, or auto (measure both here)
+    int8_mode: str = "auto"  # ONNX/ExecuTorch int8: dynamic, static, auto (measure both here); ONNX: blockwise
     seed: int = 0  # presets' random init and the synthetic inputs
     overwrite: bool = False  # replace a non-empty --out
 
@@ -93,7 +93,7 @@ def run_export(cfg: ExportConfig, log=None) -> list[Path]:
     log = log or tqdm.write  # keeps log lines and the progress bar apart
     pairs = plan(cfg)
     check_output_dir(Path(cfg.out), cfg.overwrite)
-    check_int8_mode(cfg)
+    check_int8_mode(cfg, pairs)
     if cfg.int8_guided:
         check_choosing_spec(cfg.int8_guided, cfg.eval_data, cfg.task, pairs)
     if cfg.seq_len < 8:
@@ -163,12 +163,22 @@ def _task_data(cfg: ExportConfig, loaded):
     return {"data": data, "cache": {}}
 
 
-def check_int8_mode(cfg: ExportConfig) -> None:
-    """A known --int8-mode, and none that --int8-guided cannot honour (it searches the dynamic graph)."""
+def check_int8_mode(cfg: ExportConfig, pairs: list[tuple[str, str]] = ()) -> None:
+    """A known --int8-mode, one every planned int8 target builds (blockwise: ONNX only), and none
+    that --int8-guided cannot honour (it searches the dynamic graph)."""
     lookup({m: m for m in INT8_MODES}, cfg.int8_mode, "int8 mode")
-    if cfg.int8_guided and cfg.int8_mode == "static":
+    if cfg.int8_guided and cfg.int8_mode not in ("auto", "dynamic"):
         raise UsageError("--int8-guided keeps layers fp32 in the dynamic int8 graph: use "
-                         "--int8-mode dynamic or auto with it, not static")
+                         f"--int8-mode dynamic or auto with it, not {cfg.int8_mode}")
+    if cfg.int8_mode == "auto":
+        return
+    for name, precision in pairs:
+        target = get_target(name)
+        if precision == "int8" and len(target.int8_modes) > 1 and cfg.int8_mode not in target.int8_modes:
+            builders = [t.label or n for n, t in all_targets().items() if cfg.int8_mode in t.int8_modes]
+            raise UsageError(f"--int8-mode {cfg.int8_mode} is built by {', '.join(builders)} only; "
+                             f"{target.label or name} int8 builds {', '.join(target.int8_modes)}: "
+                             f"export {name} int8 in another run")
 
 
 def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, calibration,

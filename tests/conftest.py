@@ -44,6 +44,8 @@ HEAVY = {
     "test_export_fusion.py": "*",  # fused and plain ONNX, ExecuTorch 8da4w exports
     "test_int8_mode.py": "*",  # both int8 modes built, checked and timed
     "test_int8_guided.py": "*",  # per-layer int8 search
+    "test_int8_blockwise.py": {"test_blockwise_graph_is_int8_matmulnbits_with_the_recorded_settings",
+                               "test_blockwise_is_closer_to_fp32_than_per_tensor_int8_on_an_outlier_feature"},
     "test_plugin_runtime_only.py": "*",  # bench and report through the CLI
     "test_plugin_export_only.py": "*",  # export, parity and bench through the CLI
     "test_export.py": {"test_every_target_and_precision_is_built", "test_fp32_parity_is_exact",

@@ -61,25 +61,29 @@ TASKS = {  # task -> (data kind, writer of a choosing/report file with about 24 
 @pytest.fixture(scope="module", params=["question-answering",
                                         pytest.param("sequence-classification", marks=pytest.mark.slow)])
 def fragile_model(request, tmp_path_factory) -> tuple[str, Path]:
-    """bert-tiny QA with one outlier feature feeding layer 0's FFN output projection.
+    return request.param, save_fragile_model(request.param, tmp_path_factory.mktemp("fragile"))
 
-    Feature k of the FFN's intermediate activation is scaled x1000 and the matching input column
-    of `output.dense` x1/1000 (the fp32 function is unchanged up to GELU's curvature). int8's
+
+def save_fragile_model(task: str, folder: Path, scale: float = 1000.0) -> Path:
+    """bert-tiny (`task` head) with one outlier feature feeding layer 0's FFN output projection,
+    saved to `folder`.
+
+    Feature k of the FFN's intermediate activation is scaled x`scale` and the matching input column
+    of `output.dense` x1/`scale` (the fp32 function is unchanged up to GELU's curvature). int8's
     per-tensor dynamic activation scale then spans the outlier, and every other feature of that
     projection's input rounds to zero: quantizing that one MatMul destroys the layer.
     """
     torch.manual_seed(0)
-    model = build_preset("bert-tiny", request.param, initializer_range=0.1).eval()
+    model = build_preset("bert-tiny", task, initializer_range=0.1).eval()
     layer = model.bert.encoder.layer[0]
     k = 0
     with torch.no_grad():
-        layer.intermediate.dense.weight[k] *= 1000
-        layer.intermediate.dense.bias[k] = 1000.0  # GELU is the identity out there
-        layer.output.dense.weight[:, k] /= 1000
-    folder = tmp_path_factory.mktemp("fragile")
+        layer.intermediate.dense.weight[k] *= scale
+        layer.intermediate.dense.bias[k] = scale  # GELU is the identity out there
+        layer.output.dense.weight[:, k] /= scale
     model.save_pretrained(folder)
     load_tokenizer(None).save_pretrained(folder)
-    return request.param, folder
+    return folder
 
 
 def _float_linear_nodes(model_path: Path) -> set[str]:

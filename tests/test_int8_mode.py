@@ -177,7 +177,7 @@ def test_auto_builds_checks_and_times_both_then_follows_the_rule(tmp_path):
 def test_cli_int8_mode_errors(tmp_path, capsys):
     base = ["--model", "bert-tiny", "--seq-len", "16", "--out", str(tmp_path / "o")]
     err = _error(capsys, *base, "--int8-mode", "fast")
-    assert "--int8-mode" in err and "unknown int8 mode 'fast'" in err and "auto, dynamic, static" in err
+    assert "--int8-mode" in err and "unknown int8 mode 'fast'" in err and "auto, blockwise, dynamic, static" in err
     data = _squad(tmp_path / "choose.json", 2, seed=1)
     err = _error(capsys, *base, "--target", "onnx", "--precision", "int8", "--int8-guided",
                  f"squad:{data}", "--int8-mode", "static")

@@ -74,12 +74,16 @@ def target_names() -> list[str]:
     return REGISTRY.names()
 
 
-def int8_mode(cfg) -> str:
-    """The int8 build a target makes from an export config: "dynamic" or "static". The pipeline
-    resolves "auto" (build both, measure, keep one: export/int8_choice.py) before a target sees
+BUILD_MODES = ("dynamic", "static", "blockwise")  # int8 builds a target can be asked for (not auto)
+
+
+def int8_mode(cfg, modes: tuple[str, ...] = BUILD_MODES) -> str:
+    """The int8 build a target makes from an export config: one of `modes` (the target's
+    int8_modes; default every build mode). The pipeline resolves "auto" (build both, measure, keep
+    one: export/int8_choice.py) and refuses a mode the target does not build before a target sees
     it; configs without the knob (older callers) get dynamic."""
     mode = getattr(cfg, "int8_mode", "dynamic")
-    if mode not in ("dynamic", "static"):
-        raise ValueError(f"int8 mode {mode!r} reached a backend: the export pipeline resolves "
-                         "'auto' into dynamic or static first")
+    if mode not in modes:
+        raise ValueError(f"int8 mode {mode!r} reached a backend that builds {', '.join(modes)}: the "
+                         "export pipeline resolves 'auto' and refuses other targets' modes first")
     return mode

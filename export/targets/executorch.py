@@ -24,6 +24,7 @@ from pocketbert.backends.executorch import XNNPACK_PROBE_DEPTH, XNNPACK_PROBE_RO
 from pocketbert.contracts import Delegation
 
 MODEL_FILE = "model.pte"
+INT8_MODES = ("dynamic", "static")  # its int8 builds (XNNPACK's dynamic int8 is already per token)
 
 
 def _example_args(loaded, seq_len: int):
@@ -71,7 +72,7 @@ def export_executorch(loaded, precision: str, cfg, calibration: list[dict[str, n
     with torch.no_grad():
         program = export(wrapper, args, dynamic_shapes=shapes, strict=False)
         if precision == "int8":
-            dynamic = int8_mode(cfg) == "dynamic"
+            dynamic = int8_mode(cfg, INT8_MODES) == "dynamic"
             log(f"int8 {int8_mode(cfg)}: calibrating on {1 if dynamic else len(calibration)} input(s)")
             program = quantize_int8(program, [tuple(torch.from_numpy(ex[n]) for n in loaded.input_names)
                                               for ex in calibration], args, shapes, dynamic=dynamic)
@@ -297,6 +298,6 @@ def build_probe(kind: str, n: int, path: Path) -> Path:
 
 
 register(ExportTarget(name="executorch", precisions=("fp32", "int8", "8da4w"), export=export_executorch,
-                      int8_modes=("dynamic", "static"), build_probe=build_probe,
+                      int8_modes=INT8_MODES, build_probe=build_probe,
                       export_seconds={"int8": 100, "8da4w": 100, "fp32": 50},
                       description="ExecuTorch + XNNPACK (model.pte; dynamic sequence length)"))
