@@ -122,7 +122,8 @@ def add_scopes(p: argparse.ArgumentParser) -> None:
     t.only_with(p, "--int8-mode", "--precision int8 (ONNX or ExecuTorch)", int8, ("--precision", "fp32"),
                 to_onnx_int8, example=("dynamic",))
     t.only_with(p, "--calibration-samples", "--precision int8 and --int8-mode static or auto",
-                lambda a: int8(a) and a.int8_mode != "dynamic", ("--precision", "fp32"), to_onnx_int8, example=("8",))
+                lambda a: int8(a) and a.int8_mode in ("static", "auto"), ("--precision", "fp32"), to_onnx_int8,
+                example=("8",))
     t.only_with(p, "--eval-questions", "--eval-data", lambda a: bool(a.eval_data), (), ("--eval-data", "{squad}"),
                 example=("10",))
     for flag, example in (("--max-f1-drop", "1"), ("--max-accuracy-drop", "2"), ("--min-identical-answers", "0.9")):
