@@ -14,10 +14,10 @@ floor(i*6/M) (3 layers: 0,2,4, the paper's one of two):
                 distillation.
   l3-copied     the copied layers, no training.
 Evaluation: dev articles 13-24 (unseen by teacher and students), official EM/F1, 384/128 windows.
-Then each trained student and the teacher are exported to ExecuTorch and ONNX, fp32 and int8, with
-the export's SQuAD gate (int8 within --max-f1-drop F1 of fp32 and --min-identical-answers), and
-benchmarked in one `pocketbert bench` run (batch 1, 2 threads, real length), whose records carry F1
-next to latency.
+Then each trained student and the teacher are exported to ExecuTorch and ONNX, fp32 and int8 (the
+teacher and l3 also ONNX int8 guided and blockwise), with the export's SQuAD gate (int8 within
+--max-f1-drop F1 of fp32 and --min-identical-answers), and benchmarked in one `pocketbert bench`
+run (batch 1, 2 threads, real length), whose records carry F1 next to latency.
 
 Usage (from the repo root):
     python scripts/repro_qa_distill.py --shared ../shared --out runs/qa
@@ -63,15 +63,21 @@ class Student:
     distil: bool = True  # False: fine-tuned on the gold alone
     train: bool = True  # False: the copied layers as they are
     extra: list[str] = field(default_factory=list)
+    exports: tuple[str, ...] | None = None  # EXPORTS keys built for it (None: all)
 
     @property
     def copied(self) -> str:
         return ",".join(str(math.floor(i * TEACHER_LAYERS / self.layers)) for i in range(self.layers))
 
 
+# the curve's points (depth, no teacher) are compared in size, F1 and speed on the plain builds; the
+# int8 builds that search (guided) or trade speed for answers (blockwise) are measured on the headline
+# student and the teacher
+CURVE_EXPORTS = ("fp32", "executorch-int8", "onnx-int8")
 STUDENTS = {s.name: s for s in [
-    Student("l3", 3), Student("l3-copied", 3, train=False), Student("l3-finetuned", 3, distil=False),
-    Student("l2", 2), Student("l4", 4)]}
+    Student("l3", 3), Student("l3-copied", 3, train=False),
+    Student("l3-finetuned", 3, distil=False, exports=CURVE_EXPORTS),
+    Student("l2", 2, exports=CURVE_EXPORTS), Student("l4", 4, exports=CURVE_EXPORTS)]}
 
 
 def log(msg: str) -> None:
@@ -156,14 +162,15 @@ EXPORTS = {"fp32": (["executorch", "onnx"], "fp32", []), "executorch-int8": (["e
            "onnx-int8-blockwise": (["onnx"], "int8", ["--int8-mode", "blockwise"])}
 
 
-def export(name: str, model: Path, shared: Path, out: Path, args) -> dict:
+def export(name: str, model: Path, shared: Path, out: Path, args, kinds: tuple[str, ...] | None = None) -> dict:
     """ExecuTorch + ONNX, fp32 + int8 (dynamic; ONNX also guided and blockwise), each gated on
     SQuAD F1 and identical answers against PyTorch fp32. An int8 that fails its gate is exported
     again without the gate, so its figures are still measured and shown (marked)."""
     root = out / "bundles" / name
     if not args.report_only:
         stale_bundles(root, model, name)
-    for key, (targets, precision, extra) in ([] if args.report_only else EXPORTS.items()):
+    todo = [] if args.report_only else [(k, v) for k, v in EXPORTS.items() if kinds is None or k in kinds]
+    for key, (targets, precision, extra) in todo:
         extra = [f"squad:{shared / GOLD}" if x == "GOLD" else x for x in extra]
         for gated in (True, False):
             folder = root / (key if gated else f"{key}-ungated")
@@ -392,7 +399,8 @@ def main() -> int:
         models = {"teacher": shared / TEACHER, **{n: out / "students" / n / "student" for n in done
                                                  if STUDENTS[n].train and (args.export is None or n in args.export)}}
         for name, model in models.items():
-            results["bundles"][name] = export(name, model, shared, out, args)
+            results["bundles"][name] = export(name, model, shared, out, args,
+                                              STUDENTS[name].exports if name in STUDENTS else None)
         recs = bench(results["bundles"], shared, out, args)
     results["wall_s"] = time.time() - t0
     if args.report_only and (out / "results.json").exists():  # the run's own time, not this re-render's
