@@ -1,6 +1,7 @@
 """ExecuTorch's export target (its runtime: pocketbert/backends/executorch.py), XNNPACK delegate. Export: torch.export -> (int8: PT2E quantize) -> XNNPACK partitioner -> .pte.
 
-fp32: every linear/matmul delegated to XNNPACK. (fp16 is not offered: XNNPACK's fp16 path gave
+fp32: every linear/matmul, attention and LayerNorm delegated to XNNPACK (our attention function and
+LayerNorm spelling: `use_xnnpack_attention`, `use_xnnpack_layer_norm`). (fp16 is not offered: XNNPACK's fp16 path gave
 non-finite outputs for DistilBERT-size models on x86 here, and an export we can't validate is
 not shipped; CoreML is the fp16 target.) int8: XNNPACK quantizer, per-channel int8 linears,
 dynamic (activations quantized per call) or static (activation scales calibrated on real-looking
@@ -64,6 +65,7 @@ def export_executorch(loaded, precision: str, cfg, calibration: list[dict[str, n
     else:
         model = copy.deepcopy(model)
     use_xnnpack_attention(model)
+    use_xnnpack_layer_norm(model)
     wrapper = ExportWrapper(model, loaded.task, loaded.uses_token_type_ids).eval()
     args = _example_args(loaded, cfg.seq_len)
     shapes = _dynamic_shapes(loaded, cfg.seq_len)
@@ -172,6 +174,41 @@ def xnnpack_attention(module, query, key, value, attention_mask, scaling=None, d
         scores = scores + attention_mask.view(1, 1, -1)  # (1, 1, seq) over all heads (a view XNNPACK takes)
     out = torch.bmm(torch.softmax(scores, dim=-1), value.flatten(0, 1))  # (heads, seq, dh)
     return out.view(bs, heads, seq, dh).transpose(1, 2).contiguous(), None
+
+
+def use_xnnpack_layer_norm(model) -> None:
+    """Swap every nn.LayerNorm for `XnnpackLayerNorm` (same parameters, same values), whose ops all
+    have XNNPACK kernels: XNNPACK has no LayerNorm, so each one ran on a portable kernel between two
+    delegates (a DistilBERT layer's graph cut in three)."""
+    import torch
+
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, torch.nn.LayerNorm) and len(child.normalized_shape) == 1:  # over the last dim
+                setattr(parent, name, xnnpack_layer_norm(child))
+
+
+def xnnpack_layer_norm(ln):
+    """LayerNorm over the last dim, spelled in ops XNNPACK's partitioner takes: its mean is
+    a global average pool over a 4-D tensor's two inner dims, so (bs, seq, hidden) is viewed as
+    (bs, seq, hidden, 1) (views, not (un)squeeze: those stay outside), then mean, sub, mul, rsqrt,
+    add. Two-pass variance, as torch's kernel: fp32 parity stays exact."""
+    import torch
+
+    class XnnpackLayerNorm(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight, self.bias, self.eps = ln.weight, ln.bias, ln.eps
+
+        def forward(self, x):
+            x4 = x.view(x.shape[0], x.shape[1], x.shape[2], 1)
+            d = x4 - x4.mean(dim=(2, 3), keepdim=True)
+            var = (d * d).mean(dim=(2, 3), keepdim=True)
+            y = (d * torch.rsqrt(var + self.eps)).view(x.shape)
+            y = y if self.weight is None else y * self.weight
+            return y if self.bias is None else y + self.bias
+
+    return XnnpackLayerNorm()
 
 
 def xnnpack_friendly_shapes(graph_module):
