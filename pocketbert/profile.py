@@ -24,13 +24,15 @@ from pocketbert.contracts import Profile
 # XNNPACK's own operator names (ExecuTorch's ETDump inside the delegate) read "Fully Connected (NC,
 # QD8, F32, QC8W) GEMM #1", "Batch Matrix Multiply (NC, F32)", "Convert (NC, F32, QD8)": QD8/QS8/QU8
 # and QC8W/QC4W/QB4W name int8 (and 4-bit) data, and Convert is the dynamic quantization of activations.
+# Our export spells LayerNorm for XNNPACK (export/targets/executorch.py): its reductions ("Mean (ND)
+# Reduce2", "Mean Squared (ND) Reduce2") and rsqrt count as normalisation; its sub/mul/add stay "other".
 RULES: tuple[tuple[str, str], ...] = (
     ("attention", r"attention|softmax"),
     ("int8 GEMM", r"matmulinteger|quantizematmul|integertofloat|qgemm|qlinearmatmul|quantized::linear|"
                   r"linear_dynamic|int8.*(mm|linear|gemm)|"
                   r"(fully connected|matrix multiply).*\b(qd8|qs8|qu8|qc8w|qc4w|qb4w)\b"),
     ("embedding/gather", r"embed|gather|index_select"),
-    ("normalisation", r"norm"),
+    ("normalisation", r"norm|^mean \(|^mean squared|reciprocal square root"),  # XNNPACK: our LayerNorm's parts
     ("data movement", r"quantize|dequantize|choose_qparams|reshape|transpose|permute|view|concat|\bcat\b|split|"
                       r"slice|squeeze|expand|cast|shape|copy|clone|contiguous|_to_|\bto\b|flatten|select|unbind|"
                       r"^convert\b"),

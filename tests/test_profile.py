@@ -36,7 +36,9 @@ MIN_ATTRIBUTED = {"onnxruntime profiler": 0.5, "torch.profiler": 0.15, "ETDump +
     ("Fully Connected (NC, F32) GEMM", "fp32 GEMM"), ("Fully Connected (NC, QD8, F32, QC8W) GEMM", "int8 GEMM"),
     ("Batch Matrix Multiply (NC, F32)", "fp32 GEMM"), ("Batch Matrix Multiply (NC, QD8, F32, QC8W)", "int8 GEMM"),
     ("Convert (NC, F32, QD8)", "data movement"), ("Softmax (NC, F32)", "attention"),
-    ("Transpose (ND, X32)", "data movement"), ("GELU (NC, F32)", "activation"), ("Add (ND, F32)", "other")])
+    ("Transpose (ND, X32)", "data movement"), ("GELU (NC, F32)", "activation"), ("Add (ND, F32)", "other"),
+    ("Mean (ND) Reduce2", "normalisation"), ("Mean Squared (ND) Reduce2", "normalisation"),
+    ("Reciprocal Square Root (NC)", "normalisation")])
 def test_every_runtimes_operators_fall_into_the_same_classes(op, cls):
     assert classify(op) == cls
 
