@@ -70,9 +70,10 @@ def test_our_layer_norm_equals_torchs(affine, bias):
         torch.nn.init.normal_(ln.weight)
         if bias:
             torch.nn.init.normal_(ln.bias)
-    x = torch.randn(1, 7, 48) * 30 + 5
     ours = xnnpack_layer_norm(ln)
-    torch.testing.assert_close(ours(x), ln(x), rtol=0, atol=1e-5)
+    for shape in ((1, 7, 48), (2, 7, 48), (3, 48)):  # the residual stream, a batch, a head's (bs, hidden)
+        x = torch.randn(*shape) * 30 + 5
+        torch.testing.assert_close(ours(x), ln(x), rtol=0, atol=1e-5)
     assert ours.weight is ln.weight
 
 

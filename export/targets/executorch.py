@@ -190,9 +190,9 @@ def use_xnnpack_layer_norm(model) -> None:
 
 def xnnpack_layer_norm(ln):
     """LayerNorm over the last dim, spelled in ops XNNPACK's partitioner takes: its mean is
-    a global average pool over a 4-D tensor's two inner dims, so (bs, seq, hidden) is viewed as
-    (bs, seq, hidden, 1) (views, not (un)squeeze: those stay outside), then mean, sub, mul, rsqrt,
-    add. Two-pass variance, as torch's kernel: fp32 parity stays exact."""
+    a global average pool over a 4-D tensor's two inner dims, so an input of any rank, (..., hidden),
+    is viewed as (rows, 1, hidden, 1) (views, not (un)squeeze: those stay outside), then mean, sub,
+    mul, rsqrt, add. Two-pass variance, as torch's kernel: fp32 parity stays exact."""
     import torch
 
     class XnnpackLayerNorm(torch.nn.Module):
@@ -201,7 +201,7 @@ def xnnpack_layer_norm(ln):
             self.weight, self.bias, self.eps = ln.weight, ln.bias, ln.eps
 
         def forward(self, x):
-            x4 = x.view(x.shape[0], x.shape[1], x.shape[2], 1)
+            x4 = x.reshape(-1, 1, x.shape[-1], 1)
             d = x4 - x4.mean(dim=(2, 3), keepdim=True)
             var = (d * d).mean(dim=(2, 3), keepdim=True)
             y = (d * torch.rsqrt(var + self.eps)).view(x.shape)
