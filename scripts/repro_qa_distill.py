@@ -206,6 +206,14 @@ def export(name: str, model: Path, shared: Path, out: Path, args, kinds: tuple[s
     return bundles
 
 
+def app_command(bundles: dict, student: str = "l3") -> str | None:
+    """The command that puts the student's bundles that passed their gate into the Android app: the
+    export --out folders holding them (an ungated re-export of a failed int8 is never offered)."""
+    outs = sorted({str(Path(b["path"]).parent) for b in (bundles.get(student) or {}).values()
+                   if b["gate"] == "passed" and not Path(b["path"]).parent.name.endswith("-ungated")})
+    return f"pocketbert android bundle {' '.join(outs)}" if outs else None
+
+
 SOURCE_STAMP = "source.sha256"  # in bundles/MODEL: the weights they were exported from
 
 
@@ -410,6 +418,8 @@ def main() -> int:
     write_json(out / "results.json", results)
     print(md)
     log(f"done in {results['wall_s'] / 60:.1f} min: {out / 'table.md'}, {out / 'results.json'}")
+    if command := app_command(results["bundles"]):
+        log(f"the student into the Android app: {command}")
     return 0
 
 

@@ -53,3 +53,18 @@ def test_the_benchmark_is_run_again_when_its_bundles_changed(tmp_path, monkeypat
                           "optimum_venv": tmp_path / "none"})()
     repro.bench({"l3": {"fp32": {"path": "b"}}}, tmp_path, tmp_path, args)
     assert len(calls) == 1 and not (run / "old-record.json").exists()
+
+
+def test_only_gated_bundles_of_the_student_are_offered_to_the_app(tmp_path):
+    repro = _script()
+    root = tmp_path / "bundles" / "l3"
+    bundles = {"l3": {
+        "executorch-fp32": {"path": str(root / "fp32" / "executorch-fp32"), "gate": "passed"},
+        "onnx-fp32": {"path": str(root / "fp32" / "onnx-fp32"), "gate": "passed"},
+        "executorch-int8": {"path": str(root / "executorch-int8" / "executorch-int8"), "gate": "passed"},
+        "onnx-int8": {"path": str(root / "onnx-int8-ungated" / "onnx-int8"), "gate": "failed"},
+        "onnx-int8-guided": {"path": str(root / "onnx-int8-guided-ungated" / "onnx-int8"), "gate": "failed"},
+    }, "teacher": {"fp32": {"path": str(tmp_path / "bundles" / "teacher" / "fp32" / "onnx-fp32"), "gate": "passed"}}}
+    command = repro.app_command(bundles)
+    assert command == f"pocketbert android bundle {root / 'executorch-int8'} {root / 'fp32'}"
+    assert repro.app_command({"teacher": bundles["teacher"]}) is None
