@@ -76,8 +76,11 @@ def _args(feeds: dict[str, np.ndarray], names: list[str]) -> list:
 
 
 ETDUMP_TOOL = "ETDump + Inspector"
+ET_PROFILE_OVERLAY = "~/.cache/pocketbert/executorch-1.5"  # executorch 1.5.1 beside the pins, for profiles only
 NO_ETDUMP = ("executorch {version}'s runtime records no ETDump (built without EXECUTORCH_ENABLE_EVENT_TRACER, as "
-             "the PyPI wheels up to 1.4 are; 1.5's record one): use a build with it for a profile")
+             "the PyPI wheels up to 1.4 are; 1.5's record one): for a profile, `pip install --no-deps --target "
+             f"{ET_PROFILE_OVERLAY} executorch==1.5.1 py-cpuinfo` and run the bench with PYTHONPATH={ET_PROFILE_OVERLAY} "
+             "(same .pte files: docs/stacks.md)")
 # Events that are not one operator's own time: the method's and program's spans, each delegate call
 # (its operators are events of their own when the delegate profiles inside), and OPERATOR_CALL, the
 # envelope 1.5's runtime puts around each kernel call (native_call_<op> inside it is the kernel).
