@@ -208,9 +208,8 @@ def export(name: str, model: Path, shared: Path, out: Path, args, kinds: tuple[s
 
 def app_command(bundles: dict, student: str = "l3") -> str | None:
     """The command that puts the student's bundles that passed their gate into the Android app: the
-    export --out folders holding them (an ungated re-export of a failed int8 is never offered)."""
-    outs = sorted({str(Path(b["path"]).parent) for b in (bundles.get(student) or {}).values()
-                   if b["gate"] == "passed" and not Path(b["path"]).parent.name.endswith("-ungated")})
+    export --out folders holding them (an ungated re-export of a failed int8 has gate "failed")."""
+    outs = sorted({str(Path(b["path"]).parent) for b in (bundles.get(student) or {}).values() if b["gate"] == "passed"})
     return f"pocketbert android bundle {' '.join(outs)}" if outs else None
 
 
