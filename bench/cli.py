@@ -26,7 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.devices import device_schemes, open_device
-from bench.harness import SHAPES, BenchConfig, run_bench
+from bench.config import SHAPES, BenchConfig
+from bench.harness import run_bench
 from bench.paper import run_paper
 from bench.records import load_records
 from bench.report import render_report

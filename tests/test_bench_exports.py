@@ -65,7 +65,7 @@ def test_meanwhile_runs_once_while_the_exports_run(tmp_path):
 
 
 def test_the_longest_export_starts_first_and_the_probes_share_a_process():
-    # the main job's wanted list, in the plan's order (bench.harness._exports_needed)
+    # the main job's wanted list, in the plan's order (bench.planning.exports_needed)
     et = [{**w, "target": "executorch"} for w in _wanted(["fp32", "int8"])]
     wanted = [{"probe": "fp32", "runtime": "executorch"}, et[0], {"probe": "int8", "runtime": "executorch"}, et[1],
               *_wanted(["fp32", "int8"])]
