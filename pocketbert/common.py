@@ -23,6 +23,9 @@ from typing import Any, Iterator
 
 from pocketbert.claims import claim, remove_held_lock_files
 from pocketbert.errors import CheckFailed, UsageError  # noqa: F401 - their home for every caller
+from pocketbert import replace
+from pocketbert.readers import read_text_bounded
+from pocketbert.replace import _temp_outputs, clean_leftovers, pid_alive, write_file_atomic  # noqa: F401 - re-exported
 
 
 def lookup(registry: dict[str, Any], name: str, what: str) -> Any:
@@ -232,8 +235,6 @@ def check_output_dir(out: Path, overwrite: bool = False, replaces: bool = True) 
 def marked_files(folder: Path) -> list[str] | None:
     """The entries the marker of `folder` lists as its command's own; None for an older marker
     that lists none."""
-    from pocketbert.readers import read_text_bounded
-
     try:
         data = json.loads(read_text_bounded(Path(folder) / MARKER, 1 << 20, "output marker"))
     except (UsageError, ValueError, RecursionError):
@@ -264,56 +265,8 @@ def mark_output(folder: Path, what: str = "", files: list[str] | None = None) ->
     folder = Path(folder)
     if files is None:
         files = sorted(p.name for p in folder.iterdir() if p.name != MARKER)
-    from pocketbert.replace import write_file_atomic
-
     write_file_atomic(folder / MARKER, json.dumps({"format": MARKER_FORMAT, "written_by": f"pocketbert {what}".strip(),
                                                    "files": files}, indent=2) + "\n")
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
-
-
-def clean_leftovers(folder: Path, prefix: str, log=None, temp_suffix: bool = False) -> list[Path]:
-    """Remove `<prefix><pid>-*` entries in `folder` whose owning process is gone (what a killed
-    run left behind); returns (and logs) what was removed. Others' live runs are left alone.
-    With `temp_suffix` the name must end `<pid>-<mkdtemp's 8 characters>` exactly (so `.tmp-run-`
-    never matches a sibling output's `.tmp-run-2-<pid>-...`)."""
-    import re
-
-    removed = []
-    folder = Path(folder)
-    if not folder.is_dir():
-        return removed
-    for p in folder.glob(glob_escape(prefix) + "*"):
-        rest = p.name[len(prefix):]
-        if temp_suffix and not re.fullmatch(r"\d+-[a-z0-9_]{8}", rest):
-            continue
-        pid = rest.split("-", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid() or pid_alive(int(pid)):
-            continue
-        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-        removed.append(p)
-        (log or _stderr)(f"removed {p}: left behind by an interrupted run (pid {pid})")
-    return removed
-
-
-def glob_escape(s: str) -> str:
-    import glob
-
-    return glob.escape(s)
-
-
-def _stderr(msg: str) -> None:
-    import sys
-
-    print(msg, file=sys.stderr)
 
 
 @contextlib.contextmanager
@@ -325,8 +278,6 @@ def atomic_output_dir(out: Path, overwrite: bool = False, log=None, what: str = 
     is refused in one line naming this one's pid, never merged into or swapped over it. An existing
     `out` keeps its mode; --overwrite refuses what the earlier command did not write (its marker).
     """
-    from pocketbert import replace
-
     out = Path(out)
     with claim(out):
         replace.recover(out, log)
@@ -358,7 +309,6 @@ _received: list[int] = []  # signals received by this process (the first decides
 _deferring: list[str] = []  # library steps running now that an exception must not cut in two
 
 
-_temp_outputs: list[Path] = []  # atomic_output_dir temp folders being written now
 _kept: list[str] = []  # what a stopped command leaves on disk on purpose (e.g. checkpoints to resume from)
 
 
@@ -445,8 +395,6 @@ def install_signal_handlers() -> None:
 def write_text_atomic(path: Path, text: str) -> None:
     """Write a text file atomically (unique temp file, fsync, rename; the temp file removed on any
     error, a full disk included): readers never see half of it."""
-    from pocketbert.replace import write_file_atomic
-
     write_file_atomic(Path(path), text)
 
 

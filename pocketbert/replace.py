@@ -20,6 +20,9 @@ rename, the temp file removed on any error. stdlib only; nothing here imports to
 from __future__ import annotations
 
 import contextlib
+import glob
+import re
+import sys
 import json
 import os
 import shutil
@@ -33,6 +36,7 @@ JOURNAL_SUFFIX = ".pocketbert-swap"
 JOURNAL_FORMAT = "pocketbert-swap/1"
 
 _hooks: list[Callable[[str], None]] = []  # the crash-consistency test's fault injectors
+_temp_outputs: list[Path] = []  # temp folders being written now (a second Ctrl-C removes them at once)
 
 
 def step(name: str) -> None:
@@ -109,8 +113,6 @@ def _umask() -> int:
 
 def remove_stale_temps(folder: Path, prefix: str) -> None:
     """Remove `<prefix><pid>-*.tmp` files of processes that are gone (a killed writer's temp file)."""
-    from pocketbert.common import pid_alive
-
     with contextlib.suppress(OSError):
         for p in Path(folder).iterdir():
             rest = p.name[len(prefix):] if p.name.startswith(prefix) else ""
@@ -125,6 +127,42 @@ def _rmtree(path: Path) -> None:
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
         path.unlink()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def clean_leftovers(folder: Path, prefix: str, log=None, temp_suffix: bool = False) -> list[Path]:
+    """Remove `<prefix><pid>-*` entries in `folder` whose owning process is gone (what a killed
+    run left behind); returns (and logs) what was removed. Others' live runs are left alone.
+    With `temp_suffix` the name must end `<pid>-<mkdtemp's 8 characters>` exactly (so `.tmp-run-`
+    never matches a sibling output's `.tmp-run-2-<pid>-...`)."""
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for p in folder.glob(glob_escape(prefix) + "*"):
+        rest = p.name[len(prefix):]
+        if temp_suffix and not re.fullmatch(r"\d+-[a-z0-9_]{8}", rest):
+            continue
+        pid = rest.split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or pid_alive(int(pid)):
+            continue
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        removed.append(p)
+        (log or _say)(f"removed {p}: left behind by an interrupted run (pid {pid})")
+    return removed
+
+
+def glob_escape(s: str) -> str:
+    return glob.escape(s)
 
 
 # ------------------------------------------------------------------ the folder swap
@@ -213,8 +251,6 @@ def recover(target: Path, log=None) -> str | None:
 
 def recover_all(folder: Path, log=None) -> None:
     """`recover()` every journal in `folder` whose writer is gone."""
-    from pocketbert.common import pid_alive
-
     with contextlib.suppress(OSError):
         for j in Path(folder).glob(f".*{JOURNAL_SUFFIX}"):
             try:
@@ -231,23 +267,19 @@ def staging(target: Path, log=None) -> Iterator[Path]:
     the block fails. Temp folders of killed runs beside it are removed first (and named)."""
     target = Path(target).absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
-    from pocketbert.common import clean_leftovers
-
     for kind in (".tmp-", ".old-"):
         clean_leftovers(target.parent, f"{kind}{target.name}-", log, temp_suffix=True)
-    from pocketbert import common
-
     step("stage")
     tmp = None
     try:
         with signals_held():  # made and registered as one step: a Ctrl-C never strands it
             tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-{os.getpid()}-", dir=target.parent))
-            common._temp_outputs.append(tmp)  # a second Ctrl-C, which stops at once, removes it too
+            _temp_outputs.append(tmp)  # a second Ctrl-C, which stops at once, removes it too
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would make the result private to this user
         yield tmp
     finally:
         if tmp is not None:
-            common._temp_outputs.remove(tmp)
+            _temp_outputs.remove(tmp)
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
 
@@ -266,6 +298,4 @@ def replace_folder_from(target: Path, build: Callable[[Path], None], log=None) -
 
 
 def _say(msg: str) -> None:
-    import sys
-
     print(msg, file=sys.stderr)
