@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from pocketbert.common import UsageError, lookup
+from pocketbert.pooling import DEFAULT_POOLING, read_pooling, transformer_folder
 
 # Model types whose architecture the exporters and the distiller know.
 BERT_FAMILY = ("bert", "distilbert")
 
-TASKS = ("question-answering", "sequence-classification", "fill-mask")
+TASKS = ("question-answering", "sequence-classification", "fill-mask", "token-classification",
+         "feature-extraction")
 
 _BERT_BASE = dict(model_type="bert", vocab_size=30522, hidden_size=768, num_hidden_layers=12,
                   num_attention_heads=12, intermediate_size=3072, max_position_embeddings=512)
@@ -50,6 +52,7 @@ class LoadedModel:
     task: str
     source: str  # "preset:NAME", a folder path, or "hub:ID"
     model_type: str  # "bert" | "distilbert"
+    pooling: Any = None  # feature-extraction: pocketbert.pooling.Pooling built into the graph
 
     @property
     def max_positions(self) -> int:
@@ -68,7 +71,8 @@ class LoadedModel:
     @property
     def label_names(self) -> list[str]:
         id2label = getattr(self.model.config, "id2label", None) or {}
-        return [id2label[i] for i in sorted(id2label)] if self.task == "sequence-classification" else []
+        labelled = ("sequence-classification", "token-classification")
+        return [id2label[i] for i in sorted(id2label)] if self.task in labelled else []
 
 
 def auto_class(task: str):
@@ -77,7 +81,9 @@ def auto_class(task: str):
 
     classes = {"question-answering": transformers.AutoModelForQuestionAnswering,
                "sequence-classification": transformers.AutoModelForSequenceClassification,
-               "fill-mask": transformers.AutoModelForMaskedLM}
+               "fill-mask": transformers.AutoModelForMaskedLM,
+               "token-classification": transformers.AutoModelForTokenClassification,
+               "feature-extraction": transformers.AutoModel}  # the encoder; pooling is built on top
     return lookup(classes, task, "task")
 
 
@@ -98,7 +104,15 @@ def build_preset(name: str, task: str, seed: int = 0, **overrides: Any):
     config = preset_config(name, num_labels=PRESET_NUM_LABELS, **overrides)
     torch.manual_seed(seed)
     model = auto_class(task).from_config(config)
-    return model.eval()
+    return _drop_pooler(model).eval()
+
+
+def _drop_pooler(model):
+    """A feature-extraction encoder without BERT's pooler (a dense layer on [CLS] that the sentence
+    embedding does not read): not exported, not run."""
+    if getattr(model, "pooler", None) is not None:
+        model.pooler = None
+    return model
 
 
 # ---------------------------------------------------------------- tokenizers
@@ -179,7 +193,8 @@ def load_model(spec: str, task: str, tokenizer: str | None = None, seed: int = 0
         if len(tok) > vocab_size:
             raise UsageError(f"tokenizer has {len(tok)} tokens but preset '{spec}' only "
                              f"{vocab_size}: use a preset with a larger vocabulary")
-        return LoadedModel(model, tok, task, f"preset:{spec}", model.config.model_type)
+        return LoadedModel(model, tok, task, f"preset:{spec}", model.config.model_type,
+                           DEFAULT_POOLING if task == "feature-extraction" else None)
 
     path = Path(spec).expanduser()
     if path.is_dir():
@@ -190,10 +205,12 @@ def load_model(spec: str, task: str, tokenizer: str | None = None, seed: int = 0
     return _load_hub(spec, task, tokenizer)
 
 
-def _load_folder(path: Path, task: str, tokenizer: str | None) -> LoadedModel:
+def _load_folder(folder: Path, task: str, tokenizer: str | None) -> LoadedModel:
     import torch
     from transformers import AutoConfig
 
+    pooling = read_pooling(folder) if task == "feature-extraction" else None
+    path = transformer_folder(folder)  # a sentence-transformers folder keeps its encoder here
     if not (path / "config.json").exists():
         raise UsageError(f"{path} has no config.json: it is not a Hugging Face model folder")
     try:
@@ -217,7 +234,7 @@ def _load_folder(path: Path, task: str, tokenizer: str | None) -> LoadedModel:
         hf_logging.set_verbosity(verbosity)
     check_loading_info(info, path, task)
     tok = load_tokenizer(tokenizer or path)
-    return LoadedModel(model.eval(), tok, task, str(path), model_type)
+    return LoadedModel(_drop_pooler(model).eval(), tok, task, str(folder), model_type, pooling)
 
 
 def check_loading_info(info: dict, path, task: str) -> None:
@@ -227,7 +244,8 @@ def check_loading_info(info: dict, path, task: str) -> None:
     Missing keys (left at random init) are refused, including the task head: a folder without a
     trained head for `task` is not a model for that task. Unexpected keys are refused too, except
     other tasks' heads and the pooler (a QA folder loaded for fill-mask drops its span head)."""
-    missing = list(info.get("missing_keys") or [])
+    missing = [k for k in info.get("missing_keys") or []  # an encoder saved without BERT's pooler: dropped anyway
+               if not (task == "feature-extraction" and _other_head(k))]
     unexpected = [k for k in info.get("unexpected_keys") or [] if not _other_head(k)]
     mismatched = list(info.get("mismatched_keys") or [])
     if not (missing or unexpected or mismatched):
@@ -288,7 +306,8 @@ def _load_hub(spec: str, task: str, tokenizer: str | None) -> LoadedModel:
     except Exception as e:  # noqa: BLE001 - offline, unknown id, gated repo...
         raise UsageError(f"cannot get '{spec}' from the Hugging Face hub ({type(e).__name__}); "
                          f"offline? pass a local folder or a preset: {', '.join(PRESETS)}") from None
-    return LoadedModel(model.eval(), tok, task, f"hub:{spec}", config.model_type)
+    pooling = DEFAULT_POOLING if task == "feature-extraction" else None
+    return LoadedModel(_drop_pooler(model).eval(), tok, task, f"hub:{spec}", config.model_type, pooling)
 
 
 def _in_hub_cache(spec: str) -> bool:

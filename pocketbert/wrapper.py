@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pocketbert.pooling import pool_tensor
+
 MASK_BIAS = -1.0e4
 
 # task -> names of the model outputs, in order
@@ -19,6 +21,8 @@ OUTPUT_NAMES = {
     "question-answering": ["start_logits", "end_logits"],
     "sequence-classification": ["logits"],
     "fill-mask": ["logits"],
+    "token-classification": ["logits"],
+    "feature-extraction": ["sentence_embedding"],
 }
 
 
@@ -31,10 +35,11 @@ def additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype = torch.float
 class ExportWrapper(nn.Module):
     """forward(input_ids, attention_mask[, token_type_ids]) -> tuple of task outputs."""
 
-    def __init__(self, model: nn.Module, task: str, use_token_type_ids: bool):
+    def __init__(self, model: nn.Module, task: str, use_token_type_ids: bool, pooling=None):
         super().__init__()
         self.model = model.eval()
         self.task = task
+        self.pooling = pooling  # feature-extraction: mean/CLS (+ L2 norm) in the graph
         self.use_token_type_ids = use_token_type_ids
         self.dtype = next(model.parameters()).dtype  # fp16 models get an fp16 mask
 
@@ -46,9 +51,11 @@ class ExportWrapper(nn.Module):
         out = self.model(**kwargs, return_dict=True)
         if self.task == "question-answering":
             return out.start_logits.float(), out.end_logits.float()  # (bs, seq), (bs, seq)
-        return (out.logits.float(),)  # (bs, num_labels) or (bs, seq, vocab)
+        if self.task == "feature-extraction":  # (bs, hidden): the sentence embedding
+            return (pool_tensor(out.last_hidden_state, attention_mask, self.pooling).float(),)
+        return (out.logits.float(),)  # (bs, num_labels), (bs, seq, vocab) or (bs, seq, num_labels)
 
 
 def wrap(loaded) -> ExportWrapper:
     """Wrap a pocketbert.models.LoadedModel."""
-    return ExportWrapper(loaded.model, loaded.task, loaded.uses_token_type_ids)
+    return ExportWrapper(loaded.model, loaded.task, loaded.uses_token_type_ids, loaded.pooling)
