@@ -1,4 +1,4 @@
-"""The exportable form of a Hugging Face BERT-family model: plain tensors in, a tuple out.
+"""The exportable form of a Hugging Face encoder model: plain tensors in, a tuple out.
 
 WORKAROUND (the one place for it): transformers 5 builds the attention mask inside the model
 (`create_bidirectional_mask`), with `new_ones` and integer adds that break PT2E calibration and
@@ -9,21 +9,14 @@ stays finite in fp16 (CoreML) and softmax still gives padded keys exactly zero w
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import nn
 
-from pocketbert.pooling import pool_tensor
+from pocketbert.tasks import get_task
 
 MASK_BIAS = -1.0e4
-
-# task -> names of the model outputs, in order
-OUTPUT_NAMES = {
-    "question-answering": ["start_logits", "end_logits"],
-    "sequence-classification": ["logits"],
-    "fill-mask": ["logits"],
-    "token-classification": ["logits"],
-    "feature-extraction": ["sentence_embedding"],
-}
 
 
 def additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -39,7 +32,9 @@ class ExportWrapper(nn.Module):
         super().__init__()
         self.model = model.eval()
         self.task = task
-        self.pooling = pooling  # feature-extraction: mean/CLS (+ L2 norm) in the graph
+        outputs = get_task(task).outputs  # the task's graph outputs (and in-graph post-processing)
+        # feature-extraction: the model's own pooling (a sentence-transformers folder's), else the task's default
+        self.outputs = partial(outputs, pooling=pooling) if pooling is not None else outputs
         self.use_token_type_ids = use_token_type_ids
         self.dtype = next(model.parameters()).dtype  # fp16 models get an fp16 mask
 
@@ -49,11 +44,7 @@ class ExportWrapper(nn.Module):
         if self.use_token_type_ids:
             kwargs["token_type_ids"] = token_type_ids
         out = self.model(**kwargs, return_dict=True)
-        if self.task == "question-answering":
-            return out.start_logits.float(), out.end_logits.float()  # (bs, seq), (bs, seq)
-        if self.task == "feature-extraction":  # (bs, hidden): the sentence embedding
-            return (pool_tensor(out.last_hidden_state, attention_mask, self.pooling).float(),)
-        return (out.logits.float(),)  # (bs, num_labels), (bs, seq, vocab) or (bs, seq, num_labels)
+        return self.outputs(out, attention_mask)  # e.g. (bs, seq) x2 for QA, (bs, num_labels)
 
 
 def wrap(loaded) -> ExportWrapper:

@@ -147,7 +147,7 @@ def table(run: Path, quality: dict[str, dict] | None = None) -> str:
 
 def evaluate(paths: list[Path], spec: str, model: str, tokenizer: str | None, seed: int, seq_len: int) -> dict:
     """SQuAD F1 and % answers identical to PyTorch fp32 of every file (a trained QA model)."""
-    from bench.harness import _given_bundles
+    from bench.planning import given_bundles
     from export.pipeline import _reference_runner
     from export.task_eval import parse_eval_spec, squad_f1_gate, squad_windows
     from pocketbert.backends import open_runner
@@ -157,7 +157,7 @@ def evaluate(paths: list[Path], spec: str, model: str, tokenizer: str | None, se
     _, path = parse_eval_spec(spec)
     feats, examples = squad_windows(path, loaded.tokenizer, seq_len, 1000)
     reference, cache, out = _reference_runner(loaded), {}, {}
-    for folder, m in _given_bundles(paths):
+    for folder, m in given_bundles(paths):
         pairs = [(i["name"], i.get("feature", i["name"])) for i in m["inputs"]]
         run = open_runner(m["target"], folder / m["model_file"], [n for n, _ in pairs], 1)
 

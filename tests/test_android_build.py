@@ -9,6 +9,7 @@ ExecuTorch's own sources at the pinned tag. It is the check that would have caug
 from __future__ import annotations
 
 import re
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -182,3 +183,93 @@ def test_benchmark_entry_point_is_declared_in_debug_builds_only():
     debug = (DEMO / "app/src/debug/AndroidManifest.xml").read_text()
     assert "BenchmarkActivity" not in main, "a release build must not export the benchmark activity"
     assert re.search(r'android:name="\.BenchmarkActivity"\s+android:exported="true"', debug)
+
+
+# ---- the app's XML, parsed and merged as AGP would (tests/android_manifest.py) --------------------
+
+NAMESPACE = "org.pocketbert.demo"
+# the debug manifest as it was: `--` inside a comment, which XML forbids and the JDK's parser refuses
+OLD_DEBUG_COMMENT = ("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<manifest xmlns:android=\"http://schemas.android.com/apk/res/android\">\n"
+                     "    <application>\n        <!-- Started by `pocketbert bench --device adb://...` -->\n"
+                     "    </application>\n</manifest>\n")
+
+
+def _placeholders() -> dict[str, str]:
+    text = (DEMO / "app/build.gradle.kts").read_text()
+    return dict(re.findall(r'manifestPlaceholders\["(\w+)"\]\s*=\s*"([^"]*)"', text))
+
+
+def _variant(build_type: str, app: Path | None = None):
+    import tests.android_manifest as am
+
+    app = app or am.APP
+    overlays = [p for p in [app / f"src/{build_type}/AndroidManifest.xml"] if p.is_file()]
+    merged = am.merge(app / "src/main/AndroidManifest.xml", overlays, NAMESPACE, _placeholders())
+    return merged, am.problems(merged, NAMESPACE, int(catalog()["versions"]["targetSdk"]), app)
+
+
+def test_every_xml_file_of_the_app_is_well_formed_for_the_jdk_parser(tmp_path):
+    import tests.android_manifest as am
+
+    try:
+        verdicts = am.strict_parse(am.app_xml_files())
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    assert len(verdicts) >= 4 and not {str(f): v for f, v in verdicts.items() if v}, verdicts
+    bad = tmp_path / "AndroidManifest.xml"  # the check can fail: the comment the debug manifest had
+    bad.write_text(OLD_DEBUG_COMMENT)
+    (why,) = am.strict_parse([bad]).values()
+    assert why == '4:45: The string "--" is not permitted within comments.', why
+
+
+@pytest.mark.parametrize("build_type", ["debug", "release"])
+def test_manifests_merge_as_agp_would(build_type):
+    import tests.android_manifest as am
+
+    merged, found = _variant(build_type)
+    assert found == []
+    names = {c.get(f"{am.A}name") for c in merged.components()}
+    entry_points = {".BenchmarkActivity", ".GameLoopActivity"}
+    assert names == ({".MainActivity"} | (entry_points if build_type == "debug" else set()))
+    for c in merged.components():
+        if c.get(f"{am.A}name") in entry_points:
+            assert c.get(f"{am.A}permission") == "android.permission.DUMP"
+
+
+def _broken(tmp_path: Path, edit) -> Path:
+    import tests.android_manifest as am
+
+    app = tmp_path / "app"
+    shutil.copytree(am.APP / "src", app / "src", ignore=shutil.ignore_patterns("kotlin"))
+    for kt in am.APP.glob("src/*/kotlin/**/*Activity.kt"):  # the classes the names must resolve to
+        (app / kt.relative_to(am.APP)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(kt, app / kt.relative_to(am.APP))
+    edit(app / "src/main/AndroidManifest.xml", app / "src/debug/AndroidManifest.xml")
+    return app
+
+
+def _sub(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda m, d: _sub(d, '            android:permission="android.permission.DUMP"\n', ""),
+     "activity#org.pocketbert.demo.BenchmarkActivity is exported without a permission"),
+    (lambda m, d: _sub(m, 'android:allowBackup="false"', 'android:allowBackup="true"'), "allowBackup must be"),
+    (lambda m, d: _sub(m, '            android:exported="true"\n', ""), "android:exported needs to be explicitly specified"),
+    (lambda m, d: _sub(d, "    </application>", '        <activity android:name=".GameLoopActivity" android:exported="false" />\n'
+                       "    </application>"), "element activity#org.pocketbert.demo.GameLoopActivity is duplicated"),
+    (lambda m, d: _sub(d, "<application>", "<application>\n<activity android:name=\".MainActivity\" android:exported=\"false\" />"),
+     "Attribute activity#org.pocketbert.demo.MainActivity@android:exported value=(false)"),
+    (lambda m, d: _sub(m, 'android:label="@string/app_name"', 'android:label="${appLabel}"'), "needs placeholder 'appLabel'"),
+    (lambda m, d: _sub(m, "@string/app_name", "@string/no_such_name"), "@string/no_such_name is not defined"),
+    (lambda m, d: _sub(d, '".GameLoopActivity"', '".GameLoop"'), "GameLoop: no such class"),
+    (lambda m, d: _sub(m, "<application", '<uses-permission android:name="android.permission.INTERNET" />\n<application'),
+     "asks for permissions it does not need"),
+])
+def test_a_broken_manifest_is_caught(tmp_path, edit, expected):
+    """The merge check can fail: each of these manifests is refused, naming the problem."""
+    _merged, found = _variant("debug", _broken(tmp_path, edit))
+    assert any(expected in p for p in found), found
