@@ -285,7 +285,7 @@ def test_cli_rejects_models_that_are_not_bert_family_or_corrupt(tmp_path, capsys
     gpt = tmp_path / "gpt"
     gpt.mkdir()
     (gpt / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
-    assert "not BERT-family" in _error(capsys, "--model", str(gpt), "--out", str(tmp_path / "o"))
+    assert "is a 'gpt2' model: pocketbert supports bert, distilbert" in _error(capsys, "--model", str(gpt), "--out", str(tmp_path / "o"))
 
     loaded = load_model("bert-tiny", "question-answering")
     folder = tmp_path / "bert"
@@ -344,7 +344,7 @@ def test_eval_data_errors(tmp_path, capsys):
     err = _error(capsys, "--model", "bert-tiny", "--eval-data", "squad:/no/such.json",
                  "--out", str(tmp_path / "o"))
     assert "not found" in err
-    err = _error(capsys, "--model", "bert-tiny", "--eval-data", "stsb:x", "--out", str(tmp_path / "o"))
+    err = _error(capsys, "--model", "bert-tiny", "--eval-data", "csv:x", "--out", str(tmp_path / "o"))
     assert "expected squad:PATH" in err
 
 
