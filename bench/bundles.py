@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from collections import Counter
@@ -23,7 +24,9 @@ from bench.model_probe import UnreadableModel, read_plain_facts
 from export.bundle import MANIFEST, read_manifest, verify_files
 from export.pipeline import ExportConfig, run_export
 from export.targets import get_target
+from pocketbert import replace
 from pocketbert.backends import get_runtime, plain_suffixes
+from pocketbert.claims import claim, refuse_if_in_use
 from pocketbert.common import UsageError, clean_leftovers, git_revision, install_signal_handlers, sha256_file
 from pocketbert.inputs import FEATURES
 from pocketbert.models import auto_class, count_parameters
@@ -46,21 +49,28 @@ def ensure_bundle(cache: Path, model: str, task: str, target: str, precision: st
     stale = cache_state(out, model, task, seq_len, tokenizer, onnx_optimize)
     if not stale:
         return out
-    if stale != "missing":
-        log(f"cached bundle {out} is stale ({stale}): exporting again")
-        shutil.rmtree(out)
-    for prefix in (".export-", ".tmp-.export-"):  # left by a killed earlier export (owner pid gone)
-        clean_leftovers(out.parent, prefix, log)
-    staging = out.parent / f".export-{os.getpid()}-{out.name}"
-    cfg = ExportConfig(model=model, out=staging, task=task, targets=[target], precisions=[precision],
-                       seq_len=seq_len, tokenizer=tokenizer, onnx_optimize=onnx_optimize,
-                       int8_mode="dynamic")  # auto would build and time both int8 modes: +100 s of a main job
-    log(f"exporting {model} ({task}) -> {target}-{precision} at seq {seq_len}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # exporter deprecation chatter would bury the bench's own lines
-        made = run_export(cfg, log=lambda msg: None)
-    made[0].rename(out)
-    shutil.rmtree(staging, ignore_errors=True)
+    with claim(out, "--bundle-cache", wait=True):  # a second bench exporting the same bundle waits, then reuses it
+        replace.recover(out, log)  # an export killed mid-swap: finished or undone first
+        stale = cache_state(out, model, task, seq_len, tokenizer, onnx_optimize)
+        if not stale:
+            return out
+        if stale != "missing":
+            refuse_if_in_use(out, "--bundle-cache")  # another bench is timing the stale bundle
+            log(f"cached bundle {out} is stale ({stale}): exporting again")
+        for prefix in (".export-", ".tmp-.export-"):  # left by a killed earlier export (owner pid gone)
+            clean_leftovers(out.parent, prefix, log)
+        staging = Path(tempfile.mkdtemp(prefix=f".export-{os.getpid()}-", dir=out.parent))
+        try:
+            cfg = ExportConfig(model=model, out=staging / "export", task=task, targets=[target], precisions=[precision],
+                               seq_len=seq_len, tokenizer=tokenizer, onnx_optimize=onnx_optimize,
+                               int8_mode="dynamic")  # auto would build and time both int8 modes: +100 s of a main job
+            log(f"exporting {model} ({task}) -> {target}-{precision} at seq {seq_len}")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # exporter deprecation chatter would bury the bench's own lines
+                made = run_export(cfg, log=lambda msg: None)
+            replace.swap_in(made[0], out, log)  # the old (stale) bundle stays until the new one is in place
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return out
 
 

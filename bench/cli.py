@@ -161,19 +161,36 @@ def run(args) -> int:
     devices = [open_device(url) for url in args.device]  # bad URLs fail before any work
     if args.paper and len(devices) > 1:
         raise UsageError("--paper runs on one --device at a time")
+    outcome: list[tuple[str, str]] = []  # (status, reason) of every record this invocation writes
     try:  # Ctrl-C / SIGTERM: pocketbert.cli stops cleanly (exit 130/143); records already written stay
         if args.paper:
             out = run_paper(cfg, stsb=args.stsb, squad=args.squad, device=devices[0])
         else:
-            out = run_on_devices(cfg, devices)
+            out = run_on_devices(cfg, devices, outcome=outcome)
     finally:
         for d in devices:
             d.close()  # nothing left running or lying around on a device
-    if every_run_failed(out):
+    if every_run_failed(out) if args.paper else nothing_measured(out, outcome):
         return 1
     if args.strict:
         return strict_check(out, cfg.retries)
     return 0
+
+
+def nothing_measured(out: Path, outcome: list[tuple[str, str]]) -> bool:
+    """True (and one stderr line) when none of this invocation's runs measured anything: all failed
+    or skipped, or none could run here. Records of earlier runs in the same folder do not count."""
+    statuses = [status for status, _ in outcome]
+    if "ok" in statuses:
+        return False
+    if not outcome:
+        why = "nothing could be measured here (no run matched the bundles and workloads given)"
+    else:
+        failed, skipped = statuses.count("failed"), statuses.count("skipped")
+        why = (f"none of this run's {len(outcome)} run(s) measured anything ({failed} failed, {skipped} skipped); "
+               f"the first: {' '.join(outcome[0][1].split())[:200]}")
+    print(f"pocketbert bench: {why}", file=sys.stderr)
+    return True
 
 
 def every_run_failed(out: Path) -> bool:
@@ -200,7 +217,7 @@ def strict_check(out: Path, retries: int) -> int:
     return 0
 
 
-def run_on_devices(cfg, devices, log=print) -> Path:
+def run_on_devices(cfg, devices, log=print, outcome: list[tuple[str, str]] | None = None) -> Path:
     """run_bench on every device into one run folder (record names carry a remote device's name),
     then one report over all of them."""
     want_report = cfg.report
@@ -210,7 +227,8 @@ def run_on_devices(cfg, devices, log=print) -> Path:
         for i, device in enumerate(devices):
             if len(devices) > 1:
                 log(f"== {device.name}")
-            out = run_bench(cfg if i == 0 else dataclasses.replace(cfg, overwrite=True), device=device, log=log)
+            out = run_bench(cfg if i == 0 else dataclasses.replace(cfg, overwrite=True), device=device, log=log,
+                            outcome=outcome)
     if len(devices) > 1 and want_report and any(out.glob("*.json")):
         render_report([out], out)
         log(f"report: {out / 'report.md'}")

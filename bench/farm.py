@@ -26,6 +26,7 @@ from typing import Any, Iterator
 
 from pocketbert.common import UsageError
 from pocketbert.contracts import Record
+from pocketbert.readers import json_depth_ok
 
 SCHEMA = "pocketbert-bench/1"
 MAX_BYTES = 64 * 2**20  # a record with every raw sample of a big run stays far below this
@@ -112,8 +113,9 @@ def find_farm_records(paths: list[Path], warn=None) -> list[dict[str, Any]]:
             if data.lstrip()[:1] != b"{":
                 continue
             try:
-                rec = json.loads(data.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError):
+                text = data.decode("utf-8")
+                rec = json.loads(text) if json_depth_ok(text) else None
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
                 continue
             if not isinstance(rec, dict) or rec.get("schema") != SCHEMA:
                 continue
@@ -121,6 +123,7 @@ def find_farm_records(paths: list[Path], warn=None) -> list[dict[str, Any]]:
             if problem:
                 warn(f"skipped {where}: {problem}")
                 continue
+            rec = {**rec, **Record.from_dict(rec, where).to_dict()}  # optional fields' defaults filled in
             key = json.dumps([rec.get(k) for k in ("run_id", "model", "runtime", "precision", "workload", "shape",
                                                    "created_utc", "item_ids")]
                              + [rec["machine"].get("hostname")], default=str)

@@ -22,9 +22,11 @@ Ctrl-C stops the running worker; every record already written stays.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
+import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,32 +43,38 @@ from bench.records import record_name
 from bench.report import render_report
 from bench.trust import judge
 from bench.workloads import save_items, tokenize_workload
-from pocketbert.claims import claim_run_folder
-from pocketbert.common import UsageError, append_log, write_json
+from pocketbert.claims import claim_run_folder, in_use
+from pocketbert.common import UsageError, append_log, sha256_path, write_json
 from pocketbert.contracts import Record, WorkerResult
 from pocketbert.machine import physical_cores
 
 
-def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
+def run_bench(cfg: BenchConfig, device=None, log=print, outcome: list[tuple[str, str]] | None = None) -> Path:
     """Run the whole benchmark described by `cfg`; returns the folder of records. The run folder is
     claimed for the run (pocketbert.claims): a second run on the same --run-id is refused naming this
-    one's pid, and one that already holds records only with `overwrite`."""
+    one's pid, and one that already holds records only with `overwrite`. `outcome` collects the status
+    of every record this call writes (what its exit code speaks for)."""
     cfg = dataclasses.replace(cfg, run_id=cfg.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
     out_dir = Path(cfg.out) / cfg.run_id  # created when first written to: a failed start leaves no empty folder
     if Path(cfg.out).resolve() not in out_dir.resolve().parents:
         raise UsageError(f"--run-id {cfg.run_id!r} must be a plain folder name inside --out {cfg.out}")
     with claim_run_folder(out_dir, overwrite=cfg.overwrite):
-        plan = make_plan(cfg, device or LocalDevice(), log)
-        out = RecordWriter(out_dir, log)
+        existed = out_dir.exists()
+        out = RecordWriter(out_dir, log, outcome)
         try:
-            for rec in plan.unreadable:
-                out.write(rec)
-            with tempfile.TemporaryDirectory(prefix=f"pocketbert-bench-{os.getpid()}-") as work:
-                for i, group in enumerate(plan.groups):
-                    for rec in bench_group(plan, group, Path(work) / f"items-{i}.json"):
-                        out.write(rec)
-        except KeyboardInterrupt:
-            log(f"interrupted: {out.written} record(s) kept in {out_dir}")
+            plan = make_plan(cfg, device or LocalDevice(), log)
+            with holding(plan):  # an export that would replace one of these bundles is refused, naming this run
+                for rec in plan.unreadable:
+                    out.write(rec)
+                with tempfile.TemporaryDirectory(prefix=f"pocketbert-bench-{os.getpid()}-") as work:
+                    for i, group in enumerate(plan.groups):
+                        for rec in bench_group(plan, group, Path(work) / f"items-{i}.json"):
+                            out.write(rec)
+        except BaseException as e:
+            if not out.written and not existed:  # a failed or interrupted start: the run id stays free
+                shutil.rmtree(out_dir, ignore_errors=True)
+            elif isinstance(e, KeyboardInterrupt):
+                log(f"interrupted: {out.written} record(s) kept in {out_dir}")
             raise
         if cfg.report and out.written:
             with quiet_output(plan.log_path):
@@ -75,12 +83,24 @@ def run_bench(cfg: BenchConfig, device=None, log=print) -> Path:
         return out_dir
 
 
+@contextlib.contextmanager
+def holding(plan: BenchPlan) -> Iterator[None]:
+    """The given bundles held in use for the whole run (pocketbert.claims.in_use); exported ones are
+    held from when they are opened (make_ready)."""
+    with contextlib.ExitStack() as stack:
+        plan.hold = lambda folder: stack.enter_context(in_use(folder, f"bench run {plan.cfg.run_id}"))
+        for folder in dict.fromkeys(r.bundle for g in plan.groups for r in g.runs if r.bundle is not None):
+            plan.hold(folder)
+        yield
+
+
 class RecordWriter:
     """Records into the run folder, each checked against the Record contract and written atomically
     (the folder is made with the first), one console line each."""
 
-    def __init__(self, out_dir: Path, log=print):
+    def __init__(self, out_dir: Path, log=print, outcome: list[tuple[str, str]] | None = None):
         self.out_dir, self.log, self.written = out_dir, log, 0
+        self.outcome = outcome if outcome is not None else []  # (status, reason) of each record written
         self.bundles: dict[str, str] = {}  # file name -> the bundle of the record written under it this run
 
     def write(self, record: Record) -> None:
@@ -89,6 +109,7 @@ class RecordWriter:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         write_json(self.out_dir / self._name(rec), rec)
         self.written += 1
+        self.outcome.append((record.status, record.reason))
         self.log("  " + one_line(rec))
 
     def _name(self, rec: dict) -> str:
@@ -131,7 +152,7 @@ def make_ready(plan: BenchPlan, group: Group, items_path: Path) -> Ready:
     bundles: dict[Path, dict] = {}  # exported ones (given ones travel with their runs)
     wanted = exports_needed(runs, cfg, plan.device)
     with quiet_output(plan.log_path):
-        bundles.update(_open_cached(plan.cache, wanted))
+        bundles.update(_open_cached(plan.cache, wanted, plan.hold))
     export_missing(plan.cache, [w for w in wanted if "probe" in w or export_folder(plan.cache, w) not in bundles],
                    jobs=min(physical_cores(), 4), log_path=plan.log_path, log=plan.log,
                    progress=not cfg.quiet, meanwhile=tokenize)
@@ -142,6 +163,7 @@ def make_ready(plan: BenchPlan, group: Group, items_path: Path) -> Ready:
             try:
                 with quiet_output(plan.log_path):  # exporter warnings and C++ logging
                     bundles[path] = open_bundle(plan.cache, w, log=plan.log)
+                plan.hold(path)
             except UsageError as e:
                 unusable[path] = f"bundle: {e}"
             except Exception as e:  # noqa: BLE001 - an exporter crash fails this bundle's runs, not the study
@@ -154,7 +176,7 @@ def make_ready(plan: BenchPlan, group: Group, items_path: Path) -> Ready:
     return Ready(workload, items_path, bundles, unusable, facts)
 
 
-def _open_cached(cache: Path, wanted: list[dict]) -> dict[Path, dict]:
+def _open_cached(cache: Path, wanted: list[dict], hold=lambda folder: None) -> dict[Path, dict]:
     """The wanted bundles already cached and current, each manifest read and verified once; a bad
     one is left to open_bundle (after the exports), which fails its runs with the reason."""
     opened = {}
@@ -167,6 +189,7 @@ def _open_cached(cache: Path, wanted: list[dict]) -> dict[Path, dict]:
                 continue
             if manifest is not None:
                 opened[path] = manifest
+                hold(path)
     return opened
 
 
@@ -190,7 +213,24 @@ def time_rounds(planned: list[Prepared], plan: BenchPlan, ready: Ready) -> Itera
             else:
                 rounds[i].append(Round(result, r + 1, position))
                 if r == plan.cfg.rounds - 1:
-                    yield build_record(planned[i], rounds[i], ready.workload.items)
+                    changed = file_changed(planned[i])
+                    yield (dataclasses.replace(planned[i].record, status="failed", reason=changed) if changed
+                           else build_record(planned[i], rounds[i], ready.workload.items))
+
+
+def file_changed(prepared: Prepared) -> str:
+    """Why the timed file is not the one opened for the run (its sha256 changed while it was timed), or ''."""
+    want, path = prepared.record.model_file_sha256, Path(prepared.spec.model_path or "")
+    if not want or not prepared.spec.model_path:
+        return ""
+    try:
+        now = sha256_path(path)
+    except OSError as e:
+        return f"{path} could not be read again after timing ({e.strerror or e}): its rounds are discarded"
+    if now != want:
+        return (f"{path} changed while it was timed (sha256 {want[:12]} when opened, {now[:12]} after the last "
+                "round): its rounds are discarded")
+    return ""
 
 
 def rotated(n: int, r: int, rounds: int) -> list[int]:

@@ -58,6 +58,7 @@ class BenchPlan:
     groups: list[Group]
     unreadable: list[Record]  # given model files the runtime cannot open: a failed record each
     log: Callable[[str], None] = print
+    hold: Callable[[Path], None] = lambda folder: None  # hold a bundle in use for the run (bench.harness.holding)
 
 
 def make_plan(cfg: BenchConfig, device, log=print) -> BenchPlan:
@@ -66,7 +67,7 @@ def make_plan(cfg: BenchConfig, device, log=print) -> BenchPlan:
     the device's machine facts and thread count; then the groups of runs."""
     workloads = [read_workload(w) for w in cfg.workloads]
     unreadable: list[tuple[Path, str, str]] = []  # model files the runtime cannot open: failed records
-    given = given_bundles(cfg.bundles, cfg, unreadable)
+    given = narrowed(given_bundles(cfg.bundles, cfg, unreadable), cfg)
     validate_config(cfg)
     for prefix in ("pocketbert-worker-", "pocketbert-bench-"):  # a killed run's temp folders
         clean_leftovers(Path(tempfile.gettempdir()), prefix, log, temp_suffix=True)
@@ -130,6 +131,23 @@ def given_bundles(paths: list[Path], cfg: BenchConfig | None = None,
                 raise
             unreadable.append((f, labels[f], " ".join(str(e).split())))
     return out
+
+
+def narrowed(given: list[tuple[Path, dict]], cfg: BenchConfig) -> list[tuple[Path, dict]]:
+    """The given bundles and files that --runtime and --precision (when set) select: those flags
+    narrow a --bundle run, never dropped; when they select none, a one-line UsageError listing what
+    was given."""
+    if not given or (cfg.runtimes is None and cfg.precisions is None):
+        return given
+    keep = [(b, m) for b, m in given if (cfg.runtimes is None or _runtime_for(m) in cfg.runtimes)
+            and (cfg.precisions is None or m["precision"] in cfg.precisions)]
+    if not keep:
+        asked = " ".join(([f"--runtime {' '.join(cfg.runtimes)}"] if cfg.runtimes else [])
+                         + ([f"--precision {' '.join(cfg.precisions)}"] if cfg.precisions else []))
+        have = ", ".join(sorted({f"{_runtime_for(m)} {m['precision']}" for _, m in given}))
+        raise UsageError(f"{asked}: none of the given bundles is one of those (given: {have}): "
+                         "drop the flag or name a matching bundle")
+    return keep
 
 
 def tokenizer_source(run_or_manifest, folder: Path | None = None) -> str | None:

@@ -130,6 +130,7 @@ def _with_bundle(record: Record, spec: WorkerSpec, run: Run, plan: BenchPlan,
         # the runtime's own GEMM probe (Runtime.probe), made by the export step
         probe_program=(str(probe) if probe.is_file() else "") if probe is not None else spec.probe_program)
     record = dataclasses.replace(record, seq_len=seq_len, bundle=str(folder), model_file_bytes=model_file["bytes"],
+                                 model_file_sha256=model_file["sha256"],
                                  **delegation_fields(manifest))  # the manifest's coverage: the "delegated" column
     if peer:
         why = _peer_problem(manifest, run, ready.workload)

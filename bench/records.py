@@ -17,6 +17,7 @@ from bench.stats import summarize
 from bench.trust import judge
 from pocketbert.common import UsageError
 from pocketbert.contracts import Record
+from pocketbert.readers import read_json_bounded
 
 SCHEMA = "pocketbert-bench/1"
 
@@ -81,22 +82,20 @@ def load_records(paths: list[Path]) -> list[dict[str, Any]]:
     """Records from result folders or files (several machines' runs can be merged)."""
     files: list[Path] = []
     for p in map(Path, paths):
-        if p.is_dir():
+        if p.is_dir():  # files only: a folder named x.json is not a record (a pipe one is named below)
             files += sorted(q for q in p.rglob("*.json") if not q.name.startswith(".")
-                            and "bundles" not in q.relative_to(p).parts)
-        elif p.is_file():
+                            and "bundles" not in q.relative_to(p).parts and not q.is_dir())
+        elif p.exists():
             files += [] if p.suffix == ".zip" else [p]
         else:
             raise UsageError(f"{p} not found: pass result folders or record files")
     records = []
     for f in files:
-        try:
-            rec = json.loads(f.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise UsageError(f"{f} is not valid JSON ({str(e).splitlines()[0][:100]})") from None
+        rec = read_json_bounded(f, what="record file")  # a regular file of bounded size, not too deep
         if isinstance(rec, dict) and str(rec.get("schema", "")).startswith("pocketbert-bench/"):
-            Record.from_dict(rec, str(f))  # wrong version or types: one line naming the file
-            rec["_path"] = str(f)
+            # wrong version, types or missing fields: one line naming the file and the field; the
+            # defaults of optional fields filled in, so a reader never meets a missing key
+            rec = {**rec, **Record.from_dict(rec, str(f)).to_dict(), "_path": str(f)}
             records.append(rec)
     # Device-farm artifacts: zips (nested too) and renamed record files (bench/farm.py).
     farm = {r["_path"]: r for r in find_farm_records([p for p in map(Path, paths) if p.is_dir() or p.suffix == ".zip"])}

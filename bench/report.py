@@ -178,8 +178,17 @@ def rows(records: list[dict]) -> list[dict[str, Any]]:
     """One row of raw values per measured record (skipped/failed ones are listed apart)."""
     out = []
     for r in sorted((r for r in records if r["status"] == "ok"), key=_key):
-        out.append({name: get(r) for name, get, _ in COLUMNS})
+        out.append({name: _value(get, r) for name, get, _ in COLUMNS})
     return out
+
+
+def _value(get, r: dict) -> Any:
+    """A column's value, or None ("-") when the record does not carry that figure (an older or a
+    device's record without parameter counts, say)."""
+    try:
+        return get(r)
+    except (KeyError, TypeError, ZeroDivisionError):
+        return None
 
 
 def _fmt(name: str, value: Any) -> str:

@@ -24,6 +24,7 @@ import importlib
 import json
 import os
 import resource
+import signal
 import sys
 import tempfile
 import time
@@ -239,7 +240,12 @@ def trust_facts(a: dict, b: dict, probe_before: dict, probe_after: dict) -> dict
             "gemm_library": probe.get("library"), "gemm_n": probe.get("n")}
 
 
+def _stop_quietly(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGTERM, _stop_quietly)  # the parent stops a worker with SIGTERM: like Ctrl-C, no traceback
     spec_path, result_path = Path(argv[0]), Path(argv[1])
     log_path = result_path.with_suffix(".log")
     capture_output(log_path)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from pocketbert.claims import claim
 from pocketbert.common import UsageError
+from pocketbert.readers import field, read_json_bounded
 
 MODES = {"pretrain": "pre-training distillation on plain text (the triple loss)",
          "task": "task distillation (SQuAD / GLUE): task loss + KL to a fine-tuned teacher"}
@@ -245,16 +246,12 @@ def _run_mode(args) -> int:
 
 def _resume_config(args, given: dict) -> dict:
     """On --resume the saved config is the base; flags given again must agree (checked later)."""
-    import json
     from pathlib import Path
 
     path = Path(args.out) / "config.json"
     if not path.exists():
         raise UsageError(f"nothing to resume in {args.out}: no config.json")
-    try:
-        saved = json.loads(path.read_text())["config"]
-    except (ValueError, KeyError) as e:
-        raise UsageError(f"{path} is corrupt ({e})") from None
+    saved = field(read_json_bounded(path, what="saved run config"), "config", str(path), dict)
     kept = ("out", "progress", "device", "amp", "teacher", "data")
     from distill.pretrain import DistillConfig  # a flag set away from its default that resume would ignore: refused
     from distill.task import TaskConfig
@@ -262,6 +259,13 @@ def _resume_config(args, given: dict) -> dict:
     cls = TaskConfig if isinstance(saved, dict) and "train_file" in saved else DistillConfig
     defaults = {f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
                 for f in dataclasses.fields(cls)}
+    for k, v in saved.items():  # a hand-edited or damaged file: one line naming the field
+        if k not in defaults:
+            raise UsageError(f"{path}: config has an unknown field {k!r}: not a config this pocketbert saved")
+        d = defaults[k]
+        if d is not None and d is not dataclasses.MISSING and v is not None and not _same_kind(v, d):
+            raise UsageError(f"{path}: config field {k!r} has the wrong type ({type(v).__name__}, "
+                             f"expected {type(d).__name__})")
     ignored = [k for k, v in given.items() if k not in kept and k in saved and v != saved[k] and v != defaults.get(k)]
     if ignored:
         raise UsageError(f"--resume continues with the saved settings: {', '.join('--' + k.replace('_', '-') for k in ignored)} "
@@ -269,13 +273,20 @@ def _resume_config(args, given: dict) -> dict:
     return {**saved, **{k: v for k, v in given.items() if k in kept and v not in (None, [], "")}}
 
 
+def _same_kind(value, default) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float))
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple))
+    return isinstance(value, type(default)) or isinstance(default, (str, os.PathLike)) and isinstance(value, str)
+
+
 def _saved_mode(out: str) -> str | None:
     """"task" or "pretrain": the mode of the run saved in OUT (None when there is none)."""
-    import json
-    from pathlib import Path
-
     try:
-        saved = json.loads((Path(out) / "config.json").read_text())["config"]
-    except (OSError, ValueError, KeyError, TypeError):
+        saved = read_json_bounded(Path(out) / "config.json", what="saved run config")["config"]
+    except (UsageError, KeyError, TypeError):  # _resume_config names what is wrong with it
         return None
     return "task" if isinstance(saved, dict) and "train_file" in saved else "pretrain"

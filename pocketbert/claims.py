@@ -50,9 +50,9 @@ def holder_pid(target: Path) -> int | None:
 
 
 @contextlib.contextmanager
-def claim(target: Path, flag: str = "--out") -> Iterator[None]:
+def claim(target: Path, flag: str = "--out", wait: bool = False) -> Iterator[None]:
     """Hold `target` for this process within the block; another live holder: a one-line UsageError
-    naming its pid and `flag` (the option that chose the target)."""
+    naming its pid and `flag` (the option that chose the target), or with `wait`, wait for it."""
     path = lock_path(target)
     key = str(path)
     if fcntl is None or key in _held:
@@ -65,7 +65,7 @@ def claim(target: Path, flag: str = "--out") -> Iterator[None]:
                 del _held[key]
         return
     created = _make_parents(path.parent)
-    fd = _acquire(path, target, flag)
+    fd = _acquire(path, target, flag, wait)
     _held[key] = 1
     try:
         os.ftruncate(fd, 0)
@@ -96,7 +96,7 @@ def _make_parents(folder: Path) -> list[Path]:
     return list(reversed(missing))
 
 
-def _acquire(path: Path, target: Path, flag: str) -> int:
+def _acquire(path: Path, target: Path, flag: str, wait: bool = False) -> int:
     for _ in range(100):  # another run may remove the file between our open and our lock: retry
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -107,7 +107,7 @@ def _acquire(path: Path, target: Path, flag: str) -> int:
             raise UsageError(f"cannot write to {path.parent} ({e.strerror or e}): "
                              f"choose a writable {flag}") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             pid = _wait_for_pid(fd)
             os.close(fd)
@@ -144,3 +144,103 @@ def claim_run_folder(folder: Path, flag: str = "--run-id", overwrite: bool = Fal
             raise UsageError(f"{flag} {folder.name}: {folder} already holds an earlier run: choose another "
                              f"{flag}, or pass --overwrite to add to it (its records of the same runs are replaced)")
         yield
+
+
+# ------------------------------------------------------------------ bundles in use (shared holds)
+
+USES_DIR = Path("/tmp/pocketbert-in-use")  # not $TMPDIR: every process on the machine must see the same holds
+
+
+def _uses_dir() -> Path:
+    return USES_DIR
+
+
+def _use_key(folder: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(str(Path(folder).resolve()).encode()).hexdigest()[:20]
+
+
+@contextlib.contextmanager
+def in_use(folder: Path, who: str) -> Iterator[None]:
+    """Hold `folder` (a bundle) in use within the block: a replace of it, or of the export folder
+    holding it, is refused in one line naming `who` (`users_of`). Many holders may share a folder.
+    The hold is an flock on this process's own file in a shared folder: it dies with the process.
+    A folder being replaced right now (claimed by another run) is refused here instead."""
+    if fcntl is None:
+        yield
+        return
+    folder = Path(folder)
+    d = _uses_dir()
+    if not d.is_dir():
+        d.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            os.chmod(d, 0o1777)  # shared by every user's runs, like /tmp itself
+    path = d / f"{_use_key(folder)}-{os.getpid()}-{id(folder):x}"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, f"{who} (pid {os.getpid()})\n{folder.resolve()}\n".encode())
+        for target in (folder, folder.parent):  # announced first, then checked: an export sees us or we see it
+            pid = claimed_by_another(target)
+            if pid:
+                raise UsageError(f"{folder} is being replaced by another pocketbert run (pid {pid}): wait for it "
+                                 "to finish")
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        os.close(fd)
+
+
+def users_of(target: Path) -> list[str]:
+    """Who holds `target`, or a bundle folder directly inside it, in use now (`in_use`)."""
+    if fcntl is None or not _uses_dir().is_dir():
+        return []
+    target = Path(target)
+    folders = [target] + ([p for p in target.iterdir() if p.is_dir()] if target.is_dir() else [])
+    found = []
+    for folder in folders:
+        for path in _uses_dir().glob(f"{_use_key(folder)}-*"):
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    found.append(os.pread(fd, 512, 0).decode(errors="replace").splitlines()[0] or "a pocketbert run")
+                    continue
+                with contextlib.suppress(OSError):  # a holder that died: its file goes
+                    path.unlink()
+            finally:
+                os.close(fd)
+    return sorted(set(found))
+
+
+def refuse_if_in_use(target: Path, flag: str = "--out") -> None:
+    """A one-line UsageError naming the runs that hold `target` (or a bundle in it) in use."""
+    users = users_of(target)
+    if users:
+        raise UsageError(f"{target} holds a bundle in use by {', '.join(users)}: replacing it would change the "
+                         f"files under that run; wait for it to finish or choose another {flag}")
+
+
+def claimed_by_another(target: Path) -> int | None:
+    """The pid of another process holding `target`'s claim now (None: nobody, or this process)."""
+    path = lock_path(target)
+    if fcntl is None or str(path) in _held:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        return int(text) if text.isdigit() else -1
+    finally:
+        os.close(fd)
+    return None

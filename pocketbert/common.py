@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
-from pocketbert.claims import claim, remove_held_lock_files
+from pocketbert.claims import claim, refuse_if_in_use, remove_held_lock_files
 from pocketbert.errors import CheckFailed, UsageError  # noqa: F401 - their home for every caller
 from pocketbert import replace
 from pocketbert.readers import read_text_bounded
@@ -282,6 +282,7 @@ def atomic_output_dir(out: Path, overwrite: bool = False, log=None, what: str = 
     with claim(out):
         replace.recover(out, log)
         check_output_dir(out, overwrite)
+        refuse_if_in_use(out)  # before the work, and again before the swap
         mode = out.stat().st_mode & 0o7777 if out.is_dir() else None
         with replace.staging(out, log) as tmp:
             yield tmp
@@ -289,6 +290,7 @@ def atomic_output_dir(out: Path, overwrite: bool = False, log=None, what: str = 
             if not overwrite and out.is_dir() and any(out.iterdir()):  # written meanwhile by something else
                 raise UsageError(f"{out} was filled by another program while this run worked: nothing replaced; "
                                  "choose a new --out")
+            refuse_if_in_use(out)
             if mode is not None:
                 replace.step("chmod")
                 os.chmod(tmp, mode)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from pocketbert.common import UsageError, to_jsonable
+from pocketbert.readers import JSON_LIMIT_BYTES, parse_json, read_text_bounded
 from pocketbert.families import TOKENIZER_KINDS
 
 
@@ -54,20 +55,12 @@ class Contract:
 
     @classmethod
     def from_json(cls, text: str, where: str = ""):
-        try:
-            data = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise UsageError(f"{where or cls.WHAT} is not valid JSON ({str(e).splitlines()[0][:100]})") from None
-        return cls.from_dict(data, where)
+        return cls.from_dict(parse_json(text, where or cls.WHAT), where)  # bad syntax, too deep: one line
 
     @classmethod
     def read(cls, path: str | Path):
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise UsageError(f"{path} is not a text {cls.WHAT}") from None
-        return cls.from_json(text, str(path))
+        path = Path(path)  # a regular file of bounded size, checked before it is opened
+        return cls.from_json(read_text_bounded(path, JSON_LIMIT_BYTES, cls.WHAT), str(path))
 
     def validate(self, where: str) -> None:
         """Type checks of the fields a reader relies on (one-line UsageError)."""
@@ -575,6 +568,7 @@ class Record(Contract):
     created_utc: str = ""
     bundle: str | None = None
     model_file_bytes: int | None = None
+    model_file_sha256: str | None = None  # of the file timed: as opened, and checked again after its last round
     delegated_pct: float | None = None  # the bundle manifest's Delegation.delegated_pct (None: not counted)
     delegate_partitions: int | None = None  # ...and its partitions (None: a target without delegates)
     gemm_peak_gflops: float | None = None  # the better of the worker's GEMM probes around its timed loop
@@ -637,6 +631,11 @@ class Record(Contract):
                 raise UsageError(f"{where}: an ok record needs latency samples")
             if not (len(self.latency_ms) == len(self.tokenize_ms) == len(self.postprocess_ms)):
                 raise UsageError(f"{where}: latency/tokenize/postprocess sample counts differ")
+            if not isinstance(self.tokens, dict):
+                raise UsageError(f"{where}: field 'tokens' must be an object with real and fed counts")
+            for name in ("real", "fed"):  # what the report's padding figures are made of
+                if not isinstance(self.tokens.get(name), int) or isinstance(self.tokens.get(name), bool):
+                    raise UsageError(f"{where}: an ok record needs tokens.{name} (an integer count)")
         self.check_ranges(where)
 
     # numbers a report or a judge reads: finite and non-negative (None where the annotation allows it)

@@ -176,7 +176,7 @@ def swap_in(new: Path, target: Path, log=None) -> None:
     with signals_held():
         step("journal")
         write_file_atomic(journal, json.dumps({"format": JOURNAL_FORMAT, "pid": os.getpid(), "target": target.name,
-                                               "new": new.name, "old": old.name}) + "\n")
+                                               "new": os.path.relpath(new, target.parent), "old": old.name}) + "\n")
         swapped = False
         try:
             if target.exists() or target.is_symlink():
@@ -226,7 +226,8 @@ def recover(target: Path, log=None) -> str | None:
     try:
         j = json.loads(journal.read_text()[:4096])
         new, old = target.parent / j["new"], target.parent / j["old"]
-        if not all(isinstance(j[k], str) and "/" not in j[k] for k in ("new", "old")):
+        if not (isinstance(j["old"], str) and "/" not in j["old"] and isinstance(j["new"], str)
+                and not os.path.isabs(j["new"]) and ".." not in Path(j["new"]).parts):
             raise ValueError
     except (OSError, ValueError, KeyError, TypeError):
         journal.unlink(missing_ok=True)  # unreadable: written half by a killed run, before any rename

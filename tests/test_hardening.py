@@ -394,7 +394,8 @@ def _valid_record() -> dict:
 
     return Record(run_id="r", model="bert-tiny", runtime="onnx", precision="fp32", workload="synthetic",
                   shape="dynamic", latency_ms=[1.0, 2.0], tokenize_ms=[0.1, 0.1],
-                  postprocess_ms=[0.2, 0.2], item_ids=["a", "b"], machine={"cpu_model": "x"}).to_dict()
+                  postprocess_ms=[0.2, 0.2], item_ids=["a", "b"], machine={"cpu_model": "x"},
+                  tokens={"real": 10, "fed": 12}).to_dict()
 
 
 def _wrong_value(hint):
@@ -475,6 +476,79 @@ def test_unreadable_manifest_and_record_files(content, tmp_path):
     if content != b"[]":  # a JSON list is not a record: skipped, then "no records"
         (tmp_path / "rec.json").write_bytes(content)
     _one_line_usage_error(load_records, [tmp_path])
+
+
+# ------------------------------------------------------------------ issue 31: every reader is bounded
+
+def _all_contracts():
+    from pocketbert.contracts import Contract
+
+    out, todo = [], list(Contract.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        if getattr(cls, "SCHEMA", None):
+            out.append(cls)
+    return sorted(out, key=lambda c: c.__name__)
+
+
+BAD_FILES = ("folder", "fifo", "huge", "deep", "missing")
+
+
+def _bad_file(path: Path, kind: str) -> None:
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)  # a reader that opens it blocks forever
+    elif kind == "huge":
+        with open(path, "wb") as f:
+            f.truncate(1 << 30)  # sparse: a reader without a bound would take 1 GB of memory
+    elif kind == "deep":
+        path.write_text("[" * 200000 + "]" * 200000)
+
+
+@pytest.mark.parametrize("kind", BAD_FILES)
+@pytest.mark.parametrize("cls", _all_contracts(), ids=lambda c: c.__name__)
+def test_every_contract_reader_checks_the_file_before_opening_it(cls, kind, tmp_path):
+    """The class of issue 31's reader probes: each typed file (manifest, record, worker spec and
+    result, ...) read through its contract is refused in one line naming it when it is a folder, a
+    pipe, larger than any such file can be, nested without end or missing; never a block, a memory
+    blow-up or 'internal error'."""
+    path = tmp_path / "x.json"
+    _bad_file(path, kind)
+    assert "x.json" in _one_line_usage_error(cls.read, path)
+
+
+@pytest.mark.parametrize("kind", BAD_FILES[:4])
+@pytest.mark.parametrize("reader", ["report", "read_manifest", "bench --bundle", "distill --resume",
+                                    "android bundle"])
+def test_every_command_that_reads_a_json_file_refuses_a_bad_one_in_one_line(reader, kind, tmp_path, capsys,
+                                                                             monkeypatch):
+    """The same class through the commands (the files each reads that a user can hand it)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    if reader == "report":
+        path, argv = folder / "rec.json", ["report", str(folder), "--out", str(tmp_path / "rep")]
+    elif reader == "distill --resume":
+        path, argv = folder / "config.json", ["distill", "--out", str(folder), "--resume", "--no-progress"]
+    elif reader == "android bundle":
+        app = tmp_path / "app"
+        (app / "app").mkdir(parents=True)
+        (app / "settings.gradle.kts").write_text("")
+        path, argv = folder / "manifest.json", ["android", "bundle", str(folder), "--app", str(app)]
+    else:
+        path, argv = folder / "manifest.json", (["bench", "--bundle", str(folder), "--out", str(tmp_path / "r"),
+                                                 "--quiet"] if reader.startswith("bench") else None)
+    _bad_file(path, kind)
+    if argv is None:
+        from export.bundle import read_manifest
+
+        assert "manifest.json" in _one_line_usage_error(read_manifest, folder)
+        return
+    if kind == "folder" and reader == "report":
+        return  # a folder named rec.json is not a record: skipped (test_all_or_nothing)
+    rc, err = _run_cli(argv, capsys)
+    assert rc == 2 and len(err) == 1 and path.name in err[0] and "internal error" not in err[0], err
 
 
 # ------------------------------------------------------------------ reproduction #1: --out . --overwrite

@@ -39,6 +39,9 @@ class LocalDevice:
             spec_path.write_text(spec.to_json())
             proc = subprocess.Popen([sys.executable, "-m", "bench.worker", str(spec_path), str(result_path)],
                                     env=env, stdin=subprocess.DEVNULL,
+                                    # its own session: a Ctrl-C at the terminal reaches this process only,
+                                    # which stops the worker itself (no traceback from a worker mid-import)
+                                    start_new_session=True,
                                     preexec_fn=_die_with_parent if sys.platform == "linux" else None)
             try:
                 proc.wait(timeout=timeout_s)
@@ -50,7 +53,7 @@ class LocalDevice:
                 raise
             if result_path.is_file():
                 return WorkerResult.read(result_path)
-            if proc.returncode == 130 or proc.returncode == -signal.SIGINT:
+            if proc.returncode in (130, 143) or proc.returncode in (-signal.SIGINT, -signal.SIGTERM):
                 raise KeyboardInterrupt
             return WorkerResult(error=f"worker exited with code {proc.returncode} and no result "
                                       "(crashed or killed; out of memory?)")
@@ -68,8 +71,10 @@ def _die_with_parent() -> None:
 
 
 def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM: before the worker's main() runs it ends the process silently (Python's default); in
+    main() it stops the work like Ctrl-C, without a traceback."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
