@@ -17,6 +17,7 @@ from bench.harness import run_bench
 from bench.records import load_records
 from bench.report import render_report
 from bench.trust import is_noisy, summary
+from pocketbert.common import write_text_atomic
 
 PAPER = {"bert_params_M": 110, "distil_params_M": 66, "bert_stsb_s": 668, "distil_stsb_s": 410,
          "stsb_ratio": 0.61, "qa_faster": 0.71}
@@ -49,7 +50,7 @@ def write_paper_report(root: Path) -> str:
     records = load_records([root])
     text = paper_markdown([r for r in records if Path(r["_path"]).parent.name == "table3"],
                           [r for r in records if Path(r["_path"]).parent.name == "qa"])
-    (Path(root) / "paper.md").write_text(text)
+    write_text_atomic(Path(root) / "paper.md", text)  # whole or not at all (a full disk leaves no half file)
     return text
 
 
