@@ -21,7 +21,8 @@ from export.task_eval import check_eval_data
 from pocketbert import argtypes as t
 from pocketbert.claims import claim
 from pocketbert.common import UsageError, append_log, native_output_captured, quiet_backends
-from pocketbert.models import TASKS
+from pocketbert.models import PRESETS
+from pocketbert.tasks import task_names
 
 eval_spec = t.data_spec(check_eval_data, "squad:PATH")  # squad:PATH or glue:PATH (task-metric data)
 
@@ -33,10 +34,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     precisions = "; ".join(f"{n}: {' '.join(b.precisions)}" for n, b in targets.items())
     all_precisions = sorted({x for b in targets.values() for x in b.precisions})
     p.add_argument("--model", required=True, type=t.model,
-                   help="preset (bert-base, distilbert-base, bert-tiny, distilbert-tiny), "
+                   help=f"preset ({', '.join(PRESETS)}), "
                         "a local Hugging Face folder, or a hub id (needs internet)")
-    p.add_argument("--task", default=d.task, type=t.choice(TASKS, "task"),
-                   help=f"model head: {', '.join(TASKS)} (default: {d.task})")
+    p.add_argument("--task", default=d.task, type=t.choice(task_names, "task"),
+                   help=f"model head: {', '.join(task_names())} (default: {d.task})")
     p.add_argument("--target", nargs="+", default=d.targets, metavar="T",
                    type=t.choice(list(targets), "target"),
                    help=f"one or more of {', '.join(targets)} (default: {' '.join(d.targets)})")

@@ -35,7 +35,9 @@ from pocketbert.common import (
 )
 from pocketbert.contracts import Manifest
 from pocketbert.inputs import pad_inputs
-from pocketbert.models import count_parameters, load_model
+from pocketbert.families import family_of
+from pocketbert.models import count_parameters, load_model, peek_model_type
+from pocketbert.tasks import get_task
 from pocketbert.textgen import synthetic_examples
 
 
@@ -86,6 +88,16 @@ def plan(cfg: ExportConfig) -> list[tuple[str, str]]:
     return pairs
 
 
+def check_family(model_type: str | None, pairs: list[tuple[str, str]], where: str) -> None:
+    """Refuse, before any work, the (target, precision) pairs the model's family cannot make (one
+    line with the reason); None: not known before loading (a hub id)."""
+    if model_type is None:
+        return
+    family = family_of(model_type, where)
+    for target, precision in pairs:
+        family.check_export(target, precision)
+
+
 def run_export(cfg: ExportConfig, log=None) -> list[Path]:
     """Export `cfg.model` to every planned (target, precision); returns the bundle folders."""
     from tqdm import tqdm
@@ -98,8 +110,10 @@ def run_export(cfg: ExportConfig, log=None) -> list[Path]:
         check_choosing_spec(cfg.int8_guided, cfg.eval_data, cfg.task, pairs)
     if cfg.seq_len < 8:
         raise UsageError(f"--seq-len {cfg.seq_len} is too short: use at least 8")
+    check_family(peek_model_type(cfg.model), pairs, cfg.model)
     log(f"loading {cfg.model} ({cfg.task})")
     loaded = load_model(cfg.model, cfg.task, tokenizer=cfg.tokenizer, seed=cfg.seed)
+    check_family(loaded.model_type, pairs, cfg.model)
     if cfg.seq_len > loaded.max_positions:
         raise UsageError(f"--seq-len {cfg.seq_len} exceeds the model's position limit "
                          f"({loaded.max_positions}): use --seq-len {loaded.max_positions} or less")
@@ -218,6 +232,7 @@ def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, cali
     seq = "seq" if result.dynamic_seq else result.seq_lens
     manifest = Manifest(
         target=target_name, precision=precision, task=loaded.task, model_type=loaded.model_type,
+        tokenizer_kind=loaded.tokenizer_kind,
         source=loaded.source, model_file=result.model_file, seq_len=max(result.seq_lens),
         seq_lens=result.seq_lens, dynamic_seq=result.dynamic_seq,
         inputs=[{"name": n, "dtype": result.input_dtype, "shape": [bs, seq]} for n in loaded.input_names],
@@ -255,11 +270,9 @@ def check_export(target: ExportTarget, loaded, precision: str, result, folder: P
     """The target's file check, then parity against PyTorch and (--eval-data) the task gate, run in
     the target's runtime: (parity, task_eval), each {"status": "not run: why"} where that runtime
     can't run here."""
-    from pocketbert.wrapper import OUTPUT_NAMES  # torch
-
     model_path = folder / result.model_file
     if target.check_bundle:
-        target.check_bundle(model_path, loaded.input_names, OUTPUT_NAMES[loaded.task])
+        target.check_bundle(model_path, loaded.input_names, loaded.output_names)
     can_run, why = runtime_available(target)
     why = f"not run: {why}"
     if not can_run:
@@ -288,13 +301,8 @@ def _pad_for(example: dict[str, np.ndarray], seq_lens: list[int]) -> dict[str, n
 
 
 def _output_specs(loaded, bs, seq) -> list[dict]:
-    from pocketbert.wrapper import OUTPUT_NAMES  # torch
-
-    config = loaded.model.config
-    shape = {"question-answering": [bs, seq],
-             "sequence-classification": [bs, config.num_labels],
-             "fill-mask": [bs, seq, config.vocab_size]}[loaded.task]
-    return [{"name": n, "dtype": "float32", "shape": shape} for n in OUTPUT_NAMES[loaded.task]]
+    shape = get_task(loaded.task).output_shape(loaded.model.config, bs, seq)
+    return [{"name": n, "dtype": "float32", "shape": shape} for n in loaded.output_names]
 
 
 def _reference_runner(loaded):

@@ -9,6 +9,7 @@ generated WordPiece vocabulary below.
 
 from __future__ import annotations
 
+import json
 import os
 import string
 from dataclasses import dataclass
@@ -16,25 +17,20 @@ from pathlib import Path
 from typing import Any
 
 from pocketbert.common import UsageError, lookup
-
-# Model types whose architecture the exporters and the distiller know.
-BERT_FAMILY = ("bert", "distilbert")
-
-TASKS = ("question-answering", "sequence-classification", "fill-mask")
+from pocketbert.families import Family, families, family_of
+from pocketbert.tasks import get_task, head_keys
 
 _BERT_BASE = dict(model_type="bert", vocab_size=30522, hidden_size=768, num_hidden_layers=12,
                   num_attention_heads=12, intermediate_size=3072, max_position_embeddings=512)
 _DISTILBERT_BASE = dict(model_type="distilbert", vocab_size=30522, dim=768, n_layers=6, n_heads=12,
                         hidden_dim=3072, max_position_embeddings=512)
 
-# name -> config kwargs. `*-tiny` presets are for tests: seconds to export, same code paths.
+# name -> config kwargs. `<family>-tiny` presets (each family file's tiny config) are for tests:
+# seconds to export, same code paths.
 PRESETS: dict[str, dict[str, Any]] = {
     "bert-base": _BERT_BASE,
     "distilbert-base": _DISTILBERT_BASE,
-    "bert-tiny": dict(model_type="bert", vocab_size=1024, hidden_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, intermediate_size=128, max_position_embeddings=512),
-    "distilbert-tiny": dict(model_type="distilbert", vocab_size=1024, dim=64, n_layers=2,
-                            n_heads=4, hidden_dim=128, max_position_embeddings=512),
+    **{f"{name}-tiny": dict(model_type=name, **fam.tiny) for name, fam in families().items()},
 }
 
 # Labels a preset's task head gets (a random-init head has no real labels; these keep outputs named).
@@ -49,7 +45,15 @@ class LoadedModel:
     tokenizer: Any  # transformers PreTrainedTokenizerFast
     task: str
     source: str  # "preset:NAME", a folder path, or "hub:ID"
-    model_type: str  # "bert" | "distilbert"
+    model_type: str  # the config's model_type (a pocketbert.families name or alias)
+
+    @property
+    def family(self) -> Family:
+        return family_of(self.model_type)
+
+    @property
+    def tokenizer_kind(self) -> str:
+        return self.family.tokenizer_kind
 
     @property
     def max_positions(self) -> int:
@@ -57,28 +61,26 @@ class LoadedModel:
 
     @property
     def uses_token_type_ids(self) -> bool:
-        """BERT has segment embeddings (question=0, context=1); DistilBERT dropped them."""
-        return self.model_type == "bert" and getattr(self.model.config, "type_vocab_size", 0) > 1
+        """Segment embeddings (question=0, context=1) where the family has them (BERT; not DistilBERT)."""
+        return self.family.uses_token_type_ids(self.model.config)
 
     @property
     def input_names(self) -> list[str]:
-        names = ["input_ids", "attention_mask"]
-        return names + ["token_type_ids"] if self.uses_token_type_ids else names
+        return self.family.input_names(self.model.config)
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(get_task(self.task).output_names)
 
     @property
     def label_names(self) -> list[str]:
         id2label = getattr(self.model.config, "id2label", None) or {}
-        return [id2label[i] for i in sorted(id2label)] if self.task == "sequence-classification" else []
+        return [id2label[i] for i in sorted(id2label)] if get_task(self.task).labelled else []
 
 
 def auto_class(task: str):
     """The transformers Auto class of a task (unknown tasks fail listing the valid ones)."""
-    import transformers
-
-    classes = {"question-answering": transformers.AutoModelForQuestionAnswering,
-               "sequence-classification": transformers.AutoModelForSequenceClassification,
-               "fill-mask": transformers.AutoModelForMaskedLM}
-    return lookup(classes, task, "task")
+    return get_task(task).head_class()
 
 
 def preset_config(name: str, **overrides: Any):
@@ -128,6 +130,13 @@ def generated_vocab(size: int = 1024) -> list[str]:
     return vocab + [f"[unused{i}]" for i in range(size - len(vocab))]
 
 
+def preset_tokenizer(spec: str, tokenizer: str | None = None):
+    """The tokenizer of preset `spec`: `tokenizer` (a folder or vocab.txt) when given, else the
+    generated WordPiece vocabulary of its size (at most 1024 entries)."""
+    vocab_size = int(PRESETS[spec]["vocab_size"])
+    return load_tokenizer(tokenizer, vocab_size=min(vocab_size, 1024))
+
+
 def load_tokenizer(path: str | os.PathLike | None, vocab_size: int = 1024):
     """A fast BERT tokenizer from a folder, from a vocab.txt, or generated (path=None)."""
     import tempfile
@@ -153,12 +162,23 @@ def load_tokenizer(path: str | os.PathLike | None, vocab_size: int = 1024):
                      "or a vocab.txt file")
 
 
-def _check_bert_family(config, where: str) -> str:
+def _check_family(config, where: str) -> str:
+    """The config's model_type, or one line naming the supported ones."""
     model_type = getattr(config, "model_type", None)
-    if model_type not in BERT_FAMILY:
-        raise UsageError(f"{where} is a '{model_type}' model, not BERT-family: pocketbert supports "
-                         f"{', '.join(BERT_FAMILY)}")
+    family_of(model_type, where)
     return model_type
+
+
+def peek_model_type(spec: str) -> str | None:
+    """The model_type of a preset or a local folder, read without loading weights (None: a hub id
+    or an unreadable config, which load_model reports)."""
+    if spec in PRESETS:
+        return PRESETS[spec]["model_type"]
+    config = Path(spec).expanduser() / "config.json"
+    try:
+        return json.loads(config.read_text()).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _looks_like_path(spec: str) -> bool:
@@ -169,13 +189,13 @@ def load_model(spec: str, task: str, tokenizer: str | None = None, seed: int = 0
     """Resolve `--model`: a preset name, a local folder, or a hub id (in that order).
 
     Every failure is a UsageError that names the problem and the fix (no traceback for the
-    user): missing folder, not BERT-family, corrupt weights, offline hub id.
+    user): missing folder, unknown model type, corrupt weights, offline hub id.
     """
     auto_class(task)  # fail early on an unknown task
     if spec in PRESETS:
         model = build_preset(spec, task, seed=seed)
         vocab_size = model.config.vocab_size
-        tok = load_tokenizer(tokenizer, vocab_size=min(vocab_size, 1024))
+        tok = preset_tokenizer(spec, tokenizer)
         if len(tok) > vocab_size:
             raise UsageError(f"tokenizer has {len(tok)} tokens but preset '{spec}' only "
                              f"{vocab_size}: use a preset with a larger vocabulary")
@@ -200,7 +220,7 @@ def _load_folder(path: Path, task: str, tokenizer: str | None) -> LoadedModel:
         config = AutoConfig.from_pretrained(path)
     except Exception as e:  # noqa: BLE001 - any parse error is the user's file
         raise UsageError(f"cannot read {path}/config.json ({type(e).__name__}: {e})") from None
-    model_type = _check_bert_family(config, str(path))
+    model_type = _check_family(config, str(path))
     weights = [p for p in ("model.safetensors", "pytorch_model.bin") if (path / p).exists()]
     if not weights and not list(path.glob("model*.safetensors")):
         raise UsageError(f"{path} has no weights (model.safetensors or pytorch_model.bin)")
@@ -241,12 +261,10 @@ def check_loading_info(info: dict, path, task: str) -> None:
                      "they belong to another model or head; re-save the model")
 
 
-_HEAD_PREFIXES = ("qa_outputs.", "classifier.", "pre_classifier.", "cls.", "vocab_transform.",
-                  "vocab_layer_norm.", "vocab_projector.", "pooler.", "bert.pooler.")
-
-
 def _other_head(key: str) -> bool:
-    return key.startswith(_HEAD_PREFIXES) or ".pooler." in key
+    """A task head's or a pooler's weight (every task's and family's head prefixes)."""
+    family_keys = tuple(k for f in families().values() for k in f.head_keys)
+    return key.startswith(head_keys() + family_keys + ("pooler.",)) or ".pooler." in key
 
 
 def hub_reachable(timeout_s: float = 2.0) -> tuple[bool, str]:
@@ -280,7 +298,7 @@ def _load_hub(spec: str, task: str, tokenizer: str | None) -> LoadedModel:
     local = {} if online else {"local_files_only": True}  # cached: no network attempt at all
     try:
         config = AutoConfig.from_pretrained(spec, **local)
-        _check_bert_family(config, f"hub model '{spec}'")
+        _check_family(config, f"hub model '{spec}'")
         model = auto_class(task).from_pretrained(spec, dtype=torch.float32, **local)
         tok = load_tokenizer(tokenizer) if tokenizer else AutoTokenizer.from_pretrained(spec, **local)
     except UsageError:

@@ -1,4 +1,4 @@
-"""The exportable form of a Hugging Face BERT-family model: plain tensors in, a tuple out.
+"""The exportable form of a Hugging Face encoder model: plain tensors in, a tuple out.
 
 WORKAROUND (the one place for it): transformers 5 builds the attention mask inside the model
 (`create_bidirectional_mask`), with `new_ones` and integer adds that break PT2E calibration and
@@ -12,14 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-MASK_BIAS = -1.0e4
+from pocketbert.tasks import get_task
 
-# task -> names of the model outputs, in order
-OUTPUT_NAMES = {
-    "question-answering": ["start_logits", "end_logits"],
-    "sequence-classification": ["logits"],
-    "fill-mask": ["logits"],
-}
+MASK_BIAS = -1.0e4
 
 
 def additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -35,6 +30,7 @@ class ExportWrapper(nn.Module):
         super().__init__()
         self.model = model.eval()
         self.task = task
+        self.outputs = get_task(task).outputs  # the task's graph outputs (and in-graph post-processing)
         self.use_token_type_ids = use_token_type_ids
         self.dtype = next(model.parameters()).dtype  # fp16 models get an fp16 mask
 
@@ -44,9 +40,7 @@ class ExportWrapper(nn.Module):
         if self.use_token_type_ids:
             kwargs["token_type_ids"] = token_type_ids
         out = self.model(**kwargs, return_dict=True)
-        if self.task == "question-answering":
-            return out.start_logits.float(), out.end_logits.float()  # (bs, seq), (bs, seq)
-        return (out.logits.float(),)  # (bs, num_labels) or (bs, seq, vocab)
+        return self.outputs(out, attention_mask)  # e.g. (bs, seq) x2 for QA, (bs, num_labels)
 
 
 def wrap(loaded) -> ExportWrapper:

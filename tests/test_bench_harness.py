@@ -15,6 +15,8 @@ from export.bundle import read_manifest
 from pocketbert.backends import get_runtime
 from pocketbert.common import UsageError
 
+pytestmark = pytest.mark.heavy  # every runtime exported and timed through run_bench
+
 SEQ = 32
 
 

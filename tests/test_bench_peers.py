@@ -18,6 +18,8 @@ import pytest
 from pocketbert.cli import main
 from pocketbert.common import sha256_file
 
+pytestmark = pytest.mark.heavy  # our exports next to plain files, through the bench
+
 SEQ = 32
 
 

@@ -237,6 +237,7 @@ def test_app_runs_an_onnx_bundle_with_its_onnx_runtime_engine(phone, kotlin_buil
     assert not ok and why == "does not run with via=minibench (it runs with via=app)"
 
 
+@pytest.mark.heavy
 @needs_adb
 def test_bench_device_adb_times_executorch_and_onnx_like_the_desktop(phone, kotlin_build, bundle, onnx_bundle, tmp_path):
     """One `pocketbert bench --device adb://` run over an ExecuTorch and an ONNX bundle of the same
@@ -306,10 +307,8 @@ def test_throttling_during_a_run_is_a_warning(phone, kotlin_build, bundle, items
 @needs_adb
 def test_timeout_stops_the_app(phone, bundle, items):
     phone.demo_app = lambda dev, extras: time.sleep(30)  # never writes a result
-    t0 = time.monotonic()
     result = AdbDevice(phone.serial).run_worker(spec(bundle, items), timeout_s=2)
     assert "timed out after 2 s" in result.error
-    assert time.monotonic() - t0 < 20
     assert phone.log[-1].startswith(f"am force-stop {APP_PKG}") or any(
         c.startswith(f"am force-stop {APP_PKG}") for c in phone.log[-4:])
 
@@ -320,12 +319,12 @@ def test_disconnect_mid_run_is_a_clear_error(phone, kotlin_build, bundle, items)
     first = dev.run_worker(spec(bundle, items), timeout_s=120)
     assert not first.error  # taken before the phone went away, and kept by the caller
     phone.drop_on = "run-as org.pocketbert.demo cat"  # the cable is pulled while the app runs
-    t0 = time.monotonic()
     second = dev.run_worker(spec(bundle, items, shape="fixed"), timeout_s=120)
     assert "disconnected" in second.error and "\n" not in second.error
-    third = dev.run_worker(spec(bundle, items), timeout_s=120)  # later runs fail fast, same reason
+    asked = len(phone.log)
+    third = dev.run_worker(spec(bundle, items), timeout_s=120)  # later runs fail at once, same reason
     assert "disconnected" in third.error
-    assert time.monotonic() - t0 < 30
+    assert len(phone.log) == asked  # without asking the gone device anything (no wait on a timeout)
     dev.close()  # no hang on a gone device
 
 
@@ -500,6 +499,7 @@ def test_throttle_warnings():
 
 # ------------------------------------------------------------------------------- through the harness
 
+@pytest.mark.heavy
 @needs_adb
 def test_bench_on_a_phone_keeps_records_on_disconnect_and_merges(phone, kotlin_build, bundle, tmp_path):
     from bench.devices import open_device
@@ -533,6 +533,7 @@ def test_bench_on_a_phone_keeps_records_on_disconnect_and_merges(phone, kotlin_b
     assert f"## {dev.name}:fakephone" in report and "## local:laptop" in report
 
 
+@pytest.mark.heavy
 @needs_adb
 def test_pocketbert_bench_device_adb(phone, bundle, tmp_path, capsys):
     from pocketbert.cli import main

@@ -164,6 +164,7 @@ def cli_run(sshd, bundle, tmp_path_factory):
     return dict(rc=rc, root=root, board=board, out=root / "results" / "two", url=url)
 
 
+@pytest.mark.heavy
 def test_bench_over_ssh_end_to_end(cli_run, sshd, bundle):
     from bench.records import load_records
 
@@ -193,6 +194,7 @@ def test_bench_over_ssh_end_to_end(cli_run, sshd, bundle):
     assert list(cli_run["board"].iterdir()) == [] and _procs_under(cli_run["board"]) == []
 
 
+@pytest.mark.heavy
 def test_board_without_the_runtime_says_how_to_install(sshd, tmp_path):
     no_site = tmp_path / "python3"  # a real Python that sees no site-packages: no numpy, no onnxruntime
     no_site.write_text(f"#!/bin/sh\nexec {sys.executable} -S \"$@\"\n")
@@ -211,6 +213,7 @@ def test_board_without_the_runtime_says_how_to_install(sshd, tmp_path):
         assert dev.run_worker({"kind": "gemm", "threads": 1}).error == why
 
 
+@pytest.mark.heavy
 def test_profile_is_made_on_the_board_and_comes_back(run_spec, sshd, tmp_path):
     """bench --profile on a board: the worker profiles there with the runtime's own profiler and the
     profile comes back in its result, beside the plain samples; nothing is left on the board."""
@@ -229,16 +232,15 @@ def test_profile_is_made_on_the_board_and_comes_back(run_spec, sshd, tmp_path):
     assert list(board.iterdir()) == []  # the trace was written in the worker's temp folder, now gone
 
 
+@pytest.mark.heavy
 def test_timeout_and_ctrl_c_stop_the_worker_on_the_board(run_spec, sshd, tmp_path):
     import dataclasses
 
     board = _board_dir(tmp_path)
     spec = dataclasses.replace(run_spec, warmup=10**8)
     with SshDevice(sshd.url(python=sys.executable, tmp=str(board)), log=lambda m: None) as dev:
-        t0 = time.monotonic()
         result = dev.run_worker(spec, timeout_s=2)
         assert result.error == f"timed out after 2 s on {dev.name}; the worker there was stopped"
-        assert time.monotonic() - t0 < 30
         assert _procs_under(board) == []  # stopped before run_worker returned
         assert list(Path(dev._session).glob("run.*")) == []
     assert list(board.iterdir()) == []
@@ -266,6 +268,7 @@ def test_timeout_and_ctrl_c_stop_the_worker_on_the_board(run_spec, sshd, tmp_pat
     assert _procs_under(board) == [] and list(board.iterdir()) == []  # the worker stopped, its files gone
 
 
+@pytest.mark.heavy
 def test_dropped_connection_mid_run(run_spec, sshd, tmp_path):
     import dataclasses
 
@@ -298,6 +301,7 @@ def test_dropped_connection_mid_run(run_spec, sshd, tmp_path):
     assert list(board.iterdir()) == []  # close() cleaned up what the dropped run left
 
 
+@pytest.mark.heavy
 def test_full_board_disk_is_a_clear_error(run_spec, sshd, tmp_path):
     if os.geteuid() != 0:
         pytest.skip("mounting a tiny tmpfs as the board's full disk needs root")

@@ -189,7 +189,7 @@ def test_bad_models(corpus, tmp_path):
         distill(_cfg(corpus, tmp_path / "b", student_layers="0,1,2"))
     (tmp_path / "roberta").mkdir()
     (tmp_path / "roberta" / "config.json").write_text('{"model_type": "roberta"}')
-    with pytest.raises(UsageError, match="not BERT-family"):
+    with pytest.raises(UsageError, match="is a 'roberta' model: pocketbert supports bert, distilbert"):
         distill(_cfg(corpus, tmp_path / "c", teacher=str(tmp_path / "roberta")))
     assert not any((tmp_path / x).exists() for x in "abc")
 

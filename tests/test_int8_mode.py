@@ -22,6 +22,8 @@ from export.targets.onnx import float_weights
 from test_export import _error  # the export CLI's one-line-error check, shared
 from test_int8_guided import _squad  # a small SQuAD file of the generated vocabulary
 
+pytestmark = pytest.mark.heavy  # both int8 modes built, checked and timed
+
 SEQ = 32
 
 

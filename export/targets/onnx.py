@@ -50,14 +50,14 @@ OPSET = 18
 
 def export_onnx(loaded, precision: str, cfg, calibration: list[dict[str, np.ndarray]],
                 bundle: Path, log=print) -> ExportResult:
-    from pocketbert.wrapper import OUTPUT_NAMES, ExportWrapper
+    from pocketbert.wrapper import ExportWrapper
 
     work = bundle / ".work"
     work.mkdir()
     fp32_path = work / "fp32.onnx"
     wrapper = ExportWrapper(loaded.model, loaded.task, loaded.uses_token_type_ids).eval()
     log("torch.onnx.export (dynamo)")
-    _export_fp32(wrapper, loaded, OUTPUT_NAMES[loaded.task], fp32_path)
+    _export_fp32(wrapper, loaded, loaded.output_names, fp32_path)
     path = fp32_path
     fusions: dict[str, int] = {}
     int_attention = precision == "int8" and int8_mode(cfg) == "int-attention"
@@ -67,7 +67,10 @@ def export_onnx(loaded, precision: str, cfg, calibration: list[dict[str, np.ndar
     elif getattr(cfg, "onnx_fuse", True) and precision != "fp16":  # fp16 converter: plain ops only
         log("fusing attention / SkipLayerNorm / BiasGelu (onnxscript optimize_for_ort)")
         path, fusions = fuse(path, work / "fused.onnx")
-    if cfg.onnx_optimize:
+    ort_optimized = bool(cfg.onnx_optimize and loaded.family.ort_model_type)
+    if cfg.onnx_optimize and not ort_optimized:
+        log(f"--onnx-optimize skipped: ORT's transformer optimizer has no model type for {loaded.model_type}")
+    if ort_optimized:
         log("ORT transformer optimizer (fused attention / LayerNorm / GELU)")
         path = _optimize(path, loaded, work / "optimized.onnx")
     guided_notes = None
@@ -102,7 +105,7 @@ def export_onnx(loaded, precision: str, cfg, calibration: list[dict[str, np.ndar
             **({"int8_blockwise": dict(BLOCKWISE)} if int8_mode(cfg) == "blockwise" else {})}
     return ExportResult(model_file=MODEL_FILE, input_dtype="int64", seq_lens=[cfg.seq_len],
                         dynamic_seq=True, dynamic_batch=True, delegation=coverage,
-                        notes={"opset": OPSET, "ort_optimized": bool(cfg.onnx_optimize),
+                        notes={"opset": OPSET, "ort_optimized": ort_optimized,
                                "fusions": fusions,
                                **(int8 if precision == "int8" else
                                   {"quantization": "fp16 weights" if precision == "fp16" else "none"}),
@@ -194,9 +197,8 @@ def _optimize(path: Path, loaded, out: Path) -> Path:
     from onnxruntime.transformers.optimizer import optimize_model
 
     config = loaded.model.config
-    heads = getattr(config, "num_attention_heads", None) or config.n_heads
-    hidden = getattr(config, "hidden_size", None) or config.dim
-    model = optimize_model(str(path), model_type="bert", num_heads=heads, hidden_size=hidden,
+    model = optimize_model(str(path), model_type=loaded.family.ort_model_type,
+                           num_heads=config.num_attention_heads, hidden_size=config.hidden_size,
                            opt_level=1, use_gpu=False)
     model.save_model_to_file(str(out))
     return out
