@@ -235,6 +235,31 @@ def unmeasured_choice(asked: str, chosen: str, reason: str) -> dict:
     return Int8Choice(asked=asked, chosen=chosen, reason=reason, cpu=int8_cpu_facts()).to_dict()
 
 
+# CPU features an int8 kernel choice can hinge on (x86 VNNI / AMX, Arm dot product / i8mm): a bundle
+# whose int8 mode was timed on a CPU with other ones may not have the faster mode where it runs
+INT8_FEATURES = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
+
+
+def chosen_elsewhere(manifest_notes: dict, machine: dict) -> str | None:
+    """One line when a bundle's int8 mode was chosen by timing on another CPU than `machine` (a bench
+    record's machine: cpu_model, isa_flags), naming both and their int8 features; else None."""
+    choice = (manifest_notes or {}).get("int8_choice") or {}
+    cpu = choice.get("cpu") or {}
+    if not choice.get("candidates") or not cpu.get("model"):
+        return None  # not chosen by timing (asked by name, or auto resolved without measuring)
+    here = machine.get("cpu_model")
+    if cpu["model"] == here:
+        return None
+
+    def features(flags) -> str:
+        return ", ".join(f for f in INT8_FEATURES if f in flags) or "no int8 dot product"
+
+    flags_then = cpu.get("isa_flags") or [f for f in INT8_FEATURES if cpu.get(f)]
+    return (f"int8 mode {choice.get('chosen')} was chosen by timing on {cpu['model']} "
+            f"({features(flags_then)}), benchmarked on {here} ({features(machine.get('isa_flags') or [])}): "
+            "re-export with --int8-mode auto there, or time the modes there (--int8-mode NAME)")
+
+
 def _parity_figures(parity: dict) -> dict:
     keys = ("status", "min_snr_db", "min_cosine", "max_abs_diff", "decision_agreement")
     return {k: parity[k] for k in keys if k in parity}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from export.int8_choice import Candidate, auto_modes, choose, interleaved_ms
+from export.int8_choice import Candidate, auto_modes, chosen_elsewhere, choose, interleaved_ms
 from export.targets import get_target
 
 
@@ -73,3 +73,33 @@ def test_interleaved_timing_rotates_the_order_every_round():
     assert ran[:3] == ["a", "b", "c"]  # one warm-up call each
     assert ran[3:] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]  # each leads one round
     assert {k: len(v) for k, v in samples.items()} == {"a": 3, "b": 3, "c": 3}
+
+
+# ------------------------------------------------------------------ a bundle timed on another CPU
+
+VNNI = {"model": "AMD EPYC 9R14", "avx512_vnni": True, "isa_flags": ["avx2", "avx512f", "avx512_vnni"]}
+CHOSEN = {"int8_choice": {"chosen": "int-attention", "candidates": [{"mode": "dynamic"}], "cpu": VNNI}}
+
+
+def test_a_choice_timed_on_another_cpu_is_named_with_both_cpus_int8_features():
+    arm = {"cpu_model": "4x Cortex-A76 + 4x Cortex-A55", "isa_flags": ["asimd", "asimddp"]}
+    line = chosen_elsewhere(CHOSEN, arm)
+    assert "int-attention" in line and "AMD EPYC 9R14 (avx512_vnni)" in line
+    assert "Cortex-A76" in line and "(asimddp)" in line and "\n" not in line
+    assert chosen_elsewhere(CHOSEN, {"cpu_model": "AMD EPYC 9R14", "isa_flags": []}) is None  # same CPU
+    assert chosen_elsewhere({"int8_mode": "dynamic"}, arm) is None  # asked by name: nothing was timed
+    unmeasured = {"int8_choice": {"chosen": "dynamic", "candidates": [], "cpu": VNNI}}
+    assert chosen_elsewhere(unmeasured, arm) is None  # auto resolved without timing (guided, no runtime)
+
+
+def test_the_bench_report_says_when_a_bundle_was_chosen_on_another_cpu():
+    from test_bench_path import _record
+
+    from bench.report import markdown
+
+    line = chosen_elsewhere(CHOSEN, {"cpu_model": "Intel Xeon", "isa_flags": ["avx2"]})
+    text = markdown([_record(precision="int8", notes={"int8_chosen_elsewhere": line})])
+    assert "## int8 chosen on another CPU" in text  # its line (escaped for Markdown) in a table row
+    assert any(row.startswith("| m | onnx | int8 |") and "AMD EPYC 9R14" in row and "Intel Xeon" in row
+               for row in text.splitlines())
+    assert "another CPU" not in markdown([_record(precision="int8")])
