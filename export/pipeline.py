@@ -17,9 +17,9 @@ from export.bundle import MANIFEST, describe_files
 from export.coverage import coverage_warning, delegated_label
 from export.int8_choice import INT8_MODES, auto_modes, choose_int8_mode, resolve, unmeasured_choice
 from export.int8_guided import check_choosing_spec
-from export.parity import check_parity, tolerance_for
+from export.parity import TOLERANCES, check_parity, tolerance_for
 from export.targets import ExportTarget, all_targets, get_target
-from export.task_eval import load_task_data, max_metric_drop
+from export.task_eval import load_task_data, max_metric_drop, min_agreement
 from pocketbert.backends import LoadRequest, check_precision, get_runtime
 from pocketbert.common import (
     CheckFailed,
@@ -60,6 +60,11 @@ class ExportConfig:
     max_f1_drop: float = 3.0  # F1 points an export may lose vs fp32 (int8 here: ~2.5)
     max_accuracy_drop: float = 1.0  # glue: accuracy points an export may lose vs fp32 (~10 rows in 1000)
     min_identical_answers: float = 0.0  # share of answers equal to fp32's an export must keep (0: no bound)
+    max_spearman_drop: float = 0.5  # stsb: Spearman points an embedding export may lose vs fp32 (issue 30's bound)
+    # stsb: mean cosine of the export's embeddings to fp32's: the int8 parity bound, held on average over real text
+    min_mean_cosine: float = TOLERANCES["int8"].min_cosine
+    # text: share of words labelled as fp32 labels them (token-classification); one flipped label in ~30 words
+    min_label_agreement: float = 0.97
     int8_guided: str | None = None  # squad:/glue:PATH to choose on: keep int8's most harmful layers fp32
     int8_guided_questions: int = 300  # choosing questions (rows): ~2 points of identical answers, ~1 min a step
     # what guided int8 aims at on its choosing data, whatever the (looser) export gate: answers kept,
@@ -151,17 +156,19 @@ def run_export(cfg: ExportConfig, log=None) -> list[Path]:
 def summary_markdown(manifests: list[tuple[str, dict]]) -> str:
     """A Markdown table of bundles: size, parity figures, task metric, export time."""
     lines = ["| bundle | size MB | parity | max abs diff | min SNR dB | agreement | "
-             "F1 or acc. (fp32) | identical answers | delegated | export s |",
+             "task metric (fp32) | identical answers | delegated | export s |",
              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, m in manifests:
         p = m["parity"]
         size = m["files"][m["model_file"]]["bytes"] / 1e6
         fmt = lambda k, f: format(p[k], f) if k in p else "-"  # noqa: E731
         t = m.get("task_eval") or {}
-        metric = t.get("metric", "squad_f1").removeprefix("squad_")  # f1 or accuracy
-        f1 = (f"{t['export'][metric]:.2f} ({t['fp32_pytorch'][metric]:.2f})" if "export" in t
-              else t.get("status", "-"))
-        same = f"{t['identical_answers']:.1%}" if "identical_answers" in t else "-"
+        exp = t.get("export") or {}
+        metric = "f1" if "f1" in exp else next(iter(exp), None)  # f1, accuracy, spearman or label_agreement
+        ref = f" ({t['fp32_pytorch'][metric]:.2f})" if metric in t.get("fp32_pytorch", {}) else ""
+        f1 = f"{t['export'][metric] * (100 if metric == 'label_agreement' else 1):.2f}{ref}" if metric else t.get("status", "-")
+        same = (f"{t['identical_answers']:.1%}" if "identical_answers" in t else
+                f"cos {t['mean_cosine_to_fp32']:.5f}" if "mean_cosine_to_fp32" in t else "-")
         lines.append(f"| {name} | {size:.1f} | {p['status']} | {fmt('max_abs_diff', '.2e')} | "
                      f"{fmt('min_snr_db', '.1f')} | {fmt('decision_agreement', '.1%')} | {f1} | "
                      f"{same} | {delegated_label(m.get('delegation'))} | {m['export_seconds']:.0f} |")
@@ -241,7 +248,8 @@ def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, cali
                         ("cls_token_id", "sep_token_id", "pad_token_id", "mask_token_id", "unk_token_id")},
         do_lower_case=bool(getattr(loaded.tokenizer, "do_lower_case", True)),
         parameters=count_parameters(loaded.model), parity=parity, task_eval=task_eval,
-        export_seconds=round(export_seconds, 2), notes=result.notes or {}, delegation=result.delegation,
+        export_seconds=round(export_seconds, 2), delegation=result.delegation,
+        notes={**(result.notes or {}), **({"pooling": loaded.pooling.to_dict()} if loaded.pooling else {})},
         config={**asdict(cfg), "out": str(cfg.out), "target": target_name, "precision": precision},
         versions=library_versions(), git_revision=git_revision(),
         created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -285,11 +293,10 @@ def check_export(target: ExportTarget, loaded, precision: str, result, folder: P
     task_eval = None
     if task_data is not None:
         data = task_data["data"]
-        log(f"task eval: {'SQuAD F1' if data.kind == 'squad' else 'accuracy'} on {data.size} "
-            f"{'questions' if data.kind == 'squad' else 'rows'} vs PyTorch fp32")
+        log(f"task eval: {data.kind} on {data.size} {data.unit} vs PyTorch fp32")
         pad = None if result.dynamic_seq else max(result.seq_lens)
         task_eval = data.score(loaded.input_names, reference, runner, pad,
-                               max_metric_drop(cfg, data.kind), cfg.min_identical_answers,
+                               max_metric_drop(cfg, data.kind), min_agreement(cfg, data.kind),
                                task_data["cache"])
     return parity, task_eval
 
@@ -311,7 +318,7 @@ def _reference_runner(loaded):
 
     from pocketbert.wrapper import ExportWrapper  # torch
 
-    wrapper = ExportWrapper(loaded.model, loaded.task, loaded.uses_token_type_ids).eval()
+    wrapper = ExportWrapper(loaded.model, loaded.task, loaded.uses_token_type_ids, loaded.pooling).eval()
 
     def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         with torch.no_grad():

@@ -18,6 +18,7 @@ from typing import Any
 
 from pocketbert.common import UsageError, lookup
 from pocketbert.families import Family, families, family_of
+from pocketbert.pooling import DEFAULT_POOLING, read_pooling, transformer_folder
 from pocketbert.tasks import get_task, head_keys
 
 _BERT_BASE = dict(model_type="bert", vocab_size=30522, hidden_size=768, num_hidden_layers=12,
@@ -46,6 +47,7 @@ class LoadedModel:
     task: str
     source: str  # "preset:NAME", a folder path, or "hub:ID"
     model_type: str  # the config's model_type (a pocketbert.families name or alias)
+    pooling: Any = None  # a pooled task's pocketbert.pooling.Pooling (built into the graph)
 
     @property
     def family(self) -> Family:
@@ -100,7 +102,22 @@ def build_preset(name: str, task: str, seed: int = 0, **overrides: Any):
     config = preset_config(name, num_labels=PRESET_NUM_LABELS, **overrides)
     torch.manual_seed(seed)
     model = auto_class(task).from_config(config)
-    return model.eval()
+    return _drop_pooler(model).eval()
+
+
+def _drop_pooler(model):
+    """An encoder without BERT's pooler (a dense layer on [CLS] that a pooled sentence embedding does
+    not read): not exported, not run. Task heads never have one at the top level."""
+    if getattr(model, "pooler", None) is not None:
+        model.pooler = None
+    return model
+
+
+def _pooling(task: str, folder: Path | None = None):
+    """A pooled task's pooling: the folder's sentence-transformers config, else the default."""
+    if not get_task(task).pooled:
+        return None
+    return read_pooling(folder) if folder is not None else DEFAULT_POOLING
 
 
 # ---------------------------------------------------------------- tokenizers
@@ -174,7 +191,7 @@ def peek_model_type(spec: str) -> str | None:
     or an unreadable config, which load_model reports)."""
     if spec in PRESETS:
         return PRESETS[spec]["model_type"]
-    config = Path(spec).expanduser() / "config.json"
+    config = transformer_folder(Path(spec).expanduser()) / "config.json"
     try:
         return json.loads(config.read_text()).get("model_type")
     except (OSError, ValueError, AttributeError):
@@ -199,7 +216,7 @@ def load_model(spec: str, task: str, tokenizer: str | None = None, seed: int = 0
         if len(tok) > vocab_size:
             raise UsageError(f"tokenizer has {len(tok)} tokens but preset '{spec}' only "
                              f"{vocab_size}: use a preset with a larger vocabulary")
-        return LoadedModel(model, tok, task, f"preset:{spec}", model.config.model_type)
+        return LoadedModel(model, tok, task, f"preset:{spec}", model.config.model_type, _pooling(task))
 
     path = Path(spec).expanduser()
     if path.is_dir():
@@ -210,10 +227,12 @@ def load_model(spec: str, task: str, tokenizer: str | None = None, seed: int = 0
     return _load_hub(spec, task, tokenizer)
 
 
-def _load_folder(path: Path, task: str, tokenizer: str | None) -> LoadedModel:
+def _load_folder(folder: Path, task: str, tokenizer: str | None) -> LoadedModel:
     import torch
     from transformers import AutoConfig
 
+    pooling = _pooling(task, folder)
+    path = transformer_folder(folder)  # a sentence-transformers folder may keep its encoder in a subfolder
     if not (path / "config.json").exists():
         raise UsageError(f"{path} has no config.json: it is not a Hugging Face model folder")
     try:
@@ -237,7 +256,7 @@ def _load_folder(path: Path, task: str, tokenizer: str | None) -> LoadedModel:
         hf_logging.set_verbosity(verbosity)
     check_loading_info(info, path, task)
     tok = load_tokenizer(tokenizer or path)
-    return LoadedModel(model.eval(), tok, task, str(path), model_type)
+    return LoadedModel(_drop_pooler(model).eval(), tok, task, str(folder), model_type, pooling)
 
 
 def check_loading_info(info: dict, path, task: str) -> None:
@@ -247,7 +266,8 @@ def check_loading_info(info: dict, path, task: str) -> None:
     Missing keys (left at random init) are refused, including the task head: a folder without a
     trained head for `task` is not a model for that task. Unexpected keys are refused too, except
     other tasks' heads and the pooler (a QA folder loaded for fill-mask drops its span head)."""
-    missing = list(info.get("missing_keys") or [])
+    missing = [k for k in info.get("missing_keys") or []  # an encoder saved without its pooler: dropped anyway
+               if not (get_task(task).pooled and _other_head(k))]
     unexpected = [k for k in info.get("unexpected_keys") or [] if not _other_head(k)]
     mismatched = list(info.get("mismatched_keys") or [])
     if not (missing or unexpected or mismatched):
@@ -306,7 +326,7 @@ def _load_hub(spec: str, task: str, tokenizer: str | None) -> LoadedModel:
     except Exception as e:  # noqa: BLE001 - offline, unknown id, gated repo...
         raise UsageError(f"cannot get '{spec}' from the Hugging Face hub ({type(e).__name__}); "
                          f"offline? pass a local folder or a preset: {', '.join(PRESETS)}") from None
-    return LoadedModel(model.eval(), tok, task, f"hub:{spec}", config.model_type)
+    return LoadedModel(_drop_pooler(model).eval(), tok, task, f"hub:{spec}", config.model_type, _pooling(task))
 
 
 def _in_hub_cache(spec: str) -> bool:

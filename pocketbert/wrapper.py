@@ -9,6 +9,8 @@ stays finite in fp16 (CoreML) and softmax still gives padded keys exactly zero w
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import nn
 
@@ -26,11 +28,13 @@ def additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype = torch.float
 class ExportWrapper(nn.Module):
     """forward(input_ids, attention_mask[, token_type_ids]) -> tuple of task outputs."""
 
-    def __init__(self, model: nn.Module, task: str, use_token_type_ids: bool):
+    def __init__(self, model: nn.Module, task: str, use_token_type_ids: bool, pooling=None):
         super().__init__()
         self.model = model.eval()
         self.task = task
-        self.outputs = get_task(task).outputs  # the task's graph outputs (and in-graph post-processing)
+        outputs = get_task(task).outputs  # the task's graph outputs (and in-graph post-processing)
+        # feature-extraction: the model's own pooling (a sentence-transformers folder's), else the task's default
+        self.outputs = partial(outputs, pooling=pooling) if pooling is not None else outputs
         self.use_token_type_ids = use_token_type_ids
         self.dtype = next(model.parameters()).dtype  # fp16 models get an fp16 mask
 
@@ -45,4 +49,4 @@ class ExportWrapper(nn.Module):
 
 def wrap(loaded) -> ExportWrapper:
     """Wrap a pocketbert.models.LoadedModel."""
-    return ExportWrapper(loaded.model, loaded.task, loaded.uses_token_type_ids)
+    return ExportWrapper(loaded.model, loaded.task, loaded.uses_token_type_ids, loaded.pooling)

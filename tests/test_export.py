@@ -344,7 +344,7 @@ def test_eval_data_errors(tmp_path, capsys):
     err = _error(capsys, "--model", "bert-tiny", "--eval-data", "squad:/no/such.json",
                  "--out", str(tmp_path / "o"))
     assert "not found" in err
-    err = _error(capsys, "--model", "bert-tiny", "--eval-data", "stsb:x", "--out", str(tmp_path / "o"))
+    err = _error(capsys, "--model", "bert-tiny", "--eval-data", "csv:x", "--out", str(tmp_path / "o"))
     assert "expected squad:PATH" in err
 
 

@@ -48,7 +48,7 @@ def export_coreml(loaded, precision: str, cfg, calibration: list[dict[str, np.nd
         from export.quant import without_zero_embedding_rows  # torch
 
         model = without_zero_embedding_rows(model)
-    wrapper = ExportWrapper(model, loaded.task, loaded.uses_token_type_ids).eval()
+    wrapper = ExportWrapper(model, loaded.task, loaded.uses_token_type_ids, loaded.pooling).eval()
     example = tuple(torch.ones((1, lens[0]), dtype=torch.int32) for _ in loaded.input_names)
     log("tracing")
     with torch.no_grad():

@@ -55,7 +55,7 @@ def export_onnx(loaded, precision: str, cfg, calibration: list[dict[str, np.ndar
     work = bundle / ".work"
     work.mkdir()
     fp32_path = work / "fp32.onnx"
-    wrapper = ExportWrapper(loaded.model, loaded.task, loaded.uses_token_type_ids).eval()
+    wrapper = ExportWrapper(loaded.model, loaded.task, loaded.uses_token_type_ids, loaded.pooling).eval()
     log("torch.onnx.export (dynamo)")
     _export_fp32(wrapper, loaded, loaded.output_names, fp32_path)
     path = fp32_path

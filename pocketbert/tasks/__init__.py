@@ -28,6 +28,7 @@ class Task:
     workloads: tuple[str, ...] = ()  # bench workloads that time it
     distill_modes: tuple[str, ...] = ()  # `distill task --task` names it is distilled under
     labelled: bool = False  # outputs are scores over config.id2label
+    pooled: bool = False  # the graph pools token states into one vector (pocketbert.pooling, read per model)
     description: str = ""
 
     def head_class(self):
