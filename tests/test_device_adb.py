@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from bench.devices import minibench
-from bench.devices.adb import (AdbDevice, AdbError, AdbOptions, parse_runner_output, parse_url,
-                               throttle_warnings)
+from bench.devices.adb import AdbDevice, AdbError, AdbOptions, parse_url
+from bench.devices.phone_runs import parse_runner_output
+from bench.devices.remote import throttle_warnings
 from pocketbert.common import UsageError
 from tests.fake_adb import APP_EXTERNAL, APP_PKG, MINIBENCH_PKG, FakeAdbDevice, run_demo_benchmark
 
@@ -489,9 +490,9 @@ def test_device_url_options(tmp_path):
 
 
 def test_throttle_warnings():
-    cool = {"cores": {"4": {"scaling_max_freq": 2800000}}, "soc_temperature_c": 35.0}
+    cool = {"cores": {"4": {"cap_mhz": 2800}}, "soc_temperature_c": 35.0}
     assert throttle_warnings(cool, cool) == []
-    capped = {"cores": {"4": {"scaling_max_freq": 1900000}}, "soc_temperature_c": 52.0}
+    capped = {"cores": {"4": {"cap_mhz": 1900}}, "soc_temperature_c": 52.0}
     assert throttle_warnings(cool, capped) == [
         "throttled: cpu4 max frequency fell from 2800 to 1900 MHz during the run",
         "warming: SoC temperature rose 17 °C during the run (35 -> 52 °C)"]

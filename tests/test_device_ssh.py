@@ -60,17 +60,20 @@ def test_identity_and_throttle_parsing():
     cpu = parse_cpuinfo(RPI4_CPUINFO)
     assert cpu["cpu_model"] == "2x Cortex-A72" and cpu["soc"] == "BCM2835" and cpu["processors"] == 2
     assert cpu["isa_flags"] == ["asimd"]
-    sec = {"governor": ["/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor ondemand",
-                        "/sys/devices/system/cpu/cpu1/cpufreq/scaling_governor ondemand"],
-           "cap_khz": ["/sys/devices/system/cpu/cpu0/cpufreq/scaling_max_freq 1800000"],
-           "thermal": ["thermal_zone0 cpu-thermal 61855"], "throttled": ["throttled=0x0"]}
-    before = parse_state(sec)
-    assert before["governor"] == "ondemand" and before["temperature_c"] == {"cpu-thermal": 61.9}
-    assert throttle_warnings(before, before, {"cpu0": 1800}) == []
-    hot = parse_state({**sec, "thermal": ["thermal_zone0 cpu-thermal 84000"], "throttled": ["throttled=0x20002"],
-                       "cap_khz": ["/sys/devices/system/cpu/cpu0/cpufreq/scaling_max_freq 1500000"]})
-    warnings = " | ".join(throttle_warnings(before, hot, {"cpu0": 1800}))
-    assert "get_throttled 0x0 -> 0x20002" in warnings and "capped to 1500 MHz" in warnings
+    cpus = "/sys/devices/system/cpu/cpu{}/cpufreq/{}:{}"
+    text = "\n".join([cpus.format(0, "scaling_governor", "ondemand"), cpus.format(1, "scaling_governor", "ondemand"),
+                      cpus.format(0, "cpuinfo_max_freq", 1800000), cpus.format(0, "scaling_max_freq", 1800000),
+                      "/sys/class/thermal/thermal_zone0/type:cpu-thermal", "/sys/class/thermal/thermal_zone0/temp:61855",
+                      "/proc/loadavg:0.52 0.40 0.31 1/123 4567", "time_utc:2026-01-01T00:00:00Z", "throttled=0x0"])
+    before = parse_state(text)  # bench.devices.remote: one reader for boards and phones (STATE_SH's output)
+    assert before["governor"] == "ondemand" and before["temperature_c"] == {"thermal_zone0:cpu-thermal": 61.9}
+    assert before["cores"]["0"] == {"governor": "ondemand", "max_mhz": 1800, "cap_mhz": 1800}
+    assert before["load_avg_1m"] == 0.52 and before["soc_temperature_c"] == 61.9
+    assert throttle_warnings(before, before) == []
+    hot = parse_state(text.replace(":61855", ":84000").replace("=0x0", "=0x20002")
+                      .replace("scaling_max_freq:1800000", "scaling_max_freq:1500000"))
+    warnings = " | ".join(throttle_warnings(before, hot))
+    assert "get_throttled 0x0 -> 0x20002" in warnings and "cpu0 max frequency fell from 1800 to 1500 MHz" in warnings
     assert "hot: SoC at 84 °C" in warnings  # pocketbert.machine.heat_warnings: one rule for boards and phones
 
 
