@@ -11,6 +11,7 @@ from pocketbert.models import load_model
 WIKI = Path(__file__).resolve().parents[2] / "shared" / "data" / "wikitext2" / "valid.txt"
 
 
+@pytest.mark.heavy  # a (tiny) training run
 @pytest.mark.skipif(not WIKI.is_file(), reason="../shared/data absent")
 def test_student_embedding_approaches_the_teacher_and_keeps_its_pooling(tmp_path):
     from tests.test_task_sentences import st_folder
