@@ -78,6 +78,24 @@ def test_family_entry_matches_its_transformers_model(name):
     torch.testing.assert_close(got[keep], out.logits[keep], atol=1e-4, rtol=1e-4)
 
 
+LIMITS = [(n, k) for n, f in families().items() for k in f.limits]
+
+
+@pytest.mark.parametrize("name,limit", LIMITS)
+def test_every_measured_limit_refuses_its_cells_in_one_line_before_loading(name, limit, tmp_path, monkeypatch):
+    from export.pipeline import ExportConfig, run_export
+    from export.targets import get_target
+
+    target, _, precision = limit.partition("/")
+    precision = precision or get_target(target).precisions[0]
+    monkeypatch.setattr("export.pipeline.load_model", lambda *a, **k: pytest.fail("loaded before refusing"))
+    cfg = ExportConfig(model=f"{name}-tiny", targets=[target], precisions=[precision], out=str(tmp_path / "o"))
+    with pytest.raises(UsageError) as e:
+        run_export(cfg, log=lambda *_: None)
+    assert str(e.value) == f"{name} models cannot be exported to {target} {precision}: {families()[name].limits[limit]}"
+    assert "\n" not in str(e.value) and not (tmp_path / "o").exists()
+
+
 def test_a_family_that_cannot_export_a_cell_says_why_before_any_work(monkeypatch, tmp_path):
     from export.pipeline import ExportConfig, run_export
     from pocketbert.families import REGISTRY

@@ -25,5 +25,13 @@ register(Family(
     position_ids="relative",
     head_keys=("cls.", "lm_predictions."),
     mask="binary",
+    limits={  # measured: scripts/export_matrix.py (docs/export-matrix.md)
+        "coreml": "coremltools 9.0 cannot convert the int() cast in its relative-position bucket code "
+                  "(TypeError in the aten::Int converter)",
+        "executorch/fp32": "ExecuTorch's XNNPACK lowering fails on its relative-position attention "
+                           "(an output node is also a graph input: a pass-through argument)",
+        "executorch/int8": "its PT2E int8 graph fails in calibration: gather() in the relative-position "
+                           "attention gets a non-integer index",
+    },
     ort_model_type="bert",
 ))
