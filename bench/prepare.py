@@ -16,10 +16,11 @@ from bench.machine import probe_program_path
 from bench.planning import BenchPlan, Run, export_folder, export_want, tokenizer_source
 from bench.workloads import Item, Workload, save_items
 from export.coverage import delegation_fields
+from export.int8_choice import chosen_elsewhere
 from pocketbert.backends import get_runtime
 from pocketbert.common import UsageError
 from pocketbert.contracts import Record, WorkerSpec
-from pocketbert.models import count_parameters, load_model, load_tokenizer
+from pocketbert.models import PRESETS, count_parameters, load_model, load_tokenizer, preset_tokenizer
 
 
 @dataclass
@@ -132,6 +133,9 @@ def _with_bundle(record: Record, spec: WorkerSpec, run: Run, plan: BenchPlan,
     record = dataclasses.replace(record, seq_len=seq_len, bundle=str(folder), model_file_bytes=model_file["bytes"],
                                  model_file_sha256=model_file["sha256"],
                                  **delegation_fields(manifest))  # the manifest's coverage: the "delegated" column
+    other_cpu = chosen_elsewhere(manifest.get("notes") or {}, record.machine)
+    if other_cpu:  # its int8 mode was timed on another CPU: the report says so
+        record = dataclasses.replace(record, notes={**(record.notes or {}), "int8_chosen_elsewhere": other_cpu})
     if peer:
         why = _peer_problem(manifest, run, ready.workload)
         if why:
@@ -222,6 +226,8 @@ def tokenizer_for(model: str, tokenizer: str | None, runs: list[Run]):
     given = next((r for r in runs if r.bundle), None)
     if given:
         return load_tokenizer(tokenizer_source(given))
+    if model in PRESETS:
+        return preset_tokenizer(model)  # its family's own kind (BPE/SentencePiece presets too)
     return load_tokenizer(model if Path(model).expanduser().is_dir() else None)
 
 

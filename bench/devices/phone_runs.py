@@ -1,7 +1,8 @@
 """What runs on a phone for one bench run, over the adb transport (bench/devices/adb.py), one function
 per `via`: the pocketbert demo app's benchmark activity (via=app), ExecuTorch's minibench app
 (via=minibench) or a runner binary (via=runner). Each returns the record the phone made of the run
-(WorkerResult.record); a failure is a one-line AdbError."""
+(WorkerResult.record); a failure is a one-line AdbError. `dev` is the AdbDevice: its shell, put,
+send_bundle and stop_quietly."""
 
 from __future__ import annotations
 
@@ -11,14 +12,11 @@ import shlex
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bench.devices import minibench
 from bench.devices.remote import RemoteError as AdbError
 from bench.devices.remote import last_line
-
-if TYPE_CHECKING:
-    from bench.devices.adb import AdbDevice
 
 APP_PACKAGE = "org.pocketbert.demo"
 APP_COMPONENT = f"{APP_PACKAGE}/.BenchmarkActivity"
@@ -27,7 +25,7 @@ REMOTE_ROOT = "/data/local/tmp/pocketbert"
 POLL_S = 0.5  # how often a finished result file is looked for
 
 
-def wait_file(dev: AdbDevice, pkg: str, rel: str, deadline: float, what: str, timeout_s: float) -> str:
+def wait_file(dev, pkg: str, rel: str, deadline: float, what: str, timeout_s: float) -> str:
     """Poll `run-as pkg cat rel` until it holds JSON; the app dying without it is an error."""
     gone = 0
     while True:
@@ -52,7 +50,7 @@ def wait_file(dev: AdbDevice, pkg: str, rel: str, deadline: float, what: str, ti
         time.sleep(POLL_S)
 
 
-def run_app(dev: AdbDevice, get, deadline: float, timeout_s: float) -> dict[str, Any]:  # the device's record
+def run_app(dev, get, deadline: float, timeout_s: float) -> dict[str, Any]:  # the device's record
     ok, why = dev.available(get("runtime"))
     if not ok:
         raise AdbError(why)
@@ -88,7 +86,7 @@ def run_app(dev: AdbDevice, get, deadline: float, timeout_s: float) -> dict[str,
     return rec
 
 
-def launch_app(dev: AdbDevice, bundle: str, workload: str, get, deadline: float, timeout_s: float) -> dict[str, Any]:
+def launch_app(dev, bundle: str, workload: str, get, deadline: float, timeout_s: float) -> dict[str, Any]:
     """One `am start` of the app's benchmark activity; its record (whatever its status)."""
     result_name = f"pb-{uuid.uuid4().hex[:12]}.json"
     result_rel = shlex.quote(f"files/bench/{result_name}")
@@ -107,14 +105,14 @@ def launch_app(dev: AdbDevice, bundle: str, workload: str, get, deadline: float,
     return json.loads(text)
 
 
-def am_start(dev: AdbDevice, component: str, extras: list[tuple[str, str, str]]) -> None:
+def am_start(dev, component: str, extras: list[tuple[str, str, str]]) -> None:
     args = " ".join(f"{flag} {shlex.quote(k)} {shlex.quote(v)}" for flag, k, v in extras)
     _, out = dev.shell(f"am start -S -W -n {shlex.quote(component)} {args}", timeout=120)
     if re.search(r"^Error|Exception|does not exist", out, flags=re.M):
         raise AdbError(f"{dev.name}: am start {component}: {last_line(out)}")
 
 
-def run_minibench(dev: AdbDevice, get, deadline: float, timeout_s: float) -> dict[str, Any]:  # the device's record
+def run_minibench(dev, get, deadline: float, timeout_s: float) -> dict[str, Any]:  # the device's record
     ok, why = dev.available(get("runtime"))
     if not ok:
         raise AdbError(why)
@@ -149,7 +147,7 @@ def run_minibench(dev: AdbDevice, get, deadline: float, timeout_s: float) -> dic
     return rec
 
 
-def run_runner(dev: AdbDevice, get, deadline: float, timeout_s: float) -> dict[str, Any]:  # the device's record
+def run_runner(dev, get, deadline: float, timeout_s: float) -> dict[str, Any]:  # the device's record
     if get("shape") == "dynamic":
         raise AdbError("via=runner feeds fixed-shape all-ones inputs: run it with --shape fixed")
     runner = Path(dev.opts.runner)
