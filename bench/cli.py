@@ -187,8 +187,10 @@ def nothing_measured(out: Path, outcome: list[tuple[str, str]]) -> bool:
         why = "nothing could be measured here (no run matched the bundles and workloads given)"
     else:
         failed, skipped = statuses.count("failed"), statuses.count("skipped")
-        why = (f"none of this run's {len(outcome)} run(s) measured anything ({failed} failed, {skipped} skipped); "
-               f"the first: {' '.join(outcome[0][1].split())[:200]}")
+        first = " ".join(outcome[0][1].split())[:200]
+        why = (f"every run failed ({failed} run(s) of this invocation); the first: {first}" if failed == len(outcome)
+               else f"none of this invocation's {len(outcome)} run(s) measured anything ({failed} failed, "
+                    f"{skipped} skipped); the first: {first}")
     print(f"pocketbert bench: {why}", file=sys.stderr)
     return True
 

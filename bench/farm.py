@@ -123,7 +123,7 @@ def find_farm_records(paths: list[Path], warn=None) -> list[dict[str, Any]]:
             if problem:
                 warn(f"skipped {where}: {problem}")
                 continue
-            rec = {**rec, **Record.from_dict(rec, where).to_dict()}  # optional fields' defaults filled in
+            rec = {**Record.from_dict(rec, where).to_dict(), **rec}  # missing optional fields: their defaults
             key = json.dumps([rec.get(k) for k in ("run_id", "model", "runtime", "precision", "workload", "shape",
                                                    "created_utc", "item_ids")]
                              + [rec["machine"].get("hostname")], default=str)

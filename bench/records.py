@@ -44,8 +44,8 @@ def derive(rec: dict[str, Any]) -> dict[str, Any]:
     rec["total_model_s"] = sum(lat) / 1e3
     rec["total_end_to_end_s"] = sum(e2e) / 1e3
     rec["throughput_items_per_s"] = len(lat) / rec["total_model_s"] if rec["total_model_s"] else None
-    real, fed = rec["tokens"]["real"], rec["tokens"]["fed"]
-    rec["tokens"]["padding_waste"] = 1 - real / fed if fed else 0.0
+    real, fed = rec["tokens"].get("real"), rec["tokens"].get("fed")  # a record without counts: no waste figure
+    rec["tokens"]["padding_waste"] = (1 - real / fed if fed else 0.0) if real is not None and fed is not None else None
     flops = rec.get("flops_total")
     if flops and rec["total_model_s"]:
         rec["achieved_gflops"] = flops / rec["total_model_s"] / 1e9
@@ -95,7 +95,7 @@ def load_records(paths: list[Path]) -> list[dict[str, Any]]:
         if isinstance(rec, dict) and str(rec.get("schema", "")).startswith("pocketbert-bench/"):
             # wrong version, types or missing fields: one line naming the file and the field; the
             # defaults of optional fields filled in, so a reader never meets a missing key
-            rec = {**rec, **Record.from_dict(rec, str(f)).to_dict(), "_path": str(f)}
+            rec = {**Record.from_dict(rec, str(f)).to_dict(), **rec, "_path": str(f)}
             records.append(rec)
     # Device-farm artifacts: zips (nested too) and renamed record files (bench/farm.py).
     farm = {r["_path"]: r for r in find_farm_records([p for p in map(Path, paths) if p.is_dir() or p.suffix == ".zip"])}

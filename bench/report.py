@@ -114,11 +114,12 @@ def headline(records: list[dict]) -> list[str]:
             gains.append((fixed["total_model_s"] / r["total_model_s"], rt, p, fixed, r))
     if gains:
         g = next((x for x in gains if (x[1], x[2]) == (best["runtime"], best["precision"])), max(gains))
-        real, fed = g[4]["tokens"]["real"], g[3]["tokens"]["fed"]
+        real, fed = g[4]["tokens"].get("real"), g[3]["tokens"].get("fed")
+        counts = (f"; {real / len(g[4]['latency_ms']):.0f} real tokens per item on average, "
+                  f"{fed / len(g[3]['latency_ms']):.0f} padded" if real is not None and fed is not None else "")
         lines.append(f"**Real length vs padded to {g[3]['seq_len']}:** {g[0]:.1f}x faster with "
                      f"{_name(g[1])} {g[2]} (p50 {g[3]['stats']['latency_ms']['p50']:.1f} -> "
-                     f"{g[4]['stats']['latency_ms']['p50']:.1f} ms; {real / len(g[4]['latency_ms']):.0f} real "
-                     f"tokens per item on average, {fed / len(g[3]['latency_ms']):.0f} padded); "
+                     f"{g[4]['stats']['latency_ms']['p50']:.1f} ms{counts}); "
                      f"{min(x[0] for x in gains):.1f}-{max(x[0] for x in gains):.1f}x over "
                      f"{len(gains)} runtime/precision pairs.")
     else:

@@ -394,8 +394,7 @@ def _valid_record() -> dict:
 
     return Record(run_id="r", model="bert-tiny", runtime="onnx", precision="fp32", workload="synthetic",
                   shape="dynamic", latency_ms=[1.0, 2.0], tokenize_ms=[0.1, 0.1],
-                  postprocess_ms=[0.2, 0.2], item_ids=["a", "b"], machine={"cpu_model": "x"},
-                  tokens={"real": 10, "fed": 12}).to_dict()
+                  postprocess_ms=[0.2, 0.2], item_ids=["a", "b"], machine={"cpu_model": "x"}).to_dict()
 
 
 def _wrong_value(hint):
@@ -492,7 +491,7 @@ def _all_contracts():
     return sorted(out, key=lambda c: c.__name__)
 
 
-BAD_FILES = ("folder", "fifo", "huge", "deep", "missing")
+BAD_FILE_KINDS = ("folder", "fifo", "huge", "deep", "missing")
 
 
 def _bad_file(path: Path, kind: str) -> None:
@@ -507,7 +506,7 @@ def _bad_file(path: Path, kind: str) -> None:
         path.write_text("[" * 200000 + "]" * 200000)
 
 
-@pytest.mark.parametrize("kind", BAD_FILES)
+@pytest.mark.parametrize("kind", BAD_FILE_KINDS)
 @pytest.mark.parametrize("cls", _all_contracts(), ids=lambda c: c.__name__)
 def test_every_contract_reader_checks_the_file_before_opening_it(cls, kind, tmp_path):
     """The class of issue 31's reader probes: each typed file (manifest, record, worker spec and
@@ -519,7 +518,7 @@ def test_every_contract_reader_checks_the_file_before_opening_it(cls, kind, tmp_
     assert "x.json" in _one_line_usage_error(cls.read, path)
 
 
-@pytest.mark.parametrize("kind", BAD_FILES[:4])
+@pytest.mark.parametrize("kind", BAD_FILE_KINDS[:4])
 @pytest.mark.parametrize("reader", ["report", "read_manifest", "bench --bundle", "distill --resume",
                                     "android bundle"])
 def test_every_command_that_reads_a_json_file_refuses_a_bad_one_in_one_line(reader, kind, tmp_path, capsys,
