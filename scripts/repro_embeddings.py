@@ -47,8 +47,8 @@ def model_folder() -> Path:
 
 
 def _env(**extra) -> dict:
-    return {**os.environ, **extra,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}  # the bench sets its own threads
+    return {**env, **extra, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 
 
 def ours(folder: Path, work: Path, seq_len: int) -> Path:
@@ -83,6 +83,9 @@ def embed_all(paths: list[Path], folder: Path, threads: int) -> dict:
     """Cosine of every file's embedding of every STS-B dev sentence to SentenceTransformer.encode's,
     and each one's Spearman (points) on the dev pairs."""
     import numpy as np
+    import torch
+
+    torch.set_num_threads(threads)  # a shared machine: more intra-op threads than free cores spin
     from sentence_transformers import SentenceTransformer
     from tqdm import tqdm
 
@@ -186,7 +189,7 @@ def main() -> int:
     peers = optimum(ensure_venv(args.venv), folder, args.work)
     paths = [mine, *peers]
     quality_path = args.work / "embeddings.json"
-    if quality_path.exists():
+    if quality_path.exists():  # embedding every dev sentence with 7 files takes minutes: kept between runs
         quality = json.loads(quality_path.read_text())
     else:
         quality = embed_all(paths, folder, 1)
