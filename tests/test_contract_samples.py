@@ -35,7 +35,7 @@ def test_every_record_sample_reads_and_reports(tmp_path):
                                "record-pocketbert-bench-1-skipped.json"]
     for name, rec in records.items():
         typed = Record.read(SAMPLES / name)
-        assert typed.schema == "pocketbert-bench/1" and typed.status == rec["status"]
+        assert typed.schema_ == "pocketbert-bench/1" and typed.status == rec["status"]
     ok = Record.read(SAMPLES / "record-pocketbert-bench-1-ok.json")
     assert ok.status == "ok" and len(ok.latency_ms) == ok.n_items == 1 and ok.stats["latency_ms"]["p50"] > 0
     rounds = Record.read(SAMPLES / "record-pocketbert-bench-1-rounds-profile.json")
