@@ -339,6 +339,8 @@ def _task_from_outputs(outputs: list[dict]) -> str | None:
     names = [o["name"].lower() for o in outputs]
     if len(outputs) == 2 and ("start_logits" in names or all(len(o["shape"]) == 2 for o in outputs)):
         return "question-answering"
+    if len(outputs) == 1 and names[0] in ("sentence_embedding", "last_hidden_state"):
+        return "feature-extraction"  # ours (pooled) or a bare encoder's token states (pooled after the call)
     if len(outputs) == 1 and len(outputs[0]["shape"]) == 2:
         return "sequence-classification"
     if len(outputs) == 1 and len(outputs[0]["shape"]) == 3:

@@ -16,6 +16,7 @@ from bench.machine import probe_program_path
 from bench.planning import BenchPlan, Run, export_folder, export_want, tokenizer_source
 from bench.workloads import Item, Workload, save_items
 from export.coverage import delegation_fields
+from export.int8_choice import chosen_elsewhere
 from pocketbert.backends import get_runtime
 from pocketbert.common import UsageError
 from pocketbert.contracts import Record, WorkerSpec
@@ -130,6 +131,9 @@ def _with_bundle(record: Record, spec: WorkerSpec, run: Run, plan: BenchPlan,
         probe_program=(str(probe) if probe.is_file() else "") if probe is not None else spec.probe_program)
     record = record.replace(seq_len=seq_len, bundle=str(folder), model_file_bytes=model_file["bytes"],
                                  **delegation_fields(manifest))  # the manifest's coverage: the "delegated" column
+    other_cpu = chosen_elsewhere(manifest.get("notes") or {}, record.machine)
+    if other_cpu:  # its int8 mode was timed on another CPU: the report says so
+        record = dataclasses.replace(record, notes={**(record.notes or {}), "int8_chosen_elsewhere": other_cpu})
     if peer:
         why = _peer_problem(manifest, run, ready.workload)
         if why:

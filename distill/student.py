@@ -166,6 +166,8 @@ def student_config(teacher: Teacher, layers: list[int], dropout: float = 0.1):
     if family.distilbert_config is None:
         config = copy.deepcopy(c)
         config.num_hidden_layers = len(layers)
+        if isinstance(getattr(c, "layer_types", None), list):  # per-layer kinds (ModernBERT's global/local)
+            config.layer_types = [c.layer_types[i] for i in layers]
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout"):
             if isinstance(getattr(config, name, None), float):
                 setattr(config, name, dropout)
@@ -184,8 +186,8 @@ def build_student(teacher: Teacher, layers: list[int], dropout: float = 0.1, cop
     import torch
     from transformers import AutoModel, AutoModelForMaskedLM
 
-    teacher.family.check_layer_copy()
     layers = parse_layers(",".join(map(str, layers)), teacher.num_layers)
+    teacher.family.check_layer_copy(layers)
     config = student_config(teacher, layers, dropout)
     torch.manual_seed(seed)
     student = (AutoModelForMaskedLM if teacher.has_mlm_head else AutoModel).from_config(config)

@@ -105,10 +105,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         f"onnxruntime's MatMulNBits, {blocks['bits']}-bit weights in blocks of "
                         f"{blocks['block_size']} and int8 compute on activations scaled per token and "
                         f"block of {blocks['block_size']}, so an outlier feature coarsens only its own "
-                        "block), or auto (default "
+                        "block), int-attention (ONNX only: dynamic, attention unfused with integer "
+                        "Q.K and P.V matmuls), per-tensor (ONNX only: dynamic, one scale per weight "
+                        "tensor), or auto (default "
                         f"{d.int8_mode}: "
-                        "build dynamic and static, check parity (and --eval-data), time them here, keep "
-                        "static only if >= 5%% faster; the manifest records why)")
+                        "build each of the target's modes but blockwise, check parity (and --eval-data), "
+                        "time them here, keep the fastest that passes if >= 5%% faster than dynamic; the "
+                        "manifest records why)")
     p.add_argument("--calibration-samples", type=t.positive_int, default=d.calibration_samples,
                    help=f"inputs the int8 quantizer observes (default {d.calibration_samples})")
     p.add_argument("--parity-samples", type=t.positive_int, default=d.parity_samples,

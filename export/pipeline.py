@@ -15,7 +15,7 @@ import numpy as np
 
 from export.bundle import MANIFEST, describe_files
 from export.coverage import coverage_warning, delegated_label
-from export.int8_choice import INT8_MODES, choose_int8_mode, resolve, unmeasured_choice
+from export.int8_choice import INT8_MODES, auto_modes, choose_int8_mode, resolve, unmeasured_choice
 from export.int8_guided import check_choosing_spec
 from export.parity import TOLERANCES, check_parity, tolerance_for
 from export.targets import ExportTarget, all_targets, get_target
@@ -72,7 +72,7 @@ class ExportConfig:
     # the trained MiniLM teacher; ExecuTorch's int8 keeps ~95% with the same F1)
     int8_guided_min_identical: float = 0.95
     int8_guided_max_drop: float = 0.5  # F1 (accuracy) points on the choosing data
-    int8_mode: str = "auto"  # ONNX/ExecuTorch int8: dynamic, static, auto (measure both here); ONNX: blockwise
+    int8_mode: str = "auto"  # ONNX/ExecuTorch int8: dynamic, static, auto (measure them here); ONNX: blockwise, int-attention, per-tensor
     seed: int = 0  # presets' random init and the synthetic inputs
     overwrite: bool = False  # replace a non-empty --out
 
@@ -220,7 +220,7 @@ def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, cali
                                                                 task=loaded.task, precision=precision))[0]
 
         result, parity, task_eval, export_seconds = choose_int8_mode(build_mode, check, load, examples,
-                                                                     bundle, log)
+                                                                     bundle, log, auto_modes(target))
     else:
         t0 = time.perf_counter()
         result = build(target, loaded, precision, replace(cfg, int8_mode=mode or "dynamic"),

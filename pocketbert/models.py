@@ -20,6 +20,7 @@ from pocketbert.common import UsageError, lookup
 from pocketbert.families import Family, families, family_of
 from pocketbert.pooling import DEFAULT_POOLING, read_pooling, transformer_folder
 from pocketbert.tasks import get_task, head_keys
+from pocketbert.tiny_tokenizers import build_tokenizer
 
 _BERT_BASE = dict(model_type="bert", vocab_size=30522, hidden_size=768, num_hidden_layers=12,
                   num_attention_heads=12, intermediate_size=3072, max_position_embeddings=512)
@@ -149,9 +150,13 @@ def generated_vocab(size: int = 1024) -> list[str]:
 
 def preset_tokenizer(spec: str, tokenizer: str | None = None):
     """The tokenizer of preset `spec`: `tokenizer` (a folder or vocab.txt) when given, else the
-    generated WordPiece vocabulary of its size (at most 1024 entries)."""
-    vocab_size = int(PRESETS[spec]["vocab_size"])
-    return load_tokenizer(tokenizer, vocab_size=min(vocab_size, 1024))
+    generated WordPiece vocabulary of its size (at most 1024 entries), or for a BPE/SentencePiece
+    family a tokenizer of its kind trained offline (pocketbert.tiny_tokenizers)."""
+    vocab_size = min(int(PRESETS[spec]["vocab_size"]), 1024)
+    family = family_of(PRESETS[spec]["model_type"])
+    if tokenizer is None and family.tiny_tokenizer is not None:
+        return build_tokenizer(family, vocab_size, _COMMON_WORDS)
+    return load_tokenizer(tokenizer, vocab_size=vocab_size)
 
 
 def load_tokenizer(path: str | os.PathLike | None, vocab_size: int = 1024):

@@ -14,6 +14,7 @@ from functools import partial
 import torch
 from torch import nn
 
+from pocketbert.families import family_of
 from pocketbert.tasks import get_task
 
 MASK_BIAS = -1.0e4
@@ -36,11 +37,15 @@ class ExportWrapper(nn.Module):
         # feature-extraction: the model's own pooling (a sentence-transformers folder's), else the task's default
         self.outputs = partial(outputs, pooling=pooling) if pooling is not None else outputs
         self.use_token_type_ids = use_token_type_ids
+        # the family's mask rule: an additive 4-D mask, or (DeBERTa, ModernBERT: they build their own
+        # relative/sliding-window masks from it) the 0/1 mask as given
+        self.additive_mask = family_of(model.config.model_type).mask == "additive"
         self.dtype = next(model.parameters()).dtype  # fp16 models get an fp16 mask
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
-        kwargs = {"input_ids": input_ids, "attention_mask": additive_mask(attention_mask, self.dtype)}
+        mask = additive_mask(attention_mask, self.dtype) if self.additive_mask else attention_mask
+        kwargs = {"input_ids": input_ids, "attention_mask": mask}
         if self.use_token_type_ids:
             kwargs["token_type_ids"] = token_type_ids
         out = self.model(**kwargs, return_dict=True)

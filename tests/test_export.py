@@ -285,7 +285,7 @@ def test_cli_rejects_models_that_are_not_bert_family_or_corrupt(tmp_path, capsys
     gpt = tmp_path / "gpt"
     gpt.mkdir()
     (gpt / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
-    assert "is a 'gpt2' model: pocketbert supports bert, distilbert" in _error(capsys, "--model", str(gpt), "--out", str(tmp_path / "o"))
+    assert "is a 'gpt2' model: pocketbert supports albert, bert, " in _error(capsys, "--model", str(gpt), "--out", str(tmp_path / "o"))
 
     loaded = load_model("bert-tiny", "question-answering")
     folder = tmp_path / "bert"

@@ -17,7 +17,7 @@ def test_an_unknown_model_type_is_one_line_naming_the_supported_ones():
     msg = str(e.value)
     assert "\n" not in msg and msg.startswith("folder x is a 'gpt2' model: pocketbert supports ")
     assert all(name in msg for name in model_types())
-    with pytest.raises(UsageError, match="unknown model type 'nope': pocketbert supports bert, "):
+    with pytest.raises(UsageError, match="unknown model type 'nope': pocketbert supports albert, bert, "):
         family_of("nope")
 
 
@@ -78,6 +78,24 @@ def test_family_entry_matches_its_transformers_model(name):
     torch.testing.assert_close(got[keep], out.logits[keep], atol=1e-4, rtol=1e-4)
 
 
+LIMITS = [(n, k) for n, f in families().items() for k in f.limits]
+
+
+@pytest.mark.parametrize("name,limit", LIMITS)
+def test_every_measured_limit_refuses_its_cells_in_one_line_before_loading(name, limit, tmp_path, monkeypatch):
+    from export.pipeline import ExportConfig, run_export
+    from export.targets import get_target
+
+    target, _, precision = limit.partition("/")
+    precision = precision or get_target(target).precisions[0]
+    monkeypatch.setattr("export.pipeline.load_model", lambda *a, **k: pytest.fail("loaded before refusing"))
+    cfg = ExportConfig(model=f"{name}-tiny", targets=[target], precisions=[precision], out=str(tmp_path / "o"))
+    with pytest.raises(UsageError) as e:
+        run_export(cfg, log=lambda *_: None)
+    assert str(e.value) == f"{name} models cannot be exported to {target} {precision}: {families()[name].limits[limit]}"
+    assert "\n" not in str(e.value) and not (tmp_path / "o").exists()
+
+
 def test_a_family_that_cannot_export_a_cell_says_why_before_any_work(monkeypatch, tmp_path):
     from export.pipeline import ExportConfig, run_export
     from pocketbert.families import REGISTRY
@@ -89,3 +107,39 @@ def test_a_family_that_cannot_export_a_cell_says_why_before_any_work(monkeypatch
     with pytest.raises(UsageError, match="^distilbert models cannot be exported to onnx int8: no int8 kernel for X$"):
         run_export(cfg, log=lambda *_: pytest.fail("work started before the refusal"))
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_preset_tokenizer_is_the_family_kind_with_the_config_special_ids(name):
+    """The tiny preset's tokenizer is trained offline in the family's own algorithm (WordPiece, BPE,
+    Unigram SentencePiece) and its pad/cls/sep ids are the ones the tiny config uses."""
+    family = family_of(name)
+    loaded = load_model(f"{name}-tiny", "question-answering")
+    tok, config = loaded.tokenizer, loaded.model.config
+    model = type(tok.backend_tokenizer.model).__name__
+    assert model == {"wordpiece": "WordPiece", "bpe": "BPE", "sentencepiece": "Unigram"}[family.tokenizer_kind]
+    assert tok.pad_token_id == config.pad_token_id
+    enc = tok("what is the river?", "the river is north of the city.")
+    assert tok.unk_token_id not in enc["input_ids"]
+    assert enc["input_ids"][0] == tok.cls_token_id and enc["input_ids"][-1] == tok.sep_token_id
+    assert set(enc) >= set(loaded.input_names)
+    if "token_type_ids" in loaded.input_names:
+        assert enc["token_type_ids"][-1] == 1  # the second segment is type 1
+    assert max(enc["input_ids"]) < config.vocab_size
+
+
+@pytest.mark.parametrize("alias", sorted(set(model_types()) - set(FAMILIES)))
+def test_an_alias_runs_its_family_code(alias):
+    """A model type transformers runs with a family's code resolves to that family, and the
+    family's MLM head and layer list fit it."""
+    from transformers import AutoConfig, AutoModelForMaskedLM
+
+    family = family_of(alias)
+    assert family.name != alias
+    torch.manual_seed(0)
+    model = AutoModelForMaskedLM.from_config(AutoConfig.for_model(alias, **family.tiny)).eval()
+    ids = torch.randint(5, 200, (1, 8))
+    with torch.no_grad():
+        out = model(input_ids=ids, output_hidden_states=True)
+        torch.testing.assert_close(family.mlm_logits(model, out.hidden_states[-1]), out.logits)
+    assert len(family.layer_list(model)) == family.num_layers(model.config)

@@ -19,6 +19,21 @@ TOKENIZER_KINDS = ("wordpiece", "bpe", "sentencepiece")
 
 
 @dataclass(frozen=True)
+class TinyTokenizer:
+    """Special tokens of a BPE/SentencePiece family's tiny tokenizer, in id order from 0 (the tiny
+    config's pad/bos/eos ids point at them), and how pairs are joined."""
+
+    specials: tuple[str, ...]
+    cls: str
+    sep: str
+    pad: str
+    unk: str
+    mask: str
+    double_sep: bool = False  # RoBERTa-style pairs: <s> A </s></s> B </s>
+    lowercase: bool = False
+
+
+@dataclass(frozen=True)
 class Family:
     name: str  # the config's model_type
     tokenizer_kind: str  # wordpiece | bpe | sentencepiece (the app runs wordpiece only)
@@ -32,8 +47,12 @@ class Family:
     embeddings: str = "embeddings"  # the embeddings module inside the base model
     head_keys: tuple[str, ...] = ()  # this family's own task-head/pooler weight prefixes
     layer_copy: str = ""  # why a student cannot be initialised by copying layers ("": it can)
+    first_layer_kept: str = ""  # why a student's first layer must be the teacher's first ("": any layer)
     ort_model_type: str | None = None  # onnxruntime.transformers optimizer model_type (None: not run)
     limits: dict[str, str] = field(default_factory=dict)  # "target" or "target/precision" -> why refused
+    mask: str = "additive"  # how the export wrapper feeds attention_mask: additive (a (bs,1,1,seq) float
+    # bias it makes) or binary (the 0/1 (bs, seq) mask as given: the model builds its own masks)
+    tiny_tokenizer: TinyTokenizer | None = None  # BPE/SentencePiece presets' tokenizer (None: WordPiece)
     # Students of this family's teachers are DistilBERTs (the paper) when these two are set, else
     # the same family with fewer layers: (config) -> DistilBertConfig kwargs of the teacher's width,
     # and (teacher state dict, chosen layers, has MLM head) -> the student's state dict.
@@ -56,9 +75,13 @@ class Family:
         if why:
             raise UsageError(f"{self.name} models cannot be exported to {target} {precision}: {why}")
 
-    def check_layer_copy(self) -> None:
+    def check_layer_copy(self, layers: list[int] | None = None) -> None:
+        """Refuse, in one line, a teacher whose layers cannot be copied or a layer map it cannot take."""
         if self.layer_copy:
             raise UsageError(f"cannot distill a {self.name} teacher: {self.layer_copy}")
+        if layers and self.first_layer_kept and layers[0] != 0:
+            raise UsageError(f"--student-layers {','.join(map(str, layers))}: a {self.name} student must "
+                             f"start with teacher layer 0 ({self.first_layer_kept})")
 
     def layer_list(self, model):
         """The encoder's layer ModuleList of a model (bare or with a head)."""
