@@ -220,8 +220,7 @@ class WorkerSpec(Contract):
     quiet: bool = False  # no progress bar
     label: str = ""  # progress-bar label
     probe_program: str = ""  # ExecuTorch rows: XNNPACK GEMM probe .pte (bench.machine); absent: torch's GEMM
-    # re-run probes + timed loop in this process, up to this many times, when only the GEMM pace moved
-    # (bench.trust.judge: noisy, and /proc saw no one else): no re-import, no reload (PyTorch: ~8 s saved)
+    # re-run probes + timed loop here up to this many times when only the GEMM pace moved (bench.trust.judge)
     remeasure: Annotated[int, Field(ge=0)] = 0
     profile: bool = False  # after the timed loop, one more pass under the runtime's own profiler (Runtime.profile)
 
@@ -374,9 +373,7 @@ class Record(Contract):
     harness_overhead: Free | None = None
     answers_sample: list[str] = Field(default_factory=list)
     answers: list[str] = Field(default_factory=list)  # every item's answer (QA workloads), in item order
-    # the answers scored against the workload's gold (SQuAD: official EM/F1 in percent, n questions);
-    # None when the workload has no gold (synthetic) or the device kept no answers
-    answer_quality: Free | None = None
+    answer_quality: Free | None = None  # vs the workload's gold (SQuAD EM/F1 %); None: no gold or no answers
     notes: Free = Field(default_factory=dict)  # source-specific facts (e.g. what a device app cannot give)
     profile: Profile | None = None  # per-operator profile (bench --profile), or None
     device_state: Free | None = None  # governor, frequency caps, temperatures before/after; throttle warnings
