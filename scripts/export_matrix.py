@@ -146,7 +146,8 @@ def render(results: list[dict], seconds: float, every_cell: list | None = None) 
              f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {seconds / 60:.0f} min of export time summed over "
              "the cells (parallel processes on a shared 2-core machine); "
              + ", ".join(f"{k} {v}" for k, v in library_versions().items()), ""]
-    for task in dict.fromkeys(c[1] for c in shown):
+    ran = [r["task"] for r in results]
+    for task in sorted(dict.fromkeys(c[1] for c in shown), key=lambda t: -ran.count(t)):  # run tasks first
         lines += [f"## {task}", "", "| family | tokenizer | " + " | ".join(f"{t} {p}" for t, p in columns) + " |",
                   "|---|---|" + "---|" * len(columns)]
         for fam in dict.fromkeys(c[0] for c in shown):
