@@ -104,7 +104,6 @@ class RecordWriter:
         self.bundles: dict[str, str] = {}  # file name -> the bundle of the record written under it this run
 
     def write(self, record: Record) -> None:
-        record.validate("record")  # the typed contract's checks
         rec = record.to_dict()
         self.out_dir.mkdir(parents=True, exist_ok=True)
         write_json(self.out_dir / self._name(rec), rec)
@@ -206,7 +205,7 @@ def time_rounds(planned: list[Prepared], plan: BenchPlan, ready: Ready) -> Itera
             result = measure(planned[i], plan)
             if result.error:
                 done.add(i)
-                yield dataclasses.replace(planned[i].record, status="failed", reason=result.error)
+                yield planned[i].record.replace(status="failed", reason=result.error)
             elif result.record is not None:  # the device recorded the run itself (phone app, minibench)
                 done.add(i)
                 yield device_record(planned[i], result, ready.facts[planned[i].record.model]["config"])
@@ -214,7 +213,7 @@ def time_rounds(planned: list[Prepared], plan: BenchPlan, ready: Ready) -> Itera
                 rounds[i].append(Round(result, r + 1, position))
                 if r == plan.cfg.rounds - 1:
                     changed = file_changed(planned[i])
-                    yield (dataclasses.replace(planned[i].record, status="failed", reason=changed) if changed
+                    yield (planned[i].record.replace(status="failed", reason=changed) if changed
                            else build_record(planned[i], rounds[i], ready.workload.items))
 
 
