@@ -3,7 +3,6 @@ far and its worker spec, or its final skipped/failed record."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
