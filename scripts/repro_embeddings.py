@@ -147,8 +147,7 @@ def tables(quality: dict, run: Path) -> str:
              "mean ms per sentence | Spearman, benched pairs | trust |", "|---|---:|---:|---:|---:|---:|---:|---|"]
     speed = {}
     for key, q in files.items():
-        r = next((r for r in recs if (r.get("bundle") == key or (r.get("peer") or {}).get("file") == key
-                                      or key.startswith(str(r.get("bundle"))))), None)
+        r = next((r for r in recs if r.get("bundle") == key), None)  # a bundle folder, or a peer's file
         if r and r["status"] == "ok":
             per_sentence = sum(r["latency_ms"]) / r["n_model_calls"]
             speed[q["label"]] = per_sentence
