@@ -144,7 +144,7 @@ def tables(quality: dict, run: Path) -> str:
     lines = [f"SentenceTransformer.encode: STS-B dev Spearman {quality['sentence_transformers']['spearman']:.2f} "
              f"({quality['n_pairs']} pairs, {quality['n_sentences']} sentences)", "",
              "| file | cosine to ST min | cosine to ST mean | STS-B Spearman | ms per sentence (p50 of pair / 2) | "
-             "mean ms per sentence | bench Spearman | trust |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+             "mean ms per sentence | Spearman, benched pairs | trust |", "|---|---:|---:|---:|---:|---:|---:|---|"]
     speed = {}
     for key, q in files.items():
         r = next((r for r in recs if (r.get("bundle") == key or (r.get("peer") or {}).get("file") == key
@@ -157,7 +157,7 @@ def tables(quality: dict, run: Path) -> str:
                      f"{'noisy' if r['trust'].get('noisy') else 'ok'}")
         else:
             bench = f"– | – | – | {r['status'] if r else 'not benched'}"
-        lines.append(f"| {q['label']} | {q['min_cosine']:.6f} | {q['mean_cosine']:.6f} | {q['spearman']:.2f} | {bench} |")
+        lines.append(f"| {q['label']} | {q['min_cosine']:.7f} | {q['mean_cosine']:.7f} | {q['spearman']:.2f} | {bench} |")
     ours_best = min((v, k) for k, v in speed.items() if k.startswith("pocketbert")) if speed else None
     peer_best = min(((v, k) for k, v in speed.items() if k.startswith("optimum")), default=None)
     if ours_best and peer_best:
