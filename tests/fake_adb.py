@@ -555,7 +555,7 @@ def run_demo_benchmark(dev: FakeAdbDevice, extras: dict, mode: str = "intent") -
     # Honest labels: the model runs in the host's Python ExecuTorch / onnxruntime (the releases the
     # app's AARs are pinned to), not in the Android AARs, and the record says so.
     versions = {"executorch-python": version("executorch"), "onnxruntime-python": version("onnxruntime"),
-                "app": "qa-core + the app's engine code on the JVM (fake phone)",
+                "app": "qa-core on the JVM (fake phone)",
                 "model_runtime": "the host's Python runtime via the fake phone's model bridge, not the Android AAR"}
     env = {**os.environ, "POCKETBERT_FAKE_DENY": "" if dev.app_reads_tmp else "/data/local/tmp"}
     proc = subprocess.Popen(["java", "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-cp", dev.app_classpath,

@@ -12,6 +12,8 @@ and JVM target:
   app-test             (kotlinc: app/src/test, the JVM tests of the app's plain Kotlin, as Gradle's
                         testDebugUnitTest)     app-android-test (app/src/androidTest, compile only)
   fake-ort             (javac: the fake phone's ai.onnxruntime, tests/fake_ort; never in the app)
+  fake-android         (javac: tests/fake_android, a runnable android.* with the stubs' signatures)
+  app-activity-test    (kotlinc: tests/android_jvm, the Activities driven on the JVM over fake-android)
 
 So an `internal` qa-core name used by the app fails here as in Gradle. Independent modules compile
 two at a time; the jars are cached by the hash of every input (a cold build takes about a minute on
@@ -35,6 +37,8 @@ CORE = DEMO / "qa-core"
 APP = DEMO / "app"
 STUBS = ROOT / "tests" / "android_stubs"
 FAKE_ORT = ROOT / "tests" / "fake_ort"  # the fake phone's ai.onnxruntime (javac, after kotlinc; never in the app)
+FAKE_ANDROID = ROOT / "tests" / "fake_android"  # a runnable android.* of the stubs' signatures, for the JVM tests of the Activities
+ACTIVITY_TESTS = ROOT / "tests" / "android_jvm"  # those tests (Kotlin, JUnit 5): the Activities driven on the JVM
 JAVA_DIR = Path("/usr/share/java")
 JUNIT_API = ("junit-jupiter-api.jar", "apiguardian-api.jar", "opentest4j.jar", "junit-platform-commons.jar")
 CONSOLE = "junit-platform-console-standalone.jar"
@@ -109,7 +113,7 @@ def source_roots() -> list[Path]:
 
 def _inputs() -> list[Path]:
     files = []
-    for r in [*source_roots(), FAKE_ORT]:
+    for r in [*source_roots(), FAKE_ORT, FAKE_ANDROID, ACTIVITY_TESTS]:
         files += sorted(p for p in r.rglob("*") if p.suffix in (".kt", ".java"))
     return files
 
@@ -149,6 +153,8 @@ def modules() -> list[Module]:
         Module("app-android-test", "kotlinc", src(APP / "src/androidTest/kotlin"),
                ["app", "qa-core", "android", "androidx-test-ext-junit"], []),
         Module("fake-ort", "javac", [FAKE_ORT], ["qa-core"], []),
+        Module("fake-android", "javac", [FAKE_ANDROID], [], []),
+        Module("app-activity-test", "kotlinc", [ACTIVITY_TESTS], ["app", "qa-core", "app-test", "fake-android"], junit),
     ]
 
 
@@ -164,7 +170,7 @@ class KotlinBuild:
     def fake_ort(self) -> Path:  # the fake phone's ai.onnxruntime classes (tests/fake_ort), for FakePhoneMain
         return self.jars["fake-ort"]
 
-    RUNTIME = ("qa-core", "qa-core-test", "app", "app-test")
+    RUNTIME = ("qa-core", "qa-core-test", "app", "app-test", "app-activity-test", "fake-android")
 
     def classpath(self, *extra: Path) -> str:
         """What the JVM tests and the fake phone run: qa-core, the app, their tests, the fake ai.onnxruntime."""

@@ -30,16 +30,17 @@ MIN_TESTS = {True: 150, False: 95}
 
 
 def run_junit(build: kb.KotlinBuild, extra_props: dict[str, str] | None = None,
-              select: list[str] | None = None, module: str = "qa-core-test",
+              select: list[str] | None = None, modules: tuple[str, ...] = ("qa-core-test",),
               jvm_args: tuple[str, ...] = ()) -> tuple[int, str, dict[str, int]]:
-    """JUnit 5 over one test module's jar (qa-core-test: qa-core's tests; app-test: the app's JVM tests)."""
+    """JUnit 5 over test modules' jars (qa-core-test: qa-core's tests; app-test: the app's JVM
+    tests; app-activity-test: the Activities over tests/fake_android)."""
     props = {"pocketbert.golden": str(GOLDEN), **(extra_props or {})}
     if REAL_VOCAB.is_file():
         props.setdefault("pocketbert.vocab", str(REAL_VOCAB))
     cmd = ["java", *jvm_args, *[f"-D{k}={v}" for k, v in props.items()], "-jar", str(JAVA_DIR / CONSOLE),
            "-cp", build.classpath(),
            *([f"--select-class=org.pocketbert.qa.{c}" for c in select] if select
-             else [f"--scan-classpath={build.jars[module]}", "--include-engine=junit-jupiter"]),
+             else [*(f"--scan-classpath={build.jars[m]}" for m in modules), "--include-engine=junit-jupiter"]),
            "--disable-banner",
            "--disable-ansi-colors", "--details=tree"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -162,20 +163,53 @@ def test_modules_compile_as_gradle_compiles_them(kotlin_build):
         assert not [n for n in z.namelist() if n.startswith("org/pocketbert/qa/")]
 
 
-def test_app_logic_passes_its_jvm_tests(kotlin_build):
-    """The app's own logic (BundleStore, QaScreen, BenchEntry, DeviceFacts) on the JVM: bad input of
-    each kind is one line, and the fuzz of models.json/manifests and intent extras crashes nothing."""
-    rc, out, counts = run_junit(kotlin_build, module="app-test")
+def tiny_onnx_qa(path: Path, answer_id: int = 20) -> Path:
+    """A real ONNX QA model (for onnxruntime, not a stand-in): both logits are 10 where input_ids ==
+    answer_id ("paris" in the app tests' vocab), else 0; it takes the three BERT inputs."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    ins = [helper.make_tensor_value_info(n, TensorProto.INT64, [1, "seq"]) for n in ("input_ids", "attention_mask", "token_type_ids")]
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, "seq"]) for n in ("start_logits", "end_logits")]
+    nodes = [helper.make_node("Constant", [], ["id"], value=helper.make_tensor("id", TensorProto.INT64, [], [answer_id])),
+             helper.make_node("Equal", ["input_ids", "id"], ["hit"]),
+             helper.make_node("Cast", ["hit"], ["hitf"], to=TensorProto.FLOAT),
+             helper.make_node("Constant", [], ["ten"], value=helper.make_tensor("ten", TensorProto.FLOAT, [], [10.0])),
+             helper.make_node("Mul", ["hitf", "ten"], ["start_logits"]), helper.make_node("Identity", ["start_logits"], ["end_logits"])]
+    model = helper.make_model(helper.make_graph(nodes, "tiny_qa", ins, outs), opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
+def run_app_jvm_tests(build: kb.KotlinBuild, tmp: Path, jvm_args: tuple[str, ...] = ()) -> tuple[int, str, dict[str, int]]:
+    """The app's JVM tests and its Activities' (tests/android_jvm) in one JVM, ONNX sessions
+    answered by onnxruntime through the fake phone's model bridge (tests/fake_adb.py)."""
+    from tests.fake_adb import FakeAdbDevice
+
+    model = tiny_onnx_qa(tmp / "model.onnx")
+    with FakeAdbDevice(tmp / "phone") as phone:
+        props = {"pocketbert.model_bridge": phone.model_bridge(), "pocketbert.test_onnx": str(model)}
+        return run_junit(build, props, modules=("app-test", "app-activity-test"), jvm_args=jvm_args)
+
+
+def test_app_logic_passes_its_jvm_tests(kotlin_build, tmp_path):
+    """The app's own logic (BundleStore, QaScreen, BenchEntry, DeviceFacts) and its Activities on the
+    JVM: bad input of each kind is one line, and the fuzz of models.json/manifests and intent
+    extras crashes nothing."""
+    rc, out, counts = run_app_jvm_tests(kotlin_build, tmp_path)
     failures = [line for line in out.splitlines() if "✘" in line][:20]
     assert rc == 0 and counts.get("failed", 0) == 0, "JUnit failures:\n" + "\n".join(failures) + "\n" + out[-3000:]
-    assert counts.get("successful", 0) >= 25, counts
+    # an assumption that fails (no model bridge) is "aborted": every Activity test ran
+    assert counts.get("successful", 0) >= 34 and counts.get("aborted", 0) == 0 and counts.get("skipped", 0) == 0, counts
     fuzz = re.findall(r"fuzz (.*): (\d+) cases.*, (\d+) crashes", out)
     assert len(fuzz) == 2 and sum(int(n) for _, n, _ in fuzz) >= 200 and all(c == "0" for _, _, c in fuzz), fuzz
     print("\napp JVM tests:", counts.get("successful"), "passed;", "; ".join(f"fuzz {w}: {n} cases, {c} crashes" for w, n, c in fuzz))
 
 
 JACOCO = [JAVA_DIR / j for j in ("org.jacoco.agent.rt.jar", "org.jacoco.core.jar", "asm.jar", "asm-commons.jar", "asm-tree.jar")]
-COVERAGE_FLOOR = 0.45  # measured 48% of the app layer's lines (app/src/main); the goal is 80%: see android_demo/README.md
+COVERAGE_FLOOR = 0.80  # the goal (issue 34); measured 95% of app/src/main with tests/android_jvm (48% without it)
 
 
 def app_layer_coverage(build: kb.KotlinBuild, tmp: Path) -> dict[str, tuple[int, int]]:
@@ -187,8 +221,7 @@ def app_layer_coverage(build: kb.KotlinBuild, tmp: Path) -> dict[str, tuple[int,
         z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nPremain-Class: org.jacoco.agent.rt.internal.PreMain\n"
                    "Class-Path: " + " ".join(p.as_uri() for p in JACOCO) + "\n\n")
     exec_file = tmp / "app.exec"
-    rc, out, _ = run_junit(build, module="app-test",
-                           jvm_args=(f"-javaagent:{agent}=destfile={exec_file},includes=org.pocketbert.demo.*",))
+    rc, out, _ = run_app_jvm_tests(build, tmp, jvm_args=(f"-javaagent:{agent}=destfile={exec_file},includes=org.pocketbert.demo.*",))
     assert exec_file.is_file(), out[-2000:]
     proc = subprocess.run(["java", "-cp", os.pathsep.join(map(str, JACOCO[1:])), str(ROOT / "tests/android_tools/Coverage.java"),
                            str(exec_file), str(build.jars["app"]), *map(str, (kb.APP / "src").glob("*/kotlin"))],

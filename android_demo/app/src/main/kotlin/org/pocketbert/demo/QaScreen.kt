@@ -44,6 +44,9 @@ class QaScreen(private val store: BundleStore, private val engines: List<Engine>
         } catch (ex: Exception) {
             close()
             "cannot load $name: ${oneLine(ex)}"
+        } catch (ex: LinkageError) { // the runtime's native library (or class) is missing: a message, not a dead worker
+            close()
+            "cannot load $name: ${ex.javaClass.simpleName}: ${oneLine(ex)}"
         }
     }
 

@@ -29,10 +29,10 @@ object Fixtures {
 
     /** A bundle folder as `pocketbert export` lays it out (a stand-in model file: the engines here are fakes). */
     fun bundle(dir: File, target: String = "executorch", modelType: String = "bert", extra: Map<String, Any?> = emptyMap(),
-               modelFile: String = if (target == "onnx") "model.onnx" else "model.pte"): File {
+               modelFile: String = if (target == "onnx") "model.onnx" else "model.pte", model: ByteArray? = null): File {
         dir.mkdirs()
         File(dir, "vocab.txt").writeText(VOCAB.joinToString("") { "$it\n" })
-        File(dir, modelFile).writeBytes(ByteArray(4096) { (it * 7).toByte() })
+        File(dir, modelFile).writeBytes(model ?: ByteArray(4096) { (it * 7).toByte() })
         val files = listOf(modelFile, "vocab.txt").associateWith { mapOf("bytes" to File(dir, it).length(), "sha256" to sha(File(dir, it))) }
         val inputs = if (modelType == "distilbert") listOf("input_ids", "attention_mask") else listOf("input_ids", "attention_mask", "token_type_ids")
         val manifest = linkedMapOf<String, Any?>(
@@ -49,8 +49,8 @@ object Fixtures {
     }
 
     /** assets/bundles/NAME for each name and the models.json `pocketbert android bundle` writes. */
-    fun assets(root: File, vararg names: String, target: String = "executorch"): File {
-        for (n in names) bundle(File(root, "bundles/$n"), target)
+    fun assets(root: File, vararg names: String, target: String = "executorch", model: ByteArray? = null): File {
+        for (n in names) bundle(File(root, "bundles/$n"), target, model = model)
         File(root, "bundles/models.json").writeText(Json.write(mapOf("format" to ModelList.FORMAT,
             "bundles" to names.map { mapOf("name" to it, "runtime" to target) }), 2))
         return root
