@@ -153,7 +153,8 @@ def modules() -> list[Module]:
         Module("app-android-test", "kotlinc", src(APP / "src/androidTest/kotlin"),
                ["app", "qa-core", "android", "androidx-test-ext-junit"], []),
         Module("fake-ort", "javac", [FAKE_ORT], ["qa-core"], []),
-        Module("fake-android", "javac", [FAKE_ANDROID], [], []),
+        # the abstract Context has no bodies: the stub's own declaration serves both
+        Module("fake-android", "javac", [FAKE_ANDROID, stubs["android framework"] / "android/content/Context.java"], [], []),
         Module("app-activity-test", "kotlinc", [ACTIVITY_TESTS], ["app", "qa-core", "app-test", "fake-android"], junit),
     ]
 
@@ -187,7 +188,7 @@ def _run(cmd: list[str]) -> None:
 def _compile_module(m: Module, jars: dict[str, Path], kotlinc: Path, stdlib: Path, work: Path, flags: list[str]) -> Path:
     out = work / f"{m.name}.jar"
     cp = [*(str(jars[d]) for d in m.deps), *map(str, m.libs)]
-    files = sorted(str(p) for d in m.sources for p in d.rglob("*") if p.suffix in (".kt", ".java"))
+    files = sorted(str(p) for d in m.sources for p in ([d] if d.is_file() else d.rglob("*")) if p.suffix in (".kt", ".java"))
     if not files:  # a source set with nothing in it yet: an empty jar, as Gradle makes
         with zipfile.ZipFile(out, "w"):
             pass
