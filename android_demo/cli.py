@@ -20,11 +20,11 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from export.bundle import find_bundles, read_manifest
 from pocketbert import argtypes as t
+from pocketbert import replace
 from pocketbert.backends import all_runtimes
 from pocketbert.claims import claim
 from pocketbert.common import UsageError, sha256_file, write_text_atomic
@@ -150,50 +150,83 @@ def bundle_into_app(bundles: list[Path], app: Path, name: str | None = None) -> 
             raise UsageError(f"{seen[n]} and {b} would both be '{n}': install one at a time with --name")
         seen[n] = b
 
-    assets.mkdir(parents=True, exist_ok=True)
     with claim(assets, "--app"):  # a second bundle run into this app at once: refused, naming this one's pid
-        return _install(named, assets)
+        replace.recover(assets)  # a run killed mid-swap: its swap finished or undone first
+        kept = _existing_bundles(assets, skip={n for n, _, _ in named})  # all read and checked before any change
+        replace.replace_folder_from(assets, lambda tmp: _build_assets(tmp, assets, kept, named))
+        return [e["name"] for e in _model_entries(assets)]
 
 
-def _install(named: list[tuple[str, Path, dict]], assets: Path) -> list[str]:
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=assets))
+def _existing_bundles(assets: Path, skip: set[str]) -> list[str]:
+    """The entries of the app's assets that stay (all but the bundles being replaced and the model
+    list, which is rebuilt), each bundle's manifest read and checked: a broken one is named in one
+    line before anything changes."""
+    if not assets.is_dir():
+        return []
+    kept = []
+    for p in sorted(assets.iterdir()):
+        if p.name.startswith(".") or p.name == MODELS_FILE or p.name in skip:
+            continue
+        if p.is_symlink() or not (p.is_dir() or p.is_file()):
+            raise UsageError(f"{p} in the app's assets is not a plain file or folder: remove it")
+        if p.is_dir() and (p / "manifest.json").exists():
+            m = read_manifest(p, verify=False)  # one line naming the file when it is malformed
+            if not (p / m["model_file"]).is_file():
+                raise UsageError(f"{p} in the app's assets lacks its model file {m['model_file']}: "
+                                 "remove that folder or bundle it again")
+        kept.append(p.name)
+    return kept
+
+
+def _build_assets(tmp: Path, assets: Path, kept: list[str], named: list[tuple[str, Path, dict]]) -> None:
+    """The app's new assets folder, complete: the kept entries (hard links: nothing is copied
+    twice), the new bundles (copied, sha256-checked) and the model list."""
+    for name in kept:
+        src = assets / name
+        if src.is_dir():
+            shutil.copytree(src, tmp / name, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(src, tmp / name)
+    for n, b, m in named:
+        dst = tmp / n
+        dst.mkdir()
+        for f in (*APP_FILES, m["model_file"]):
+            replace.step("copy")
+            shutil.copyfile(b / f, dst / f)
+            meta = m["files"].get(f)
+            if meta and sha256_file(dst / f) != meta["sha256"]:
+                raise UsageError(f"copy of {b / f} does not match its sha256: disk full or the bundle "
+                                 "changed while copying; nothing was installed")
+    write_model_list(tmp)
+
+
+def _link_or_copy(src, dst) -> None:
+    replace.step("copy")
     try:
-        for n, b, m in named:
-            dst = staging / n
-            dst.mkdir()
-            for f in (*APP_FILES, m["model_file"]):
-                shutil.copyfile(b / f, dst / f)
-                meta = m["files"].get(f)
-                if meta and sha256_file(dst / f) != meta["sha256"]:
-                    raise UsageError(f"copy of {b / f} does not match its sha256: disk full or the bundle "
-                                     "changed while copying; nothing was installed")
-        old = staging / ".replaced"
-        old.mkdir()
-        for n, _, _ in named:  # renames only: the swap cannot half-fail on a full disk
-            if (assets / n).exists():
-                os.replace(assets / n, old / n)
-            os.replace(staging / n, assets / n)
-        names = write_model_list(assets)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return names
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _model_entries(assets: Path) -> list[dict]:
+    entries = []
+    for d in sorted(p for p in assets.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if not (d / "manifest.json").is_file():
+            continue
+        m = read_manifest(d, verify=False)
+        entries.append({"name": d.name, "model": model_name(m), "runtime": m.get("target"), "precision": m["precision"],
+                        "seq_len": m["seq_len"], "dynamic_seq": m.get("dynamic_seq", False),
+                        "model_file": m["model_file"],
+                        "model_file_bytes": (d / m["model_file"]).stat().st_size,
+                        "files": sorted(p.name for p in d.iterdir() if p.is_file())})
+    return entries
 
 
 def write_model_list(assets: Path) -> list[str]:
     """models.json from the bundles in the assets folder (what the app lists), atomically."""
     import json
 
-    entries = []
-    for d in sorted(p for p in assets.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        mf = d / "manifest.json"
-        if not mf.is_file():
-            continue
-        m = json.loads(mf.read_text())
-        entries.append({"name": d.name, "model": model_name(m), "runtime": m.get("target"), "precision": m["precision"],
-                        "seq_len": m["seq_len"], "dynamic_seq": m.get("dynamic_seq", False),
-                        "model_file": m["model_file"],
-                        "model_file_bytes": (d / m["model_file"]).stat().st_size,
-                        "files": sorted(p.name for p in d.iterdir() if p.is_file())})
+    entries = _model_entries(assets)
     write_text_atomic(assets / MODELS_FILE, json.dumps({"format": MODELS_FORMAT, "bundles": entries}, indent=2) + "\n")
     return [e["name"] for e in entries]
 

@@ -27,6 +27,7 @@ from pocketbert.backends import get_runtime, plain_suffixes
 from pocketbert.common import UsageError, clean_leftovers, git_revision, install_signal_handlers, sha256_file
 from pocketbert.inputs import FEATURES
 from pocketbert.models import auto_class, count_parameters
+from pocketbert.tasks import task_names
 
 
 def bundle_dir(cache: Path, model: str, task: str, target: str, precision: str, seq_len: int,
@@ -218,7 +219,6 @@ if __name__ == "__main__":  # one export of export_missing: python -m bench.bund
 # itself and hands back a manifest-shaped dict (plus a "peer" entry), so a peer runs through exactly
 # the same plan, worker and record as a bundle.
 
-PLAIN_TASKS = ("question-answering", "sequence-classification", "fill-mask")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
 def is_plain_file(path: Path) -> bool:
     return Path(path).is_file() and Path(path).suffix in plain_suffixes()
@@ -296,7 +296,7 @@ def read_plain_file(path: Path, task: str | None = None, labels: dict[Path, str]
     if not (task or derived):
         shapes = "; ".join(f"{o['name']} {o['shape']}" for o in facts["outputs"])
         raise UsageError(f"{path}: cannot tell its task from its outputs ({shapes}): pass --task "
-                         f"({' | '.join(PLAIN_TASKS)})")
+                         f"({' | '.join(task_names())})")
     folder = path.parent
     config = _config_beside(folder)
     size = path.stat().st_size
@@ -339,6 +339,8 @@ def _task_from_outputs(outputs: list[dict]) -> str | None:
     names = [o["name"].lower() for o in outputs]
     if len(outputs) == 2 and ("start_logits" in names or all(len(o["shape"]) == 2 for o in outputs)):
         return "question-answering"
+    if len(outputs) == 1 and names[0] in ("sentence_embedding", "last_hidden_state"):
+        return "feature-extraction"  # ours (pooled) or a bare encoder's token states (pooled after the call)
     if len(outputs) == 1 and len(outputs[0]["shape"]) == 2:
         return "sequence-classification"
     if len(outputs) == 1 and len(outputs[0]["shape"]) == 3:

@@ -25,9 +25,9 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.bundles import PLAIN_TASKS
 from bench.devices import device_schemes, open_device
-from bench.harness import SHAPES, BenchConfig, run_bench
+from bench.config import SHAPES, BenchConfig
+from bench.harness import run_bench
 from bench.paper import run_paper
 from bench.records import load_records
 from bench.report import render_report
@@ -37,6 +37,8 @@ from pocketbert import argtypes as t
 from pocketbert.backends import all_precisions, main_job, plain_suffixes, runtime_names
 from pocketbert.claims import claim
 from pocketbert.common import UsageError, lookup
+from pocketbert.models import PRESETS
+from pocketbert.tasks import task_names
 
 
 def _device_url(value: str) -> None:
@@ -61,14 +63,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     runtimes = runtime_names()
     pairs = ", ".join(f"{r} {p}" for r, p in main_job())
     p.add_argument("--model", nargs="+", default=d.models, metavar="SPEC", type=t.model,
-                   help="presets (bert-base, distilbert-base, bert-tiny, distilbert-tiny) or HF folders")
+                   help=f"presets ({', '.join(PRESETS)}) or HF folders")
     p.add_argument("--bundle", nargs="+", type=t.existing_path, default=[], metavar="PATH",
                    help="time existing bundles (a bundle or an export --out folder) instead of --model, and "
                         f"plain model files next to them: a {' or '.join(plain_suffixes())} file, or a folder of them "
                         "(optimum-cli's output); inputs, task and precision are read from the file")
-    p.add_argument("--task", type=t.choice(PLAIN_TASKS, "task"), default=None,
+    p.add_argument("--task", type=t.choice(task_names, "task"), default=None,
                    help="task of plain model files whose outputs do not tell it "
-                        f"({', '.join(PLAIN_TASKS)}; default: read from the outputs)")
+                        f"({', '.join(task_names())}; default: read from the outputs)")
     p.add_argument("--runtime", nargs="+", default=None, metavar="NAME",
                    type=t.choice(runtime_names, "runtime"),
                    help=f"runtimes (default: all: {' '.join(runtimes)}); with --runtime or --precision every "

@@ -32,7 +32,7 @@ def record_name(rec: dict[str, Any]) -> str:
 def derive(rec: dict[str, Any]) -> dict[str, Any]:
     """Fill the statistics and totals of a record from its raw samples, and judge its trust evidence
     against bench.trust's tolerances unless it was judged already (a single round's verdict is its
-    worker result's). Called once, when the record is built (bench.harness), or when a record that
+    worker result's). Called once, when the record is built (bench.record_build), or when a record that
     came without statistics is read (a device app's, a farm's): reports print what records store."""
     if rec.get("status") != "ok":
         return rec

@@ -223,6 +223,11 @@ def markdown(records: list[dict]) -> str:
             lines.append(f"| {r['model']} | {r['runtime']} | {r['precision']} | {r['workload']} | {r['shape']} "
                          f"| {'; '.join(r['trust']['reasons'])} |")
         lines.append("")
+    elsewhere = sorted({(r["model"], r["runtime"], r["precision"], r["notes"]["int8_chosen_elsewhere"])
+                        for r in records if (r.get("notes") or {}).get("int8_chosen_elsewhere")})
+    if elsewhere:  # the bundle's int8 mode was timed on another CPU than this one
+        lines += ["## int8 chosen on another CPU", "", "| model | runtime | precision | what |", "|---|---|---|---|"]
+        lines += [f"| {m} | {rt} | {p} | {why} |" for m, rt, p, why in elsewhere] + [""]
     not_run = [r for r in records if r["status"] != "ok"]
     if not_run:
         lines += ["## Not measured", "", "| model | runtime | precision | workload | shape | status | reason |",

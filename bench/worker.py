@@ -71,6 +71,8 @@ def _peak_rss_mb() -> float:
 
 
 _PROGRESS = None  # the original stderr, kept for the progress bar while library output goes to the log
+# tasks whose per-item answers come back (short strings: a span, a pair's cosine, labels per word) to be scored
+ANSWERED_TASKS = ("question-answering", "feature-extraction", "token-classification")
 LOG_TAIL_CHARS = 20000  # how much of the worker's library output comes back in its result
 
 
@@ -191,7 +193,7 @@ def run_spec(spec) -> WorkerResult | dict:
         postprocess_ms=post_ms, loop_s=loop_s, trust=trust, bare_loop_s=bare_s, null_loop_s=null_s,
         threads_effective=facts.get("threads_effective"), model_bytes=facts.get("model_bytes"),
         baseline_rss_mb=baseline_rss, peak_rss_mb=_peak_rss_mb(), answers_sample=[str(a)[:80] for a in answers[:5]],
-        answers=[str(a) for a in answers] if task == "question-answering" else [],
+        answers=[str(a) for a in answers] if task in ANSWERED_TASKS else [],
         features_per_item=[len(f) for f in feeds], tokens_fed=[sum(n) for n in seq_lens_fed], seq_lens_fed=seq_lens_fed,
         profile=_profile(spec, backend, request, runner, feeds))
 

@@ -25,7 +25,10 @@ import numpy as np
 
 from pocketbert import glue, squad
 from pocketbert.common import UsageError, lookup
+from pocketbert.pooling import pool_numpy
 from pocketbert.squad import best_span
+from pocketbert.texts import read_passages
+from pocketbert.token_labels import word_labels
 from pocketbert.textgen import synthetic_qa
 
 SYNTHETIC_ITEMS = 16  # the main job's items: padded to 384 each costs 0.15-0.4 s per runtime (32 items: +25 s
@@ -140,6 +143,46 @@ def load_stsb(rows: glue.TsvRows, tokenizer, seq_len: int, limit: int | None) ->
     return items
 
 
+# ------------------------------------------------------------------ sentences (embeddings, token labels)
+
+def read_sentences(path: Path) -> list[tuple[str, ...]]:
+    """A GLUE-style TSV's rows (sentence pairs, with the gold score last when it has one: STS-B) or
+    one text per line of any other file (pocketbert.texts), each as a tuple."""
+    if path.suffix == ".tsv":
+        rows = glue.read_tsv(path)
+        gold = glue.float_labels(rows) if rows.second and rows.labels else [None] * len(rows.first)
+        if rows.second:
+            return [(a, b, g) for a, b, g in zip(rows.first, rows.second, gold)]
+    return [(s,) for s in read_passages(path)]
+
+
+@register_workload("sentences", task="feature-extraction", needs_path=True, read=read_sentences)
+def load_sentences(rows: list[tuple], tokenizer, seq_len: int, limit: int | None) -> list[Item]:
+    """One item per sentence, or per STS-B pair (two model calls, its answer the pair's cosine, scored
+    by Spearman against the gold score): what semantic search on a phone embeds."""
+    items = []
+    for i, row in enumerate(rows[:limit]):
+        texts, score = (row[:2], row[2]) if len(row) == 3 else (row, None)
+        t0 = time.perf_counter()
+        encs = [tokenizer(t, truncation=True, max_length=seq_len) for t in texts]
+        ms = (time.perf_counter() - t0) * 1e3
+        items.append(Item(f"sentences-{i}", [_inputs(e) for e in encs], ms,
+                          {"n_tokens": [len(e["input_ids"]) for e in encs], "score": score}))
+    return items
+
+
+@register_workload("tokens", task="token-classification", needs_path=True, read=read_passages)
+def load_tokens(passages: list[str], tokenizer, seq_len: int, limit: int | None) -> list[Item]:
+    """One item per passage (cut to seq_len tokens); its answer is a label per word."""
+    items = []
+    for i, text in enumerate(passages[:limit]):
+        t0 = time.perf_counter()
+        enc = tokenizer(text, truncation=True, max_length=seq_len)
+        ms = (time.perf_counter() - t0) * 1e3
+        items.append(Item(f"tokens-{i}", [_inputs(enc)], ms, {"word_ids": enc.word_ids()}))
+    return items
+
+
 # ------------------------------------------------------------------ SQuAD
 
 @register_workload("squad", task="question-answering", needs_path=True, read=squad.read_squad)
@@ -154,8 +197,14 @@ def load_squad(questions: list[squad.Question], tokenizer, seq_len: int, limit: 
 
 
 def answer_quality(items: list[Item], answers: list[str]) -> dict[str, Any] | None:
-    """Official SQuAD EM/F1 of one run's answers against the items' gold (None without gold)."""
-    if not answers or len(answers) != len(items) or any("gold" not in i.post for i in items):
+    """Official SQuAD EM/F1 of one run's answers against the items' gold, or STS-B Spearman (points)
+    of the pairs' cosines against their gold scores (None without gold)."""
+    if not answers or len(answers) != len(items):
+        return None
+    if all(i.post.get("score") is not None for i in items):
+        rho = glue.pearson_spearman([float(a) for a in answers], [i.post["score"] for i in items])
+        return {"metric": "stsb_spearman", "spearman": 100 * rho["spearman"], "n": rho["n"]}
+    if any("gold" not in i.post for i in items):
         return None
     scores = squad.scores({i.id: a for i, a in zip(items, answers)}, {i.id: i.post["gold"] for i in items})
     return {"metric": "squad", **scores}
@@ -198,6 +247,14 @@ def postprocess(task: str, outputs: list[list[np.ndarray]], post: dict) -> Any:
         end = [o[1][0] for o in outputs]
         c0, c1, _ = best_span(start, end, post["context_masks"], post["offsets"])
         return post["context"][c0:c1]
+    if task == "feature-extraction":  # a file that outputs token states is pooled here, as its user must
+        vectors = [o[0][0] if o[0].ndim == 2 else pool_numpy(o[0][0], n) for o, n in zip(outputs, post["n_tokens"])]
+        if len(vectors) == 2:  # a pair: its cosine
+            a, b = (np.asarray(v, np.float64) for v in vectors)
+            return round(float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12)), 6)
+        return round(float(np.linalg.norm(vectors[0])), 6)  # one sentence: its norm (a fingerprint)
+    if task == "token-classification":
+        return " ".join(map(str, word_labels(outputs[0][0][0], post["word_ids"])))
     logits = outputs[0][0][0]  # (num_labels,)
     z = np.exp(logits - logits.max())
     return (z / z.sum()).tolist()

@@ -20,14 +20,14 @@ def fit_mlm_head(teacher, corpus, cfg, ctx) -> tuple[Any, float]:
 
     torch.manual_seed(cfg.seed)
     mlm = AutoModelForMaskedLM.from_config(teacher.model.config)
-    enc = mlm.bert if teacher.model_type == "bert" else mlm.distilbert
+    enc = mlm.base_model
     enc.load_state_dict(teacher.model.state_dict(), strict=False)
     mlm.tie_weights()
     for p in mlm.parameters():
         p.requires_grad_(False)
+    tied = mlm.get_input_embeddings().weight  # the decoder shares it: only the head's own weights train
     head = [p for n, p in mlm.named_parameters()
-            if n.startswith(("cls.predictions.transform", "vocab_transform", "vocab_layer_norm"))
-            or n in ("cls.predictions.bias", "vocab_projector.bias")]
+            if n.startswith(teacher.family.mlm_head_keys) and p is not tied]
     for p in head:
         p.requires_grad_(True)
     device = ctx.device

@@ -25,7 +25,7 @@ class StudentForward(torch.nn.Module):
                                          attention_mask=attention_mask).last_hidden_state
         logits = None
         if select is not None:
-            logits = mlm_head_logits(self.m, "distilbert", hidden[select])  # (n, vocab)
+            logits = mlm_head_logits(self.m, self.m.config.model_type, hidden[select])  # (n, vocab)
         return hidden, logits
 
 

@@ -79,6 +79,7 @@ def build_models(cfg: DistillConfig, ctx) -> tuple[Any, Any, list[int], list[str
 
     teacher = load_teacher(cfg.teacher, cfg.tokenizer, seed=cfg.seed)
     layers = parse_layers(cfg.student_layers, teacher.num_layers)
+    teacher.family.check_layer_copy(layers)  # a layer map the family cannot take: one line, before training
     notes = []
     if not teacher.has_mlm_head:
         if cfg.fit_mlm_head_steps > 0:

@@ -1,10 +1,10 @@
 """Teacher loading and student construction.
 
-The student is a DistilBERT (no token-type embeddings, no pooler) initialised from the teacher:
-word and position embeddings, embedding LayerNorm, the MLM head and a subset of the layers
-(`--student-layers`, default one out of two). BERT adds token-type embedding 0 to every token; we
-fold it into the student's position embeddings so the copied student computes exactly what the
-teacher's copied layers compute.
+The student is initialised from the teacher: embeddings, the MLM head and a subset of the layers
+(`--student-layers`, default one out of two). A BERT or DistilBERT teacher gets a DistilBERT student
+(the paper; its family file maps the weights), every other family a student of its own
+architecture with fewer layers (same config, `num_hidden_layers` = the layers copied). A family
+whose layers cannot be copied (ALBERT shares one layer) is refused in one line before any work.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from pocketbert.common import UsageError
-from pocketbert.models import BERT_FAMILY, PRESETS, build_preset, load_tokenizer
+from pocketbert.families import Family, family_of
+from pocketbert.models import PRESETS, build_preset, load_tokenizer, preset_tokenizer
 
 # The reference layer map for a 12-layer BERT in the DistilBERT release (keeps first and last).
 REFERENCE_LAYER_MAPS = {12: [0, 2, 4, 7, 9, 11]}
-
-_MLM_HEAD_KEYS = ("cls.predictions.", "vocab_transform.", "vocab_projector.")
 
 
 @dataclass
@@ -29,21 +28,22 @@ class Teacher:
 
     model: Any
     tokenizer: Any
-    model_type: str  # "bert" | "distilbert"
+    model_type: str  # a pocketbert.families name
     has_mlm_head: bool
     source: str
 
     @property
+    def family(self) -> Family:
+        return family_of(self.model_type)
+
+    @property
     def encoder(self):
-        """The bare encoder (BertModel / DistilBertModel) whatever the head."""
-        if not self.has_mlm_head:
-            return self.model
-        return self.model.bert if self.model_type == "bert" else self.model.distilbert
+        """The bare encoder (BertModel, RobertaModel, ...) whatever the head."""
+        return self.model.base_model
 
     @property
     def num_layers(self) -> int:
-        c = self.model.config
-        return c.num_hidden_layers if self.model_type == "bert" else c.n_layers
+        return int(self.model.config.num_hidden_layers)
 
 
 def parse_layers(text: str | None, teacher_layers: int) -> list[int]:
@@ -110,8 +110,9 @@ def load_teacher(spec: str, tokenizer: str | None = None, seed: int = 0) -> Teac
     import torch
 
     if spec in PRESETS:
+        family_of(PRESETS[spec]["model_type"]).check_layer_copy()
         model = build_preset(spec, "fill-mask", seed=seed)
-        tok = load_tokenizer(tokenizer, vocab_size=min(model.config.vocab_size, 1024))
+        tok = preset_tokenizer(spec, tokenizer)
         return _frozen(Teacher(model, tok, model.config.model_type, True, f"preset:{spec}"))
     path = Path(spec).expanduser()
     if not path.is_dir():
@@ -125,11 +126,9 @@ def load_teacher(spec: str, tokenizer: str | None = None, seed: int = 0) -> Teac
         model_type = json.loads((path / "config.json").read_text()).get("model_type")
     except (OSError, ValueError) as e:
         raise UsageError(f"cannot read {path}/config.json ({e})") from None
-    if model_type not in BERT_FAMILY:
-        raise UsageError(f"teacher {path} is a '{model_type}' model, not BERT-family: the "
-                         f"distiller supports {', '.join(BERT_FAMILY)}")
-    has_head = any(k.startswith(_MLM_HEAD_KEYS) or f".{_MLM_HEAD_KEYS[0]}" in k
-                   for k in _weight_keys(path))
+    family = family_of(model_type, f"teacher {path}")
+    family.check_layer_copy()
+    has_head = any(k.startswith(family.mlm_head_keys) for k in _weight_keys(path))
     from transformers import AutoModel, AutoModelForMaskedLM
 
     cls = AutoModelForMaskedLM if has_head else AutoModel
@@ -146,6 +145,7 @@ def _load_hub_teacher(spec: str, tokenizer: str | None) -> Teacher:
     from pocketbert.models import load_model
 
     loaded = load_model(spec, "fill-mask", tokenizer=tokenizer)  # UsageError when offline
+    loaded.family.check_layer_copy()
     return _frozen(Teacher(loaded.model, loaded.tokenizer, loaded.model_type, True, loaded.source))
 
 
@@ -157,42 +157,45 @@ def _frozen(t: Teacher) -> Teacher:
 
 
 def student_config(teacher: Teacher, layers: list[int], dropout: float = 0.1):
-    """DistilBERT config with the teacher's width and len(layers) layers."""
-    from transformers import DistilBertConfig
+    """The student's config: a DistilBERT of the teacher's width (bert, distilbert teachers) or the
+    teacher's own config, with len(layers) layers."""
+    import copy
 
     c = teacher.model.config
-    if teacher.model_type == "distilbert":
-        kw = dict(dim=c.dim, n_heads=c.n_heads, hidden_dim=c.hidden_dim, activation=c.activation)
-    else:
-        if getattr(c, "position_embedding_type", "absolute") != "absolute":
-            raise UsageError("teacher uses relative position embeddings: DistilBERT students need "
-                             "absolute ones")
-        act = c.hidden_act if isinstance(c.hidden_act, str) else "gelu"
-        if act not in ("gelu", "relu"):
-            raise UsageError(f"teacher activation '{act}' is not available in DistilBERT "
-                             "(gelu, relu)")
-        kw = dict(dim=c.hidden_size, n_heads=c.num_attention_heads,
-                  hidden_dim=c.intermediate_size, activation=act)
+    family = teacher.family
+    if family.distilbert_config is None:
+        config = copy.deepcopy(c)
+        config.num_hidden_layers = len(layers)
+        if isinstance(getattr(c, "layer_types", None), list):  # per-layer kinds (ModernBERT's global/local)
+            config.layer_types = [c.layer_types[i] for i in layers]
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout"):
+            if isinstance(getattr(config, name, None), float):
+                setattr(config, name, dropout)
+        return config
+    from transformers import DistilBertConfig
+
     return DistilBertConfig(vocab_size=c.vocab_size, max_position_embeddings=c.max_position_embeddings,
                             n_layers=len(layers), dropout=dropout, attention_dropout=dropout,
-                            pad_token_id=getattr(c, "pad_token_id", 0) or 0, **kw)
+                            pad_token_id=getattr(c, "pad_token_id", 0) or 0, **family.distilbert_config(c))
 
 
 def build_student(teacher: Teacher, layers: list[int], dropout: float = 0.1, copy: bool = True,
                   seed: int = 0):
-    """A DistilBERT student (with an MLM head iff the teacher has one), weights copied from the
-    teacher's embeddings, the chosen `layers` and the MLM head (`copy=False`: random init)."""
+    """A student (with an MLM head iff the teacher has one), weights copied from the teacher's
+    embeddings, the chosen `layers` and the MLM head (`copy=False`: random init)."""
     import torch
-    from transformers import DistilBertForMaskedLM, DistilBertModel
+    from transformers import AutoModel, AutoModelForMaskedLM
 
     layers = parse_layers(",".join(map(str, layers)), teacher.num_layers)
+    teacher.family.check_layer_copy(layers)
     config = student_config(teacher, layers, dropout)
     torch.manual_seed(seed)
-    student = (DistilBertForMaskedLM if teacher.has_mlm_head else DistilBertModel)(config)
+    student = (AutoModelForMaskedLM if teacher.has_mlm_head else AutoModel).from_config(config)
     if copy:
         state = map_teacher_weights(teacher, layers)
         missing, unexpected = student.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.endswith("vocab_projector.weight")]  # tied
+        tied = _tied_names(student)
+        missing = [k for k in missing if k not in tied]
         if missing or unexpected:
             raise RuntimeError(f"weight mapping incomplete: missing {missing}, unexpected {unexpected}")
         if teacher.has_mlm_head:
@@ -200,66 +203,47 @@ def build_student(teacher: Teacher, layers: list[int], dropout: float = 0.1, cop
     return student
 
 
-def map_teacher_weights(teacher: Teacher, layers: list[int]) -> dict[str, Any]:
-    """Teacher state dict -> student (DistilBERT) names, for the chosen layers."""
-    sd = {k: v.detach().clone() for k, v in teacher.model.state_dict().items()}
-    head = teacher.has_mlm_head
-    prefix_s = "distilbert." if head else ""
-    out: dict[str, Any] = {}
-    if teacher.model_type == "distilbert":
-        pre_t = "distilbert." if head else ""
-        for k, v in sd.items():
-            if not k.startswith(pre_t):
-                if head and k.startswith(("vocab_transform", "vocab_layer_norm", "vocab_projector")):
-                    if k != "vocab_projector.weight":
-                        out[k] = v
-                continue
-            k2 = k[len(pre_t):]
-            if k2.startswith("transformer.layer."):
-                i, rest = k2[len("transformer.layer."):].split(".", 1)
-                if int(i) in layers:
-                    out[f"{prefix_s}transformer.layer.{layers.index(int(i))}.{rest}"] = v
-            elif k2.startswith("embeddings."):
-                out[prefix_s + k2] = v
-        return out
+def _tied_names(model) -> set[str]:
+    """Names of parameters that share storage with the word embeddings (the MLM decoder)."""
+    emb = model.get_input_embeddings().weight
+    return {n for n, p in model.named_parameters(remove_duplicate=False) if p is emb} - \
+        {n for n, p in model.named_parameters() if p is emb}
 
-    pre_t = "bert." if head else ""
-    e = pre_t + "embeddings."
-    out[prefix_s + "embeddings.word_embeddings.weight"] = sd[e + "word_embeddings.weight"]
-    pos = sd[e + "position_embeddings.weight"]  # (max_pos, dim)
-    tte = sd.get(e + "token_type_embeddings.weight")
-    out[prefix_s + "embeddings.position_embeddings.weight"] = pos + tte[0] if tte is not None else pos
-    out[prefix_s + "embeddings.LayerNorm.weight"] = sd[e + "LayerNorm.weight"]
-    out[prefix_s + "embeddings.LayerNorm.bias"] = sd[e + "LayerNorm.bias"]
-    names = {"attention.self.query": "attention.q_lin", "attention.self.key": "attention.k_lin",
-             "attention.self.value": "attention.v_lin", "attention.output.dense": "attention.out_lin",
-             "attention.output.LayerNorm": "sa_layer_norm", "intermediate.dense": "ffn.lin1",
-             "output.dense": "ffn.lin2", "output.LayerNorm": "output_layer_norm"}
-    for j, i in enumerate(layers):
-        for src, dst in names.items():
-            for p in ("weight", "bias"):
-                out[f"{prefix_s}transformer.layer.{j}.{dst}.{p}"] = \
-                    sd[f"{pre_t}encoder.layer.{i}.{src}.{p}"]
-    if head:
-        out["vocab_transform.weight"] = sd["cls.predictions.transform.dense.weight"]
-        out["vocab_transform.bias"] = sd["cls.predictions.transform.dense.bias"]
-        out["vocab_layer_norm.weight"] = sd["cls.predictions.transform.LayerNorm.weight"]
-        out["vocab_layer_norm.bias"] = sd["cls.predictions.transform.LayerNorm.bias"]
-        bias = sd.get("cls.predictions.bias", sd.get("cls.predictions.decoder.bias"))
-        out["vocab_projector.bias"] = bias
+
+def map_teacher_weights(teacher: Teacher, layers: list[int]) -> dict[str, Any]:
+    """Teacher state dict -> the student's names, for the chosen layers."""
+    sd = {k: v.detach().clone() for k, v in teacher.model.state_dict().items()}
+    family = teacher.family
+    if family.distilbert_weights is not None:
+        return family.distilbert_weights(sd, layers, teacher.has_mlm_head)
+    return copy_layers(sd, layers, _layer_prefix(teacher))
+
+
+def _layer_prefix(teacher: Teacher) -> str:
+    """The state-dict prefix of the layer list, e.g. "roberta.encoder.layer." ("encoder.layer." bare)."""
+    base = teacher.model.base_model
+    owner = "" if base is teacher.model else teacher.model.base_model_prefix + "."
+    return f"{owner}{teacher.family.layers}."
+
+
+def copy_layers(sd: dict[str, Any], layers: list[int], prefix: str) -> dict[str, Any]:
+    """Every weight kept, except the layers under `prefix`: the chosen ones renumbered 0.., the rest dropped."""
+    out = {}
+    for k, v in sd.items():
+        if not k.startswith(prefix):
+            out[k] = v
+            continue
+        i, rest = k[len(prefix):].split(".", 1)
+        if int(i) in layers:
+            out[f"{prefix}{layers.index(int(i))}.{rest}"] = v
     return out
 
 
 def student_encoder(student):
-    """The bare DistilBertModel inside a student (with or without MLM head)."""
-    return getattr(student, "distilbert", student)
+    """The bare encoder inside a student (with or without MLM head)."""
+    return student.base_model
 
 
 def mlm_head_logits(model, model_type: str, hidden):
-    """Apply a *ForMaskedLM head to selected hidden states. (n, dim) -> (n, vocab)"""
-    if model_type == "bert":
-        return model.cls(hidden)
-    x = model.vocab_transform(hidden)  # (n, dim)
-    x = model.activation(x)
-    x = model.vocab_layer_norm(x)
-    return model.vocab_projector(x)  # (n, vocab)
+    """Apply a *ForMaskedLM head (its family's) to selected hidden states. (n, dim) -> (n, vocab)"""
+    return family_of(model_type).mlm_logits(model, hidden)

@@ -25,8 +25,13 @@ from distill.config import Checker, save_run_config
 from distill.task_model import _as_feature, collate_task, evaluate_task, forward_task, task_losses
 from distill.task_train import cached_teacher_scores, fingerprint, teacher_logits, train_task
 from pocketbert.common import UsageError, atomic_output_dir, git_revision, write_json
+from pocketbert.families import family_of
+from pocketbert.tasks import all_tasks
 
-TASKS = ("question-answering", "sequence-classification", "regression")
+# `distill task --task` name -> the registry task whose head it trains (regression: a one-label
+# sequence-classification head)
+TASK_HEADS = {mode: t.name for t in all_tasks().values() for mode in t.distill_modes}
+TASKS = tuple(TASK_HEADS)
 # fields whose command-line flag is not simply --field-name
 TASK_FLAGS = {"alpha_hidden": "--alpha-hidden", "alpha_attn": "--alpha-attn"}
 
@@ -177,7 +182,7 @@ def _auto_class(task: str):
     """Regression is a one-label sequence-classification head."""
     from pocketbert.models import auto_class
 
-    return auto_class("sequence-classification" if task == "regression" else task)
+    return auto_class(TASK_HEADS[task])
 
 
 def _student_layer_count(cfg: TaskConfig, teacher) -> int:
@@ -194,7 +199,7 @@ def _student_layer_count(cfg: TaskConfig, teacher) -> int:
 
 def load_task_teacher(cfg: TaskConfig):
     """The fine-tuned teacher (frozen, eval) and its tokenizer."""
-    from pocketbert.models import PRESETS, load_model, load_tokenizer, preset_config
+    from pocketbert.models import PRESETS, load_model, preset_config, preset_tokenizer
 
     if cfg.teacher in PRESETS:  # tests: random teacher from a preset config
         import torch
@@ -203,11 +208,10 @@ def load_task_teacher(cfg: TaskConfig):
         kw = {} if cfg.task == "question-answering" else {"num_labels": num_labels}
         torch.manual_seed(cfg.seed)
         model = _auto_class(cfg.task).from_config(preset_config(cfg.teacher, **kw))
-        tok = load_tokenizer(cfg.tokenizer, vocab_size=min(model.config.vocab_size, 1024))
+        tok = preset_tokenizer(cfg.teacher, cfg.tokenizer)
         mtype = model.config.model_type
     else:
-        task = "question-answering" if cfg.task == "question-answering" else "sequence-classification"
-        loaded = load_model(cfg.teacher, task, tokenizer=cfg.tokenizer)
+        loaded = load_model(cfg.teacher, TASK_HEADS[cfg.task], tokenizer=cfg.tokenizer)
         model, tok, mtype = loaded.model, loaded.tokenizer, loaded.model_type
         if cfg.task == "regression" and model.config.num_labels != 1:
             raise UsageError(f"teacher {cfg.teacher} has {model.config.num_labels} labels: a "
@@ -229,6 +233,10 @@ def build_task_student(cfg: TaskConfig, teacher, teacher_type: str,
     from transformers import DistilBertForQuestionAnswering, DistilBertForSequenceClassification
 
     from distill.student import Teacher, map_teacher_weights, parse_layers, student_config
+    family = family_of(teacher_type)
+    if family.distilbert_weights is None and not cfg.student:
+        raise UsageError(f"task distillation builds DistilBERT students from bert or distilbert "
+                         f"teachers: a {teacher_type} teacher needs --student (a distilled folder)")
 
     n_labels = 1 if cfg.task == "regression" else (num_labels or teacher.config.num_labels)
     extra: dict[str, Any] = {} if cfg.task == "question-answering" else {"num_labels": n_labels}
@@ -243,7 +251,7 @@ def build_task_student(cfg: TaskConfig, teacher, teacher_type: str,
             raise UsageError(f"--student {path} is not a DistilBERT model")
         torch.manual_seed(cfg.seed)
         return _auto_class(cfg.task).from_pretrained(path, dtype=torch.float32, **extra, **attn), None
-    encoder = getattr(teacher, teacher_type)  # .bert / .distilbert
+    encoder = teacher.base_model  # .bert / .distilbert
     enc_teacher = Teacher(encoder, None, teacher_type, False, cfg.teacher)
     layers = parse_layers(cfg.student_layers, enc_teacher.num_layers)
     config = student_config(enc_teacher, layers)

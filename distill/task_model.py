@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pocketbert.families import family_of
+
 def _as_feature(f) -> dict[str, Any]:
     """A SQuAD window or a TSV feature as the dict collate reads."""
     from pocketbert.squad import Window
@@ -47,7 +49,7 @@ def forward_task(model, model_type: str, batch, task: str, internals: bool = Fal
     """Logits of a task model: QA -> (start, end) each (bs, seq); else (bs, labels). With
     `internals`, also (hidden states, attentions) of every layer."""
     kw = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-    if model_type == "bert":
+    if family_of(model_type).uses_token_type_ids(model.config):
         kw["token_type_ids"] = batch["token_type_ids"]
     if internals:
         kw.update(output_hidden_states=True, output_attentions=True)

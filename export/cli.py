@@ -21,7 +21,8 @@ from export.task_eval import check_eval_data
 from pocketbert import argtypes as t
 from pocketbert.claims import claim
 from pocketbert.common import UsageError, append_log, native_output_captured, quiet_backends
-from pocketbert.models import TASKS
+from pocketbert.models import PRESETS
+from pocketbert.tasks import task_names
 
 eval_spec = t.data_spec(check_eval_data, "squad:PATH")  # squad:PATH or glue:PATH (task-metric data)
 
@@ -33,10 +34,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     precisions = "; ".join(f"{n}: {' '.join(b.precisions)}" for n, b in targets.items())
     all_precisions = sorted({x for b in targets.values() for x in b.precisions})
     p.add_argument("--model", required=True, type=t.model,
-                   help="preset (bert-base, distilbert-base, bert-tiny, distilbert-tiny), "
+                   help=f"preset ({', '.join(PRESETS)}), "
                         "a local Hugging Face folder, or a hub id (needs internet)")
-    p.add_argument("--task", default=d.task, type=t.choice(TASKS, "task"),
-                   help=f"model head: {', '.join(TASKS)} (default: {d.task})")
+    p.add_argument("--task", default=d.task, type=t.choice(task_names, "task"),
+                   help=f"model head: {', '.join(task_names())} (default: {d.task})")
     p.add_argument("--target", nargs="+", default=d.targets, metavar="T",
                    type=t.choice(list(targets), "target"),
                    help=f"one or more of {', '.join(targets)} (default: {' '.join(d.targets)})")
@@ -60,13 +61,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-data", metavar="KIND:PATH", type=eval_spec, default=d.eval_data,
                    help="gate trained exports against PyTorch fp32: squad:PATH (QA, SQuAD F1; e.g. "
                         "squad:../shared/data/squad/dev-v1.1-first12.json) or glue:PATH "
-                        "(sequence-classification, accuracy on a GLUE-style TSV with labels)")
+                        "(sequence-classification, accuracy on a GLUE-style TSV with labels) or "
+                        "stsb:PATH (feature-extraction: STS-B Spearman of cosine and cosine to fp32, e.g. "
+                        "stsb:../shared/data/stsb/dev.tsv) or text:PATH (token-classification: words labelled "
+                        "as fp32 does, on a text file, TSV or SQuAD JSON's contexts)")
     p.add_argument("--eval-questions", type=t.positive_int, default=d.eval_questions,
                    help=f"questions (TSV rows) the gate scores (default {d.eval_questions})")
     p.add_argument("--max-f1-drop", type=t.nonneg_float, default=d.max_f1_drop,
                    help=f"F1 points an export may lose against fp32 (default {d.max_f1_drop})")
     p.add_argument("--max-accuracy-drop", type=t.nonneg_float, default=d.max_accuracy_drop,
                    help=f"glue: accuracy points an export may lose against fp32 (default {d.max_accuracy_drop})")
+    p.add_argument("--max-spearman-drop", type=t.nonneg_float, default=d.max_spearman_drop,
+                   help=f"stsb: STS-B Spearman points an embedding export may lose against fp32 (default {d.max_spearman_drop})")
+    p.add_argument("--min-mean-cosine", type=t.fraction, default=d.min_mean_cosine, metavar="COSINE",
+                   help="stsb: mean cosine of the export's sentence embeddings to fp32's it must keep "
+                        f"(default {d.min_mean_cosine:g}: the int8 parity bound)")
+    p.add_argument("--min-label-agreement", type=t.fraction, default=d.min_label_agreement, metavar="FRACTION",
+                   help="text: share of words an export must label as fp32 does (token-classification; "
+                        f"default {d.min_label_agreement:g})")
     p.add_argument("--min-identical-answers", type=t.fraction, default=d.min_identical_answers,
                    metavar="FRACTION",
                    help="with --eval-data: also fail when fewer answers than this (0..1) equal "
@@ -93,10 +105,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         f"onnxruntime's MatMulNBits, {blocks['bits']}-bit weights in blocks of "
                         f"{blocks['block_size']} and int8 compute on activations scaled per token and "
                         f"block of {blocks['block_size']}, so an outlier feature coarsens only its own "
-                        "block), or auto (default "
+                        "block), int-attention (ONNX only: dynamic, attention unfused with integer "
+                        "Q.K and P.V matmuls), per-tensor (ONNX only: dynamic, one scale per weight "
+                        "tensor), or auto (default "
                         f"{d.int8_mode}: "
-                        "build dynamic and static, check parity (and --eval-data), time them here, keep "
-                        "static only if >= 5%% faster; the manifest records why)")
+                        "build each of the target's modes but blockwise, check parity (and --eval-data), "
+                        "time them here, keep the fastest that passes if >= 5%% faster than dynamic; the "
+                        "manifest records why)")
     p.add_argument("--calibration-samples", type=t.positive_int, default=d.calibration_samples,
                    help=f"inputs the int8 quantizer observes (default {d.calibration_samples})")
     p.add_argument("--parity-samples", type=t.positive_int, default=d.parity_samples,
@@ -126,7 +141,8 @@ def add_scopes(p: argparse.ArgumentParser) -> None:
                 example=("8",))
     t.only_with(p, "--eval-questions", "--eval-data", lambda a: bool(a.eval_data), (), ("--eval-data", "{squad}"),
                 example=("10",))
-    for flag, example in (("--max-f1-drop", "1"), ("--max-accuracy-drop", "2"), ("--min-identical-answers", "0.9")):
+    for flag, example in (("--max-f1-drop", "1"), ("--max-accuracy-drop", "2"), ("--min-identical-answers", "0.9"),
+                          ("--max-spearman-drop", "1"), ("--min-mean-cosine", "0.99"), ("--min-label-agreement", "0.9")):
         t.only_with(p, flag, "--eval-data or --int8-guided", gated, (), ("--eval-data", "{squad}"), example=(example,))
     t.only_with(p, "--int8-guided", "--target onnx --precision int8", lambda a: onnx(a) and "int8" in a.precision,
                 ("--target", "executorch", "--precision", "int8"), to_onnx_int8, example=("{squad}",))
@@ -147,6 +163,8 @@ def config_from_args(args: argparse.Namespace) -> ExportConfig:
                         max_f1_drop=args.max_f1_drop,
                         max_accuracy_drop=args.max_accuracy_drop,
                         min_identical_answers=args.min_identical_answers,
+                        max_spearman_drop=args.max_spearman_drop, min_mean_cosine=args.min_mean_cosine,
+                        min_label_agreement=args.min_label_agreement,
                         int8_guided=args.int8_guided,
                         int8_guided_questions=args.int8_guided_questions,
                         int8_guided_min_identical=args.int8_guided_min_identical,

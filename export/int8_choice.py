@@ -1,5 +1,5 @@
-"""int8 mode by measurement: build dynamic and static int8, keep the one that passes its checks and
-is faster on this CPU.
+"""int8 mode by measurement: build the target's int8 candidates (dynamic and static; ONNX also integer
+attention and per-tensor weights), keep the fastest that passes its checks on this CPU.
 
 Dynamic int8 quantizes activations per call (a min/max pass and a DynamicQuantizeLinear /
 choose_qparams per linear input); static int8 fixes activation scales from calibration inputs, so
@@ -8,13 +8,16 @@ depends on the model and the CPU's int8 kernels (x86 VNNI, Arm dot product): on 
 VM (no VNNI) static was no faster and less accurate; on a VNNI or Arm core it may be faster. So
 `--int8-mode auto` (the default) decides per export:
 
-1. build both candidates (the backend's own int8 builder, one mode each);
+1. build every candidate (`auto_modes`: the target's int8 modes but blockwise; the backend's own
+   int8 builder, one mode each);
 2. check each: parity against PyTorch fp32 and, with `--eval-data`, the task-metric gate; a
    candidate failing either is dropped with its reason;
-3. time both in this process, interleaved (rounds alternating their order, several calls each on the
-   parity inputs padded to seq_len), median per candidate;
-4. `choose`: static only when it passes and is at least MIN_STATIC_SPEEDUP faster, else dynamic;
-5. record everything (`Int8Choice`, the manifest's notes.int8_choice) and log one line.
+3. time the passing ones in this process, interleaved (each round rotates their order, several calls
+   each on the parity inputs padded to seq_len), median per candidate;
+4. `choose`: the fastest passing candidate when it is at least MIN_SPEEDUP faster than the default
+   (dynamic, the first), else the default;
+5. record everything (`Int8Choice`, the manifest's notes.int8_choice: every candidate's samples and
+   the CPU's int8 features) and log one line.
 """
 
 from __future__ import annotations
@@ -32,13 +35,18 @@ from pocketbert.contracts import Contract
 from pocketbert.inputs import pad_inputs
 from pocketbert.machine import int8_cpu_facts
 
-# --int8-mode values; auto measures dynamic and static; blockwise (ONNX only) is asked for by name
-INT8_MODES = ("auto", "dynamic", "static", "blockwise")
-# Static must beat dynamic by this much to be chosen: side-by-side medians of the same file on this
-# 2-vCPU VM differ by a few % (and a shared host drifts more), so a smaller win is noise; dynamic is
-# the safer default (no calibration-range clipping, better logit SNR: 35 vs 27 dB measured here).
-MIN_STATIC_SPEEDUP = 0.05
-TIMING_ROUNDS = 3  # rounds of the interleaved timing; odd rounds alternate which candidate runs first
+# --int8-mode values; auto measures the target's modes but AUTO_SKIPS; int-attention and per-tensor
+# are ONNX's (dynamic int8 with integer attention matmuls, or one weight scale per tensor)
+INT8_MODES = ("auto", "dynamic", "static", "blockwise", "int-attention", "per-tensor")
+# Asked for by name only: blockwise buys accuracy with time (2x plain int8's latency on x86, measured
+# in export/onnx_quant.py), so it is never the faster candidate worth building.
+AUTO_SKIPS = ("blockwise",)
+# Another candidate must beat the default (dynamic) by this much to be chosen: side-by-side medians of
+# the same file on this 2-vCPU VM differ by a few % (and a shared host drifts more), so a smaller win
+# is noise; dynamic is the safer default (no calibration-range clipping, per-channel weights, better
+# logit SNR: 35 vs 27 dB static measured here).
+MIN_SPEEDUP = 0.05
+TIMING_ROUNDS = 4  # rounds of the interleaved timing; each round rotates which candidate runs first
 CALLS_PER_ROUND = 4  # calls per candidate per round (the parity inputs in turn, padded to seq_len)
 TIMING_THREADS = 2  # a phone's big-core count, as the bench's default and int8_guided's latency note
 
@@ -47,7 +55,7 @@ TIMING_THREADS = 2  # a phone's big-core count, as the bench's default and int8_
 class Candidate:
     """One int8 build measured for the choice."""
 
-    mode: str  # dynamic | static
+    mode: str  # an int8 build mode (INT8_MODES but auto)
     p50_ms: float | None  # median latency per call (None: not timed: it was dropped first)
     samples_ms: list[float] = field(default_factory=list)  # every timed call, in run order
     parity: dict[str, Any] = field(default_factory=dict)  # status, min SNR dB, min cosine, agreement
@@ -61,40 +69,53 @@ class Candidate:
 class Int8Choice(Contract):
     """notes.int8_choice of an int8 manifest: which int8 build was kept and why."""
 
-    SCHEMA: ClassVar[str] = "pocketbert-int8-choice/1"
+    SCHEMA: ClassVar[str] = "pocketbert-int8-choice/2"  # /2: any number of candidates, min_speedup
     WHAT: ClassVar[str] = "int8 choice"
 
     asked: str  # the --int8-mode given (auto; or why auto resolved without measuring)
-    chosen: str  # dynamic | static
+    chosen: str  # one candidate's mode
     reason: str  # one line
     candidates: list[Candidate] = field(default_factory=list)
     cpu: dict[str, Any] = field(default_factory=dict)  # model and int8 dot-product ISA flags
     timing: dict[str, Any] = field(default_factory=dict)  # threads, rounds, calls, tokens per call
-    min_static_speedup: float = MIN_STATIC_SPEEDUP
+    min_speedup: float = MIN_SPEEDUP  # over the default (the first candidate)
     schema: str = SCHEMA
 
 
-def choose(candidates: list[Candidate], min_speedup: float = MIN_STATIC_SPEEDUP) -> tuple[str, str]:
-    """(mode, one-line reason). Static only when it passes its checks and its median is at least
-    `min_speedup` below dynamic's; a dropped candidate is never chosen; when both are dropped,
-    dynamic is kept and its failed check fails the export as usual."""
-    by_mode = {c.mode: c for c in candidates}
-    ok = {m: c for m, c in by_mode.items() if c.dropped is None}
-    if "static" in ok and "dynamic" in ok:
-        s, d = ok["static"].p50_ms, ok["dynamic"].p50_ms
-        if s is None or d is None:
-            return "dynamic", "not timed: dynamic by default"
-        gain = 1 - s / d
-        times = f"static {s:.1f} ms vs dynamic {d:.1f} ms p50"
-        if gain >= min_speedup:
-            return "static", f"{times}: static {gain:.1%} faster (>= {min_speedup:.0%}) and passes"
-        return "dynamic", f"{times}: static {gain:+.1%}, not >= {min_speedup:.0%} faster"
-    if "dynamic" in ok:
-        return "dynamic", f"static dropped ({by_mode['static'].dropped})" if "static" in by_mode \
-            else "dynamic only"
-    if "static" in ok:
-        return "static", f"dynamic dropped ({by_mode['dynamic'].dropped})"
-    return "dynamic", "both dropped: dynamic kept, its failed check fails the export"
+def choose(candidates: list[Candidate], min_speedup: float = MIN_SPEEDUP) -> tuple[str, str]:
+    """(mode, one-line reason). The first candidate is the default (dynamic). Another is chosen only
+    when it passes its checks and its median is at least `min_speedup` below the default's; of several,
+    the fastest. A dropped candidate is never chosen; when the default is dropped, the fastest that
+    passed is kept; when all are dropped, the default is kept and its failed check fails the export."""
+    default = candidates[0]
+    ok = [c for c in candidates if c.dropped is None]
+    dropped = "; ".join(f"{c.mode} dropped ({c.dropped})" for c in candidates if c.dropped)
+    if not ok:
+        return default.mode, f"all dropped: {default.mode} kept, its failed check fails the export ({dropped})"
+    timed = sorted((c for c in ok if c.p50_ms is not None), key=lambda c: c.p50_ms)
+    times = ", ".join(f"{c.mode} {c.p50_ms:.1f}" for c in timed) + " ms p50" if timed else ""
+    why = "; ".join(filter(None, [times, dropped]))
+    if default.dropped is not None:
+        best = timed[0] if timed else ok[0]
+        return best.mode, f"{why}: {best.mode} is the {'fastest' if len(timed) > 1 else 'only'} one that passes"
+    if len(ok) == 1:
+        return default.mode, f"{dropped}: {default.mode} is the only one that passes"
+    if default.p50_ms is None:
+        return default.mode, f"not timed: {default.mode} by default"
+    best = timed[0]
+    gain = 1 - best.p50_ms / default.p50_ms
+    if best is not default and gain >= min_speedup:
+        return best.mode, f"{why}: {best.mode} {gain:.1%} faster than {default.mode} (>= {min_speedup:.0%}) and passes"
+    if best is default:
+        return default.mode, f"{why}: {default.mode} fastest"
+    return default.mode, f"{why}: {best.mode} {gain:+.1%}, not >= {min_speedup:.0%} faster than {default.mode}"
+
+
+def auto_modes(target) -> tuple[str, ...]:
+    """The int8 builds `--int8-mode auto` measures for a target: its int8 modes but AUTO_SKIPS, the
+    default (dynamic) first."""
+    modes = [m for m in target.int8_modes if m not in AUTO_SKIPS]
+    return tuple(sorted(modes, key=lambda m: m != "dynamic"))
 
 
 def resolve(target, available: tuple[bool, str], precision: str, cfg) -> tuple[str | None, str]:
@@ -112,14 +133,14 @@ def resolve(target, available: tuple[bool, str], precision: str, cfg) -> tuple[s
 
 def interleaved_ms(runners: dict[str, Any], feeds: list[dict], rounds: int = TIMING_ROUNDS,
                    calls: int = CALLS_PER_ROUND) -> dict[str, list[float]]:
-    """Per runner, the latency of every call (ms): `rounds` rounds, the runners' order reversed
-    every other round, `calls` calls each on `feeds` in turn; one untimed warm-up call each."""
+    """Per runner, the latency of every call (ms): `rounds` rounds, the runners' order rotated by
+    one each round, `calls` calls each on `feeds` in turn; one untimed warm-up call each."""
     order = list(runners)
     for run in runners.values():
         run(feeds[0])
     samples: dict[str, list[float]] = {k: [] for k in order}
     for r in range(rounds):
-        for key in order if r % 2 == 0 else order[::-1]:
+        for key in order[r % len(order):] + order[:r % len(order)]:
             for i in range(calls):
                 t0 = time.perf_counter()
                 runners[key](feeds[i % len(feeds)])
@@ -146,12 +167,13 @@ Check = Callable[[Any, Path, Callable[[str], None]], tuple[dict, dict | None]]
 Load = Callable[[Path, int], Callable[[dict], Any]]
 
 
-def choose_int8_mode(build: Build, check: Check, load: Load, examples: list[dict], bundle: Path, log):
-    """Build dynamic and static int8 into hidden folders of `bundle` -> check each (parity, task
-    gate; `build` and `check` are the caller's) -> time the passing ones interleaved (`load`: the caller's runtime) -> choose -> move
-    the chosen file into `bundle`. Returns (ExportResult with notes.int8_choice, parity, task_eval,
-    export seconds: both builds and the timing)."""
-    built = {mode: build_candidate(mode, build, check, bundle, log) for mode in ("dynamic", "static")}
+def choose_int8_mode(build: Build, check: Check, load: Load, examples: list[dict], bundle: Path, log,
+                     modes: tuple[str, ...] = ("dynamic", "static")):
+    """Build each of `modes` (the default first) into hidden folders of `bundle` -> check each
+    (parity, task gate; `build` and `check` are the caller's) -> time the passing ones interleaved
+    (`load`: the caller's runtime) -> choose -> move the chosen file into `bundle`. Returns
+    (ExportResult with notes.int8_choice, parity, task_eval, export seconds: every build and the timing)."""
+    built = {mode: build_candidate(mode, build, check, bundle, log) for mode in modes}
     timing = time_candidates(load, built, examples)
     chosen, reason = choose([b.candidate for b in built.values()])
     log(f"int8 auto -> {chosen}: {reason}")  # the two medians, or why one was dropped
@@ -189,10 +211,10 @@ def build_candidate(mode: str, build: Build, check: Check, bundle: Path, log) ->
 
 
 def time_candidates(load: Load, built: dict[str, Built], examples) -> dict[str, Any]:
-    """Time the candidates that passed their checks (when both did) in this process, interleaved,
+    """Time the candidates that passed their checks (when two or more did) in this process, interleaved,
     on the parity inputs padded to the file's length; sets their samples and medians. Returns the
     timing setup for the record."""
-    width = max(built["dynamic"].result.seq_lens)
+    width = max(next(iter(built.values())).result.seq_lens)
     setup = {"threads": TIMING_THREADS, "rounds": TIMING_ROUNDS, "calls_per_round": CALLS_PER_ROUND,
              "tokens_per_call": width, "inputs": "the parity inputs, padded", "seconds": 0.0}
     passing = {m: b for m, b in built.items() if b.candidate.dropped is None}
@@ -209,8 +231,33 @@ def time_candidates(load: Load, built: dict[str, Built], examples) -> dict[str, 
 
 
 def unmeasured_choice(asked: str, chosen: str, reason: str) -> dict:
-    """notes.int8_choice when auto resolved without building both (guided int8, no runtime)."""
+    """notes.int8_choice when auto resolved without building the candidates (guided int8, no runtime)."""
     return Int8Choice(asked=asked, chosen=chosen, reason=reason, cpu=int8_cpu_facts()).to_dict()
+
+
+# CPU features an int8 kernel choice can hinge on (x86 VNNI / AMX, Arm dot product / i8mm): a bundle
+# whose int8 mode was timed on a CPU with other ones may not have the faster mode where it runs
+INT8_FEATURES = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
+
+
+def chosen_elsewhere(manifest_notes: dict, machine: dict) -> str | None:
+    """One line when a bundle's int8 mode was chosen by timing on another CPU than `machine` (a bench
+    record's machine: cpu_model, isa_flags), naming both and their int8 features; else None."""
+    choice = (manifest_notes or {}).get("int8_choice") or {}
+    cpu = choice.get("cpu") or {}
+    if not choice.get("candidates") or not cpu.get("model"):
+        return None  # not chosen by timing (asked by name, or auto resolved without measuring)
+    here = machine.get("cpu_model")
+    if cpu["model"] == here:
+        return None
+
+    def features(flags) -> str:
+        return ", ".join(f for f in INT8_FEATURES if f in flags) or "no int8 dot product"
+
+    flags_then = cpu.get("isa_flags") or [f for f in INT8_FEATURES if cpu.get(f)]
+    return (f"int8 mode {choice.get('chosen')} was chosen by timing on {cpu['model']} "
+            f"({features(flags_then)}), benchmarked on {here} ({features(machine.get('isa_flags') or [])}): "
+            "re-export with --int8-mode auto there, or time the modes there (--int8-mode NAME)")
 
 
 def _parity_figures(parity: dict) -> dict:

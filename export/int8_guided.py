@@ -47,6 +47,8 @@ def check_choosing_spec(spec: str, eval_spec: str | None, task: str,
         raise UsageError(f"--int8-guided chooses per-layer precisions of {' / '.join(guided.values())} int8 "
                          f"only: add --target {next(iter(guided))} --precision int8")
     kind, path = parse_eval_spec(spec)
+    if kind not in ("squad", "glue"):
+        raise UsageError(f"--int8-guided chooses on squad:PATH or glue:PATH data (answers to keep), not {kind}:PATH")
     if EVAL_KINDS[kind] != task:
         raise UsageError(f"--int8-guided {kind}:PATH guides {EVAL_KINDS[kind]} exports, not {task}")
     if eval_spec and parse_eval_spec(eval_spec)[1].resolve() == path.resolve():

@@ -44,8 +44,8 @@ TOLERANCES: dict[str, Tolerance] = {
 
 def _valid_positions(task: str, mask: np.ndarray, out: np.ndarray) -> np.ndarray:
     """Keep the positions a consumer reads: unpadded tokens for token-level outputs."""
-    if task == "sequence-classification":
-        return out.reshape(out.shape[0], -1)  # (bs, labels)
+    if task in ("sequence-classification", "feature-extraction"):
+        return out.reshape(out.shape[0], -1)  # (bs, labels) or (bs, hidden): one row per input
     keep = mask.astype(bool)  # (bs, seq)
     return out[keep]  # (valid,) for QA, (valid, vocab) for fill-mask
 
@@ -53,7 +53,7 @@ def _valid_positions(task: str, mask: np.ndarray, out: np.ndarray) -> np.ndarray
 def _decisions(task: str, x: np.ndarray) -> np.ndarray:
     if task == "question-answering":
         return np.array([x.argmax()])  # one span end-point per output
-    return x.argmax(axis=-1)  # per class row / per token
+    return x.argmax(axis=-1)  # per class row / per token (an embedding: its largest dimension)
 
 
 def compare(task: str, ref: list[np.ndarray], got: list[np.ndarray], mask: np.ndarray,

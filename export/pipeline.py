@@ -15,11 +15,11 @@ import numpy as np
 
 from export.bundle import MANIFEST, describe_files
 from export.coverage import coverage_warning, delegated_label
-from export.int8_choice import INT8_MODES, choose_int8_mode, resolve, unmeasured_choice
+from export.int8_choice import INT8_MODES, auto_modes, choose_int8_mode, resolve, unmeasured_choice
 from export.int8_guided import check_choosing_spec
-from export.parity import check_parity, tolerance_for
+from export.parity import TOLERANCES, check_parity, tolerance_for
 from export.targets import ExportTarget, all_targets, get_target
-from export.task_eval import load_task_data, max_metric_drop
+from export.task_eval import load_task_data, max_metric_drop, min_agreement
 from pocketbert.backends import LoadRequest, check_precision, get_runtime
 from pocketbert.common import (
     CheckFailed,
@@ -35,7 +35,9 @@ from pocketbert.common import (
 )
 from pocketbert.contracts import Manifest
 from pocketbert.inputs import pad_inputs
-from pocketbert.models import count_parameters, load_model
+from pocketbert.families import family_of
+from pocketbert.models import count_parameters, load_model, peek_model_type
+from pocketbert.tasks import get_task
 from pocketbert.textgen import synthetic_examples
 
 
@@ -58,6 +60,11 @@ class ExportConfig:
     max_f1_drop: float = 3.0  # F1 points an export may lose vs fp32 (int8 here: ~2.5)
     max_accuracy_drop: float = 1.0  # glue: accuracy points an export may lose vs fp32 (~10 rows in 1000)
     min_identical_answers: float = 0.0  # share of answers equal to fp32's an export must keep (0: no bound)
+    max_spearman_drop: float = 0.5  # stsb: Spearman points an embedding export may lose vs fp32 (issue 30's bound)
+    # stsb: mean cosine of the export's embeddings to fp32's: the int8 parity bound, held on average over real text
+    min_mean_cosine: float = TOLERANCES["int8"].min_cosine
+    # text: share of words labelled as fp32 labels them (token-classification); one flipped label in ~30 words
+    min_label_agreement: float = 0.97
     int8_guided: str | None = None  # squad:/glue:PATH to choose on: keep int8's most harmful layers fp32
     int8_guided_questions: int = 300  # choosing questions (rows): ~2 points of identical answers, ~1 min a step
     # what guided int8 aims at on its choosing data, whatever the (looser) export gate: answers kept,
@@ -65,7 +72,7 @@ class ExportConfig:
     # the trained MiniLM teacher; ExecuTorch's int8 keeps ~95% with the same F1)
     int8_guided_min_identical: float = 0.95
     int8_guided_max_drop: float = 0.5  # F1 (accuracy) points on the choosing data
-    int8_mode: str = "auto"  # ONNX/ExecuTorch int8: dynamic, static, auto (measure both here); ONNX: blockwise
+    int8_mode: str = "auto"  # ONNX/ExecuTorch int8: dynamic, static, auto (measure them here); ONNX: blockwise, int-attention, per-tensor
     seed: int = 0  # presets' random init and the synthetic inputs
     overwrite: bool = False  # replace a non-empty --out
 
@@ -86,6 +93,16 @@ def plan(cfg: ExportConfig) -> list[tuple[str, str]]:
     return pairs
 
 
+def check_family(model_type: str | None, pairs: list[tuple[str, str]], where: str) -> None:
+    """Refuse, before any work, the (target, precision) pairs the model's family cannot make (one
+    line with the reason); None: not known before loading (a hub id)."""
+    if model_type is None:
+        return
+    family = family_of(model_type, where)
+    for target, precision in pairs:
+        family.check_export(target, precision)
+
+
 def run_export(cfg: ExportConfig, log=None) -> list[Path]:
     """Export `cfg.model` to every planned (target, precision); returns the bundle folders."""
     from tqdm import tqdm
@@ -98,8 +115,10 @@ def run_export(cfg: ExportConfig, log=None) -> list[Path]:
         check_choosing_spec(cfg.int8_guided, cfg.eval_data, cfg.task, pairs)
     if cfg.seq_len < 8:
         raise UsageError(f"--seq-len {cfg.seq_len} is too short: use at least 8")
+    check_family(peek_model_type(cfg.model), pairs, cfg.model)
     log(f"loading {cfg.model} ({cfg.task})")
     loaded = load_model(cfg.model, cfg.task, tokenizer=cfg.tokenizer, seed=cfg.seed)
+    check_family(loaded.model_type, pairs, cfg.model)
     if cfg.seq_len > loaded.max_positions:
         raise UsageError(f"--seq-len {cfg.seq_len} exceeds the model's position limit "
                          f"({loaded.max_positions}): use --seq-len {loaded.max_positions} or less")
@@ -137,17 +156,19 @@ def run_export(cfg: ExportConfig, log=None) -> list[Path]:
 def summary_markdown(manifests: list[tuple[str, dict]]) -> str:
     """A Markdown table of bundles: size, parity figures, task metric, export time."""
     lines = ["| bundle | size MB | parity | max abs diff | min SNR dB | agreement | "
-             "F1 or acc. (fp32) | identical answers | delegated | export s |",
+             "task metric (fp32) | identical answers | delegated | export s |",
              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, m in manifests:
         p = m["parity"]
         size = m["files"][m["model_file"]]["bytes"] / 1e6
         fmt = lambda k, f: format(p[k], f) if k in p else "-"  # noqa: E731
         t = m.get("task_eval") or {}
-        metric = t.get("metric", "squad_f1").removeprefix("squad_")  # f1 or accuracy
-        f1 = (f"{t['export'][metric]:.2f} ({t['fp32_pytorch'][metric]:.2f})" if "export" in t
-              else t.get("status", "-"))
-        same = f"{t['identical_answers']:.1%}" if "identical_answers" in t else "-"
+        exp = t.get("export") or {}
+        metric = "f1" if "f1" in exp else next(iter(exp), None)  # f1, accuracy, spearman or label_agreement
+        ref = f" ({t['fp32_pytorch'][metric]:.2f})" if metric in t.get("fp32_pytorch", {}) else ""
+        f1 = f"{t['export'][metric] * (100 if metric == 'label_agreement' else 1):.2f}{ref}" if metric else t.get("status", "-")
+        same = (f"{t['identical_answers']:.1%}" if "identical_answers" in t else
+                f"cos {t['mean_cosine_to_fp32']:.5f}" if "mean_cosine_to_fp32" in t else "-")
         lines.append(f"| {name} | {size:.1f} | {p['status']} | {fmt('max_abs_diff', '.2e')} | "
                      f"{fmt('min_snr_db', '.1f')} | {fmt('decision_agreement', '.1%')} | {f1} | "
                      f"{same} | {delegated_label(m.get('delegation'))} | {m['export_seconds']:.0f} |")
@@ -199,7 +220,7 @@ def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, cali
                                                                 task=loaded.task, precision=precision))[0]
 
         result, parity, task_eval, export_seconds = choose_int8_mode(build_mode, check, load, examples,
-                                                                     bundle, log)
+                                                                     bundle, log, auto_modes(target))
     else:
         t0 = time.perf_counter()
         result = build(target, loaded, precision, replace(cfg, int8_mode=mode or "dynamic"),
@@ -218,6 +239,7 @@ def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, cali
     seq = "seq" if result.dynamic_seq else result.seq_lens
     manifest = Manifest(
         target=target_name, precision=precision, task=loaded.task, model_type=loaded.model_type,
+        tokenizer_kind=loaded.tokenizer_kind,
         source=loaded.source, model_file=result.model_file, seq_len=max(result.seq_lens),
         seq_lens=result.seq_lens, dynamic_seq=result.dynamic_seq,
         inputs=[{"name": n, "dtype": result.input_dtype, "shape": [bs, seq]} for n in loaded.input_names],
@@ -226,7 +248,8 @@ def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, cali
                         ("cls_token_id", "sep_token_id", "pad_token_id", "mask_token_id", "unk_token_id")},
         do_lower_case=bool(getattr(loaded.tokenizer, "do_lower_case", True)),
         parameters=count_parameters(loaded.model), parity=parity, task_eval=task_eval,
-        export_seconds=round(export_seconds, 2), notes=result.notes or {}, delegation=result.delegation,
+        export_seconds=round(export_seconds, 2), delegation=result.delegation,
+        notes={**(result.notes or {}), **({"pooling": loaded.pooling.to_dict()} if loaded.pooling else {})},
         config={**asdict(cfg), "out": str(cfg.out), "target": target_name, "precision": precision},
         versions=library_versions(), git_revision=git_revision(),
         created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -255,11 +278,9 @@ def check_export(target: ExportTarget, loaded, precision: str, result, folder: P
     """The target's file check, then parity against PyTorch and (--eval-data) the task gate, run in
     the target's runtime: (parity, task_eval), each {"status": "not run: why"} where that runtime
     can't run here."""
-    from pocketbert.wrapper import OUTPUT_NAMES  # torch
-
     model_path = folder / result.model_file
     if target.check_bundle:
-        target.check_bundle(model_path, loaded.input_names, OUTPUT_NAMES[loaded.task])
+        target.check_bundle(model_path, loaded.input_names, loaded.output_names)
     can_run, why = runtime_available(target)
     why = f"not run: {why}"
     if not can_run:
@@ -272,11 +293,10 @@ def check_export(target: ExportTarget, loaded, precision: str, result, folder: P
     task_eval = None
     if task_data is not None:
         data = task_data["data"]
-        log(f"task eval: {'SQuAD F1' if data.kind == 'squad' else 'accuracy'} on {data.size} "
-            f"{'questions' if data.kind == 'squad' else 'rows'} vs PyTorch fp32")
+        log(f"task eval: {data.kind} on {data.size} {data.unit} vs PyTorch fp32")
         pad = None if result.dynamic_seq else max(result.seq_lens)
         task_eval = data.score(loaded.input_names, reference, runner, pad,
-                               max_metric_drop(cfg, data.kind), cfg.min_identical_answers,
+                               max_metric_drop(cfg, data.kind), min_agreement(cfg, data.kind),
                                task_data["cache"])
     return parity, task_eval
 
@@ -288,13 +308,8 @@ def _pad_for(example: dict[str, np.ndarray], seq_lens: list[int]) -> dict[str, n
 
 
 def _output_specs(loaded, bs, seq) -> list[dict]:
-    from pocketbert.wrapper import OUTPUT_NAMES  # torch
-
-    config = loaded.model.config
-    shape = {"question-answering": [bs, seq],
-             "sequence-classification": [bs, config.num_labels],
-             "fill-mask": [bs, seq, config.vocab_size]}[loaded.task]
-    return [{"name": n, "dtype": "float32", "shape": shape} for n in OUTPUT_NAMES[loaded.task]]
+    shape = get_task(loaded.task).output_shape(loaded.model.config, bs, seq)
+    return [{"name": n, "dtype": "float32", "shape": shape} for n in loaded.output_names]
 
 
 def _reference_runner(loaded):
@@ -303,7 +318,7 @@ def _reference_runner(loaded):
 
     from pocketbert.wrapper import ExportWrapper  # torch
 
-    wrapper = ExportWrapper(loaded.model, loaded.task, loaded.uses_token_type_ids).eval()
+    wrapper = ExportWrapper(loaded.model, loaded.task, loaded.uses_token_type_ids, loaded.pooling).eval()
 
     def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         with torch.no_grad():

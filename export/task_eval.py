@@ -16,20 +16,30 @@ from typing import Callable
 
 import numpy as np
 
+from export.sentence_gates import stsb_embedding_gate, stsb_items, text_items, token_agreement_gate
 from pocketbert import glue, squad
 from pocketbert.common import UsageError, console_stderr
 from pocketbert.inputs import pad_inputs
+from pocketbert.texts import read_passages
 
 
-EVAL_KINDS = {"squad": "question-answering", "glue": "sequence-classification"}
+EVAL_KINDS = {"squad": "question-answering", "glue": "sequence-classification", "stsb": "feature-extraction",
+              "text": "token-classification"}
 # A SQuAD question makes ~1.1 windows at 384/128 and its longest contexts (~700 tokens) 3-4 at 128; more
 # than this per question means a --seq-len too short for the data: refused, not scored for hours.
 MAX_WINDOWS_PER_QUESTION = 8
 
 
 def max_metric_drop(cfg, kind: str) -> float:
-    """The bound of a task metric in an export config: F1 points (squad) or accuracy points (glue)."""
-    return cfg.max_f1_drop if kind == "squad" else cfg.max_accuracy_drop
+    """The bound of a task metric in an export config: F1 points (squad), accuracy points (glue),
+    Spearman points (stsb); text has no metric to drop (0)."""
+    return {"squad": cfg.max_f1_drop, "glue": cfg.max_accuracy_drop, "stsb": cfg.max_spearman_drop}.get(kind, 0.0)
+
+
+def min_agreement(cfg, kind: str) -> float:
+    """The agreement bound with fp32: identical answers (squad, glue), mean cosine of the embeddings
+    (stsb), identical word labels (text)."""
+    return {"stsb": cfg.min_mean_cosine, "text": cfg.min_label_agreement}.get(kind, cfg.min_identical_answers)
 
 
 def guided_targets(cfg, kind: str) -> tuple[float, float]:
@@ -40,11 +50,12 @@ def guided_targets(cfg, kind: str) -> tuple[float, float]:
 
 
 def parse_eval_spec(spec: str) -> tuple[str, Path]:
-    """'squad:PATH' -> ('squad', PATH), 'glue:PATH' -> ('glue', PATH); the data must exist."""
+    """'squad:PATH' -> ('squad', PATH), 'glue:PATH' -> ('glue', PATH), stsb:, text:; the data must exist."""
     kind, _, path = spec.partition(":")
     if kind not in EVAL_KINDS or not path:
-        raise UsageError(f"--eval-data {spec!r}: expected squad:PATH (SQuAD v1.1 JSON) or "
-                         "glue:PATH (GLUE-style TSV with a label column)")
+        raise UsageError(f"--eval-data {spec!r}: expected squad:PATH (SQuAD v1.1 JSON), "
+                         "glue:PATH (GLUE-style TSV with a label column), stsb:PATH (STS-B TSV, "
+                         "feature-extraction) or text:PATH (text, TSV or SQuAD JSON, token-classification)")
     if not Path(path).is_file():
         raise UsageError(f"--eval-data: {path} not found")
     return kind, Path(path)
@@ -55,22 +66,31 @@ def check_eval_data(spec: str) -> None:
     kind, path = parse_eval_spec(spec)
     if kind == "squad":
         squad.read_squad(path)
+    elif kind == "text":
+        read_passages(path)
+    elif kind == "stsb":
+        glue.float_labels(glue.read_tsv(path, need_labels=True))
     else:
         glue.read_tsv(path, need_labels=True)
 
 
 @dataclass
 class TaskData:
-    """Eval data ready to score: SQuAD windows + questions, or GLUE rows encoded + gold labels."""
+    """Eval data ready to score: SQuAD windows + questions, GLUE rows encoded + gold labels, STS-B
+    sentences encoded + pairs and gold scores, or passages encoded + their word ids."""
 
     kind: str
     path: Path
-    items: list  # squad: Window; glue: {input name: int64 (1, len)}
-    answers: dict  # squad: questions by id; glue: {"labels": [class index]}
+    items: list  # squad: Window; glue, stsb, text: {input name: int64 (1, len)}
+    answers: dict  # squad: questions by id; glue: {"labels"}; stsb: {"pairs", "gold"}; text: {"word_ids"}
 
     @property
     def size(self) -> int:
-        return len(self.answers) if self.kind == "squad" else len(self.items)
+        return {"squad": len(self.answers), "stsb": len(self.answers.get("pairs", ()))}.get(self.kind, len(self.items))
+
+    @property
+    def unit(self) -> str:
+        return {"squad": "questions", "text": "passages"}.get(self.kind, "rows")
 
     def probe_feeds(self, input_names: list[str], n: int) -> list[dict[str, np.ndarray]]:
         items = self.items[:n]
@@ -82,6 +102,12 @@ class TaskData:
             return squad_f1_gate(self.items, self.answers, input_names, reference, runner, pad_to,
                                  max_drop, progress=progress, cache=cache,
                                  min_identical=min_identical)
+        if self.kind == "stsb":
+            return stsb_embedding_gate(self.items, self.answers, reference, runner, pad_to, max_drop,
+                                       min_identical, progress=progress, cache=cache)
+        if self.kind == "text":
+            return token_agreement_gate(self.items, self.answers, reference, runner, pad_to, min_identical,
+                                        progress=progress, cache=cache)
         return glue_accuracy_gate(self.items, self.answers["labels"], reference, runner, pad_to,
                                   max_drop, progress=progress, cache=cache,
                                   min_identical=min_identical)
@@ -96,6 +122,8 @@ def load_task_data(spec: str, task: str, tokenizer, seq_len: int, n: int,
     if kind == "squad":
         wins, questions = squad_windows(path, tokenizer, seq_len, n, flag)
         return TaskData(kind, path, wins, questions)
+    if kind in ("stsb", "text"):
+        return TaskData(kind, path, *(stsb_items if kind == "stsb" else text_items)(path, tokenizer, seq_len, n))
     feeds, labels = glue_rows(path, tokenizer, seq_len, n, label2id or {})
     return TaskData(kind, path, feeds, {"labels": labels})
 

@@ -73,9 +73,11 @@ def claim(target: Path, flag: str = "--out") -> Iterator[None]:
         yield
     finally:
         del _held[key]
-        with contextlib.suppress(OSError):
-            path.unlink()  # before unlocking: a waiting run then re-checks and takes a fresh file
-        os.close(fd)
+        try:
+            with contextlib.suppress(OSError):
+                path.unlink()  # before unlocking: a waiting run then re-checks and takes a fresh file
+        finally:
+            os.close(fd)  # the lock goes with it, whatever happened to the file
         for folder in reversed(created):  # only folders this claim made, and only when empty
             with contextlib.suppress(OSError):
                 folder.rmdir()

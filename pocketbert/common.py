@@ -23,6 +23,9 @@ from typing import Any, Iterator
 
 from pocketbert.claims import claim, remove_held_lock_files
 from pocketbert.errors import CheckFailed, UsageError  # noqa: F401 - their home for every caller
+from pocketbert import replace
+from pocketbert.readers import read_text_bounded
+from pocketbert.replace import _temp_outputs, clean_leftovers, pid_alive, write_file_atomic  # noqa: F401 - re-exported
 
 
 def lookup(registry: dict[str, Any], name: str, what: str) -> Any:
@@ -197,16 +200,19 @@ def is_cwd_or_parent(p: Path) -> bool:
 
 
 MARKER = ".pocketbert"  # written into every output folder we create: --overwrite replaces only these
+MARKER_FORMAT = "pocketbert-output/1"
 
 
-def check_output_dir(out: Path, overwrite: bool = False) -> None:
+def check_output_dir(out: Path, overwrite: bool = False, replaces: bool = True) -> None:
     """Fail early (before hours of work) when `out` can't be written as a fresh folder, or when
-    --overwrite would replace something this tool did not write (or the working directory)."""
+    --overwrite would replace something this tool did not write (or the working directory).
+    With `replaces` (the command swaps the whole folder), every entry must be one the marker lists
+    as the earlier command's own: anything else (a user's notes, a bench run) is named and refused."""
     out = Path(out)
     if is_cwd_or_parent(out):
         raise UsageError(f"output folder {out} is the working directory or a parent of it: "
                          "name a new folder for --out")
-    if out.exists() and not out.is_dir():
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise UsageError(f"output path {out} exists and is not a folder: choose another --out")
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
@@ -214,6 +220,11 @@ def check_output_dir(out: Path, overwrite: bool = False) -> None:
         if not (out / MARKER).is_file():
             raise UsageError(f"--overwrite replaces only folders pocketbert wrote, and {out} has no "
                              f"{MARKER} marker: move its contents away or choose a new --out")
+        others = foreign_entries(out) if replaces else []
+        if others:
+            shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+            raise UsageError(f"--overwrite replaces only what pocketbert wrote into {out}, and it also holds "
+                             f"{shown}: move {'it' if len(others) == 1 else 'them'} away or choose a new --out")
     probe = out.absolute().parent
     while not probe.exists():
         probe = probe.parent
@@ -221,104 +232,67 @@ def check_output_dir(out: Path, overwrite: bool = False) -> None:
         raise UsageError(f"cannot write to {probe}: choose a writable --out")
 
 
-def mark_output(folder: Path, what: str = "") -> None:
-    """Mark `folder` as written by pocketbert (what --overwrite may later replace)."""
-    (Path(folder) / MARKER).write_text(f"written by pocketbert{(' ' + what) if what else ''}\n")
-
-
-def pid_alive(pid: int) -> bool:
+def marked_files(folder: Path) -> list[str] | None:
+    """The entries the marker of `folder` lists as its command's own; None for an older marker
+    that lists none."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
+        data = json.loads(read_text_bounded(Path(folder) / MARKER, 1 << 20, "output marker"))
+    except (UsageError, ValueError, RecursionError):
+        return None
+    files = data.get("files") if isinstance(data, dict) else None
+    return [f for f in files if isinstance(f, str)] if isinstance(files, list) else None
 
 
-def clean_leftovers(folder: Path, prefix: str, log=None, temp_suffix: bool = False) -> list[Path]:
-    """Remove `<prefix><pid>-*` entries in `folder` whose owning process is gone (what a killed
-    run left behind); returns (and logs) what was removed. Others' live runs are left alone.
-    With `temp_suffix` the name must end `<pid>-<mkdtemp's 8 characters>` exactly (so `.tmp-run-`
-    never matches a sibling output's `.tmp-run-2-<pid>-...`)."""
-    import re
+def foreign_entries(folder: Path) -> list[str]:
+    """Entries of a marked `folder` that its marker does not list (with an older marker: those that
+    are not bundles), sorted."""
+    listed = marked_files(folder)
+    out = []
+    for p in sorted(Path(folder).iterdir()):
+        if p.name == MARKER:
+            continue
+        if listed is not None and p.name in listed:
+            continue
+        if listed is None and p.is_dir() and (p / "manifest.json").is_file():
+            continue
+        out.append(p.name + ("/" if p.is_dir() else ""))
+    return out
 
-    removed = []
+
+def mark_output(folder: Path, what: str = "", files: list[str] | None = None) -> None:
+    """Mark `folder` as written by pocketbert (what --overwrite may later replace); `files`: the
+    entries the command wrote (default: all there now)."""
     folder = Path(folder)
-    if not folder.is_dir():
-        return removed
-    for p in folder.glob(glob_escape(prefix) + "*"):
-        rest = p.name[len(prefix):]
-        if temp_suffix and not re.fullmatch(r"\d+-[a-z0-9_]{8}", rest):
-            continue
-        pid = rest.split("-", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid() or pid_alive(int(pid)):
-            continue
-        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-        removed.append(p)
-        (log or _stderr)(f"removed {p}: left behind by an interrupted run (pid {pid})")
-    return removed
-
-
-def glob_escape(s: str) -> str:
-    import glob
-
-    return glob.escape(s)
-
-
-def _stderr(msg: str) -> None:
-    import sys
-
-    print(msg, file=sys.stderr)
+    if files is None:
+        files = sorted(p.name for p in folder.iterdir() if p.name != MARKER)
+    write_file_atomic(folder / MARKER, json.dumps({"format": MARKER_FORMAT, "written_by": f"pocketbert {what}".strip(),
+                                                   "files": files}, indent=2) + "\n")
 
 
 @contextlib.contextmanager
-def atomic_output_dir(out: Path, overwrite: bool = False, log=None) -> Iterator[Path]:
-    """Yield a temporary folder beside `out`; it becomes `out` only when the block succeeds.
+def atomic_output_dir(out: Path, overwrite: bool = False, log=None, what: str = "") -> Iterator[Path]:
+    """Yield a temporary folder beside `out`; it becomes `out` only when the block succeeds, through
+    the one replace primitive (pocketbert.replace: journal, rename, old content back on any error).
 
     `out` is claimed for the whole block (pocketbert.claims): a second run aimed at the same folder
-    is refused in one line naming this one's pid, never merged into or swapped over it.
-    """
-    with claim(Path(out)), _atomic_output_dir(out, overwrite, log) as tmp:
-        yield tmp
-
-
-@contextlib.contextmanager
-def _atomic_output_dir(out: Path, overwrite: bool = False, log=None) -> Iterator[Path]:
-    """atomic_output_dir without the claim.
-
-    The swap is atomic: an old `out` (only one pocketbert wrote, see `check_output_dir`) is renamed
-    aside, the new folder renamed in, then the old one deleted. An error, Ctrl-C or SIGTERM leaves
-    nothing at `out` that looks complete; after SIGKILL, `.tmp-<out>-<pid>-*` / `.old-<out>-<pid>-*`
-    siblings remain, which the next run into the same parent removes and names in its log.
+    is refused in one line naming this one's pid, never merged into or swapped over it. An existing
+    `out` keeps its mode; --overwrite refuses what the earlier command did not write (its marker).
     """
     out = Path(out)
-    check_output_dir(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for kind in (".tmp-", ".old-"):
-        clean_leftovers(out.parent, f"{kind}{out.name}-", log, temp_suffix=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-{os.getpid()}-", dir=out.parent))
-    _temp_outputs.append(tmp)  # a second Ctrl-C, which stops at once, removes it too
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would make the result private to this user
-    old = None
-    try:
-        yield tmp
-        mark_output(tmp)
-        if not overwrite and out.is_dir() and any(out.iterdir()):  # written meanwhile by something else
-            raise UsageError(f"{out} was filled by another program while this run worked: nothing replaced; "
-                             "choose a new --out")
-        if out.exists():
-            old = out.parent / f".old-{out.name}-{os.getpid()}-{tmp.name.rsplit('-', 1)[-1]}"
-            os.replace(out, old)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-        _temp_outputs.remove(tmp)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+    with claim(out):
+        replace.recover(out, log)
+        check_output_dir(out, overwrite)
+        mode = out.stat().st_mode & 0o7777 if out.is_dir() else None
+        with replace.staging(out, log) as tmp:
+            yield tmp
+            mark_output(tmp, what)
+            if not overwrite and out.is_dir() and any(out.iterdir()):  # written meanwhile by something else
+                raise UsageError(f"{out} was filled by another program while this run worked: nothing replaced; "
+                                 "choose a new --out")
+            if mode is not None:
+                replace.step("chmod")
+                os.chmod(tmp, mode)
+            replace.swap_in(tmp, out, log)
 
 
 # ------------------------------------------------------------------------------------ signals
@@ -335,7 +309,6 @@ _received: list[int] = []  # signals received by this process (the first decides
 _deferring: list[str] = []  # library steps running now that an exception must not cut in two
 
 
-_temp_outputs: list[Path] = []  # atomic_output_dir temp folders being written now
 _kept: list[str] = []  # what a stopped command leaves on disk on purpose (e.g. checkpoints to resume from)
 
 
@@ -420,11 +393,9 @@ def install_signal_handlers() -> None:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write a text file atomically (temp file + rename): readers never see half of it."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Write a text file atomically (unique temp file, fsync, rename; the temp file removed on any
+    error, a full disk included): readers never see half of it."""
+    write_file_atomic(Path(path), text)
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from pocketbert.common import UsageError, to_jsonable
+from pocketbert.families import TOKENIZER_KINDS
 
 
 class Contract:
@@ -285,7 +286,7 @@ class Manifest(Contract):
     target: str  # backend name (executorch, onnx, coreml, ...)
     precision: str
     task: str
-    model_type: str  # bert | distilbert
+    model_type: str  # the config's model_type (pocketbert.families)
     source: str  # preset:NAME, a folder, hub:ID
     model_file: str  # name of the model file/folder in the bundle
     seq_len: int  # the longest sequence the file accepts
@@ -297,6 +298,7 @@ class Manifest(Contract):
     label_names: list[str] = field(default_factory=list)
     special_tokens: dict[str, Any] = field(default_factory=dict)  # cls/sep/pad/mask/unk ids
     do_lower_case: bool = True
+    tokenizer_kind: str = "wordpiece"  # wordpiece | bpe | sentencepiece (the family's; the app runs wordpiece)
     parameters: dict[str, int] = field(default_factory=dict)  # total, non_embedding
     parity: dict[str, Any] = field(default_factory=dict)
     task_eval: dict[str, Any] | None = None
@@ -348,6 +350,8 @@ class Manifest(Contract):
     def check_ranges(self, where: str) -> None:
         for name in ("target", "precision", "task", "model_type"):
             check_name(where, name, getattr(self, name))
+        if self.tokenizer_kind not in TOKENIZER_KINDS:
+            raise _bad(where, "tokenizer_kind", self.tokenizer_kind, f"is not one of {', '.join(TOKENIZER_KINDS)}")
         check_number(where, "seq_len", self.seq_len, 1, MAX_SEQ_LEN, integer=True)
         if not self.seq_lens:
             raise _bad(where, "seq_lens", self.seq_lens, "is empty")

@@ -80,10 +80,12 @@ def physical_cores() -> int:
 
 
 def int8_cpu_facts() -> dict[str, Any]:
-    """This CPU's model and whether it has int8 dot-product instructions (the int8 choice's record)."""
-    flags = set(isa_flags())
+    """This CPU's model, whether it has int8 dot-product instructions, and its ISA_FLAGS (the int8
+    choice's record: which features the chosen kernels could use)."""
+    flags = isa_flags()
     return {"model": cpu_model(), "avx512_vnni": "avx512_vnni" in flags,
-            "avx_vnni": "avx_vnni" in flags, "arm_dotprod": "asimddp" in flags}
+            "avx_vnni": "avx_vnni" in flags, "arm_dotprod": "asimddp" in flags,
+            "amx_int8": "amx_int8" in flags, "isa_flags": flags}
 
 
 def soc_temperature(temps: dict[str, float]) -> float | None:

@@ -9,6 +9,7 @@ generated WordPiece vocabulary below.
 
 from __future__ import annotations
 
+import json
 import os
 import string
 from dataclasses import dataclass
@@ -16,25 +17,22 @@ from pathlib import Path
 from typing import Any
 
 from pocketbert.common import UsageError, lookup
-
-# Model types whose architecture the exporters and the distiller know.
-BERT_FAMILY = ("bert", "distilbert")
-
-TASKS = ("question-answering", "sequence-classification", "fill-mask")
+from pocketbert.families import Family, families, family_of
+from pocketbert.pooling import DEFAULT_POOLING, read_pooling, transformer_folder
+from pocketbert.tasks import get_task, head_keys
+from pocketbert.tiny_tokenizers import build_tokenizer
 
 _BERT_BASE = dict(model_type="bert", vocab_size=30522, hidden_size=768, num_hidden_layers=12,
                   num_attention_heads=12, intermediate_size=3072, max_position_embeddings=512)
 _DISTILBERT_BASE = dict(model_type="distilbert", vocab_size=30522, dim=768, n_layers=6, n_heads=12,
                         hidden_dim=3072, max_position_embeddings=512)
 
-# name -> config kwargs. `*-tiny` presets are for tests: seconds to export, same code paths.
+# name -> config kwargs. `<family>-tiny` presets (each family file's tiny config) are for tests:
+# seconds to export, same code paths.
 PRESETS: dict[str, dict[str, Any]] = {
     "bert-base": _BERT_BASE,
     "distilbert-base": _DISTILBERT_BASE,
-    "bert-tiny": dict(model_type="bert", vocab_size=1024, hidden_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, intermediate_size=128, max_position_embeddings=512),
-    "distilbert-tiny": dict(model_type="distilbert", vocab_size=1024, dim=64, n_layers=2,
-                            n_heads=4, hidden_dim=128, max_position_embeddings=512),
+    **{f"{name}-tiny": dict(model_type=name, **fam.tiny) for name, fam in families().items()},
 }
 
 # Labels a preset's task head gets (a random-init head has no real labels; these keep outputs named).
@@ -49,7 +47,16 @@ class LoadedModel:
     tokenizer: Any  # transformers PreTrainedTokenizerFast
     task: str
     source: str  # "preset:NAME", a folder path, or "hub:ID"
-    model_type: str  # "bert" | "distilbert"
+    model_type: str  # the config's model_type (a pocketbert.families name or alias)
+    pooling: Any = None  # a pooled task's pocketbert.pooling.Pooling (built into the graph)
+
+    @property
+    def family(self) -> Family:
+        return family_of(self.model_type)
+
+    @property
+    def tokenizer_kind(self) -> str:
+        return self.family.tokenizer_kind
 
     @property
     def max_positions(self) -> int:
@@ -57,28 +64,26 @@ class LoadedModel:
 
     @property
     def uses_token_type_ids(self) -> bool:
-        """BERT has segment embeddings (question=0, context=1); DistilBERT dropped them."""
-        return self.model_type == "bert" and getattr(self.model.config, "type_vocab_size", 0) > 1
+        """Segment embeddings (question=0, context=1) where the family has them (BERT; not DistilBERT)."""
+        return self.family.uses_token_type_ids(self.model.config)
 
     @property
     def input_names(self) -> list[str]:
-        names = ["input_ids", "attention_mask"]
-        return names + ["token_type_ids"] if self.uses_token_type_ids else names
+        return self.family.input_names(self.model.config)
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(get_task(self.task).output_names)
 
     @property
     def label_names(self) -> list[str]:
         id2label = getattr(self.model.config, "id2label", None) or {}
-        return [id2label[i] for i in sorted(id2label)] if self.task == "sequence-classification" else []
+        return [id2label[i] for i in sorted(id2label)] if get_task(self.task).labelled else []
 
 
 def auto_class(task: str):
     """The transformers Auto class of a task (unknown tasks fail listing the valid ones)."""
-    import transformers
-
-    classes = {"question-answering": transformers.AutoModelForQuestionAnswering,
-               "sequence-classification": transformers.AutoModelForSequenceClassification,
-               "fill-mask": transformers.AutoModelForMaskedLM}
-    return lookup(classes, task, "task")
+    return get_task(task).head_class()
 
 
 def preset_config(name: str, **overrides: Any):
@@ -98,7 +103,22 @@ def build_preset(name: str, task: str, seed: int = 0, **overrides: Any):
     config = preset_config(name, num_labels=PRESET_NUM_LABELS, **overrides)
     torch.manual_seed(seed)
     model = auto_class(task).from_config(config)
-    return model.eval()
+    return _drop_pooler(model).eval()
+
+
+def _drop_pooler(model):
+    """An encoder without BERT's pooler (a dense layer on [CLS] that a pooled sentence embedding does
+    not read): not exported, not run. Task heads never have one at the top level."""
+    if getattr(model, "pooler", None) is not None:
+        model.pooler = None
+    return model
+
+
+def _pooling(task: str, folder: Path | None = None):
+    """A pooled task's pooling: the folder's sentence-transformers config, else the default."""
+    if not get_task(task).pooled:
+        return None
+    return read_pooling(folder) if folder is not None else DEFAULT_POOLING
 
 
 # ---------------------------------------------------------------- tokenizers
@@ -128,6 +148,17 @@ def generated_vocab(size: int = 1024) -> list[str]:
     return vocab + [f"[unused{i}]" for i in range(size - len(vocab))]
 
 
+def preset_tokenizer(spec: str, tokenizer: str | None = None):
+    """The tokenizer of preset `spec`: `tokenizer` (a folder or vocab.txt) when given, else the
+    generated WordPiece vocabulary of its size (at most 1024 entries), or for a BPE/SentencePiece
+    family a tokenizer of its kind trained offline (pocketbert.tiny_tokenizers)."""
+    vocab_size = min(int(PRESETS[spec]["vocab_size"]), 1024)
+    family = family_of(PRESETS[spec]["model_type"])
+    if tokenizer is None and family.tiny_tokenizer is not None:
+        return build_tokenizer(family, vocab_size, _COMMON_WORDS)
+    return load_tokenizer(tokenizer, vocab_size=vocab_size)
+
+
 def load_tokenizer(path: str | os.PathLike | None, vocab_size: int = 1024):
     """A fast BERT tokenizer from a folder, from a vocab.txt, or generated (path=None)."""
     import tempfile
@@ -153,12 +184,23 @@ def load_tokenizer(path: str | os.PathLike | None, vocab_size: int = 1024):
                      "or a vocab.txt file")
 
 
-def _check_bert_family(config, where: str) -> str:
+def _check_family(config, where: str) -> str:
+    """The config's model_type, or one line naming the supported ones."""
     model_type = getattr(config, "model_type", None)
-    if model_type not in BERT_FAMILY:
-        raise UsageError(f"{where} is a '{model_type}' model, not BERT-family: pocketbert supports "
-                         f"{', '.join(BERT_FAMILY)}")
+    family_of(model_type, where)
     return model_type
+
+
+def peek_model_type(spec: str) -> str | None:
+    """The model_type of a preset or a local folder, read without loading weights (None: a hub id
+    or an unreadable config, which load_model reports)."""
+    if spec in PRESETS:
+        return PRESETS[spec]["model_type"]
+    config = transformer_folder(Path(spec).expanduser()) / "config.json"
+    try:
+        return json.loads(config.read_text()).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _looks_like_path(spec: str) -> bool:
@@ -169,17 +211,17 @@ def load_model(spec: str, task: str, tokenizer: str | None = None, seed: int = 0
     """Resolve `--model`: a preset name, a local folder, or a hub id (in that order).
 
     Every failure is a UsageError that names the problem and the fix (no traceback for the
-    user): missing folder, not BERT-family, corrupt weights, offline hub id.
+    user): missing folder, unknown model type, corrupt weights, offline hub id.
     """
     auto_class(task)  # fail early on an unknown task
     if spec in PRESETS:
         model = build_preset(spec, task, seed=seed)
         vocab_size = model.config.vocab_size
-        tok = load_tokenizer(tokenizer, vocab_size=min(vocab_size, 1024))
+        tok = preset_tokenizer(spec, tokenizer)
         if len(tok) > vocab_size:
             raise UsageError(f"tokenizer has {len(tok)} tokens but preset '{spec}' only "
                              f"{vocab_size}: use a preset with a larger vocabulary")
-        return LoadedModel(model, tok, task, f"preset:{spec}", model.config.model_type)
+        return LoadedModel(model, tok, task, f"preset:{spec}", model.config.model_type, _pooling(task))
 
     path = Path(spec).expanduser()
     if path.is_dir():
@@ -190,17 +232,19 @@ def load_model(spec: str, task: str, tokenizer: str | None = None, seed: int = 0
     return _load_hub(spec, task, tokenizer)
 
 
-def _load_folder(path: Path, task: str, tokenizer: str | None) -> LoadedModel:
+def _load_folder(folder: Path, task: str, tokenizer: str | None) -> LoadedModel:
     import torch
     from transformers import AutoConfig
 
+    pooling = _pooling(task, folder)
+    path = transformer_folder(folder)  # a sentence-transformers folder may keep its encoder in a subfolder
     if not (path / "config.json").exists():
         raise UsageError(f"{path} has no config.json: it is not a Hugging Face model folder")
     try:
         config = AutoConfig.from_pretrained(path)
     except Exception as e:  # noqa: BLE001 - any parse error is the user's file
         raise UsageError(f"cannot read {path}/config.json ({type(e).__name__}: {e})") from None
-    model_type = _check_bert_family(config, str(path))
+    model_type = _check_family(config, str(path))
     weights = [p for p in ("model.safetensors", "pytorch_model.bin") if (path / p).exists()]
     if not weights and not list(path.glob("model*.safetensors")):
         raise UsageError(f"{path} has no weights (model.safetensors or pytorch_model.bin)")
@@ -217,7 +261,7 @@ def _load_folder(path: Path, task: str, tokenizer: str | None) -> LoadedModel:
         hf_logging.set_verbosity(verbosity)
     check_loading_info(info, path, task)
     tok = load_tokenizer(tokenizer or path)
-    return LoadedModel(model.eval(), tok, task, str(path), model_type)
+    return LoadedModel(_drop_pooler(model).eval(), tok, task, str(folder), model_type, pooling)
 
 
 def check_loading_info(info: dict, path, task: str) -> None:
@@ -227,7 +271,8 @@ def check_loading_info(info: dict, path, task: str) -> None:
     Missing keys (left at random init) are refused, including the task head: a folder without a
     trained head for `task` is not a model for that task. Unexpected keys are refused too, except
     other tasks' heads and the pooler (a QA folder loaded for fill-mask drops its span head)."""
-    missing = list(info.get("missing_keys") or [])
+    missing = [k for k in info.get("missing_keys") or []  # an encoder saved without its pooler: dropped anyway
+               if not (get_task(task).pooled and _other_head(k))]
     unexpected = [k for k in info.get("unexpected_keys") or [] if not _other_head(k)]
     mismatched = list(info.get("mismatched_keys") or [])
     if not (missing or unexpected or mismatched):
@@ -241,12 +286,10 @@ def check_loading_info(info: dict, path, task: str) -> None:
                      "they belong to another model or head; re-save the model")
 
 
-_HEAD_PREFIXES = ("qa_outputs.", "classifier.", "pre_classifier.", "cls.", "vocab_transform.",
-                  "vocab_layer_norm.", "vocab_projector.", "pooler.", "bert.pooler.")
-
-
 def _other_head(key: str) -> bool:
-    return key.startswith(_HEAD_PREFIXES) or ".pooler." in key
+    """A task head's or a pooler's weight (every task's and family's head prefixes)."""
+    family_keys = tuple(k for f in families().values() for k in f.head_keys)
+    return key.startswith(head_keys() + family_keys + ("pooler.",)) or ".pooler." in key
 
 
 def hub_reachable(timeout_s: float = 2.0) -> tuple[bool, str]:
@@ -280,7 +323,7 @@ def _load_hub(spec: str, task: str, tokenizer: str | None) -> LoadedModel:
     local = {} if online else {"local_files_only": True}  # cached: no network attempt at all
     try:
         config = AutoConfig.from_pretrained(spec, **local)
-        _check_bert_family(config, f"hub model '{spec}'")
+        _check_family(config, f"hub model '{spec}'")
         model = auto_class(task).from_pretrained(spec, dtype=torch.float32, **local)
         tok = load_tokenizer(tokenizer) if tokenizer else AutoTokenizer.from_pretrained(spec, **local)
     except UsageError:
@@ -288,7 +331,7 @@ def _load_hub(spec: str, task: str, tokenizer: str | None) -> LoadedModel:
     except Exception as e:  # noqa: BLE001 - offline, unknown id, gated repo...
         raise UsageError(f"cannot get '{spec}' from the Hugging Face hub ({type(e).__name__}); "
                          f"offline? pass a local folder or a preset: {', '.join(PRESETS)}") from None
-    return LoadedModel(model.eval(), tok, task, f"hub:{spec}", config.model_type)
+    return LoadedModel(_drop_pooler(model).eval(), tok, task, f"hub:{spec}", config.model_type, _pooling(task))
 
 
 def _in_hub_cache(spec: str) -> bool:

@@ -26,7 +26,8 @@ def synthetic_example(tokenizer, task: str, length: int, rng: np.random.Generato
     """One example of about `length` tokens (never more), as int64 arrays of shape (1, seq).
 
     question-answering: a short question + a context; sequence-classification: a sentence pair
-    (like STS-B); fill-mask: one text with ~15% of its words replaced by [MASK].
+    (like STS-B); fill-mask: one text with ~15% of its words replaced by [MASK]; token-classification
+    and feature-extraction: one text.
     """
     if task == "question-answering":
         question, context = synthetic_qa(rng, length)  # truncation brings it to `length` tokens
@@ -35,6 +36,8 @@ def synthetic_example(tokenizer, task: str, length: int, rng: np.random.Generato
         half = max(2, length // 2)
         enc = tokenizer(_sentence(rng, half), _sentence(rng, half), truncation="longest_first",
                         max_length=length)
+    elif task in ("token-classification", "feature-extraction"):
+        enc = tokenizer(_sentence(rng, length), truncation=True, max_length=length)
     else:
         words = _sentence(rng, length).split()
         for i in rng.choice(len(words), size=max(1, len(words) * 15 // 100), replace=False):

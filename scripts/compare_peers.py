@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -81,12 +82,14 @@ def peer_folders(cli: Path, folder: Path, work: Path, isas: list[str]) -> list[P
 
 
 def our_bundles(model: str, tokenizer: str | None, work: Path, seed: int, seq_len: int,
-                precisions: list[str]) -> Path:
-    """pocketbert's parity-checked bundles (an export --out folder)."""
+                precisions: list[str], extra: list[str] = ()) -> Path:
+    """pocketbert's parity-checked bundles (an export --out folder; int8 --int8-mode auto unless
+    `extra` says otherwise: each int8 build timed on this CPU, the fastest that passes kept)."""
     out = work / "pocketbert"
     if not out.exists():
         cmd = [sys.executable, "-m", "pocketbert.cli", "export", "--model", model, "--target", "onnx", "executorch",
-               "--precision", *precisions, "--seq-len", str(seq_len), "--seed", str(seed), "--out", str(out)]
+               "--precision", *precisions, "--seq-len", str(seq_len), "--seed", str(seed), "--out", str(out),
+               *extra]
         subprocess.run(cmd + (["--tokenizer", tokenizer] if tokenizer else []), check=True, env=_env())
     return out
 
@@ -106,21 +109,33 @@ def run_bench(paths: list[Path], args, run_id: str) -> Path:
     return args.work / "results" / run_id
 
 
+def best_peer_int8(rows: dict[tuple, dict], shape: str) -> float | None:
+    """optimum's fastest int8 file's p50 at `shape` (the bar the issue's goals are ratios to)."""
+    p50s = [by[shape]["stats"]["latency_ms"]["p50"] for (model, _, precision), by in rows.items()
+            if model.startswith("optimum") and precision == "int8" and by.get(shape, {}).get("status") == "ok"]
+    return min(p50s, default=None)
+
+
 def table(run: Path, quality: dict[str, dict] | None = None) -> str:
-    """One row per file: size, p50 per item padded and at real length, load, RSS, trust."""
+    """One row per file: size, p50 per item padded and at real length, each as a speed-up over
+    optimum's fastest int8 file at that shape, load, RSS, trust (and F1 / identical answers)."""
     recs = [json.loads(p.read_text()) for p in sorted(run.glob("*.json"))]
     rows: dict[tuple, dict] = {}
     for r in recs:
         rows.setdefault((r["model"], r["runtime"], r["precision"]), {})[r["shape"]] = r
     shapes = ("fixed", "dynamic")
-    head = ("| file | runtime | precision | MB | " + " | ".join(f"{s} p50 ms" for s in shapes)
+    bar = {s: best_peer_int8(rows, s) for s in shapes}
+    head = ("| file | runtime | precision | MB | " + " | ".join(f"{s} p50 ms (x optimum int8)" for s in shapes)
             + " | load ms | peak RSS MB | trust |" + (" F1 | identical |" if quality else ""))
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
 
-    def p50(r):
+    def p50(r, shape):
         if not r:
             return "–"
-        return f"{r['stats']['latency_ms']['p50']:.1f}" if r["status"] == "ok" else r["status"]
+        if r["status"] != "ok":
+            return r["status"]
+        ms = r["stats"]["latency_ms"]["p50"]
+        return f"{ms:.1f} ({bar[shape] / ms:.2f}x)" if bar[shape] else f"{ms:.1f}"
 
     for (model, runtime, precision), by in sorted(rows.items(), key=lambda kv: (kv[0][0] != "distilbert-base", kv[0])):
         ok = [r for r in by.values() if r["status"] == "ok"]
@@ -129,7 +144,7 @@ def table(run: Path, quality: dict[str, dict] | None = None) -> str:
         q = (quality or {}).get(first.get("bundle") or "")
         lines.append(f"| {model} | {runtime} | {precision} | "
                      f"{(first.get('model_file_bytes') or 0) / 1e6:.1f} | "
-                     + " | ".join(p50(by.get(s)) for s in shapes)
+                     + " | ".join(p50(by.get(s), s) for s in shapes)
                      + f" | {first.get('load_ms') or 0:.0f} | {max((r['peak_rss_mb'] for r in ok), default=0):.0f} "
                        f"| {trust} |"
                      + ((f" {q['f1']:.2f} | {q['identical']:.1%} |" if q else " – | – |") if quality else ""))
@@ -141,13 +156,16 @@ def table(run: Path, quality: dict[str, dict] | None = None) -> str:
               f"fixed = padded to {r0['seq_len']}, dynamic = real length; p50 of per-item model time, median of "
               f"{r0.get('rounds', 1)} rounds in rotated order, all from one `pocketbert bench` run ({run}); "
               f"load average at start {m.get('load_avg_1m')}, after {os.getloadavg()[0]:.1f}. "
-              f"Skipped/failed shapes say why in {run}/report.md."]
+              f"Skipped/failed shapes say why in {run}/report.md.",
+              f"CPU int8 features: {', '.join(f for f in m.get('isa_flags', []) if 'vnni' in f or 'amx' in f or f in ('asimddp', 'i8mm')) or 'none'}."]
+    lines += [f"{r['model']} {r['runtime']} int8: {r['notes']['int8_chosen_elsewhere']}" for r in recs
+              if r["shape"] == "fixed" and (r.get("notes") or {}).get("int8_chosen_elsewhere")]
     return "\n".join(lines)
 
 
 def evaluate(paths: list[Path], spec: str, model: str, tokenizer: str | None, seed: int, seq_len: int) -> dict:
     """SQuAD F1 and % answers identical to PyTorch fp32 of every file (a trained QA model)."""
-    from bench.harness import _given_bundles
+    from bench.planning import given_bundles
     from export.pipeline import _reference_runner
     from export.task_eval import parse_eval_spec, squad_f1_gate, squad_windows
     from pocketbert.backends import open_runner
@@ -157,7 +175,7 @@ def evaluate(paths: list[Path], spec: str, model: str, tokenizer: str | None, se
     _, path = parse_eval_spec(spec)
     feats, examples = squad_windows(path, loaded.tokenizer, seq_len, 1000)
     reference, cache, out = _reference_runner(loaded), {}, {}
-    for folder, m in _given_bundles(paths):
+    for folder, m in given_bundles(paths):
         pairs = [(i["name"], i.get("feature", i["name"])) for i in m["inputs"]]
         run = open_runner(m["target"], folder / m["model_file"], [n for n, _ in pairs], 1)
 
@@ -184,6 +202,8 @@ def main() -> int:
                     help="optimum's virtualenv (created from PyPI when missing)")
     ap.add_argument("--isa", nargs="+", default=None, help="optimum quantize configs (default: this CPU's)")
     ap.add_argument("--precision", nargs="+", default=["fp32", "int8"], help="our exports' precisions")
+    ap.add_argument("--export-args", default="", help="more `pocketbert export` flags for ours, one string: e.g. "
+                    "'--int8-mode dynamic' or the gate '--eval-data squad:PATH --max-f1-drop 0.5 --min-identical-answers 0.9'")
     ap.add_argument("--workload", default="synthetic", help="bench --workload (synthetic | squad:PATH)")
     ap.add_argument("--limit", type=int, default=16, help="items of the workload")
     ap.add_argument("--threads", type=int, default=2)
@@ -199,7 +219,8 @@ def main() -> int:
     cli = ensure_venv(args.venv)
     folder = hf_folder(args.model, tokenizer, args.work / "hf", args.seed)
     peers = peer_folders(cli, folder, args.work, args.isa or cpu_isas())
-    ours = our_bundles(args.model, tokenizer, args.work, args.seed, args.seq_len, args.precision)
+    ours = our_bundles(args.model, tokenizer, args.work, args.seed, args.seq_len, args.precision,
+                       shlex.split(args.export_args))
     run = run_bench([ours, *peers], args, datetime.now(timezone.utc).strftime("peers-%Y%m%dT%H%M%SZ"))
     quality = evaluate([ours, *peers], args.eval, args.model, tokenizer, args.seed, args.seq_len) if args.eval else None
     text = table(run, quality)

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from bench.bundles import bundle_dir, export_jobs, export_missing
 from export.bundle import MANIFEST, read_manifest
 
@@ -33,6 +35,7 @@ def _exporters(tag: str) -> list[int]:
     return pids
 
 
+@pytest.mark.heavy
 def test_missing_bundles_are_exported_side_by_side_and_cached(tmp_path):
     lines = []
     export_missing(tmp_path, _wanted(["fp32", "int8"]), jobs=2, log_path=tmp_path / "bench.log",
@@ -46,6 +49,7 @@ def test_missing_bundles_are_exported_side_by_side_and_cached(tmp_path):
     assert lines == []  # cached: nothing to do
 
 
+@pytest.mark.heavy
 def test_meanwhile_runs_once_while_the_exports_run(tmp_path):
     """The caller's own work (tokenizing the workload) overlaps the exports instead of following them."""
     seen = []
@@ -65,7 +69,7 @@ def test_meanwhile_runs_once_while_the_exports_run(tmp_path):
 
 
 def test_the_longest_export_starts_first_and_the_probes_share_a_process():
-    # the main job's wanted list, in the plan's order (bench.harness._exports_needed)
+    # the main job's wanted list, in the plan's order (bench.planning.exports_needed)
     et = [{**w, "target": "executorch"} for w in _wanted(["fp32", "int8"])]
     wanted = [{"probe": "fp32", "runtime": "executorch"}, et[0], {"probe": "int8", "runtime": "executorch"}, et[1],
               *_wanted(["fp32", "int8"])]

@@ -15,6 +15,8 @@ from export.bundle import read_manifest
 from pocketbert.backends import get_runtime
 from pocketbert.common import UsageError
 
+pytestmark = pytest.mark.heavy  # every runtime exported and timed through run_bench
+
 SEQ = 32
 
 
@@ -206,14 +208,14 @@ def test_the_main_job_runs_its_pairs_and_flags_run_every_pair():
     from bench.bundles import export_jobs
     from bench.cli import config_from_args
     from bench.devices.local import LocalDevice
-    from bench.harness import _exports_needed, _plan
+    from bench.planning import exports_needed, plan_runs
     from bench.workloads import parse_spec
     from pocketbert.backends import main_job, runtime_names
     from pocketbert.cli import build_parser
 
     def pairs(*flags):
         cfg = config_from_args(build_parser().parse_args(["bench", *flags]))
-        [runs] = _plan(cfg, parse_spec("synthetic")[0], []).values()
+        [runs] = plan_runs(cfg, parse_spec("synthetic")[0], []).values()
         return cfg, runs, sorted({(r.runtime, r.precision) for r in runs})
 
     cfg, runs, main = pairs()
@@ -221,7 +223,7 @@ def test_the_main_job_runs_its_pairs_and_flags_run_every_pair():
                                                ("executorch", "int8"), ("coreml", "int8")])
     assert {r.shape for r in runs} == {"fixed", "dynamic"}
     exports = [(j.get("target"), j.get("precision"), j.get("probe")) for j in
-               export_jobs(_exports_needed(runs, cfg, LocalDevice()))]
+               export_jobs(exports_needed(runs, cfg, LocalDevice()))]
     assert exports == [("executorch", "int8", None), ("onnx", "int8", None), (None, None, ["int8"]),
                        ("onnx", "fp32", None)]  # coreml: macOS only; no ExecuTorch fp32, no fp32 probe
     assert pairs("--runtime", "onnx", "pytorch")[2] == sorted(

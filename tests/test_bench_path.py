@@ -60,6 +60,7 @@ def test_a_worker_result_is_a_typed_contract():
         WorkerResult.of({"latency_ms": ["1"], "postprocess_ms": [0.1]})
 
 
+@pytest.mark.heavy
 def test_a_bench_run_reads_each_input_once_and_derives_each_figure_once(tmp_path, monkeypatch):
     """A real local run (bert-tiny, ONNX fp32, padded and real length: two records, one bundle) with
     counters on the parent's reads of the workload file and the manifest, its workload parses, its

@@ -18,6 +18,8 @@ import pytest
 from pocketbert.cli import main
 from pocketbert.common import sha256_file
 
+pytestmark = pytest.mark.heavy  # our exports next to plain files, through the bench
+
 SEQ = 32
 
 
@@ -160,16 +162,17 @@ def test_optimum_style_folder_and_task_hint(tiny, tmp_path):
     """A folder holding model.onnx + config.json + tokenizer files (optimum-cli's layout, no
     manifest): its tokenizer and config are used (parameters as our manifest counts them), its
     label names the folder; a --task hint names the task of a file whose outputs do not."""
-    from bench.harness import BenchConfig, _given_bundles
+    from bench.config import BenchConfig
+    from bench.planning import given_bundles
     from export.bundle import read_manifest
 
     folder = tmp_path / "optimum-fp32"
     shutil.copytree(tiny["onnx"], folder)
     (folder / "manifest.json").unlink()
-    [(where, m)] = _given_bundles([folder], BenchConfig(seq_len=SEQ))
+    [(where, m)] = given_bundles([folder], BenchConfig(seq_len=SEQ))
     assert where == folder and m["source"] == "optimum-fp32-model.onnx" and m["target"] == "onnx"
     assert m["peer"]["tokenizer"] == str(folder) and m["dynamic_seq"] and m["precision"] == "fp32"
     assert m["parameters"] == read_manifest(tiny["onnx"])["parameters"]
     odd = _three_outputs(_rewrite(tiny["onnx"] / "model.onnx", tmp_path / "odd.onnx"))
-    [(_, m)] = _given_bundles([odd], BenchConfig(seq_len=SEQ, task="question-answering"))
+    [(_, m)] = given_bundles([odd], BenchConfig(seq_len=SEQ, task="question-answering"))
     assert (m["task"], m["peer"]["task_from"]) == ("question-answering", "--task")

@@ -13,6 +13,8 @@ from bench.report import speed_at_quality
 from pocketbert import squad
 from pocketbert.models import _COMMON_WORDS
 
+pytestmark = pytest.mark.heavy  # a SQuAD bench run, scored
+
 
 def _squad(path, n, seed):
     rng = random.Random(seed)

@@ -35,6 +35,7 @@ class busy_cpus:
             p.wait()
 
 
+@pytest.mark.heavy
 @pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="needs /proc/stat (Linux)")
 def test_loaded_run_is_noisy_and_strict_fails(tmp_path, capsys):
     with busy_cpus():
@@ -55,6 +56,7 @@ def test_loaded_run_is_noisy_and_strict_fails(tmp_path, capsys):
     assert "## Noisy records" in report and "No trusted record" in report  # and out of the ratios
 
 
+@pytest.mark.heavy
 def test_each_row_is_judged_against_the_peak_of_its_own_precision(tmp_path):
     """Whatever the machine's load: an int8 row's fraction is of the int8 GEMM peak, fp32's of fp32's,
     every record is judged, and a record above 100% of its peak is never trusted. (Whether a quiet
@@ -174,6 +176,7 @@ class RoundsDevice:
                           "gemm_after_gflops": 100.0, "gemm_peak_gflops": 100.0, "peak_kind": "fp32"}}
 
 
+@pytest.mark.heavy
 def test_rounds_interleave_and_keep_every_rounds_samples(tmp_path):
     dev = RoundsDevice()
     cfg = BenchConfig(models=["bert-tiny"], runtimes=["pytorch"], precisions=["fp32", "int8"], shapes=["fixed"],

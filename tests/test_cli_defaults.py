@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 
 from bench.cli import config_from_args as bench_config
-from bench.harness import BenchConfig
+from bench.config import BenchConfig
 from export.cli import config_from_args as export_config
 from export.pipeline import ExportConfig
 from pocketbert.cli import build_parser

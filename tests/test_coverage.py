@@ -100,6 +100,7 @@ def tiny_bundles(tmp_path_factory) -> dict:
     return {b.name: b for b in run_export(cfg, log=lambda m: None)}
 
 
+@pytest.mark.heavy
 def test_every_target_writes_consistent_coverage(tiny_bundles):
     assert set(tiny_bundles) == {"executorch-fp32", "executorch-int8", "onnx-fp32", "onnx-int8"}
     for name, bundle in tiny_bundles.items():
@@ -123,6 +124,7 @@ def test_every_target_writes_consistent_coverage(tiny_bundles):
     assert ints["onnx-int8"]["delegated_pct"] > ints["onnx-fp32"]["delegated_pct"]
 
 
+@pytest.mark.heavy
 def test_an_undelegated_executorch_export_shows_low_coverage_and_warns(tmp_path, monkeypatch):
     """The same export with XNNPACK's partitioner off (every operator on portable kernels): the
     manifest says 0% in 0 partitions and the export prints the one-line warning (parity still holds)."""

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from bench.devices import minibench
-from bench.devices.adb import (AdbDevice, AdbError, AdbOptions, parse_runner_output, parse_url,
-                               throttle_warnings)
+from bench.devices.adb import AdbDevice, AdbError, AdbOptions, parse_url
+from bench.devices.phone_runs import parse_runner_output
+from bench.devices.remote import throttle_warnings
 from pocketbert.common import UsageError
 from tests.fake_adb import APP_EXTERNAL, APP_PKG, MINIBENCH_PKG, FakeAdbDevice, run_demo_benchmark
 
@@ -238,6 +239,7 @@ def test_app_runs_an_onnx_bundle_with_its_onnx_runtime_engine(phone, kotlin_buil
     assert not ok and why == "does not run with via=minibench (it runs with via=app)"
 
 
+@pytest.mark.heavy
 @needs_adb
 def test_bench_device_adb_times_executorch_and_onnx_like_the_desktop(phone, kotlin_build, bundle, onnx_bundle, tmp_path):
     """One `pocketbert bench --device adb://` run over an ExecuTorch and an ONNX bundle of the same
@@ -307,10 +309,8 @@ def test_throttling_during_a_run_is_a_warning(phone, kotlin_build, bundle, items
 @needs_adb
 def test_timeout_stops_the_app(phone, bundle, items):
     phone.demo_app = lambda dev, extras: time.sleep(30)  # never writes a result
-    t0 = time.monotonic()
     result = AdbDevice(phone.serial).run_worker(spec(bundle, items), timeout_s=2)
     assert "timed out after 2 s" in result.error
-    assert time.monotonic() - t0 < 20
     assert phone.log[-1].startswith(f"am force-stop {APP_PKG}") or any(
         c.startswith(f"am force-stop {APP_PKG}") for c in phone.log[-4:])
 
@@ -321,12 +321,12 @@ def test_disconnect_mid_run_is_a_clear_error(phone, kotlin_build, bundle, items)
     first = dev.run_worker(spec(bundle, items), timeout_s=120)
     assert not first.error  # taken before the phone went away, and kept by the caller
     phone.drop_on = "run-as org.pocketbert.demo cat"  # the cable is pulled while the app runs
-    t0 = time.monotonic()
     second = dev.run_worker(spec(bundle, items, shape="fixed"), timeout_s=120)
     assert "disconnected" in second.error and "\n" not in second.error
-    third = dev.run_worker(spec(bundle, items), timeout_s=120)  # later runs fail fast, same reason
+    asked = len(phone.log)
+    third = dev.run_worker(spec(bundle, items), timeout_s=120)  # later runs fail at once, same reason
     assert "disconnected" in third.error
-    assert time.monotonic() - t0 < 30
+    assert len(phone.log) == asked  # without asking the gone device anything (no wait on a timeout)
     dev.close()  # no hang on a gone device
 
 
@@ -491,9 +491,9 @@ def test_device_url_options(tmp_path):
 
 
 def test_throttle_warnings():
-    cool = {"cores": {"4": {"scaling_max_freq": 2800000}}, "soc_temperature_c": 35.0}
+    cool = {"cores": {"4": {"cap_mhz": 2800}}, "soc_temperature_c": 35.0}
     assert throttle_warnings(cool, cool) == []
-    capped = {"cores": {"4": {"scaling_max_freq": 1900000}}, "soc_temperature_c": 52.0}
+    capped = {"cores": {"4": {"cap_mhz": 1900}}, "soc_temperature_c": 52.0}
     assert throttle_warnings(cool, capped) == [
         "throttled: cpu4 max frequency fell from 2800 to 1900 MHz during the run",
         "warming: SoC temperature rose 17 °C during the run (35 -> 52 °C)"]
@@ -501,6 +501,7 @@ def test_throttle_warnings():
 
 # ------------------------------------------------------------------------------- through the harness
 
+@pytest.mark.heavy
 @needs_adb
 def test_bench_on_a_phone_keeps_records_on_disconnect_and_merges(phone, kotlin_build, bundle, tmp_path):
     from bench.devices import open_device
@@ -534,6 +535,7 @@ def test_bench_on_a_phone_keeps_records_on_disconnect_and_merges(phone, kotlin_b
     assert f"## {dev.name}:fakephone" in report and "## local:laptop" in report
 
 
+@pytest.mark.heavy
 @needs_adb
 def test_pocketbert_bench_device_adb(phone, bundle, tmp_path, capsys):
     from pocketbert.cli import main

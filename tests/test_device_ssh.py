@@ -60,17 +60,20 @@ def test_identity_and_throttle_parsing():
     cpu = parse_cpuinfo(RPI4_CPUINFO)
     assert cpu["cpu_model"] == "2x Cortex-A72" and cpu["soc"] == "BCM2835" and cpu["processors"] == 2
     assert cpu["isa_flags"] == ["asimd"]
-    sec = {"governor": ["/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor ondemand",
-                        "/sys/devices/system/cpu/cpu1/cpufreq/scaling_governor ondemand"],
-           "cap_khz": ["/sys/devices/system/cpu/cpu0/cpufreq/scaling_max_freq 1800000"],
-           "thermal": ["thermal_zone0 cpu-thermal 61855"], "throttled": ["throttled=0x0"]}
-    before = parse_state(sec)
-    assert before["governor"] == "ondemand" and before["temperature_c"] == {"cpu-thermal": 61.9}
-    assert throttle_warnings(before, before, {"cpu0": 1800}) == []
-    hot = parse_state({**sec, "thermal": ["thermal_zone0 cpu-thermal 84000"], "throttled": ["throttled=0x20002"],
-                       "cap_khz": ["/sys/devices/system/cpu/cpu0/cpufreq/scaling_max_freq 1500000"]})
-    warnings = " | ".join(throttle_warnings(before, hot, {"cpu0": 1800}))
-    assert "get_throttled 0x0 -> 0x20002" in warnings and "capped to 1500 MHz" in warnings
+    cpus = "/sys/devices/system/cpu/cpu{}/cpufreq/{}:{}"
+    text = "\n".join([cpus.format(0, "scaling_governor", "ondemand"), cpus.format(1, "scaling_governor", "ondemand"),
+                      cpus.format(0, "cpuinfo_max_freq", 1800000), cpus.format(0, "scaling_max_freq", 1800000),
+                      "/sys/class/thermal/thermal_zone0/type:cpu-thermal", "/sys/class/thermal/thermal_zone0/temp:61855",
+                      "/proc/loadavg:0.52 0.40 0.31 1/123 4567", "time_utc:2026-01-01T00:00:00Z", "throttled=0x0"])
+    before = parse_state(text)  # bench.devices.remote: one reader for boards and phones (STATE_SH's output)
+    assert before["governor"] == "ondemand" and before["temperature_c"] == {"thermal_zone0:cpu-thermal": 61.9}
+    assert before["cores"]["0"] == {"governor": "ondemand", "max_mhz": 1800, "cap_mhz": 1800}
+    assert before["load_avg_1m"] == 0.52 and before["soc_temperature_c"] == 61.9
+    assert throttle_warnings(before, before) == []
+    hot = parse_state(text.replace(":61855", ":84000").replace("=0x0", "=0x20002")
+                      .replace("scaling_max_freq:1800000", "scaling_max_freq:1500000"))
+    warnings = " | ".join(throttle_warnings(before, hot))
+    assert "get_throttled 0x0 -> 0x20002" in warnings and "cpu0 max frequency fell from 1800 to 1500 MHz" in warnings
     assert "hot: SoC at 84 °C" in warnings  # pocketbert.machine.heat_warnings: one rule for boards and phones
 
 
@@ -164,6 +167,7 @@ def cli_run(sshd, bundle, tmp_path_factory):
     return dict(rc=rc, root=root, board=board, out=root / "results" / "two", url=url)
 
 
+@pytest.mark.heavy
 def test_bench_over_ssh_end_to_end(cli_run, sshd, bundle):
     from bench.records import load_records
 
@@ -193,6 +197,7 @@ def test_bench_over_ssh_end_to_end(cli_run, sshd, bundle):
     assert list(cli_run["board"].iterdir()) == [] and _procs_under(cli_run["board"]) == []
 
 
+@pytest.mark.heavy
 def test_board_without_the_runtime_says_how_to_install(sshd, tmp_path):
     no_site = tmp_path / "python3"  # a real Python that sees no site-packages: no numpy, no onnxruntime
     no_site.write_text(f"#!/bin/sh\nexec {sys.executable} -S \"$@\"\n")
@@ -211,6 +216,7 @@ def test_board_without_the_runtime_says_how_to_install(sshd, tmp_path):
         assert dev.run_worker({"kind": "gemm", "threads": 1}).error == why
 
 
+@pytest.mark.heavy
 def test_profile_is_made_on_the_board_and_comes_back(run_spec, sshd, tmp_path):
     """bench --profile on a board: the worker profiles there with the runtime's own profiler and the
     profile comes back in its result, beside the plain samples; nothing is left on the board."""
@@ -229,16 +235,15 @@ def test_profile_is_made_on_the_board_and_comes_back(run_spec, sshd, tmp_path):
     assert list(board.iterdir()) == []  # the trace was written in the worker's temp folder, now gone
 
 
+@pytest.mark.heavy
 def test_timeout_and_ctrl_c_stop_the_worker_on_the_board(run_spec, sshd, tmp_path):
     import dataclasses
 
     board = _board_dir(tmp_path)
     spec = dataclasses.replace(run_spec, warmup=10**8)
     with SshDevice(sshd.url(python=sys.executable, tmp=str(board)), log=lambda m: None) as dev:
-        t0 = time.monotonic()
         result = dev.run_worker(spec, timeout_s=2)
         assert result.error == f"timed out after 2 s on {dev.name}; the worker there was stopped"
-        assert time.monotonic() - t0 < 30
         assert _procs_under(board) == []  # stopped before run_worker returned
         assert list(Path(dev._session).glob("run.*")) == []
     assert list(board.iterdir()) == []
@@ -266,6 +271,7 @@ def test_timeout_and_ctrl_c_stop_the_worker_on_the_board(run_spec, sshd, tmp_pat
     assert _procs_under(board) == [] and list(board.iterdir()) == []  # the worker stopped, its files gone
 
 
+@pytest.mark.heavy
 def test_dropped_connection_mid_run(run_spec, sshd, tmp_path):
     import dataclasses
 
@@ -298,6 +304,7 @@ def test_dropped_connection_mid_run(run_spec, sshd, tmp_path):
     assert list(board.iterdir()) == []  # close() cleaned up what the dropped run left
 
 
+@pytest.mark.heavy
 def test_full_board_disk_is_a_clear_error(run_spec, sshd, tmp_path):
     if os.geteuid() != 0:
         pytest.skip("mounting a tiny tmpfs as the board's full disk needs root")

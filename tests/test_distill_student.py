@@ -129,7 +129,7 @@ def test_load_teacher_folders(tmp_path):
     assert load_teacher(str(tmp_path / "mlm")).has_mlm_head
     (tmp_path / "gpt").mkdir()
     (tmp_path / "gpt" / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
-    with pytest.raises(UsageError, match="not BERT-family"):
+    with pytest.raises(UsageError, match="is a 'gpt2' model: pocketbert supports .*bert"):
         load_teacher(str(tmp_path / "gpt"))
     with pytest.raises(UsageError, match="not found"):
         load_teacher(str(tmp_path / "missing"))

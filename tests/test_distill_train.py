@@ -187,10 +187,10 @@ def test_bad_models(corpus, tmp_path):
         distill(_cfg(corpus, tmp_path / "a", student_layers="0,7"))
     with pytest.raises(UsageError, match="bigger than"):
         distill(_cfg(corpus, tmp_path / "b", student_layers="0,1,2"))
-    (tmp_path / "roberta").mkdir()
-    (tmp_path / "roberta" / "config.json").write_text('{"model_type": "roberta"}')
-    with pytest.raises(UsageError, match="not BERT-family"):
-        distill(_cfg(corpus, tmp_path / "c", teacher=str(tmp_path / "roberta")))
+    (tmp_path / "gpt2").mkdir()
+    (tmp_path / "gpt2" / "config.json").write_text('{"model_type": "gpt2"}')
+    with pytest.raises(UsageError, match="teacher .* is a 'gpt2' model: pocketbert supports .*bert, distilbert"):
+        distill(_cfg(corpus, tmp_path / "c", teacher=str(tmp_path / "gpt2")))
     assert not any((tmp_path / x).exists() for x in "abc")
 
 

@@ -33,6 +33,7 @@ def qa_bundles(bert_tiny_qa_bundles) -> dict[str, Path]:
     return bert_tiny_qa_bundles
 
 
+@pytest.mark.heavy
 def test_every_target_and_precision_is_built(qa_bundles):
     assert sorted(qa_bundles) == sorted([
         "executorch-fp32", "executorch-int8", "executorch-8da4w",
@@ -40,6 +41,7 @@ def test_every_target_and_precision_is_built(qa_bundles):
         "coreml-fp32", "coreml-fp16", "coreml-int8", "coreml-palette4"])
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", ["executorch-fp32", "onnx-fp32"])
 def test_fp32_parity_is_exact(qa_bundles, name):
     parity = read_manifest(qa_bundles[name])["parity"]
@@ -49,6 +51,7 @@ def test_fp32_parity_is_exact(qa_bundles, name):
     assert len(set(parity["seq_lens"])) >= 4  # inputs of different lengths
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name,snr_range", [
     ("executorch-int8", (25, 60)), ("onnx-int8", (25, 60)),
     ("onnx-fp16", (45, 90))])
@@ -59,6 +62,7 @@ def test_low_precision_parity_is_close_but_not_exact(qa_bundles, name, snr_range
     assert parity["min_cosine"] > 0.99
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", ["executorch-fp32", "executorch-int8",
                                   "onnx-fp32", "onnx-fp16", "onnx-int8"])
 def test_bundle_runs_in_its_runtime_like_pytorch(qa_bundles, name):
@@ -77,6 +81,7 @@ def test_bundle_runs_in_its_runtime_like_pytorch(qa_bundles, name):
             np.testing.assert_allclose(g, r, atol=tol)
 
 
+@pytest.mark.heavy
 def test_coreml_packages_load_and_record_why_parity_did_not_run(qa_bundles):
     import coremltools as ct
 
@@ -96,6 +101,7 @@ def test_coreml_packages_load_and_record_why_parity_did_not_run(qa_bundles):
     assert size["fp16"] < 0.7 * size["fp32"] and size["int8"] < size["fp16"]
 
 
+@pytest.mark.heavy
 def test_manifest_describes_the_bundle(qa_bundles):
     bundle = qa_bundles["onnx-int8"]
     m = read_manifest(bundle)
@@ -115,12 +121,14 @@ def test_manifest_describes_the_bundle(qa_bundles):
     assert load_tokenizer(bundle)("what is it?")["input_ids"] == loaded.tokenizer("what is it?")["input_ids"]
 
 
+@pytest.mark.heavy
 def test_int8_files_are_smaller(qa_bundles):
     size = lambda n: read_manifest(qa_bundles[n])["files"][read_manifest(qa_bundles[n])["model_file"]]["bytes"]  # noqa: E731
     assert size("onnx-int8") < 0.4 * size("onnx-fp32")
     assert size("executorch-int8") < 0.5 * size("executorch-fp32")
 
 
+@pytest.mark.heavy
 def test_tampered_bundle_is_rejected(qa_bundles, tmp_path):
     import shutil
 
@@ -132,6 +140,7 @@ def test_tampered_bundle_is_rejected(qa_bundles, tmp_path):
         read_manifest(copy)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("model,task,target,precision", [
     ("distilbert-tiny", "fill-mask", "executorch", "int8"),
     ("distilbert-tiny", "sequence-classification", "onnx", "int8"),
@@ -198,6 +207,7 @@ def test_parity_bounds_fail_broken_exports(sensitive_qa, precision):
         assert result["status"].startswith("failed"), (what, result)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("target", ["onnx"])  # executorch int8: the same bounds, in qa_bundles
 def test_parity_bounds_pass_a_correct_int8_export_of_the_same_model(sensitive_qa, target, tmp_path):
     from export.pipeline import export_one
@@ -275,7 +285,7 @@ def test_cli_rejects_models_that_are_not_bert_family_or_corrupt(tmp_path, capsys
     gpt = tmp_path / "gpt"
     gpt.mkdir()
     (gpt / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
-    assert "not BERT-family" in _error(capsys, "--model", str(gpt), "--out", str(tmp_path / "o"))
+    assert "is a 'gpt2' model: pocketbert supports albert, bert, " in _error(capsys, "--model", str(gpt), "--out", str(tmp_path / "o"))
 
     loaded = load_model("bert-tiny", "question-answering")
     folder = tmp_path / "bert"
@@ -289,6 +299,7 @@ def test_cli_rejects_models_that_are_not_bert_family_or_corrupt(tmp_path, capsys
     assert list(p.name for p in tmp_path.iterdir()) == ["gpt", "bert"]
 
 
+@pytest.mark.heavy
 def test_local_folder_round_trip(tmp_path):
     """A saved Hugging Face folder exports like the model it holds."""
     loaded = load_model("distilbert-tiny", "question-answering")
@@ -306,6 +317,7 @@ TRAINED_QA = SHARED / "models" / "minilm-l6-squad12"
 SQUAD = SHARED / "data" / "squad" / "dev-v1.1-first12.json"
 
 
+@pytest.mark.heavy
 @pytest.mark.skipif(not (TRAINED_QA.is_dir() and SQUAD.is_file()), reason="needs ../shared")
 def test_task_metric_gate_on_a_trained_model(tmp_path):
     """The F1 gate on real questions: an export identical to fp32 passes with 100% identical
@@ -332,7 +344,7 @@ def test_eval_data_errors(tmp_path, capsys):
     err = _error(capsys, "--model", "bert-tiny", "--eval-data", "squad:/no/such.json",
                  "--out", str(tmp_path / "o"))
     assert "not found" in err
-    err = _error(capsys, "--model", "bert-tiny", "--eval-data", "stsb:x", "--out", str(tmp_path / "o"))
+    err = _error(capsys, "--model", "bert-tiny", "--eval-data", "csv:x", "--out", str(tmp_path / "o"))
     assert "expected squad:PATH" in err
 
 

@@ -17,6 +17,8 @@ from pocketbert.models import load_model
 from pocketbert.textgen import synthetic_examples
 from tests.shared_bundles import BERT_TINY_SEQ
 
+pytestmark = pytest.mark.heavy  # fused and plain ONNX, ExecuTorch 8da4w exports
+
 SEQ = BERT_TINY_SEQ
 FUSED_OPS = {"MultiHeadAttention", "SkipLayerNormalization", "BiasGelu"}
 

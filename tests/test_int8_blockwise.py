@@ -48,6 +48,7 @@ def outlier_bundles(tmp_path_factory) -> dict[str, Path]:
     return {mode: _export(folder, out / mode, mode) for mode in ("dynamic", "blockwise")}
 
 
+@pytest.mark.heavy
 def test_blockwise_graph_is_int8_matmulnbits_with_the_recorded_settings(outlier_bundles):
     bundle = outlier_bundles["blockwise"]
     graph = _graph(bundle)
@@ -68,6 +69,7 @@ def test_blockwise_graph_is_int8_matmulnbits_with_the_recorded_settings(outlier_
     assert m["files"]["model.onnx"]["bytes"] < 0.5 * 4 * m["parameters"]["total"]  # fp32: 4 B/param
 
 
+@pytest.mark.heavy
 def test_blockwise_is_closer_to_fp32_than_per_tensor_int8_on_an_outlier_feature(outlier_bundles):
     """The outlier sets dynamic int8's one activation scale for every feature of every token;
     per-block scales confine it to its own block (a build that fell back to per-tensor scales, or

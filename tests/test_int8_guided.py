@@ -16,6 +16,8 @@ from export.pipeline import ExportConfig, run_export
 from pocketbert.models import build_preset, load_tokenizer
 from test_export import _error  # the export CLI's one-line-error check, shared
 
+pytestmark = pytest.mark.heavy  # per-layer int8 search
+
 SEQ = 64
 FRAGILE = "bert.encoder.layer.0.output.dense"
 WORDS = ("city north south east west river paper student teacher model phone language group "

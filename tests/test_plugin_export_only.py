@@ -5,6 +5,7 @@ load its files in the runtime its record names. No other file of the project kno
 
 from __future__ import annotations
 
+import pytest
 import dataclasses
 import json
 import os
@@ -13,6 +14,8 @@ import sys
 from pathlib import Path
 
 from export.targets import ExportTarget, register
+
+pytestmark = pytest.mark.heavy  # export, parity and bench through the CLI
 
 NAME = "onnx-plain"
 

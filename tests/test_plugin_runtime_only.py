@@ -6,6 +6,7 @@ finds it through POCKETBERT_PLUGINS, in this process and in every benchmark work
 
 from __future__ import annotations
 
+import pytest
 import json
 import os
 import subprocess
@@ -15,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from pocketbert.backends import LoadRequest, Runtime, installed, register
+
+pytestmark = pytest.mark.heavy  # bench and report through the CLI
 
 NAME = "ort-noopt"
 

@@ -191,6 +191,7 @@ def test_the_report_draws_one_stacked_bar_per_profiled_record(tmp_path):
 
 # heavy (tests/conftest.py): through the bench
 
+@pytest.mark.heavy
 def test_bench_profile_for_every_local_runtime_and_none_without_it(tmp_path):
     from bench.harness import BenchConfig, run_bench
     from bench.records import load_records

@@ -103,8 +103,9 @@ class CannedDevice:
                 "baseline_rss_mb": 10.0, "peak_rss_mb": 20.0, "model_bytes": 1000}
 
 
+@pytest.mark.heavy
 def test_paper_mode_writes_both_studies_and_the_side_by_side_tables(tmp_path):
-    from bench.harness import BenchConfig
+    from bench.config import BenchConfig
     from bench.paper import run_paper
 
     cfg = BenchConfig(runtimes=["pytorch"], precisions=["fp32"], shapes=["dynamic"], limit=2, threads=2,

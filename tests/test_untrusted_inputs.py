@@ -64,6 +64,7 @@ OUT_OF_RANGE = {
     "label_names": [[1, 2]],
     "special_tokens": [{"pad_token_id": -1}, {"pad_token_id": 1.5}, {"pad_token_id": 10 ** 12}],
     "do_lower_case": [],
+    "tokenizer_kind": ["", "wordpeace", 3],
     "parameters": [{"total": -1}, {"total": 10 ** 20}],
     "parity": [],
     "task_eval": [],

@@ -30,8 +30,6 @@ runner killed and pushed files removed at `close()`.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 import shlex
@@ -39,35 +37,26 @@ import shutil
 import subprocess
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from bench.devices import minibench
+from bench.devices import register_device
+from bench.devices.phone_runs import APP_INSTALL_HINT, APP_PACKAGE, REMOTE_ROOT, run_app, run_minibench, run_runner
+from bench.devices.remote import STATE_SH, Disconnected, RemoteError, SentOnce, last_line, parse_state, throttle_warnings
 from pocketbert.backends import all_runtimes
 from pocketbert.common import UsageError
 from pocketbert.contracts import WorkerResult
-from pocketbert.machine import heat_warnings, parse_cpuinfo, soc_temperature
+from pocketbert.machine import parse_cpuinfo
 
-APP_PACKAGE = "org.pocketbert.demo"
-APP_COMPONENT = f"{APP_PACKAGE}/.BenchmarkActivity"
-APP_INSTALL_HINT = "install the demo app: `cd android_demo && ./gradlew installDebug` (a debuggable build: run-as)"
-REMOTE_ROOT = "/data/local/tmp/pocketbert"
 EXIT_MARKER = "__PB_EXIT__"
 VIAS = ("app", "minibench", "runner")
 DEFAULT_TIMEOUT_S = 1800.0  # one run with no --timeout: long enough for BERT-base on a slow phone
-POLL_S = 0.5  # how often a finished result file is looked for
 DISK_MARGIN_BYTES = 32 * 2**20  # keep this much free after pushing
 
-
-class AdbError(Exception):
-    """A one-line failure of one run (the message is the record's reason)."""
-
-
-class Disconnected(AdbError):
-    """The device went away (no exit marker, or adb says it is gone)."""
+AdbError = RemoteError  # one run's one-line failure (the record's reason); Disconnected: the phone went away
 
 
 @dataclass
@@ -115,6 +104,7 @@ def adb_binary() -> str | None:
 
 # --------------------------------------------------------------------------------------- the device
 
+
 class AdbDevice:
     """One phone. `available`, `info`, `run_worker`, `close` as the Device protocol asks."""
 
@@ -123,11 +113,11 @@ class AdbDevice:
         self.opts = options or AdbOptions()
         self.name = f"adb://{serial}"
         self.adb = adb or adb_binary()
-        self._pushed: dict[str, str] = {}  # digest of the local files (name, size, mtime) -> remote folder
-        self._gone: str | None = None  # why the device is unusable (set on disconnect)
+        self.sent = SentOnce(self, f"{REMOTE_ROOT}/bundles")  # what was pushed, by content
+        self.gone: str | None = None  # why the device is unusable (set on disconnect)
         self._installed: dict[str, bool] = {}
         self._info: dict[str, Any] | None = None
-        self._copied_in = False  # inputs copied into the app's files/in (SELinux fallback)
+        self.copied_in = False  # inputs copied into the app's files/in (SELinux fallback)
 
     # ---- transport ----------------------------------------------------------------------------
     def _run(self, args: list[str], timeout: float) -> subprocess.CompletedProcess:
@@ -141,7 +131,7 @@ class AdbDevice:
         err = (proc.stderr or "").strip()
         if proc.returncode != 0 and re.search(r"device .*not found|device offline|no devices|device unauthorized"
                                               r"|closed|disconnected|protocol fault", err):
-            raise Disconnected(f"{self.name} is not reachable ({_last_line(err)}): check the cable / "
+            raise Disconnected(f"{self.name} is not reachable ({last_line(err)}): check the cable / "
                                "`adb devices`; unlock the phone and accept the USB-debugging prompt")
         return proc
 
@@ -153,21 +143,33 @@ class AdbDevice:
         i = out.rfind(EXIT_MARKER)
         m = re.match(r"(\d+)", out[i + len(EXIT_MARKER):]) if i >= 0 else None
         if m is None:
-            self._gone = (f"{self.name} disconnected during `{_short(command)}` (no exit marker"
-                          f"{': ' + _last_line(proc.stderr) if proc.stderr.strip() else ''})")
-            raise Disconnected(self._gone)
+            self.gone = (f"{self.name} disconnected during `{_short(command)}` (no exit marker"
+                          f"{': ' + last_line(proc.stderr) if proc.stderr.strip() else ''})")
+            raise Disconnected(self.gone)
         # shell protocol v2 (every Android 7+ phone) carries stderr apart: keep it, errors say why
         status, text = int(m.group(1)), out[:i] + (proc.stderr or "")
         if check and status != 0:
-            raise AdbError(f"{self.name}: `{_short(command)}` exited {status}: {_last_line(text) or 'no output'}")
+            raise AdbError(f"{self.name}: `{_short(command)}` exited {status}: {last_line(text) or 'no output'}")
         return status, text
 
     def _alive(self) -> None:
-        if self._gone:
-            raise Disconnected(self._gone)
+        if self.gone:
+            raise Disconnected(self.gone)
 
-    def push(self, local: list[Path], remote_dir: str, timeout: float = 600.0) -> None:
-        """Push files into remote_dir after checking there is room; a failed push leaves nothing behind."""
+    def put(self, files: dict[str, Path | bytes], remote_dir: str, timeout: float = 600.0) -> None:
+        """Make remote_dir hold `files` (name there -> a local file or bytes) after checking there is
+        room; a failed push leaves nothing behind."""
+        with tempfile.TemporaryDirectory(prefix="pocketbert-adb-") as tmp:
+            local = []
+            for name, src in files.items():
+                local.append(Path(tmp) / name)
+                if isinstance(src, bytes):
+                    local[-1].write_bytes(src)
+                else:
+                    os.symlink(Path(src).resolve(), local[-1])
+            self._push(local, remote_dir, timeout)
+
+    def _push(self, local: list[Path], remote_dir: str, timeout: float) -> None:
         need = sum(p.stat().st_size for p in local)
         free = self.free_bytes(REMOTE_ROOT.rsplit("/", 1)[0])  # /data/local/tmp: exists before the first push
         if free is not None and free < need + DISK_MARGIN_BYTES:
@@ -180,7 +182,7 @@ class AdbDevice:
             self.shell(f"rm -rf {shlex.quote(remote_dir)}", check=False)
             text = f"{proc.stderr}\n{proc.stdout}"  # adb 29 prints push errors on stdout, among progress lines
             reason = next((ln.strip().removeprefix("adb: error: ") for ln in text.splitlines() if "error" in ln),
-                          _last_line(text))
+                          last_line(text))
             full = "No space left" in reason or "ENOSPC" in reason
             raise AdbError(f"{self.name}: pushing {', '.join(p.name for p in local)} failed "
                            f"({'device disk full: ' if full else ''}{reason})")
@@ -200,32 +202,10 @@ class AdbDevice:
 
     # ---- identity and state -------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        """Thermal zones, per-core max/current frequency and governor, battery: a snapshot."""
-        globs = " ".join(f"/sys/devices/system/cpu/cpu*/cpufreq/{f}" for f in
-                         ("cpuinfo_max_freq", "scaling_max_freq", "scaling_cur_freq", "scaling_governor"))
-        _, out = self.shell(f"grep -s -H '' {globs} /sys/class/thermal/thermal_zone*/type "
-                            "/sys/class/thermal/thermal_zone*/temp /proc/loadavg", check=False)
-        cores: dict[int, dict[str, Any]] = {}
-        zones: dict[str, dict[str, Any]] = {}
-        load = None
-        for line in out.splitlines():
-            path, _, value = line.partition(":")
-            value = value.strip()
-            if m := re.match(r"/sys/devices/system/cpu/cpu(\d+)/cpufreq/(\w+)$", path):
-                key = m.group(2)
-                cores.setdefault(int(m.group(1)), {})[key] = value if key == "scaling_governor" else _int(value)
-            elif m := re.match(r"/sys/class/thermal/(thermal_zone\d+)/(type|temp)$", path):
-                zones.setdefault(m.group(1), {})[m.group(2)] = value
-            elif path == "/proc/loadavg":
-                load = _float(value.split()[0]) if value else None
-        temps = {}
-        for zone, z in sorted(zones.items()):
-            t = _float(z.get("temp"))
-            if t is not None and -40 < (t / 1000 if abs(t) > 1000 else t) < 150:
-                temps[f"{zone}:{z.get('type', '?')}"] = round(t / 1000 if abs(t) > 1000 else t, 1)
+        """Thermal zones, per-core frequencies and governor (bench.devices.remote), battery: a snapshot."""
+        _, out = self.shell(STATE_SH, check=False)
         _, batt = self.shell("dumpsys battery", check=False)
-        return {"time_utc": _utc(), "cores": {str(k): v for k, v in sorted(cores.items())}, "temperature_c": temps,
-                "soc_temperature_c": soc_temperature(temps), "battery": _battery(batt), "load_avg_1m": load}
+        return {**parse_state(out), "battery": _battery(batt)}
 
     def info(self) -> dict[str, Any]:
         if self._info is None:
@@ -243,7 +223,7 @@ class AdbDevice:
         st = self.state()
         cpu = parse_cpuinfo(cpuinfo)
         parts = cpu["cores"]
-        cores = [{"cpu": int(c), "max_mhz": (v.get("cpuinfo_max_freq") or 0) // 1000 or None,
+        cores = [{"cpu": int(c), "max_mhz": v.get("max_mhz"),
                   "core": parts.get(int(c))} for c, v in st["cores"].items()]
         soc = " ".join(x for x in (props.get("ro.soc.manufacturer"), props.get("ro.soc.model")) if x) \
             or props.get("ro.board.platform") or props.get("ro.hardware") or cpu["soc"] or "unknown SoC"
@@ -263,8 +243,8 @@ class AdbDevice:
             "os": f"Android {props.get('ro.build.version.release', '?')} (API {props.get('ro.build.version.sdk', '?')})",
             "build": props.get("ro.build.fingerprint"), "serial": self.serial,
             "memory_gb": round(int(mem.group(1)) / 2**20, 1) if mem else None,
-            "load_avg_1m": st["load_avg_1m"], "governors": sorted({v.get("scaling_governor") for v in
-                                                                  st["cores"].values() if v.get("scaling_governor")}),
+            "load_avg_1m": st["load_avg_1m"], "governors": sorted({v.get("governor") for v in
+                                                                  st["cores"].values() if v.get("governor")}),
             "temperature_c": st["soc_temperature_c"], "battery": st["battery"], "env": {},
         }
 
@@ -302,27 +282,27 @@ class AdbDevice:
         if not ok:
             return WorkerResult(error=f"{get('runtime')} {why}")
         deadline = time.monotonic() + (timeout_s or DEFAULT_TIMEOUT_S)
-        run = {"app": self._run_app, "minibench": self._run_minibench, "runner": self._run_runner}[self.opts.via]
+        run = {"app": run_app, "minibench": run_minibench, "runner": run_runner}[self.opts.via]
         try:
             before = self.state()
-            rec = run(get, deadline, timeout_s or DEFAULT_TIMEOUT_S)
+            rec = run(self, get, deadline, timeout_s or DEFAULT_TIMEOUT_S)
             after = self.state()
         except Disconnected as e:
             return WorkerResult(error=str(e))
         except AdbError as e:
-            self._stop_quietly()
+            self.stop_quietly()
             return WorkerResult(error=str(e))
         except KeyboardInterrupt:
-            self._stop_quietly()
+            self.stop_quietly()
             raise
         warnings = throttle_warnings(before, after)
         if warnings:
             rec["reason"] = "; ".join(x for x in (rec.get("reason"), *warnings) if x)
         return WorkerResult(record=rec, device_state={"before": before, "after": after, "warnings": warnings})
 
-    def _stop_quietly(self) -> None:
+    def stop_quietly(self) -> None:
         """Leave nothing running: force-stop the app, kill a runner (best effort, short timeouts)."""
-        if self._gone:
+        if self.gone:
             return
         try:
             if self.opts.via == "runner" and self.opts.runner:
@@ -336,311 +316,34 @@ class AdbDevice:
         except AdbError:
             pass
 
-    def _push_bundle(self, model_path: str, names: list[str], rename: dict[str, str] | None = None) -> str:
-        """Push the bundle's files `names` (from the model file's folder) once; the remote folder."""
-        bundle = Path(model_path).parent
-        files = [bundle / n for n in names]
-        for f in files:
+    def send_bundle(self, model_path: str, names: list[str], rename: dict[str, str] | None = None) -> str:
+        """The bundle's files `names` (from the model file's folder, some renamed there) on the phone,
+        pushed once per content; the folder there."""
+        files = {}
+        for name in names:
+            f = Path(model_path).parent / name
             if not f.is_file():
                 raise AdbError(f"bundle file {f} missing")
-        digest = hashlib.sha256(json.dumps([(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
-                                           + sorted((rename or {}).items())).encode()).hexdigest()[:16]
-        if digest in self._pushed:
-            return self._pushed[digest]
-        remote = f"{REMOTE_ROOT}/bundles/{digest}"
-        if rename:
-            with tempfile.TemporaryDirectory(prefix="pocketbert-adb-") as tmp:
-                links = []
-                for f in files:
-                    link = Path(tmp) / rename.get(f.name, f.name)
-                    os.symlink(f.resolve(), link)
-                    links.append(link)
-                self.push(links, remote)
-        else:
-            self.push(files, remote)
+            files[(rename or {}).get(name, name)] = f
+        remote = self.sent.folder(files)
         self.shell(f"chmod -R a+rX {shlex.quote(REMOTE_ROOT)}", check=False)
-        self._pushed[digest] = remote
         return remote
-
-    def _wait_file(self, pkg: str, rel: str, deadline: float, what: str, timeout_s: float) -> str:
-        """Poll `run-as pkg cat rel` until it holds JSON; the app dying without it is an error."""
-        gone = 0
-        while True:
-            status, text = self.shell(f"run-as {pkg} cat {shlex.quote(rel)}", check=False)
-            if status != 0 and re.search(r"run-as: .*(not debuggable|unknown package|Could not set capabilities)",
-                                         text):
-                raise AdbError(f"{self.name}: cannot read {pkg}'s results ({_last_line(text)}): "
-                               "install its debug build (run-as needs a debuggable app)")
-            if status == 0 and text.strip():
-                try:
-                    json.loads(text)
-                    return text
-                except json.JSONDecodeError:
-                    pass  # still being written
-            if time.monotonic() > deadline:
-                raise AdbError(f"{self.name}: {what} timed out after {timeout_s:.0f} s (no result yet)")
-            status, _ = self.shell(f"pidof {pkg}", check=False)
-            gone = gone + 1 if status != 0 else 0
-            if gone >= 3:  # not running for three polls in a row, and no result
-                raise AdbError(f"{self.name}: {pkg} stopped without a result (crashed? "
-                               f"`adb -s {self.serial} logcat -d | tail -50`)")
-            time.sleep(POLL_S)
-
-    # -- via=app
-    def _run_app(self, get, deadline: float, timeout_s: float) -> dict[str, Any]:  # the device's record
-        ok, why = self.available(get("runtime"))
-        if not ok:
-            raise AdbError(why)
-        if get("task") != "question-answering":
-            raise AdbError(f"the demo app's benchmark mode runs question-answering workloads, not {get('task')} "
-                           "(use via=minibench or via=runner to time the model alone)")
-        model_path = get("model_path")
-        manifest = json.loads((Path(model_path).parent / "manifest.json").read_text())
-        remote = self._push_bundle(model_path, ["manifest.json", "vocab.txt", manifest["model_file"]])
-        workload = app_workload(get("items_path"), Path(model_path).parent / "vocab.txt", get("task"))
-        with tempfile.TemporaryDirectory(prefix="pocketbert-adb-") as tmp:
-            wl = Path(tmp) / f"workload-{uuid.uuid4().hex[:8]}.json"
-            wl.write_text(json.dumps(workload))
-            self.push([wl], f"{REMOTE_ROOT}/workloads")
-        remote_wl = f"{REMOTE_ROOT}/workloads/{wl.name}"
-        self.shell(f"chmod -R a+rX {shlex.quote(REMOTE_ROOT)}", check=False)
-        if not self._copied_in:
-            rec = self._launch_app(remote, remote_wl, get, deadline, timeout_s)
-        if self._copied_in or (rec.get("status") != "ok" and _unreadable_tmp(str(rec.get("reason")))):
-            # SELinux keeps this phone's apps out of /data/local/tmp: copy the inputs into the app's
-            # own files folder, pass paths relative to it (BENCHMARK_PROTOCOL.md), and keep doing so.
-            self._copied_in = True
-            self.shell(f"run-as {APP_PACKAGE} sh -c " + shlex.quote(
-                f"mkdir -p files/in/bundles files/in/workloads && cp -r {shlex.quote(remote)} files/in/bundles/ "
-                f"&& cp {shlex.quote(remote_wl)} files/in/workloads/"))
-            rec = self._launch_app(_in_app(remote), _in_app(remote_wl), get, deadline, timeout_s)
-            self.shell(f"run-as {APP_PACKAGE} rm -f {shlex.quote('files/' + _in_app(remote_wl))}", check=False)
-        if not self._gone:
-            self.shell(f"rm -f {shlex.quote(remote_wl)}", check=False)
-        if not isinstance(rec, dict) or rec.get("schema") != "pocketbert-bench/1":
-            raise AdbError(f"{self.name}: the app's result is not a pocketbert-bench/1 record")
-        if rec.get("status") != "ok":
-            raise AdbError(f"the app: {rec.get('reason') or rec.get('status')}")
-        rec.setdefault("notes", {}).setdefault("source", f"{APP_PACKAGE} BenchmarkActivity")
-        return rec
-
-    def _launch_app(self, bundle: str, workload: str, get, deadline: float, timeout_s: float) -> dict[str, Any]:
-        """One `am start` of the app's benchmark activity; its record (whatever its status)."""
-        result_name = f"pb-{uuid.uuid4().hex[:12]}.json"
-        result_rel = shlex.quote(f"files/bench/{result_name}")
-        self.shell(f"run-as {APP_PACKAGE} rm -f {result_rel}", check=False)
-        extras = [("--es", "bundle", bundle), ("--es", "workload", workload), ("--ei", "iterations", "1"),
-                  ("--ei", "warmup", str(get("warmup") or 0)), ("--ei", "threads", str(get("threads") or 0)),
-                  ("--es", "shape", get("shape") or "dynamic"), ("--ei", "seq_len", str(get("seq_len"))),
-                  ("--es", "run_id", get("label") or "pocketbert"), ("--es", "result", result_name)]
-        try:
-            self._am_start(APP_COMPONENT, extras)
-            text = self._wait_file(APP_PACKAGE, f"files/bench/{result_name}", deadline, "the demo app", timeout_s)
-        finally:
-            self._stop_quietly()
-            if not self._gone:
-                self.shell(f"run-as {APP_PACKAGE} rm -f {result_rel}", check=False)
-        return json.loads(text)
-
-    def _am_start(self, component: str, extras: list[tuple[str, str, str]]) -> None:
-        args = " ".join(f"{flag} {shlex.quote(k)} {shlex.quote(v)}" for flag, k, v in extras)
-        _, out = self.shell(f"am start -S -W -n {shlex.quote(component)} {args}", timeout=120)
-        if re.search(r"^Error|Exception|does not exist", out, flags=re.M):
-            raise AdbError(f"{self.name}: am start {component}: {_last_line(out)}")
-
-    # -- via=minibench
-    def _run_minibench(self, get, deadline: float, timeout_s: float) -> dict[str, Any]:  # the device's record
-        ok, why = self.available(get("runtime"))
-        if not ok:
-            raise AdbError(why)
-        if get("shape") == "dynamic":
-            raise AdbError("via=minibench feeds fixed-shape all-ones inputs: run it with --shape fixed")
-        model_path = Path(get("model_path"))
-        items = _count_items(get("items_path"))
-        name = minibench.minibench_model_name(get("model") or model_path.parent.name, get("precision") or "fp32")
-        remote = self._push_bundle(str(model_path), [model_path.name], rename={model_path.name: name})
-        num_iter, warmup = max(items, 1), int(get("warmup") or 0)
-        launches = []
-        for _ in range(self.opts.launches):
-            self.shell(f"run-as {minibench.PACKAGE} rm -f {minibench.RESULT_FILE}", check=False)
-            try:
-                self._am_start(minibench.COMPONENT, [("--es", "model_dir", remote), ("--ei", "num_iter", str(num_iter)),
-                                                     ("--ei", "num_warm_up_iter", str(warmup))])
-                text = self._wait_file(minibench.PACKAGE, minibench.RESULT_FILE, deadline, "minibench", timeout_s)
-            finally:
-                self._stop_quietly()
-            try:
-                launches.append(minibench.parse_results(text))
-            except ValueError as e:
-                raise AdbError(f"{self.name}: {e}") from None
-        try:
-            rec = minibench.launches_to_record(launches, num_iter, warmup)
-        except ValueError as e:
-            raise AdbError(f"{self.name}: {e}") from None
-        if rec["status"] != "ok":
-            raise AdbError(rec["reason"])
-        seq = int(get("seq_len") or 0)
-        rec["tokens"] = {"real": seq * rec["n_model_calls"], "fed": seq * rec["n_model_calls"]}
-        return rec
-
-    # -- via=runner
-    def _run_runner(self, get, deadline: float, timeout_s: float) -> dict[str, Any]:  # the device's record
-        if get("shape") == "dynamic":
-            raise AdbError("via=runner feeds fixed-shape all-ones inputs: run it with --shape fixed")
-        runner = Path(self.opts.runner)
-        model_path = Path(get("model_path"))
-        remote_bin = self._push_bundle(str(runner), [runner.name]) + "/" + runner.name
-        self.shell(f"chmod 755 {shlex.quote(remote_bin)}")
-        remote = self._push_bundle(str(model_path), [model_path.name])
-        items, warmup = max(_count_items(get("items_path")), 1), int(get("warmup") or 0)
-        base = f"{shlex.quote(remote_bin)} --model_path={shlex.quote(remote + '/' + model_path.name)} " \
-               f"--num_executions={items + warmup + 1}"
-        threads = get("threads")
-        budget = max(deadline - time.monotonic(), 1.0)
-        _, since = self.shell("date +%s", check=False)  # logcat -T: this run's lines only
-        try:
-            status, out = self.shell(base + (f" --cpu_threads={int(threads)}" if threads else ""),
-                                     timeout=budget, check=False)
-            if status != 0 and threads and "cpu_threads" in out:  # an older runner without the flag
-                status, out = self.shell(base, timeout=budget, check=False)
-        except AdbError as e:
-            if "timed out" in str(e):
-                self._stop_quietly()
-                raise AdbError(f"{self.name}: the runner timed out after {timeout_s:.0f} s") from None
-            raise
-        if status != 0:
-            raise AdbError(f"{self.name}: runner exited {status}: {_last_line(out) or 'no output'}")
-        source = "stdout"
-        if not (_ITER.search(out) or _TOTAL.search(out)) and since.strip().isdigit():
-            _, log = self.shell(f"logcat -d -v raw -s {minibench.RUNNER_LOG_TAG} -T {since.strip()}.000", check=False)
-            out, source = f"{out}\n{log}", f"logcat (tag {minibench.RUNNER_LOG_TAG})"
-        rec = parse_runner_output(out, warmup=warmup + 1, seq_len=int(get("seq_len") or 0))
-        rec["notes"]["runner"] = runner.name
-        rec["notes"]["runner_output"] = source
-        return rec
 
     # ---- end ----------------------------------------------------------------------------------
     def close(self) -> None:
         """Stop what runs and remove what was pushed (unless keep=1)."""
-        if self._gone or not self.adb:
+        if self.gone or not self.adb:
             return
         try:
-            self._stop_quietly()
-            if not self.opts.keep and self._pushed:
+            self.stop_quietly()
+            if not self.opts.keep and self.sent.held:
                 self.shell(f"rm -rf {shlex.quote(REMOTE_ROOT)}", timeout=30, check=False)
-                self._pushed.clear()
-            if not self.opts.keep and self._copied_in:
+                self.sent.clear()
+            if not self.opts.keep and self.copied_in:
                 self.shell(f"run-as {APP_PACKAGE} rm -rf files/in", timeout=30, check=False)
-                self._copied_in = False
+                self.copied_in = False
         except AdbError:
             pass
-
-
-# ------------------------------------------------------------------------------------------ helpers
-
-def app_workload(items_path: str, vocab: Path, task: str) -> dict[str, Any]:
-    """The host's items as the app's workload file (question/context text; one window -> max_tokens).
-
-    The question is the item's text when the items carry it, else decoded from its input ids with
-    the bundle's vocab (uncased WordPiece round-trips)."""
-    data = json.loads(Path(items_path).read_text())
-    raw = data["items"] if isinstance(data, dict) else data
-    words = vocab.read_text(encoding="utf-8").splitlines() if vocab.is_file() else []
-    out = []
-    for it in raw:
-        post = it.get("post") or {}
-        feats = it["features"]
-        ids = _ids(feats[0])
-        question = post.get("question") or _decode_question(ids, words)
-        item = {"id": it["id"], "question": question, "context": post.get("context", "")}
-        if len(feats) == 1:
-            item["max_tokens"] = len(ids)
-        out.append(item)
-    return {"format": "pocketbert-android-workload/1", "name": "host-items", "task": task,
-            "source": "pocketbert bench items (host tokenization, sent as text)", "items": out}
-
-
-def _unreadable_tmp(reason: str) -> bool:
-    """The app's reason for failing when SELinux hides /data/local/tmp from it (the bundle's manifest
-    looks absent, or the workload cannot be read)."""
-    return "cannot read" in reason or f"no bundle '{REMOTE_ROOT}/" in reason
-
-
-def _in_app(remote: str) -> str:
-    """A path under REMOTE_ROOT as its copy in the app's files dir, relative to that dir (as the app takes it)."""
-    return "in/" + remote.removeprefix(REMOTE_ROOT + "/")
-
-
-def _ids(feature: dict) -> list[int]:
-    ids = feature["input_ids"]
-    while isinstance(ids, list) and ids and isinstance(ids[0], list):  # (1, n) nesting
-        ids = ids[0]
-    return [int(x) for x in ids]
-
-
-def _decode_question(ids: list[int], words: list[str]) -> str:
-    """Tokens between [CLS] and the first [SEP], WordPiece '##' pieces joined."""
-    toks = [words[i] if 0 <= i < len(words) else "[UNK]" for i in ids]
-    if "[SEP]" in toks:
-        toks = toks[:toks.index("[SEP]")]
-    toks = [t for t in toks if t not in ("[CLS]", "[PAD]")]
-    text = ""
-    for t in toks:
-        text += t[2:] if t.startswith("##") else (" " + t if text else t)
-    return text
-
-
-def _count_items(items_path: str | None) -> int:
-    if not items_path:
-        return 1
-    data = json.loads(Path(items_path).read_text())
-    return len(data["items"] if isinstance(data, dict) else data)
-
-
-_ITER = re.compile(r"Iteration (\d+) of (\d+): ([\d.]+) ms")
-_LOADED = re.compile(r"Model loaded in ([\d.]+) ms")
-_TOTAL = re.compile(r"Model executed successfully (\d+) time\(s\) in ([\d.]+) ms")
-
-
-def parse_runner_output(text: str, warmup: int, seq_len: int) -> dict[str, Any]:
-    """executor_runner's log -> record fields. Per-iteration lines (newer runners) give samples (the
-    first `warmup` dropped; the first is first_inference_ms); older runners print only a total."""
-    iters = [float(m.group(3)) for m in _ITER.finditer(text)]
-    total = _TOTAL.search(text)
-    loaded = _LOADED.search(text)
-    if not iters and not total:
-        raise AdbError(f"runner output has no timing lines ({_last_line(text) or 'empty'})")
-    notes: dict[str, Any] = {"source": "runner", "not_measured": {
-        "inputs": "all-ones tensors at the program's (largest) shape: no real questions",
-        "tokenize_ms": "not measured (no tokenizer): 0.0 placeholders",
-        "postprocess_ms": "not measured (no answer search): 0.0 placeholders",
-        "peak_rss_mb": "not reported by the runner"}}
-    if iters:
-        first, samples = iters[0], iters[warmup:] or iters[-1:]
-        calls = len(iters)
-    else:
-        n, ms = int(total.group(1)), float(total.group(2))
-        first, samples, calls = None, [ms / n], n
-        notes["not_measured"]["latency_ms"] = f"one sample: the runner printed only its total over {n} calls"
-    n = len(samples)
-    return {"status": "ok", "reason": "", "workload": "runner-ones", "shape": "fixed",
-            "workload_source": f"runner: all-ones inputs, {calls} executions", "item_ids":
-                [f"execution-{i + 1}" for i in range(n)], "latency_ms": samples, "tokenize_ms": [0.0] * n,
-            "postprocess_ms": [0.0] * n, "load_ms": float(loaded.group(1)) if loaded else None,
-            "first_inference_ms": first, "n_items": n, "n_model_calls": n, "peak_rss_mb": None,
-            "baseline_rss_mb": None, "runtime_rss_mb": None, "threads_effective": None, "answers_sample": [],
-            "tokens": {"real": seq_len * n, "fed": seq_len * n}, "notes": notes}
-
-
-def throttle_warnings(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """Warnings when the phone throttled during a run: a core's max frequency dropped, or it ran hot."""
-    out = []
-    for cpu, b in before.get("cores", {}).items():
-        a = after.get("cores", {}).get(cpu, {})
-        fb, fa = b.get("scaling_max_freq"), a.get("scaling_max_freq")
-        if fb and fa and fa < fb:
-            out.append(f"throttled: cpu{cpu} max frequency fell from {fb // 1000} to {fa // 1000} MHz during the run")
-    return out + heat_warnings(before.get("soc_temperature_c"), after.get("soc_temperature_c"))
 
 
 def _performance_cores(cores: list[dict[str, Any]]) -> int | None:
@@ -675,36 +378,13 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-def _float(value: str | None) -> float | None:
-    try:
-        return float(str(value).strip())
-    except (TypeError, ValueError):
-        return None
-
-
-def _last_line(text: str | None) -> str:
-    lines = [ln.strip() for ln in (text or "").strip().splitlines() if ln.strip()]
-    return lines[-1][:300] if lines else ""
-
-
 def _short(command: str) -> str:
     return command if len(command) < 80 else command[:77] + "..."
 
 
-def _utc() -> str:
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
+@register_device("adb")
 def open_adb(url: str) -> AdbDevice:
     serial, opts = parse_url(url)
     return AdbDevice(serial, opts)
 
 
-try:  # the registry (bench/devices/__init__.py)
-    from bench.devices import register_device
-
-    register_device("adb")(open_adb)
-except ImportError:  # pragma: no cover - before the registry exists
-    pass

@@ -74,7 +74,7 @@ def target_names() -> list[str]:
     return REGISTRY.names()
 
 
-BUILD_MODES = ("dynamic", "static", "blockwise")  # int8 builds a target can be asked for (not auto)
+BUILD_MODES = ("dynamic", "static", "blockwise", "int-attention", "per-tensor")  # int8 builds a target can be asked for (not auto)
 
 
 def int8_mode(cfg, modes: tuple[str, ...] = BUILD_MODES) -> str:

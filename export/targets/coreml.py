@@ -39,7 +39,7 @@ def export_coreml(loaded, precision: str, cfg, calibration: list[dict[str, np.nd
     import coremltools as ct
     import torch
 
-    from pocketbert.wrapper import OUTPUT_NAMES, ExportWrapper  # torch
+    from pocketbert.wrapper import ExportWrapper  # torch
 
     logging.getLogger("coremltools").setLevel(logging.ERROR)
     lens = coreml_seq_lens(cfg.seq_len, cfg.coreml_seq_lens)
@@ -48,14 +48,14 @@ def export_coreml(loaded, precision: str, cfg, calibration: list[dict[str, np.nd
         from export.quant import without_zero_embedding_rows  # torch
 
         model = without_zero_embedding_rows(model)
-    wrapper = ExportWrapper(model, loaded.task, loaded.uses_token_type_ids).eval()
+    wrapper = ExportWrapper(model, loaded.task, loaded.uses_token_type_ids, loaded.pooling).eval()
     example = tuple(torch.ones((1, lens[0]), dtype=torch.int32) for _ in loaded.input_names)
     log("tracing")
     with torch.no_grad():
         traced = torch.jit.trace(wrapper, example)
     shapes = ct.EnumeratedShapes(shapes=[[1, n] for n in lens], default=[1, lens[-1]])
     inputs = [ct.TensorType(name=n, shape=shapes, dtype=np.int32) for n in loaded.input_names]
-    outputs = [ct.TensorType(name=n) for n in OUTPUT_NAMES[loaded.task]]
+    outputs = [ct.TensorType(name=n) for n in loaded.output_names]
     compute = ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16
     log(f"converting to ML Program ({compute.name.lower()} compute, lengths {lens})")
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):

@@ -66,7 +66,7 @@ def export_executorch(loaded, precision: str, cfg, calibration: list[dict[str, n
         model = copy.deepcopy(model)
     use_xnnpack_attention(model)
     use_xnnpack_layer_norm(model)
-    wrapper = ExportWrapper(model, loaded.task, loaded.uses_token_type_ids).eval()
+    wrapper = ExportWrapper(model, loaded.task, loaded.uses_token_type_ids, loaded.pooling).eval()
     args = _example_args(loaded, cfg.seq_len)
     shapes = _dynamic_shapes(loaded, cfg.seq_len)
 

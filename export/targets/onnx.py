@@ -29,6 +29,14 @@ from pathlib import Path
 import numpy as np
 
 from export import int8_guided as g
+from export.onnx_quant import (
+    BLOCKWISE,
+    INT8_OP_TYPES,
+    fuse_without_attention,
+    quantize_blockwise,
+    quantize_int_attention,
+    quantize_static,
+)
 from export.targets import ExportResult, ExportTarget, int8_mode, register
 from export.task_eval import guided_targets, load_task_data
 from pocketbert.backends import LoadRequest
@@ -42,20 +50,27 @@ OPSET = 18
 
 def export_onnx(loaded, precision: str, cfg, calibration: list[dict[str, np.ndarray]],
                 bundle: Path, log=print) -> ExportResult:
-    from pocketbert.wrapper import OUTPUT_NAMES, ExportWrapper
+    from pocketbert.wrapper import ExportWrapper
 
     work = bundle / ".work"
     work.mkdir()
     fp32_path = work / "fp32.onnx"
-    wrapper = ExportWrapper(loaded.model, loaded.task, loaded.uses_token_type_ids).eval()
+    wrapper = ExportWrapper(loaded.model, loaded.task, loaded.uses_token_type_ids, loaded.pooling).eval()
     log("torch.onnx.export (dynamo)")
-    _export_fp32(wrapper, loaded, OUTPUT_NAMES[loaded.task], fp32_path)
+    _export_fp32(wrapper, loaded, loaded.output_names, fp32_path)
     path = fp32_path
     fusions: dict[str, int] = {}
-    if getattr(cfg, "onnx_fuse", True) and precision != "fp16":  # fp16 converter: plain ops only
+    int_attention = precision == "int8" and int8_mode(cfg) == "int-attention"
+    if getattr(cfg, "onnx_fuse", True) and precision != "fp16" and int_attention:
+        log("fusing SkipLayerNorm / BiasGelu, attention left unfused for integer matmuls")
+        path, fusions = fuse_without_attention(path, work / "fused.onnx")
+    elif getattr(cfg, "onnx_fuse", True) and precision != "fp16":  # fp16 converter: plain ops only
         log("fusing attention / SkipLayerNorm / BiasGelu (onnxscript optimize_for_ort)")
         path, fusions = fuse(path, work / "fused.onnx")
-    if cfg.onnx_optimize:
+    ort_optimized = bool(cfg.onnx_optimize and loaded.family.ort_model_type)
+    if cfg.onnx_optimize and not ort_optimized:
+        log(f"--onnx-optimize skipped: ORT's transformer optimizer has no model type for {loaded.model_type}")
+    if ort_optimized:
         log("ORT transformer optimizer (fused attention / LayerNorm / GELU)")
         path = _optimize(path, loaded, work / "optimized.onnx")
     guided_notes = None
@@ -65,10 +80,16 @@ def export_onnx(loaded, precision: str, cfg, calibration: list[dict[str, np.ndar
     elif precision == "int8" and int8_mode(cfg) == "blockwise":
         log(f"int8: blockwise (MatMulNBits, {BLOCKWISE['bits']}-bit weights in blocks of "
             f"{BLOCKWISE['block_size']}, int8 compute on per-block activations)")
-        path = _quantize_blockwise(_quant_source(path, work), work / "int8-blockwise.onnx")
+        path = quantize_blockwise(_quant_source(path, work), work / "int8-blockwise.onnx")
     elif precision == "int8" and int8_mode(cfg) == "static":
         log(f"int8: static QDQ per-channel quantization, calibrating on {len(calibration)} inputs")
-        path = _quantize_static(_quant_source(path, work), work / "int8-static.onnx", calibration)
+        path = quantize_static(_quant_source(path, work), work / "int8-static.onnx", calibration)
+    elif int_attention:
+        log("int8: dynamic per-channel quantization, attention's matmuls integer too")
+        path = quantize_int_attention(_quant_source(path, work), work / "int8-int-attention.onnx")
+    elif precision == "int8" and int8_mode(cfg) == "per-tensor":
+        log("int8: pre-process + dynamic per-tensor quantization")
+        path = _quantize(_quant_source(path, work), work / "int8.onnx", per_channel=False)
     elif precision == "int8":
         log("int8: pre-process + dynamic per-channel quantization")
         path = _quantize(_quant_source(path, work), work / "int8.onnx")
@@ -84,7 +105,7 @@ def export_onnx(loaded, precision: str, cfg, calibration: list[dict[str, np.ndar
             **({"int8_blockwise": dict(BLOCKWISE)} if int8_mode(cfg) == "blockwise" else {})}
     return ExportResult(model_file=MODEL_FILE, input_dtype="int64", seq_lens=[cfg.seq_len],
                         dynamic_seq=True, dynamic_batch=True, delegation=coverage,
-                        notes={"opset": OPSET, "ort_optimized": bool(cfg.onnx_optimize),
+                        notes={"opset": OPSET, "ort_optimized": ort_optimized,
                                "fusions": fusions,
                                **(int8 if precision == "int8" else
                                   {"quantization": "fp16 weights" if precision == "fp16" else "none"}),
@@ -149,6 +170,11 @@ def _int8_description(cfg, guided_notes) -> str:
     if int8_mode(cfg) == "static":
         return (f"onnxruntime quantize_static (QDQ): QInt8 per-channel weights of every {ops}, "
                 f"QUInt8 activations with scales calibrated (MinMax) on {cfg.calibration_samples} inputs")
+    if int8_mode(cfg) == "int-attention":
+        return (f"onnxruntime quantize_dynamic: QInt8 per-channel weights of every {ops}; attention "
+                "unfused, its Q.K and P.V matmuls MatMulInteger on per-call uint8 activations")
+    if int8_mode(cfg) == "per-tensor":
+        return f"onnxruntime quantize_dynamic: QInt8 per-tensor weights of every {ops}"
     return (f"onnxruntime quantize_dynamic: QInt8 per-channel weights of every {ops}"
             + (" except int8_guided.fp32_nodes" if guided_notes else ""))
 
@@ -171,9 +197,8 @@ def _optimize(path: Path, loaded, out: Path) -> Path:
     from onnxruntime.transformers.optimizer import optimize_model
 
     config = loaded.model.config
-    heads = getattr(config, "num_attention_heads", None) or config.n_heads
-    hidden = getattr(config, "hidden_size", None) or config.dim
-    model = optimize_model(str(path), model_type="bert", num_heads=heads, hidden_size=hidden,
+    model = optimize_model(str(path), model_type=loaded.family.ort_model_type,
+                           num_heads=config.num_attention_heads, hidden_size=config.hidden_size,
                            opt_level=1, use_gpu=False)
     model.save_model_to_file(str(out))
     return out
@@ -215,8 +240,9 @@ def _quant_source(path: Path, work: Path) -> Path:
 
 
 def _quantize(source: Path, out: Path, only: list[str] | None = None,
-              exclude: list[str] | None = None) -> Path:
-    """int8 weights of every INT8_OP_TYPES node (or only `only`), except `exclude` (kept fp32)."""
+              exclude: list[str] | None = None, per_channel: bool = True) -> Path:
+    """int8 weights of every INT8_OP_TYPES node (or only `only`), except `exclude` (kept fp32);
+    one scale per output channel, or per weight tensor (`per_channel=False`, --int8-mode per-tensor)."""
     import logging
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -225,115 +251,12 @@ def _quantize(source: Path, out: Path, only: list[str] | None = None,
     level = root.level
     root.setLevel(logging.ERROR)  # its "consider pre-processing" warning: done above, or not needed
     try:
-        quantize_dynamic(str(source), str(out), weight_type=QuantType.QInt8, per_channel=True,
+        quantize_dynamic(str(source), str(out), weight_type=QuantType.QInt8, per_channel=per_channel,
                          op_types_to_quantize=INT8_OP_TYPES, nodes_to_quantize=_gemm_names(only),
                          nodes_to_exclude=_gemm_names(exclude),
                          extra_options={"MatMulConstBOnly": True})  # weights only, not act x act
     finally:
         root.setLevel(level)
-    return out
-
-
-def _quantize_static(source: Path, out: Path, calibration: list[dict[str, np.ndarray]]) -> Path:
-    """Static int8 in QDQ form: int8 per-channel weights of every INT8_OP_TYPES node (as the
-    dynamic path) and uint8 activations whose scale and zero point come from the min/max seen on
-    `calibration` (fixed in the file, no per-call DynamicQuantizeLinear).
-
-    uint8 activations x int8 weights: ONNX Runtime's CPU kernels' native pairing (the one the
-    dynamic path runs too); full-range weights (no reduce_range) as the dynamic path. A linear's
-    output stays fp32 (OpTypesToExcludeOutputQuantization): its consumers (bias Add,
-    SkipLayerNormalization, MultiHeadAttention, BiasGelu) are fp32 ops, so a Q/DQ pair there only
-    added noise; quantized, the QA head's logits alone cost 15 dB (distilbert-tiny: 19.5 -> 31 dB
-    logit SNR, dynamic 35). So the two modes differ only in how a linear's input is scaled.
-    Gather keeps its output Q/DQ: the gathered rows are the int8 table's own values (lossless),
-    and it lets ONNX Runtime gather int8 rows instead of dequantizing the whole table."""
-    import logging
-
-    import onnx
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-
-    names = [i.name for i in onnx.load(str(source), load_external_data=False).graph.input]
-
-    class Feeds(CalibrationDataReader):
-        def __init__(self):
-            self.rest = iter([{n: np.asarray(ex[n], dtype=np.int64) for n in names}
-                              for ex in calibration])
-
-        def get_next(self):
-            return next(self.rest, None)
-
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # its "consider pre-processing" warning: see _quant_source
-    try:
-        quantize_static(str(source), str(out), Feeds(), quant_format=QuantFormat.QDQ,
-                        op_types_to_quantize=INT8_OP_TYPES, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax,
-                        extra_options={"MatMulConstBOnly": True,  # weights x activations only
-                                       "OpTypesToExcludeOutputQuantization": ["MatMul", "Gemm"]})
-    finally:
-        root.setLevel(level)
-    return out
-
-
-# --int8-mode blockwise, the one source of its settings (recorded in the manifest's
-# notes.int8_blockwise; the CLI's help reads them). Why: plain dynamic int8 gives each MatMul input ONE
-# scale per call (per tensor: every token x every feature); a trained model's few outlier features
-# (the distilled 3-layer student: residual feature 99 at 12-43x the activations' std, FFN-output
-# inputs at up to 80x) set that scale and the other features keep a handful of levels. MatMulNBits
-# with accuracy_level 4 (CompInt8) quantizes the activation per row and per block of `block_size`
-# features at run time instead, so an outlier coarsens only its own block of its own token.
-# Measured on the choosing data (SQuAD dev articles 1-12, the student's fp32 activations, per-MatMul
-# output SNR): per-tensor activations 24-28 dB on five of the six FFN linears (weights alone:
-# 36-46 dB), per-token 35-43 dB, per-block-of-32 42-48 dB on every linear; so block 32.
-# bits 8 and symmetric (no zero points): int8 weights like the dynamic mode's, on the kernels' int8
-# fast path (onnxruntime's CPU provider has 8-bit CompInt8 kernels for x86 AVX2/AVX-VNNI/AVX512 and
-# Arm NEON).
-# Measured (SQuAD dev articles 13-24, 1000 questions): identical answers vs fp32 94.6% on the student
-# and 95.0% on the teacher, plain dynamic int8 82.7% and 79.2%. Cost: on the 2-vCPU AVX2 Zen 3 VM (no
-# VNNI) the student took 79 ms/question against plain int8's 41 and fp32's 57 (one side-by-side bench,
-# other load present): an opt-in mode, not the default int8.
-BLOCKWISE = {"bits": 8, "block_size": 32, "accuracy_level": 4, "symmetric": True}
-
-
-def _quantize_blockwise(source: Path, out: Path, block_size: int | None = None) -> Path:
-    """int8 MatMulNBits of every MatMul with a constant weight (BLOCKWISE), then the embedding
-    tables (Gather) and any Gemm (a classifier's pooler/head on [CLS] rows; MatMulNBits takes
-    MatMul only) int8 per channel with quantize_dynamic, as the dynamic mode does."""
-    import logging
-
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization.matmul_nbits_quantizer import (
-        DefaultWeightOnlyQuantConfig,
-        MatMulNBitsQuantizer,
-    )
-
-    b = {**BLOCKWISE, **({"block_size": block_size} if block_size else {})}
-    config = DefaultWeightOnlyQuantConfig(block_size=b["block_size"], is_symmetric=b["symmetric"],
-                                          accuracy_level=b["accuracy_level"], bits=b["bits"],
-                                          op_types_to_quantize=("MatMul",))
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # its per-node INFO lines; quantize_dynamic's pre-processing hint
-    try:
-        quantizer = MatMulNBitsQuantizer(onnx.load(str(source)), algo_config=config)
-        quantizer.process()
-        blocked = out.with_name(out.stem + "-matmulnbits.onnx")
-        quantizer.model.save_model_to_file(str(blocked), use_external_data_format=False)
-        quantize_dynamic(str(blocked), str(out), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["Gather", "Gemm"],
-                         extra_options={"MatMulConstBOnly": True})
-    finally:
-        root.setLevel(level)
-    blocked.unlink()
     return out
 
 
@@ -370,11 +293,6 @@ def _guided_int8(source: Path, loaded, cfg, work: Path, log) -> tuple[Path, dict
     return guided, notes
 
 
-# Every op type that holds a large weight in our graphs (fused or not); quantize_dynamic skips
-# the ones a graph does not have.
-INT8_OP_TYPES = ["MatMul", "Gemm", "Gather", "Attention", "EmbedLayerNormalization"]
-
-
 def _has_contrib_ops(path: Path) -> bool:
     import onnx
 
@@ -393,6 +311,6 @@ def float_weights(path: Path, min_elements: int = 65536) -> dict[str, int]:
 
 
 register(ExportTarget(name="onnx", precisions=("fp32", "fp16", "int8"), export=export_onnx,
-                      int8_modes=("dynamic", "static", "blockwise"), int8_guided=True, label="ONNX",
+                      int8_modes=("dynamic", "int-attention", "per-tensor", "static", "blockwise"), int8_guided=True, label="ONNX",
                       export_seconds={"int8": 25, "fp16": 12, "fp32": 10}, cache_tags={"onnx_optimize": "ortopt"},
                       description="ONNX Runtime CPU (model.onnx; dynamic batch and sequence)"))

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from pocketbert.backends import LoadRequest, Runner, Runtime, installed, register
-from pocketbert.models import BERT_FAMILY, load_model
+from pocketbert.families import families
+from pocketbert.models import load_model
 from pocketbert.profile import build_profile, timed_calls
 
 
@@ -54,6 +55,7 @@ register(Runtime(name="pytorch", precisions=("fp32", "int8"), load=load_pytorch,
                  label="PyTorch eager", requires=("numpy", "torch", "transformers"),
                  # transformers imports its modeling code on first use (~6 s of the ~9 s "load" measured here)
                  runtime_modules=("torch", "transformers.modeling_utils",
-                                  *(f"transformers.models.{t}.modeling_{t}" for t in BERT_FAMILY)),
+                                  *(f"transformers.models.{m}.modeling_{m}" for m in
+                                    (t.replace("-", "_") for t in families()))),
                  install_hint="{python} -m pip install torch transformers numpy",
                  description="PyTorch eager (runs the model directly; the reference)"))

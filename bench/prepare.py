@@ -1,0 +1,235 @@
+"""A group's inputs made once (`Ready`) and each run made ready to time (`Prepared`): its record so
+far and its worker spec, or its final skipped/failed record."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench.bundles import verify_plain_file
+from bench.console import quiet_output
+from bench.flops import forward_flops
+from bench.machine import probe_program_path
+from bench.planning import BenchPlan, Run, export_folder, export_want, tokenizer_source
+from bench.workloads import Item, Workload, save_items
+from export.coverage import delegation_fields
+from export.int8_choice import chosen_elsewhere
+from pocketbert.backends import get_runtime
+from pocketbert.common import UsageError
+from pocketbert.contracts import Record, WorkerSpec
+from pocketbert.models import count_parameters, load_model, load_tokenizer
+
+
+@dataclass
+class Ready:
+    """A group's inputs, made once: the workload in its tokenizer's tokens (saved where every worker
+    reads it), each bundle's manifest (read and verified once) or why it could not be had, and each
+    model's facts."""
+
+    workload: Workload
+    items_path: Path
+    bundles: dict[Path, dict]  # exported bundle folder -> its manifest (given ones: Run.manifest)
+    unusable: dict[Path, str]  # bundle folder -> why (export failed, bad bundle): its runs fail
+    facts: dict[str, dict[str, Any]]  # model -> parameters, config, model_type, input_names
+
+
+@dataclass
+class Prepared:
+    """A planned run made ready to time: its record so far (identity, provenance, the model's and the
+    workload's facts) and its worker spec; a run skipped or failed before any timing has no spec and
+    its record is final."""
+
+    record: Record
+    spec: WorkerSpec | None = None
+    item_flops: list[float] = field(default_factory=list)  # per item, on the shapes fed
+
+
+class SkipRun(Exception):
+    """A run that cannot be timed as asked (the reason): skipped, or failed before any timing."""
+
+    def __init__(self, why: str, status: str = "skipped"):
+        super().__init__(why)
+        self.status = status
+
+
+def prepare(run: Run, plan: BenchPlan, ready: Ready) -> Prepared:
+    """A run's record so far and its worker spec, or its final record when it is skipped (with the
+    reason) or failed before any timing (its bundle could not be had)."""
+    record = _record_header(run, plan, ready)
+    why = _skip_reason(run, plan.device)
+    if why:
+        return Prepared(dataclasses.replace(record, status="skipped", reason=why))
+    spec = WorkerSpec(kind="run", runtime=run.runtime, precision=run.precision, model=run.model, task=run.task,
+                      items_path=str(ready.items_path), shape=run.shape, seq_len=plan.cfg.seq_len,
+                      threads=plan.threads, warmup=plan.cfg.warmup, overhead_check=plan.cfg.overhead_check,
+                      quiet=plan.cfg.quiet, label=f"{run.model} {run.runtime}-{run.precision} {run.shape}",
+                      input_names=ready.facts[run.model]["input_names"], remeasure=plan.cfg.pace_retries,
+                      profile=plan.cfg.profile)
+    if get_runtime(run.runtime).bundle_target:
+        try:
+            with quiet_output(plan.log_path):
+                record, spec = _with_bundle(record, spec, run, plan, ready)
+        except SkipRun as e:
+            return Prepared(dataclasses.replace(record, status=e.status, reason=str(e)))
+    record, item_flops = _with_workload_facts(record, run, ready)
+    return Prepared(record, spec, item_flops)
+
+
+def _record_header(run: Run, plan: BenchPlan, ready: Ready) -> Record:
+    """What every record of the run knows before it is timed: identity, provenance, the model's facts."""
+    facts = ready.facts[run.model]
+    return Record(**plan.provenance, status="ok", reason="", model=run.model, model_type=facts["model_type"],
+                  task=run.task, runtime=run.runtime, precision=run.precision, workload=ready.workload.name,
+                  workload_source=ready.workload.source, shape=run.shape, seq_len=plan.cfg.seq_len,
+                  parameters=facts["parameters"], rounds=plan.cfg.rounds,
+                  created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+def _skip_reason(run: Run, device) -> str:
+    """Why this device or runtime cannot run `run` at all ('' when it can)."""
+    rt = get_runtime(run.runtime)
+    ok, why = device.available(run.runtime)
+    if not ok:
+        return f"{run.runtime} {why}"
+    peer = (run.manifest or {}).get("peer")  # a plain file: the backend runs it whatever its precision
+    if run.precision not in rt.precisions and not peer:
+        return f"{run.runtime} has no {run.precision} (supports {', '.join(rt.precisions)})"
+    if run.shape == "dynamic" and not rt.dynamic_shapes:
+        return f"{run.runtime} runs fixed shapes only"
+    return ""
+
+
+def _with_bundle(record: Record, spec: WorkerSpec, run: Run, plan: BenchPlan,
+                 ready: Ready) -> tuple[Record, WorkerSpec]:
+    """The record and spec of a run that times a bundle or plain file (its manifest as opened once
+    for the run): the file to load, its length, its GEMM probe, its inputs; SkipRun when it cannot."""
+    if run.bundle:  # given: read and verified at the start (plain files of one folder share it)
+        folder, manifest = run.bundle, run.manifest
+    else:
+        folder = export_folder(plan.cache, export_want(run, plan.cfg))
+        if folder in ready.unusable:
+            raise SkipRun(ready.unusable[folder], "failed")
+        manifest = ready.bundles[folder]
+    peer = manifest.get("peer")
+    if peer:
+        try:
+            verify_plain_file(manifest)  # still the file read at the start
+        except UsageError as e:
+            raise SkipRun(f"bundle: {e}", "failed") from None
+    if run.shape == "dynamic" and not manifest.get("dynamic_seq"):
+        raise SkipRun(f"{peer['label']} takes a fixed input shape {manifest['inputs'][0]['shape']}: it runs "
+                      "padded (fixed) only" if peer else "bundle has fixed sequence lengths only")
+    seq_len = int(manifest["seq_len"])
+    model_file = manifest["files"][manifest["model_file"]]
+    probe = probe_program_path(plan.cache, run.runtime, run.precision)
+    spec = dataclasses.replace(
+        spec, model_path=str(folder / manifest["model_file"]), seq_len=seq_len,
+        input_names=[i["name"] for i in manifest["inputs"]],
+        # the runtime's own GEMM probe (Runtime.probe), made by the export step
+        probe_program=(str(probe) if probe.is_file() else "") if probe is not None else spec.probe_program)
+    record = dataclasses.replace(record, seq_len=seq_len, bundle=str(folder), model_file_bytes=model_file["bytes"],
+                                 **delegation_fields(manifest))  # the manifest's coverage: the "delegated" column
+    other_cpu = chosen_elsewhere(manifest.get("notes") or {}, record.machine)
+    if other_cpu:  # its int8 mode was timed on another CPU: the report says so
+        record = dataclasses.replace(record, notes={**(record.notes or {}), "int8_chosen_elsewhere": other_cpu})
+    if peer:
+        why = _peer_problem(manifest, run, ready.workload)
+        if why:
+            raise SkipRun(why)
+        record = dataclasses.replace(record, bundle=peer["file"], notes={"peer": {
+            **peer, "sha256": model_file["sha256"], "inputs": manifest["inputs"], "outputs": manifest["outputs"]}})
+        spec = dataclasses.replace(spec, items_path=str(_items_as(manifest, ready.workload, ready.items_path)))
+    return record, spec
+
+
+def _with_workload_facts(record: Record, run: Run, ready: Ready) -> tuple[Record, list[float]]:
+    """The record with the workload's facts on this run's shapes (items, calls, tokens, FLOPs), and
+    each item's FLOPs."""
+    items = ready.workload.items
+    lengths = [[len(f["input_ids"]) for f in item.features] for item in items]
+    fed = [[record.seq_len if run.shape == "fixed" else n for n in item] for item in lengths]
+    try:
+        item_flops = [sum(forward_flops(ready.facts[run.model]["config"], n, run.task) for n in item) for item in fed]
+    except ValueError:  # a plain file with no config.json beside it: sizes unknown, so no FLOPs
+        item_flops = [0] * len(fed)
+    flops = sum(item_flops) or None
+    return dataclasses.replace(
+        record, n_items=len(items), n_model_calls=sum(len(x) for x in lengths), item_ids=[item.id for item in items],
+        tokenize_ms=[item.tokenize_ms for item in items],
+        tokens={"real": sum(map(sum, lengths)), "fed": sum(map(sum, fed))},
+        flops_total=flops, flops_per_item_mean=flops / len(items) if flops else None), item_flops
+
+
+def _peer_problem(manifest: dict, run: Run, workload) -> str:
+    """Why a plain file cannot run this workload as given (one line), or ''."""
+    label = manifest["peer"]["label"]
+    rt = get_runtime(run.runtime)
+    wrong = [f"{i['name']} {i['dtype']}" for i in manifest["inputs"] if i["dtype"] not in rt.feeds]
+    if wrong:
+        return f"{label} takes {', '.join(wrong)}; the {rt.label or rt.name} backend feeds {'/'.join(rt.feeds)} ids"
+    longest = max(len(f["input_ids"]) for item in workload.items for f in item.features)
+    if not manifest["dynamic_seq"] and longest > manifest["seq_len"]:
+        return (f"{label} takes exactly {manifest['seq_len']} tokens and the workload has inputs of {longest}: "
+                f"use --seq-len {manifest['seq_len']}")
+    return ""
+
+
+def _items_as(manifest: dict, workload, items_path: Path) -> Path:
+    """The workload's items keyed by the file's own input names (a feature the tokenizer does not
+    give, e.g. token_type_ids for a DistilBERT tokenizer, is zeros): what its worker reads."""
+    import hashlib
+    import json
+
+    pairs = [(i["name"], i["feature"]) for i in manifest["inputs"]]
+    if all(name == feature for name, feature in pairs) and all(
+            feature in f for _, feature in pairs for item in workload.items[:1] for f in item.features):
+        return items_path
+    path = items_path.with_name(f"{items_path.stem}-as-{hashlib.sha1(json.dumps(pairs).encode()).hexdigest()[:10]}.json")
+    if not path.exists():
+        save_items([Item(item.id, [{name: f.get(feature) or [0] * len(f["input_ids"]) for name, feature in pairs}
+                                   for f in item.features], item.tokenize_ms, item.post)
+                    for item in workload.items], path)
+    return path
+
+
+def model_facts(model: str, task: str, runs: list[Run], plan: BenchPlan | None = None,
+                 bundles: dict[Path, dict] | None = None) -> dict[str, Any]:
+    """Parameter counts and config of the model: from a given bundle's manifest, else from a bundle
+    the bench exported for it (as opened for the run: building a preset model in this process costs
+    ~6 s of imports), else from the model itself."""
+    def from_manifest(m: dict, folder: Path) -> dict[str, Any]:
+        return {"parameters": m["parameters"], "config": m["config"] if "vocab_size" in m["config"]
+                else _config_from_folder(folder), "model_type": m["model_type"],
+                "input_names": [i["name"] for i in m["inputs"]]}
+
+    given = next((r for r in runs if r.bundle), None)
+    if given:
+        return from_manifest(given.manifest, given.bundle)
+    for r in runs:
+        if plan is None or not get_runtime(r.runtime).bundle_target:  # it runs the model itself: no bundle
+            continue
+        folder = export_folder(plan.cache, export_want(r, plan.cfg))
+        if folder in (bundles or {}):
+            return from_manifest(bundles[folder], folder)
+    loaded = load_model(model, task)
+    return {"parameters": count_parameters(loaded.model), "config": loaded.model.config.to_dict(),
+            "model_type": loaded.model_type, "input_names": loaded.input_names}
+
+
+def tokenizer_for(model: str, tokenizer: str | None, runs: list[Run]):
+    if tokenizer:
+        return load_tokenizer(tokenizer)
+    given = next((r for r in runs if r.bundle), None)
+    if given:
+        return load_tokenizer(tokenizer_source(given))
+    return load_tokenizer(model if Path(model).expanduser().is_dir() else None)
+
+
+def _config_from_folder(bundle: Path) -> dict:
+    import json
+
+    p = Path(bundle) / "config.json"
+    return json.loads(p.read_text()) if p.is_file() else {}

@@ -1,0 +1,25 @@
+"""RoBERTa (Liu et al.): BERT's encoder with byte-level BPE, no segment embeddings (one type),
+positions counted from padding_idx + 1 (made from input_ids: padded tokens keep padding_idx), and
+an `lm_head` MLM head. data2vec-text runs the same code."""
+
+from pocketbert.families import Family, TinyTokenizer, register
+
+
+def mlm_logits(model, hidden):
+    return model.lm_head(hidden)  # dense, gelu, LayerNorm, tied decoder
+
+
+register(Family(
+    name="roberta",
+    aliases=("data2vec-text",),
+    tokenizer_kind="bpe",
+    tiny=dict(vocab_size=1024, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+              intermediate_size=128, max_position_embeddings=514, type_vocab_size=1,
+              pad_token_id=1, bos_token_id=0, eos_token_id=2),
+    tiny_tokenizer=TinyTokenizer(specials=("<s>", "<pad>", "</s>", "<unk>", "<mask>"), cls="<s>", sep="</s>",
+                                 pad="<pad>", unk="<unk>", mask="<mask>", double_sep=True),
+    mlm_logits=mlm_logits,
+    mlm_head_keys=("lm_head.",),
+    position_ids="padding-offset",
+    ort_model_type="bert",
+))
