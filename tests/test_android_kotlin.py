@@ -152,7 +152,8 @@ def test_the_app_calling_an_api_the_stubs_do_not_declare_does_not_compile(kotlin
 def test_modules_compile_as_gradle_compiles_them(kotlin_build):
     """One module per Gradle project / stubbed AAR, at the catalog's Kotlin language and API version."""
     assert set(kotlin_build.jars) == {"android", "onnxruntime-android", "androidx-test-ext-junit", "executorch-android",
-                                      "qa-core", "qa-core-test", "app", "app-test", "app-android-test", "fake-ort"}
+                                      "qa-core", "qa-core-test", "app", "app-test", "app-android-test", "fake-ort",
+                                      "fake-android", "app-activity-test"}
     flags = kb.pinned_flags()
     assert flags[flags.index("-language-version") + 1] == flags[flags.index("-api-version") + 1] == "2.1"
     with zipfile.ZipFile(kotlin_build.jars["qa-core"]) as z:  # each Kotlin module names itself in its jar
