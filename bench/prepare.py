@@ -20,7 +20,7 @@ from export.int8_choice import chosen_elsewhere
 from pocketbert.backends import get_runtime
 from pocketbert.common import UsageError
 from pocketbert.contracts import Record, WorkerSpec
-from pocketbert.models import count_parameters, load_model, load_tokenizer
+from pocketbert.models import PRESETS, count_parameters, load_model, load_tokenizer, preset_tokenizer
 
 
 @dataclass
@@ -225,6 +225,8 @@ def tokenizer_for(model: str, tokenizer: str | None, runs: list[Run]):
     given = next((r for r in runs if r.bundle), None)
     if given:
         return load_tokenizer(tokenizer_source(given))
+    if model in PRESETS:
+        return preset_tokenizer(model)  # its family's own kind (BPE/SentencePiece presets too)
     return load_tokenizer(model if Path(model).expanduser().is_dir() else None)
 
 

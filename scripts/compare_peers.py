@@ -4,6 +4,11 @@ Not CI (optimum needs transformers < 5, so it runs from its own virtualenv, crea
 first use):
 
   python scripts/compare_peers.py --work runs/peers --threads 2 --limit 16 --rounds 3
+  # the issue-33 table for a trained QA model: real SQuAD questions (ms per question at real length and
+  # padded to 384), F1 and identical answers on 1000 questions of the unseen articles
+  python scripts/compare_peers.py --work runs/peers-minilm --model ../shared/models/minilm-l6-squad12 \
+      --workload squad:../shared/data/squad/dev-v1.1-articles13-24.json --limit 120 --rounds 5 \
+      --eval squad:../shared/data/squad/dev-v1.1-articles13-24.json
 
 Steps: the model (a preset is saved as an HF folder with the same seed as our export) -> optimum-cli
 export onnx (fp32) -> optimum-cli onnxruntime quantize --avx2 or --avx512_vnni (whichever this CPU
@@ -11,7 +16,8 @@ has, or --isa), per-tensor and --per_channel -> pocketbert export (onnx + execut
 -> one `pocketbert bench --bundle OURS PEERS... --rounds N` (every file on the same items with its
 own input names, fixed = padded to --seq-len and dynamic = real length, visited in rotated order
 each round; records keep the median) -> the table, from that run's records, on stdout and in
-WORK/peers.md. With --eval, a trained QA model's files are also scored (SQuAD F1, % answers equal
+WORK/peers.md: each file's p50 with its speed-up over optimum's fastest int8 file at that shape,
+this CPU's int8 features, and any of our bundles whose int8 mode was timed on another CPU. With --eval, a trained QA model's files are also scored (SQuAD F1, % answers equal
 to PyTorch fp32). Every step reuses what an earlier run left in --work.
 """
 

@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 PRECISIONS = ("fp32", "int8")  # the cells: ExecuTorch/ONNX fp32 and int8, CoreML conversion
 SEQ_LEN = 32  # tiny configs: long enough for real-looking pairs, seconds per export
+CELL_TIMEOUT_S = 900  # a cell still exporting after this is written as such (tiny exports take 5-250 s)
 
 
 def cells(families=None, tasks=None, targets=None) -> list[tuple[str, str, str, str]]:
@@ -59,9 +60,16 @@ def run_cell(cell: tuple[str, str, str, str]) -> dict:
     from export.pipeline import ExportConfig, run_export
     from pocketbert.errors import CheckFailed, UsageError
 
+    import signal
+
+    def too_long(*_):
+        raise TimeoutError(f"still exporting after {CELL_TIMEOUT_S} s")
+
     family, task, target, precision = cell
     result = {"family": family, "task": task, "target": target, "precision": precision}
     t0 = time.perf_counter()
+    signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(CELL_TIMEOUT_S)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = ExportConfig(model=f"{family}-tiny", out=Path(tmp) / "out", task=task, targets=[target],
                            precisions=[precision], seq_len=SEQ_LEN, calibration_samples=4,
@@ -77,6 +85,8 @@ def run_cell(cell: tuple[str, str, str, str]) -> dict:
         except Exception as e:  # noqa: BLE001 - every other failure is a cell's finding, in one line
             first = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
             result.update(status="error", reason=f"{type(e).__name__}: {first}")
+        finally:
+            signal.alarm(0)
     result["seconds"] = round(time.perf_counter() - t0, 1)
     return result
 
@@ -136,7 +146,8 @@ def render(results: list[dict], seconds: float, every_cell: list | None = None) 
              f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {seconds / 60:.0f} min of export time summed over "
              "the cells (parallel processes on a shared 2-core machine); "
              + ", ".join(f"{k} {v}" for k, v in library_versions().items()), ""]
-    for task in dict.fromkeys(c[1] for c in shown):
+    ran = [r["task"] for r in results]
+    for task in sorted(dict.fromkeys(c[1] for c in shown), key=lambda t: -ran.count(t)):  # run tasks first
         lines += [f"## {task}", "", "| family | tokenizer | " + " | ".join(f"{t} {p}" for t, p in columns) + " |",
                   "|---|---|" + "---|" * len(columns)]
         for fam in dict.fromkeys(c[0] for c in shown):

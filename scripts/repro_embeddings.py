@@ -47,8 +47,8 @@ def model_folder() -> Path:
 
 
 def _env(**extra) -> dict:
-    return {**os.environ, **extra,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}  # the bench sets its own threads
+    return {**env, **extra, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 
 
 def ours(folder: Path, work: Path, seq_len: int) -> Path:
@@ -83,6 +83,9 @@ def embed_all(paths: list[Path], folder: Path, threads: int) -> dict:
     """Cosine of every file's embedding of every STS-B dev sentence to SentenceTransformer.encode's,
     and each one's Spearman (points) on the dev pairs."""
     import numpy as np
+    import torch
+
+    torch.set_num_threads(threads)  # a shared machine: more intra-op threads than free cores spin
     from sentence_transformers import SentenceTransformer
     from tqdm import tqdm
 
@@ -141,7 +144,7 @@ def tables(quality: dict, run: Path) -> str:
     lines = [f"SentenceTransformer.encode: STS-B dev Spearman {quality['sentence_transformers']['spearman']:.2f} "
              f"({quality['n_pairs']} pairs, {quality['n_sentences']} sentences)", "",
              "| file | cosine to ST min | cosine to ST mean | STS-B Spearman | ms per sentence (p50 of pair / 2) | "
-             "mean ms per sentence | bench Spearman | trust |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+             "mean ms per sentence | Spearman, benched pairs | trust |", "|---|---:|---:|---:|---:|---:|---:|---|"]
     speed = {}
     for key, q in files.items():
         r = next((r for r in recs if (r.get("bundle") == key or (r.get("peer") or {}).get("file") == key
@@ -154,7 +157,7 @@ def tables(quality: dict, run: Path) -> str:
                      f"{'noisy' if r['trust'].get('noisy') else 'ok'}")
         else:
             bench = f"– | – | – | {r['status'] if r else 'not benched'}"
-        lines.append(f"| {q['label']} | {q['min_cosine']:.6f} | {q['mean_cosine']:.6f} | {q['spearman']:.2f} | {bench} |")
+        lines.append(f"| {q['label']} | {q['min_cosine']:.7f} | {q['mean_cosine']:.7f} | {q['spearman']:.2f} | {bench} |")
     ours_best = min((v, k) for k, v in speed.items() if k.startswith("pocketbert")) if speed else None
     peer_best = min(((v, k) for k, v in speed.items() if k.startswith("optimum")), default=None)
     if ours_best and peer_best:
@@ -186,7 +189,7 @@ def main() -> int:
     peers = optimum(ensure_venv(args.venv), folder, args.work)
     paths = [mine, *peers]
     quality_path = args.work / "embeddings.json"
-    if quality_path.exists():
+    if quality_path.exists():  # embedding every dev sentence with 7 files takes minutes: kept between runs
         quality = json.loads(quality_path.read_text())
     else:
         quality = embed_all(paths, folder, 1)

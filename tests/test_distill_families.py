@@ -2,6 +2,8 @@
 distilbert teachers, the teacher's own architecture otherwise) starts as the teacher's chosen
 layers, with the family's MLM head and input rules; ALBERT is refused in one line."""
 
+import json
+
 import pytest
 import torch
 
@@ -73,3 +75,33 @@ def test_albert_is_refused_in_one_line_before_any_work():
                                          r"weights across all its layers: there are no separate layers to copy "
                                          r"into a student$"):
         load_teacher("albert-tiny")
+
+
+def _pretrain_params():
+    same = sorted(n for n in COPYABLE if families()[n].distilbert_weights is None)
+    return [pytest.param(n, marks=() if n == "roberta" else pytest.mark.heavy) for n in same]
+
+
+@pytest.mark.parametrize("name", _pretrain_params())
+def test_distill_pretrain_end_to_end_keeps_the_family(name, tmp_path):
+    """`distill pretrain` with a tiny teacher of the family: the saved student is that family with the
+    copied layers, its tokenizer the teacher's, and `pocketbert export` loads it."""
+    import random
+
+    from distill.pretrain import DistillConfig, distill
+    from pocketbert.models import _COMMON_WORDS, load_model
+
+    rng = random.Random(0)
+    text = tmp_path / "text.txt"
+    text.write_text("".join(" ".join(rng.choice(_COMMON_WORDS) for _ in range(rng.randint(3, 30))) + "\n"
+                            for _ in range(64)))
+    out = tmp_path / "run"
+    summary = distill(DistillConfig(teacher=f"{name}-tiny", data=[str(text)], out=str(out), batch_size=4,
+                                    max_steps=3, save_every=3, log_every=1, max_len=32, progress=False))
+    assert summary["mode"] == "triple" and summary["steps"] == 3
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["loss"] == r["loss"] and {"ce", "mlm", "cos"} <= set(r) for r in rows)
+    loaded = load_model(str(out / "student"), "fill-mask")
+    assert loaded.model_type == name and loaded.model.config.num_hidden_layers == 1
+    assert loaded.tokenizer_kind == families()[name].tokenizer_kind
+    assert loaded.tokenizer("the river")["input_ids"] == load_teacher(f"{name}-tiny").tokenizer("the river")["input_ids"]

@@ -143,3 +143,10 @@ def test_an_alias_runs_its_family_code(alias):
         out = model(input_ids=ids, output_hidden_states=True)
         torch.testing.assert_close(family.mlm_logits(model, out.hidden_states[-1]), out.logits)
     assert len(family.layer_list(model)) == family.num_layers(model.config)
+
+
+def test_bench_tokenizes_a_preset_with_its_family_tokenizer():
+    from bench.prepare import tokenizer_for
+
+    tok = tokenizer_for("roberta-tiny", None, [])
+    assert type(tok.backend_tokenizer.model).__name__ == "BPE" and tok.pad_token_id == 1

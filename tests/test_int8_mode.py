@@ -176,3 +176,29 @@ def test_cli_int8_mode_errors(tmp_path, capsys):
                  f"squad:{data}", "--int8-mode", "static")
     assert "--int8-guided" in err and "static" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_auto_never_keeps_a_candidate_outside_the_task_gate(tmp_path):
+    """With --eval-data, every candidate is scored by the gate; one below the bound is dropped and never
+    chosen, whatever its speed. The bound is set between the candidates' own identical-answer shares
+    (measured by a first run without a bound), so the second run must drop those below it."""
+    data = _squad(tmp_path / "eval.json", 4, seed=2)
+
+    def auto(name: str, bound: float):
+        cfg = ExportConfig(model="bert-tiny", out=tmp_path / name, targets=["onnx"], precisions=["int8"],
+                           seq_len=SEQ, calibration_samples=4, parity_samples=4, eval_data=f"squad:{data}",
+                           eval_questions=12, max_f1_drop=100.0, min_identical_answers=bound)
+        (bundle,) = run_export(cfg, log=lambda m: None)
+        return read_manifest(bundle)["notes"]["int8_choice"]
+
+    free = auto("free", 0.0)
+    shares = {c["mode"]: c["task_eval"]["identical_answers"] for c in free["candidates"]}
+    assert set(shares) == set(auto_modes(get_target("onnx"))) and all(c["dropped"] is None for c in free["candidates"])
+    if len(set(shares.values())) < 2:
+        pytest.skip(f"every candidate keeps the same share of answers here ({shares}): no bound splits them")
+    bound = (min(shares.values()) + max(shares.values())) / 2
+    gated = auto("gated", bound)
+    for c in gated["candidates"]:
+        assert (c["dropped"] is not None) == (shares[c["mode"]] < bound), c
+    chosen = next(c for c in gated["candidates"] if c["mode"] == gated["chosen"])
+    assert chosen["dropped"] is None and chosen["task_eval"]["identical_answers"] >= bound

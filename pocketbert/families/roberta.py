@@ -9,15 +9,18 @@ def mlm_logits(model, hidden):
     return model.lm_head(hidden)  # dense, gelu, LayerNorm, tied decoder
 
 
+# shared with XLM-RoBERTa: the same architecture and special tokens (<s> <pad> </s> <unk> at 0-3)
+TINY = dict(vocab_size=1024, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+            max_position_embeddings=514, type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2)
+TINY_TOKENIZER = TinyTokenizer(specials=("<s>", "<pad>", "</s>", "<unk>", "<mask>"), cls="<s>", sep="</s>",
+                               pad="<pad>", unk="<unk>", mask="<mask>", double_sep=True)
+
 register(Family(
     name="roberta",
     aliases=("data2vec-text",),
     tokenizer_kind="bpe",
-    tiny=dict(vocab_size=1024, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-              intermediate_size=128, max_position_embeddings=514, type_vocab_size=1,
-              pad_token_id=1, bos_token_id=0, eos_token_id=2),
-    tiny_tokenizer=TinyTokenizer(specials=("<s>", "<pad>", "</s>", "<unk>", "<mask>"), cls="<s>", sep="</s>",
-                                 pad="<pad>", unk="<unk>", mask="<mask>", double_sep=True),
+    tiny=TINY,
+    tiny_tokenizer=TINY_TOKENIZER,
     mlm_logits=mlm_logits,
     mlm_head_keys=("lm_head.",),
     position_ids="padding-offset",
