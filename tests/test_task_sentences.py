@@ -144,3 +144,20 @@ def test_token_gate_counts_words_and_fails_on_flipped_labels():
     assert bad["status"].startswith("failed: label agreement") and bad["export"]["label_agreement"] < 0.8
     with pytest.raises(UsageError, match="stsb:PATH gates feature-extraction exports, not token-classification"):
         load_task_data(f"stsb:{STSB}", "token-classification", loaded.tokenizer, 64, 20)
+
+
+@pytest.mark.heavy  # an export through the CLI
+@needs_data
+def test_cli_exports_a_sentence_transformers_folder_with_its_pooling_and_the_stsb_gate(tmp_path):
+    from pocketbert.cli import main
+
+    folder = st_folder(tmp_path / "st", mode="cls", normalize=True)
+    out = tmp_path / "out"
+    assert main(["export", "--model", str(folder), "--task", "feature-extraction", "--target", "onnx",
+                 "--precision", "fp32", "--seq-len", "64", "--eval-data", f"stsb:{STSB}", "--eval-questions", "30",
+                 "--out", str(out)]) == 0
+    manifest = json.loads((out / "onnx-fp32" / "manifest.json").read_text())
+    assert manifest["outputs"] == [{"name": "sentence_embedding", "dtype": "float32", "shape": ["batch", 64]}]
+    assert manifest["notes"]["pooling"]["mode"] == "cls" and manifest["notes"]["pooling"]["normalize"] is True
+    gate = manifest["task_eval"]
+    assert gate["status"] == "passed" and gate["n_rows"] == 30 and gate["min_cosine_to_fp32"] > 0.99999
