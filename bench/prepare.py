@@ -61,7 +61,7 @@ def prepare(run: Run, plan: BenchPlan, ready: Ready) -> Prepared:
     record = _record_header(run, plan, ready)
     why = _skip_reason(run, plan.device)
     if why:
-        return Prepared(dataclasses.replace(record, status="skipped", reason=why))
+        return Prepared(record.replace(status="skipped", reason=why))
     spec = WorkerSpec(kind="run", runtime=run.runtime, precision=run.precision, model=run.model, task=run.task,
                       items_path=str(ready.items_path), shape=run.shape, seq_len=plan.cfg.seq_len,
                       threads=plan.threads, warmup=plan.cfg.warmup, overhead_check=plan.cfg.overhead_check,
@@ -73,7 +73,7 @@ def prepare(run: Run, plan: BenchPlan, ready: Ready) -> Prepared:
             with quiet_output(plan.log_path):
                 record, spec = _with_bundle(record, spec, run, plan, ready)
         except SkipRun as e:
-            return Prepared(dataclasses.replace(record, status=e.status, reason=str(e)))
+            return Prepared(record.replace(status=e.status, reason=str(e)))
     record, item_flops = _with_workload_facts(record, run, ready)
     return Prepared(record, spec, item_flops)
 
@@ -125,12 +125,11 @@ def _with_bundle(record: Record, spec: WorkerSpec, run: Run, plan: BenchPlan,
     seq_len = int(manifest["seq_len"])
     model_file = manifest["files"][manifest["model_file"]]
     probe = probe_program_path(plan.cache, run.runtime, run.precision)
-    spec = dataclasses.replace(
-        spec, model_path=str(folder / manifest["model_file"]), seq_len=seq_len,
+    spec = spec.replace(model_path=str(folder / manifest["model_file"]), seq_len=seq_len,
         input_names=[i["name"] for i in manifest["inputs"]],
         # the runtime's own GEMM probe (Runtime.probe), made by the export step
         probe_program=(str(probe) if probe.is_file() else "") if probe is not None else spec.probe_program)
-    record = dataclasses.replace(record, seq_len=seq_len, bundle=str(folder), model_file_bytes=model_file["bytes"],
+    record = record.replace(seq_len=seq_len, bundle=str(folder), model_file_bytes=model_file["bytes"],
                                  **delegation_fields(manifest))  # the manifest's coverage: the "delegated" column
     other_cpu = chosen_elsewhere(manifest.get("notes") or {}, record.machine)
     if other_cpu:  # its int8 mode was timed on another CPU: the report says so
@@ -139,9 +138,9 @@ def _with_bundle(record: Record, spec: WorkerSpec, run: Run, plan: BenchPlan,
         why = _peer_problem(manifest, run, ready.workload)
         if why:
             raise SkipRun(why)
-        record = dataclasses.replace(record, bundle=peer["file"], notes={"peer": {
+        record = record.replace(bundle=peer["file"], notes={"peer": {
             **peer, "sha256": model_file["sha256"], "inputs": manifest["inputs"], "outputs": manifest["outputs"]}})
-        spec = dataclasses.replace(spec, items_path=str(_items_as(manifest, ready.workload, ready.items_path)))
+        spec = spec.replace(items_path=str(_items_as(manifest, ready.workload, ready.items_path)))
     return record, spec
 
 
@@ -156,8 +155,7 @@ def _with_workload_facts(record: Record, run: Run, ready: Ready) -> tuple[Record
     except ValueError:  # a plain file with no config.json beside it: sizes unknown, so no FLOPs
         item_flops = [0] * len(fed)
     flops = sum(item_flops) or None
-    return dataclasses.replace(
-        record, n_items=len(items), n_model_calls=sum(len(x) for x in lengths), item_ids=[item.id for item in items],
+    return record.replace(n_items=len(items), n_model_calls=sum(len(x) for x in lengths), item_ids=[item.id for item in items],
         tokenize_ms=[item.tokenize_ms for item in items],
         tokens={"real": sum(map(sum, lengths)), "fed": sum(map(sum, fed))},
         flops_total=flops, flops_per_item_mean=flops / len(items) if flops else None), item_flops

@@ -31,6 +31,8 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
+from pydantic import Field
+
 from pocketbert.contracts import Contract
 from pocketbert.inputs import pad_inputs
 from pocketbert.machine import int8_cpu_facts
@@ -65,8 +67,7 @@ class Candidate:
     dropped: str | None = None  # why it cannot be chosen (failed parity or gate); None: eligible
 
 
-@dataclass
-class Int8Choice(Contract):
+class Int8Choice(Contract):  # a pydantic contract (pocketbert.contracts)
     """notes.int8_choice of an int8 manifest: which int8 build was kept and why."""
 
     SCHEMA: ClassVar[str] = "pocketbert-int8-choice/2"  # /2: any number of candidates, min_speedup
@@ -75,11 +76,11 @@ class Int8Choice(Contract):
     asked: str  # the --int8-mode given (auto; or why auto resolved without measuring)
     chosen: str  # one candidate's mode
     reason: str  # one line
-    candidates: list[Candidate] = field(default_factory=list)
-    cpu: dict[str, Any] = field(default_factory=dict)  # model and int8 dot-product ISA flags
-    timing: dict[str, Any] = field(default_factory=dict)  # threads, rounds, calls, tokens per call
+    candidates: list[Candidate] = Field(default_factory=list)
+    cpu: dict[str, Any] = Field(default_factory=dict)  # model and int8 dot-product ISA flags
+    timing: dict[str, Any] = Field(default_factory=dict)  # threads, rounds, calls, tokens per call
     min_speedup: float = MIN_SPEEDUP  # over the default (the first candidate)
-    schema: str = SCHEMA
+    schema_: str = Field(SCHEMA, alias="schema")
 
 
 def choose(candidates: list[Candidate], min_speedup: float = MIN_SPEEDUP) -> tuple[str, str]:

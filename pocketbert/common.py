@@ -406,6 +406,8 @@ def write_json(path: Path, obj: Any) -> None:
 def to_jsonable(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return to_jsonable(dataclasses.asdict(obj))
+    if hasattr(obj, "model_dump"):  # a pydantic contract (pocketbert.contracts)
+        return obj.model_dump(mode="json", by_alias=True)
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

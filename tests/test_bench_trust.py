@@ -264,7 +264,7 @@ def test_the_worker_re_times_its_loop_when_only_the_pace_moved(tmp_path, monkeyp
     assert len(result.latency_ms) == 3 and result.latency_ms != first["latency_ms"]
 
     paces = iter([100.0, 100.0, 60.0, 60.0] + [80.0] * 4)
-    result = worker.run_spec(dataclasses.replace(spec, remeasure=0))
+    result = worker.run_spec(spec.replace(remeasure=0))
     assert result.trust["remeasured"] == [] and result.trust["gemm_after_median_gflops"] == 60.0
 
 

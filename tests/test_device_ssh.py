@@ -226,7 +226,7 @@ def test_profile_is_made_on_the_board_and_comes_back(run_spec, sshd, tmp_path):
 
     board = _board_dir(tmp_path)
     with SshDevice(sshd.url(python=sys.executable, tmp=str(board)), log=lambda m: None) as dev:
-        result = dev.run_worker(dataclasses.replace(run_spec, profile=True))
+        result = dev.run_worker(run_spec.replace(profile=True))
     assert not result.error, result.error
     assert len(result.latency_ms) == 3
     p = Profile.from_dict(result.profile, "board result")
@@ -240,7 +240,7 @@ def test_timeout_and_ctrl_c_stop_the_worker_on_the_board(run_spec, sshd, tmp_pat
     import dataclasses
 
     board = _board_dir(tmp_path)
-    spec = dataclasses.replace(run_spec, warmup=10**8)
+    spec = run_spec.replace(warmup=10**8)
     with SshDevice(sshd.url(python=sys.executable, tmp=str(board)), log=lambda m: None) as dev:
         result = dev.run_worker(spec, timeout_s=2)
         assert result.error == f"timed out after 2 s on {dev.name}; the worker there was stopped"
@@ -287,7 +287,7 @@ def test_dropped_connection_mid_run(run_spec, sshd, tmp_path):
         killer = threading.Thread(target=vanish_when_running)
         killer.start()
         try:
-            result = dev.run_worker(dataclasses.replace(run_spec, warmup=10**8), timeout_s=120)
+            result = dev.run_worker(run_spec.replace(warmup=10**8), timeout_s=120)
             killer.join()
             assert result.error.startswith(f"lost the connection to {dev.name} during the run"), result
             assert _wait_none_under(board) == []  # only the board's own watchdog can have stopped the worker

@@ -412,12 +412,15 @@ def _wrong_value(hint):
 def _mutations(cls, valid: dict) -> list[tuple[str, dict]]:
     hints = typing.get_type_hints(cls)
     out = []
-    for f in dataclasses.fields(cls):
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            out.append((f"drop-{f.name}", {k: v for k, v in valid.items() if k != f.name}))
-        wrong = _wrong_value(hints[f.name])
+    for name, f in cls.model_fields.items():  # pydantic models (pocketbert.contracts)
+        key = f.alias or name
+        if key == cls.SCHEMA_KEY:
+            continue  # its own cases below
+        if f.is_required():
+            out.append((f"drop-{key}", {k: v for k, v in valid.items() if k != key}))
+        wrong = _wrong_value(hints[name])
         if wrong is not None:
-            out.append((f"type-{f.name}", {**valid, f.name: wrong}))
+            out.append((f"type-{key}", {**valid, key: wrong}))
     schema_key = cls.SCHEMA_KEY
     for name, value in (("schema-old", cls.SCHEMA[:-1] + "0"), ("schema-none", None), ("schema-int", 1)):
         out.append((name, {**valid, schema_key: value}))

@@ -178,7 +178,7 @@ def test_the_report_draws_one_stacked_bar_per_profiled_record(tmp_path):
                 "profile": build_profile("onnxruntime profiler", [("MatMulInteger", 6.0), ("MultiHeadAttention", 2.0)],
                                          2, 9.0).to_dict()},
                {**base, "runtime": "executorch", "precision": "int8",
-                "profile": Profile("ETDump + Inspector", status="unavailable", why="no tracer").to_dict()},
+                "profile": Profile(tool="ETDump + Inspector", status="unavailable", why="no tracer").to_dict()},
                {**base, "runtime": "pytorch", "precision": "fp32", "profile": None}]
     lines = "\n".join(profile_report.markdown_lines(records))
     assert "| m | onnx | int8 | fixed | onnxruntime profiler | 2 | 4.50 | 3.00 (75%) |" in lines

@@ -52,9 +52,12 @@ except Exception:
 print(json.dumps(out))
 """
 
+WORKER_REQUIRES = ("pydantic",)  # what the worker itself imports beyond the stdlib (pocketbert.contracts)
+
+
 def probe_py() -> str:
-    """The probe, asking for every module a registered backend needs (and their versions)."""
-    mods = repr(sorted({m for b in all_runtimes().values() for m in b.requires}))
+    """The probe, asking for every module the worker or a registered backend needs (and their versions)."""
+    mods = repr(sorted({m for b in all_runtimes().values() for m in b.requires} | set(WORKER_REQUIRES)))
     return PROBE_PY % (mods, mods)
 
 PROBE_SH = "py=$1\n" + _PY_FIX + r"""

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench.devices import register_device
-from bench.devices.board import (CLEAN_SH, COLLECT_SH, PROBE_SH, RUN_SH, STATE_SH, STOP_SH, board_info, parts, probe_py,
+from bench.devices.board import (CLEAN_SH, COLLECT_SH, PROBE_SH, RUN_SH, STATE_SH, STOP_SH, WORKER_REQUIRES, board_info, parts, probe_py,
                                  install_hint, python_problem, read_probe, sh)
 from bench.devices.payload import build_payload
 from bench.devices.remote import SentOnce, last_line, parse_state, throttle_warnings
@@ -98,6 +98,10 @@ class SshDevice:
         if not need:
             return False, f"{runtime} does not say which Python modules it needs: it cannot run on an SSH device"
         mods = self._probe_board()["python"]["modules"]
+        lacking = [m for m in WORKER_REQUIRES if not mods.get(m)]
+        if lacking:
+            return False, (f"{', '.join(lacking)} not installed on {self.name}: the worker reads its spec with it; "
+                           f"install it there: {self.target.python} -m pip install {' '.join(lacking)}")
         missing = [m for m in need if not mods.get(m)]
         if missing:
             return False, (f"{', '.join(missing)} not installed on {self.name} ({self.target.python}): "
@@ -253,9 +257,8 @@ def open_ssh(url: str) -> SshDevice:
 
 def _spec_json(spec: Any, remote: dict[str, Any]) -> str:
     """The spec as the board's worker reads it: the WorkerSpec contract with the board's paths."""
-    if dataclasses.is_dataclass(spec) and hasattr(spec, "to_json"):
-        return dataclasses.replace(spec, model_path=remote.get("model_path", ""),
-                                   items_path=remote.get("items_path", "")).to_json()
+    if hasattr(spec, "to_json"):
+        return spec.replace(model_path=remote.get("model_path", ""), items_path=remote.get("items_path", "")).to_json()
     return json.dumps(remote)
 
 

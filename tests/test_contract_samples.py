@@ -1,0 +1,46 @@
+"""Files written by earlier pocketbert versions still read (checked-in samples, made by those versions):
+bundle manifests of pocketbert-bundle/1 (no delegation) and /2, and pocketbert-bench/1 records (a
+plain one, one with rounds and a per-operator profile, a skipped one), through the same readers the
+bench and the report use."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.records import load_records
+from bench.report import render_report
+from pocketbert.contracts import Manifest, Record
+
+SAMPLES = Path(__file__).parent / "data" / "contracts"
+
+
+@pytest.mark.parametrize("version", ["1", "2"])
+def test_every_manifest_version_reads(version):
+    path = SAMPLES / f"manifest-pocketbert-bundle-{version}.json"
+    m = Manifest.read(path)
+    raw = json.loads(path.read_text())
+    assert m.format == raw["format"] == f"pocketbert-bundle/{version}"
+    assert (m.target, m.precision, m.task, m.model_type, m.seq_len) == ("onnx", "fp32", "question-answering", "bert", 64)
+    assert m.input_names == ["input_ids", "attention_mask", "token_type_ids"]
+    assert m.files[m.model_file]["bytes"] == raw["files"]["model.onnx"]["bytes"]
+    assert (m.delegation is None) == (version == "1")
+    if m.delegation is not None:
+        assert m.delegation.delegated_ops == raw["delegation"]["delegated_ops"]
+
+
+def test_every_record_sample_reads_and_reports(tmp_path):
+    records = {Path(r["_path"]).name: r for r in load_records([SAMPLES])}
+    assert sorted(records) == ["record-pocketbert-bench-1-ok.json", "record-pocketbert-bench-1-rounds-profile.json",
+                               "record-pocketbert-bench-1-skipped.json"]
+    for name, rec in records.items():
+        typed = Record.read(SAMPLES / name)
+        assert typed.schema_ == "pocketbert-bench/1" and typed.status == rec["status"]
+    ok = Record.read(SAMPLES / "record-pocketbert-bench-1-ok.json")
+    assert ok.status == "ok" and len(ok.latency_ms) == ok.n_items == 1 and ok.stats["latency_ms"]["p50"] > 0
+    rounds = Record.read(SAMPLES / "record-pocketbert-bench-1-rounds-profile.json")
+    assert rounds.rounds == 2 and len(rounds.rounds_latency_ms) == 2 and rounds.profile.tool == "onnxruntime profiler"
+    assert Record.read(SAMPLES / "record-pocketbert-bench-1-skipped.json").reason == "coreml requires macOS"
+    render_report([SAMPLES], tmp_path)
+    text = (tmp_path / "report.md").read_text()
+    assert "coreml requires macOS" in text and "onnx" in text
