@@ -70,12 +70,12 @@ def hf_folder(model: str, tokenizer: str | None, out: Path, seed: int) -> Path:
     return out
 
 
-def peer_folders(cli: Path, folder: Path, work: Path, isas: list[str]) -> list[Path]:
-    """optimum-cli's fp32 export and its int8 quantizations (per-tensor and per-channel)."""
+def peer_folders(cli: Path, folder: Path, work: Path, isas: list[str], task: str = "question-answering") -> list[Path]:
+    """optimum-cli's fp32 export for `task` and its int8 quantizations (per-tensor and per-channel)."""
     fp32 = work / "optimum-fp32"
     if not (fp32 / "model.onnx").exists():
         subprocess.run([str(cli), "export", "onnx", "--model", str(folder), "--task",
-                        "question-answering", "--opset", "18", str(fp32)], check=True)
+                        task, "--opset", "18", str(fp32)], check=True)
     out = [fp32]
     for isa in isas:
         for per_channel in (False, True):

@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.compare_peers import cpu_isas, ensure_venv  # noqa: E402
+from scripts.compare_peers import cpu_isas, ensure_venv, peer_folders  # noqa: E402
 
 STSB = ROOT.parent / "shared" / "data" / "stsb" / "dev.tsv"
 
@@ -60,22 +60,6 @@ def ours(folder: Path, work: Path, seq_len: int) -> Path:
         print("$ " + " ".join(cmd), file=sys.stderr)
         # one intra-op thread for the PyTorch reference: on a shared 2-core machine 2 threads spin 10x slower
         subprocess.run(cmd, check=True, env=_env(OMP_NUM_THREADS="1"))
-    return out
-
-
-def optimum(cli: Path, folder: Path, work: Path) -> list[Path]:
-    fp32 = work / "optimum-fp32"
-    if not (fp32 / "model.onnx").exists():
-        subprocess.run([str(cli), "export", "onnx", "--model", str(folder), "--task", "feature-extraction",
-                        "--opset", "18", str(fp32)], check=True)
-    out = [fp32]
-    for isa in cpu_isas():
-        for per_channel in (False, True):
-            q = work / f"optimum-{isa}{'-pc' if per_channel else ''}"
-            if not (q / "model_quantized.onnx").exists():
-                subprocess.run([str(cli), "onnxruntime", "quantize", "--onnx_model", str(fp32), f"--{isa}",
-                                *(["--per_channel"] if per_channel else []), "-o", str(q)], check=True)
-            out.append(q)
     return out
 
 
@@ -185,7 +169,7 @@ def main() -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     folder = model_folder()
     mine = ours(folder, args.work, args.seq_len)
-    peers = optimum(ensure_venv(args.venv), folder, args.work)
+    peers = peer_folders(ensure_venv(args.venv), folder, args.work, cpu_isas(), task="feature-extraction")
     paths = [mine, *peers]
     quality_path = args.work / "embeddings.json"
     if quality_path.exists():  # embedding every dev sentence with 7 files takes minutes: kept between runs
