@@ -97,8 +97,8 @@ def add_pretrain_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dropout", type=at.float_range(0.0, 1.0, hi_open=True), default=d.dropout,
                    help=f"student dropout (default {d.dropout}, the paper's; 0 matched an embedding "
                    "teacher better)")
-    g.add_argument("--mlm-prob", type=at.float_range(0.0, 1.0, lo_open=True), default=d.mlm_prob,
-                   help="fraction of tokens masked, in (0, 1]")
+    g.add_argument("--mlm-prob", type=at.float_range(0.0, 1.0, lo_open=True, hi_open=True), default=d.mlm_prob,
+                   help=f"fraction of tokens masked, in (0, 1) (default {d.mlm_prob})")
     g.add_argument("--max-len", type=at.int_range(8, 4096), default=d.max_len,
                    help=f"sequence length (default {d.max_len})")
     g.add_argument("--min-len", type=at.nonneg_int, default=d.min_len, help="drop shorter fragments")

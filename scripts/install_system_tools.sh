@@ -3,10 +3,11 @@
 #   openssh-server  an SSH "board" on 127.0.0.1 for `bench --device ssh://...` tests
 #   adb             the real adb client, against a fake device, for `bench --device adb://...`
 #   junit5          JUnit 5's console launcher: runs the Android demo's plain-Kotlin tests
+#   libjacoco-java  JaCoCo: line coverage of the Android app's Kotlin under those tests
 #   kotlin-compiler (npm) kotlinc, to compile the Android demo's plain-Kotlin module on the JVM
 # Needs root (apt-get, npm -g); otherwise it says what it skipped and exits 0.
 set -euo pipefail
-APT_PACKAGES=(openssh-server adb junit5 default-jdk-headless)
+APT_PACKAGES=(openssh-server adb junit5 default-jdk-headless libjacoco-java)
 NPM_PACKAGES=(kotlin-compiler@2.4.20)
 
 if [ "$(id -u)" != 0 ]; then

@@ -552,9 +552,11 @@ def run_demo_benchmark(dev: FakeAdbDevice, extras: dict, mode: str = "intent") -
                f"{dev.props['ro.build.version.release']} (API {dev.props['ro.build.version.sdk']})"}
     from importlib.metadata import version
 
-    # the model runs in ExecuTorch's / onnxruntime's Python runtime of the same release as the app's AAR pins
-    versions = {"executorch-android": version("executorch"), "onnxruntime-android": version("onnxruntime"),
-                "app": "qa-core on the JVM (fake phone)"}
+    # Honest labels: the model runs in the host's Python ExecuTorch / onnxruntime (the releases the
+    # app's AARs are pinned to), not in the Android AARs, and the record says so.
+    versions = {"executorch-python": version("executorch"), "onnxruntime-python": version("onnxruntime"),
+                "app": "qa-core on the JVM (fake phone)",
+                "model_runtime": "the host's Python runtime via the fake phone's model bridge, not the Android AAR"}
     env = {**os.environ, "POCKETBERT_FAKE_DENY": "" if dev.app_reads_tmp else "/data/local/tmp"}
     proc = subprocess.Popen(["java", "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-cp", dev.app_classpath,
                              "org.pocketbert.qa.FakePhoneMainKt", mode, str(dev.root), f"/data/data/{APP_PKG}/files",

@@ -228,7 +228,8 @@ def test_app_runs_an_onnx_bundle_with_its_onnx_runtime_engine(phone, kotlin_buil
     rec = result.record
     assert rec["status"] == "ok" and rec["runtime"] == "onnx" and len(rec["latency_ms"]) == 3, rec
     assert rec["answers_sample"] == [a[:80] for a in host_answers(onnx_bundle, items)]
-    assert rec["versions"]["onnxruntime-android"] == "1.32.0"  # the Python package standing in: the pinned release
+    assert rec["versions"]["onnxruntime-python"] == "1.32.0"  # the Python package standing in: the pinned release
+    assert "onnxruntime-android" not in rec["versions"] and "not the Android AAR" in rec["versions"]["model_runtime"]
     assert rec["threads_effective"] == 1 and "ONNX Runtime" in rec["notes"]["threads_effective"]
     assert rec["model_file_bytes"] == (onnx_bundle / "model.onnx").stat().st_size  # model.onnx was pushed and read
     dev.close()
@@ -521,7 +522,7 @@ def test_bench_on_a_phone_keeps_records_on_disconnect_and_merges(phone, kotlin_b
     assert ok["status"] == "ok" and len(ok["latency_ms"]) == 3 and ok["stats"]["latency_ms"]["count"] == 3
     assert ok["machine"]["device"] == dev.name and ok["machine"]["model"] == "Fake Pixel" and ok["threads"] == 1
     assert ok["notes"]["device_state"]["before"]["battery"]["level_pct"] == 87
-    assert ok["versions"]["executorch-android"] == "1.4.1" and ok["flops_total"] > 0
+    assert ok["versions"]["executorch-python"] == "1.4.1" and ok["flops_total"] > 0
     assert lost["status"] == "failed" and "disconnected" in lost["reason"]
     # a laptop record of the same run lands next to the phone's (file names carry the device) and
     # the report shows both machines

@@ -36,6 +36,9 @@ android {
         sourceCompatibility = JavaVersion.toVersion(libs.versions.jvmTarget.get())
         targetCompatibility = JavaVersion.toVersion(libs.versions.jvmTarget.get())
     }
+    testOptions {
+        unitTests.all { it.useJUnitPlatform() } // app/src/test: the app's plain Kotlin under JUnit 5 (./gradlew :app:testDebugUnitTest)
+    }
     androidResources {
         noCompress += listOf("pte", "onnx", "txt", "json") // model files are copied out of the APK as they are
     }
@@ -49,6 +52,9 @@ dependencies {
     implementation(project(":qa-core"))
     implementation(libs.executorch.android)
     implementation(libs.onnxruntime.android)
+    testImplementation(platform(libs.junit.bom))
+    testImplementation(libs.junit.jupiter)
+    testRuntimeOnly(libs.junit.platform.launcher)
     androidTestImplementation(libs.androidx.test.runner)
     androidTestImplementation(libs.androidx.test.ext.junit)
 }

@@ -128,28 +128,23 @@ def sh(script: str, *args: str) -> str:
     """A remote command line: `sh -c SCRIPT sh ARGS...`, every piece shell-quoted."""
     return "exec " + shlex.join(["sh", "-c", script, "sh", *map(str, args)])
 
-def sections(text: str) -> dict[str, list[str]]:
+def sections(text: str, marker: str = "@@") -> dict[str, list[str]]:
+    """'MARKER name' lines of a script's output -> {name: the lines under it}."""
     out: dict[str, list[str]] = {}
     cur = None
     for line in text.splitlines():
-        if line.startswith("@@"):
-            cur = line[2:].strip()
+        if line.startswith(marker):
+            cur = line[len(marker):].strip()
             out[cur] = []
         elif cur is not None:
             out[cur].append(line)
     return out
 
+
 def parts(text: str) -> dict[str, str]:
     """'@@@name' blocks of COLLECT_SH's output -> {name: text}."""
-    out: dict[str, list[str]] = {}
-    cur = None
-    for line in text.splitlines():
-        if line.startswith("@@@"):
-            cur = line[3:].strip()
-            out[cur] = []
-        elif cur is not None:
-            out[cur].append(line)
-    return {k: "\n".join(v) for k, v in out.items()}
+    return {k: "\n".join(v) for k, v in sections(text, "@@@").items()}
+
 
 def _os_release(lines: list[str]) -> dict[str, str]:
     out = {}

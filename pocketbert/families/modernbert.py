@@ -29,5 +29,7 @@ register(Family(
     limits={  # measured: scripts/export_matrix.py (docs/export-matrix.md)
         "coreml": "coremltools 9.0 has no converter for aten::new_ones, which its own global and "
                   "sliding-window mask construction uses",
+        "executorch": "the ExecuTorch (XNNPACK) export misses parity (tiny preset, seq 32: max abs diff "
+                      "6.8e-3, SNR 47.8 dB against PyTorch; fp32 needs 60 dB)",
     },
 ))

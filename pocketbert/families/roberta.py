@@ -15,6 +15,10 @@ TINY = dict(vocab_size=1024, hidden_size=64, num_hidden_layers=2, num_attention_
 TINY_TOKENIZER = TinyTokenizer(specials=("<s>", "<pad>", "</s>", "<unk>", "<mask>"), cls="<s>", sep="</s>",
                                pad="<pad>", unk="<unk>", mask="<mask>", double_sep=True)
 
+# measured: scripts/export_matrix.py (docs/export-matrix.md)
+LIMITS = {"executorch/int8": "PT2E int8 quantization breaks the integer position ids it computes from "
+                             "input_ids (the runtime fails: tensor dtype mismatch, expected Int, got float)"}
+
 register(Family(
     name="roberta",
     aliases=("data2vec-text",),
@@ -25,4 +29,5 @@ register(Family(
     mlm_head_keys=("lm_head.",),
     position_ids="padding-offset",
     ort_model_type="bert",
+    limits=LIMITS,
 ))

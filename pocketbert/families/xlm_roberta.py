@@ -2,7 +2,7 @@
 SentencePiece vocabulary; CamemBERT is the same (RoBERTa + SentencePiece)."""
 
 from pocketbert.families import Family, register
-from pocketbert.families.roberta import TINY, TINY_TOKENIZER, mlm_logits
+from pocketbert.families.roberta import LIMITS, TINY, TINY_TOKENIZER, mlm_logits
 
 register(Family(
     name="xlm-roberta",
@@ -14,4 +14,5 @@ register(Family(
     mlm_head_keys=("lm_head.",),
     position_ids="padding-offset",
     ort_model_type="bert",
+    limits=LIMITS,
 ))

@@ -1,2 +1,3 @@
 package org.json;
-public class JSONException extends RuntimeException {}
+/** org.json.JSONException (android.jar): a checked exception, unlike the one on Maven Central. */
+public class JSONException extends Exception { public JSONException(String s) { super(s); } }

@@ -1,2 +1,7 @@
 package android.content.res;
-public class AssetManager { public java.io.InputStream open(String f) throws java.io.IOException { return null; } }
+/** android.content.res.AssetManager (API 35): final class; open and list throw the checked IOException. */
+public final class AssetManager {
+  AssetManager() {}
+  public final java.io.InputStream open(String fileName) throws java.io.IOException { throw new RuntimeException("Stub!"); }
+  public final String[] list(String path) throws java.io.IOException { throw new RuntimeException("Stub!"); }
+}

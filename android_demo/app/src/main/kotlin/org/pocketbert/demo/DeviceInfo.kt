@@ -6,42 +6,27 @@ import android.os.Build
 import org.pocketbert.qa.ExecuTorchThreads
 import java.io.File
 
-/** The `machine` block of a benchmark record, with the field names `pocketbert bench` uses. */
+/** The device's facts as Android gives them; DeviceFacts makes the record's blocks of them. */
 object DeviceInfo {
-    private val ISA = listOf("asimd", "asimddp", "asimdhp", "fphp", "sve", "sve2", "i8mm", "bf16",
-        "sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni")
+    fun facts(context: Context): Facts = Facts(
+        machine = { machine(context) },
+        versions = {
+            DeviceFacts.versions(BuildConfig.EXECUTORCH_VERSION, BuildConfig.ONNXRUNTIME_VERSION,
+                context.packageManager.getPackageInfo(context.packageName, 0).versionName)
+        },
+        processors = { ExecuTorchThreads.processors(read("/sys/devices/system/cpu/present")) },
+    )
 
-    fun machine(context: Context): Map<String, Any?> {
-        val cpuinfo = try { File("/proc/cpuinfo").readText() } catch (e: Exception) { "" }
-        val flags = cpuinfo.lines().filter { it.startsWith("Features") || it.startsWith("flags") }
-            .flatMap { it.substringAfter(':').trim().split(Regex("\\s+")) }.toSet()
-        val hardware = cpuinfo.lines().firstOrNull { it.startsWith("Hardware") }?.substringAfter(':')?.trim()
-        val soc = if (Build.VERSION.SDK_INT >= 31) "${Build.SOC_MANUFACTURER} ${Build.SOC_MODEL}" else null
-        val mem = ActivityManager.MemoryInfo().also {
-            (context.getSystemService(Context.ACTIVITY_SERVICE) as ActivityManager).getMemoryInfo(it)
+    private fun machine(context: Context): Map<String, Any?> {
+        val build = BuildFacts(Build.DEVICE, Build.HARDWARE, Build.MANUFACTURER, Build.MODEL, Build.VERSION.SDK_INT,
+            Build.VERSION.RELEASE, Build.SUPPORTED_ABIS.toList(),
+            socManufacturer = if (Build.VERSION.SDK_INT >= 31) Build.SOC_MANUFACTURER else null,
+            socModel = if (Build.VERSION.SDK_INT >= 31) Build.SOC_MODEL else null)
+        val total = (context.getSystemService(Context.ACTIVITY_SERVICE) as? ActivityManager)?.let { am ->
+            ActivityManager.MemoryInfo().also { am.getMemoryInfo(it) }.totalMem
         }
-        val load = try { File("/proc/loadavg").readText().split(" ")[0].toDouble() } catch (e: Exception) { null }
-        val cores = Runtime.getRuntime().availableProcessors()
-        return linkedMapOf(
-            "device" to "adb", "hostname" to Build.DEVICE,
-            "cpu_model" to (soc ?: hardware ?: Build.HARDWARE), "arch" to (Build.SUPPORTED_ABIS.firstOrNull() ?: "?"),
-            "physical_cores" to cores, "logical_cores" to cores, // Android has no SMT: one thread per core
-            "isa_flags" to ISA.filter { it in flags },
-            "os" to "Android ${Build.VERSION.RELEASE} (API ${Build.VERSION.SDK_INT})",
-            "memory_gb" to Math.round(mem.totalMem / 1073741824.0 * 10) / 10.0,
-            "load_avg_1m" to load, "env" to emptyMap<String, String>(),
-            "manufacturer" to Build.MANUFACTURER, "model" to Build.MODEL, "soc" to soc,
-            "abis" to Build.SUPPORTED_ABIS.toList(), "serial" to null,
-        )
+        return DeviceFacts.machine(build, read("/proc/cpuinfo"), read("/proc/loadavg"), total, Runtime.getRuntime().availableProcessors())
     }
 
-    /** Processors as ExecuTorch's cpuinfo counts them (its default thread count is half of them). */
-    fun processors(): Int = ExecuTorchThreads.processors(
-        try { File("/sys/devices/system/cpu/present").readText() } catch (e: Exception) { null })
-
-    fun versions(context: Context): Map<String, Any?> = linkedMapOf(
-        "executorch-android" to BuildConfig.EXECUTORCH_VERSION,
-        "onnxruntime-android" to BuildConfig.ONNXRUNTIME_VERSION,
-        "app" to context.packageManager.getPackageInfo(context.packageName, 0).versionName,
-    )
+    private fun read(path: String): String? = try { File(path).readText() } catch (e: Exception) { null }
 }

@@ -2,12 +2,14 @@ package org.pocketbert.demo
 
 import android.app.Activity
 import android.graphics.Typeface
+import android.os.Build
 import android.os.Bundle
 import android.os.Handler
 import android.os.Looper
 import android.text.Spannable
 import android.text.style.BackgroundColorSpan
 import android.view.View
+import android.view.WindowInsets
 import android.view.inputmethod.EditorInfo
 import android.widget.AdapterView
 import android.widget.ArrayAdapter
@@ -17,23 +19,18 @@ import android.widget.LinearLayout
 import android.widget.ScrollView
 import android.widget.Spinner
 import android.widget.TextView
-import org.pocketbert.qa.Engines
-import org.pocketbert.qa.QaEngine
-import org.pocketbert.qa.QaModel
 import org.pocketbert.qa.SamplePassages
-import java.io.File
 import java.util.concurrent.Executors
 
 /**
  * The demo screen: pick a bundle (e.g. fp32 / int8) and a sample passage (editable), ask a
- * question, see the answer highlighted in the passage and what it cost: tokenization, model,
- * post-processing. Everything but the views and the runtime calls (AppEngines) lives in qa-core.
+ * question, see the answer highlighted in the passage and what it cost. Views only: what the
+ * screen does is QaScreen (plain Kotlin, run by the JVM tests), called on one worker thread.
  */
 class MainActivity : Activity() {
     private val worker = Executors.newSingleThreadExecutor() // model load and inference, in order
     private val ui = Handler(Looper.getMainLooper())
-    @Volatile private var engine: QaEngine? = null // written on the worker, read on the UI thread
-    @Volatile private var model: QaModel? = null
+    private lateinit var screen: QaScreen
 
     private lateinit var bundleInfo: TextView
     private lateinit var passage: EditText
@@ -44,19 +41,19 @@ class MainActivity : Activity() {
 
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
+        screen = QaScreen(Bundles.store(this), AppEngines.all)
         val pad = (16 * resources.displayMetrics.density).toInt()
         val column = LinearLayout(this).apply { orientation = LinearLayout.VERTICAL; setPadding(pad, pad, pad, pad) }
         fun label(text: String) = TextView(this).apply { this.text = text; setTypeface(typeface, Typeface.BOLD); setPadding(0, pad, 0, 0) }
 
-        val bundles = Bundles.packaged(this) + Bundles.pushed() // names in the APK, then pushed folders
+        val choices = screen.choices()
         val bundlePicker = Spinner(this).apply {
             adapter = ArrayAdapter(this@MainActivity, android.R.layout.simple_spinner_dropdown_item,
-                bundles.ifEmpty { listOf("(no bundle in the app)") })
+                choices.names.ifEmpty { listOf("(no bundle in the app)") })
         }
-        bundleInfo = TextView(this)
+        bundleInfo = TextView(this).apply { text = choices.message ?: "" }
         val passagePicker = Spinner(this).apply {
-            adapter = ArrayAdapter(this@MainActivity, android.R.layout.simple_spinner_dropdown_item,
-                SamplePassages.all.map { it.title })
+            adapter = ArrayAdapter(this@MainActivity, android.R.layout.simple_spinner_dropdown_item, SamplePassages.all.map { it.title })
         }
         passage = EditText(this).apply { minLines = 6; gravity = android.view.Gravity.TOP }
         question = EditText(this).apply {
@@ -71,7 +68,16 @@ class MainActivity : Activity() {
 
         listOf(label("Model bundle"), bundlePicker, bundleInfo, label("Passage"), passagePicker, passage,
             label("Question"), question, ask, label("Answer"), answer, latency).forEach { column.addView(it) }
-        setContentView(ScrollView(this).apply { addView(column) })
+        val root = ScrollView(this).apply { addView(column) }
+        if (Build.VERSION.SDK_INT >= 30) { // targetSdk 35 draws edge to edge on Android 15: keep clear of the bars and the keyboard
+            root.setOnApplyWindowInsetsListener { v, insets ->
+                val i = insets.getInsets(WindowInsets.Type.systemBars() or WindowInsets.Type.ime() or WindowInsets.Type.displayCutout())
+                val p = QaScreen.insetPadding(0, i.left, i.top, i.right, i.bottom)
+                v.setPadding(p[0], p[1], p[2], p[3])
+                WindowInsets.CONSUMED
+            }
+        }
+        setContentView(root)
 
         passagePicker.onItemSelectedListener = onSelect { i ->
             val p = SamplePassages.all[i]
@@ -80,13 +86,7 @@ class MainActivity : Activity() {
             answer.text = ""
             latency.text = ""
         }
-        if (bundles.isEmpty()) {
-            bundleInfo.text = "No model bundle is packaged. On your computer: pocketbert export --target " +
-                "executorch (or onnx) ..., then pocketbert android bundle BUNDLE and pocketbert android install " +
-                "(or adb push a bundle folder to ${Bundles.PUSHED}/NAME and reopen the app)."
-        } else {
-            bundlePicker.onItemSelectedListener = onSelect { i -> load(bundles[i]) }
-        }
+        if (choices.names.isNotEmpty()) bundlePicker.onItemSelectedListener = onSelect { i -> load(choices.names[i]) }
     }
 
     private fun onSelect(action: (Int) -> Unit) = object : AdapterView.OnItemSelectedListener {
@@ -94,59 +94,39 @@ class MainActivity : Activity() {
         override fun onNothingSelected(parent: AdapterView<*>?) {}
     }
 
-    /** Open a bundle (copied out of the APK the first time) and load its model, off the UI thread. */
     private fun load(name: String) {
         ask.isEnabled = false
         bundleInfo.text = "loading $name …"
         worker.execute {
-            model?.close()
-            model = null
-            val text = try {
-                val dir: File = Bundles.resolve(this, name)
-                val e = QaEngine.open(dir)
-                val t0 = System.nanoTime()
-                model = Engines.pick(AppEngines.all, e.manifest, name).load(dir, e.manifest, 0) // ExecuTorch or ONNX Runtime, as the manifest says
-                engine = e
-                val m = e.manifest
-                "${m.model} · ${m.target} · ${m.precision} · windows of ${e.seqLen} tokens (stride ${e.docStride}) · " +
-                    "%.1f MB · loaded in %.0f ms".format(File(dir, m.modelFile).length() / 1e6, (System.nanoTime() - t0) / 1e6)
-            } catch (ex: Exception) {
-                engine = null
-                "cannot load $name: ${ex.message}"
-            }
-            ui.post { bundleInfo.text = text; ask.isEnabled = model != null }
+            val text = screen.load(name)
+            ui.post { bundleInfo.text = text; ask.isEnabled = screen.ready }
         }
     }
 
     private fun answerQuestion() {
-        val e = engine ?: return
-        val m = model ?: return
         val context = passage.text.toString()
-        val q = question.text.toString().trim()
-        if (q.isEmpty() || context.isBlank()) return
+        val q = question.text.toString()
+        if (!screen.ready) return
         ask.isEnabled = false
         worker.execute {
-            val result = try { Result.success(e.answer(m, q, context)) } catch (ex: Exception) { Result.failure(ex) }
+            val shown = screen.answer(q, context)
             ui.post {
                 ask.isEnabled = true
                 val editable = passage.text
                 editable.getSpans(0, editable.length, BackgroundColorSpan::class.java).forEach { editable.removeSpan(it) }
-                result.onFailure { answer.text = it.message; latency.text = "" }
-                result.onSuccess { a ->
-                    answer.text = a.text.ifEmpty { "(no answer found in the passage)" }
-                    val span = a.span
-                    if (span != null && passage.text.toString() == context) {
-                        editable.setSpan(BackgroundColorSpan(0xFFFFE082.toInt()), span.start, span.end, Spannable.SPAN_EXCLUSIVE_EXCLUSIVE)
-                    }
-                    latency.text = "tokenization   %8.2f ms\nmodel          %8.2f ms  (%d window%s, %d tokens)\npost-processing%8.2f ms\ntotal          %8.2f ms"
-                        .format(a.tokenizeMs, a.modelMs, a.windows, if (a.windows == 1) "" else "s", a.tokensFed, a.postprocessMs, a.totalMs)
+                if (shown == null) return@post
+                answer.text = shown.answer
+                latency.text = shown.timings
+                val span = shown.highlight
+                if (span != null && passage.text.toString() == context) {
+                    editable.setSpan(BackgroundColorSpan(0xFFFFE082.toInt()), span.first, span.last + 1, Spannable.SPAN_EXCLUSIVE_EXCLUSIVE)
                 }
             }
         }
     }
 
     override fun onDestroy() {
-        worker.execute { model?.close(); model = null }
+        worker.execute { screen.close() }
         worker.shutdown()
         super.onDestroy()
     }

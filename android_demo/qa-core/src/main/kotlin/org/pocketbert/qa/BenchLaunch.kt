@@ -66,7 +66,7 @@ object BenchLaunch {
     /** The record's file: RESULT_DIR/NAME (default files/bench), NAME a plain file name (default record.json). */
     fun resultFile(extras: Map<String, Any?>, paths: DevicePaths, resultDir: String = RESULT_DIR): Pair<File, String?> {
         val requested = extras["result"] as? String ?: "record.json"
-        val plain = requested.isNotEmpty() && '/' !in requested && !requested.startsWith(".")
+        val plain = requested.length in 1..200 && '/' !in requested && !requested.startsWith(".")
         val name = if (plain) requested else "record.json"
         val problem = if (plain) null else "result must be a plain file name, got '$requested'"
         return paths.resolve("$resultDir/$name", "result") to problem
@@ -76,13 +76,18 @@ object BenchLaunch {
         fun int(key: String): Int? = when (val v = extras[key]) {
             null -> null
             is Int -> v
-            is Long -> v.toInt()
-            else -> throw IllegalArgumentException("extra '$key' must be an int (am start --ei $key N), got '$v'")
+            is Long, is Short, is Byte -> (v as Number).toLong().let { n ->
+                if (n in Int.MIN_VALUE..Int.MAX_VALUE) n.toInt()
+                else throw IllegalArgumentException("extra '$key' is out of range: $n")
+            }
+            else -> throw IllegalArgumentException("extra '$key' must be an int (am start --ei $key N), got " +
+                "${v.javaClass.simpleName} '${v.toString().take(60)}'")
         }
         fun str(key: String): String? = when (val v = extras[key]) {
             null -> null
             is String -> v
-            else -> throw IllegalArgumentException("extra '$key' must be a string (am start --es $key VALUE), got $v")
+            else -> throw IllegalArgumentException("extra '$key' must be a string (am start --es $key VALUE), got " +
+                "${v.javaClass.simpleName} '${v.toString().take(60)}'")
         }
         return BenchConfig(
             bundle = str("bundle") ?: "", iterations = int("iterations") ?: 1, warmup = int("warmup") ?: 3,
@@ -122,10 +127,11 @@ object BenchLaunch {
         engines: List<Engine>,
     ): Pair<Map<String, Any?>, File> {
         val (out, badResult) = resultFile(extras, paths, resultDir)
-        val runId = extras["run_id"] as? String
+        val runId = (extras["run_id"] as? String)?.take(BenchConfig.MAX_RUN_ID)
         val record = try {
             if (badResult != null) throw IllegalArgumentException(badResult)
             val cfg = config(extras)
+            cfg.validate()
             progress("START $cfg")
             val bundleDir = if (cfg.bundle.isEmpty()) null else resolveBundle(cfg.bundle, paths, packaged, known)
             val workload = (extras["workload"] as? String)?.let { spec ->

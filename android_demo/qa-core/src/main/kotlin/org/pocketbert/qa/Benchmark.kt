@@ -19,11 +19,27 @@ data class BenchConfig(
     val runId: String? = null,
 ) {
     fun validate() {
-        require(iterations >= 1) { "iterations must be >= 1, got $iterations" }
-        require(warmup >= 0) { "warmup must be >= 0, got $warmup" }
-        require(threads >= 0) { "threads must be >= 0 (0 = the runtime's default), got $threads" }
+        fun inRange(name: String, v: Int?, range: IntRange, why: String = "") =
+            require(v == null || v in range) { "$name must be in ${range.first}..${range.last}$why, got $v" }
+        inRange("iterations", iterations, 1..MAX_ITERATIONS)
+        inRange("warmup", warmup, 0..MAX_WARMUP)
+        inRange("threads", threads, 0..MAX_THREADS, " (0 = the runtime's default)")
         require(shape == "dynamic" || shape == "fixed") { "shape must be dynamic or fixed, got '$shape'" }
-        require(limit == null || limit >= 1) { "limit must be >= 1, got $limit" }
+        inRange("seq_len", seqLen, 4..MAX_SEQ_LEN, " (and at most the bundle's seq_len)")
+        inRange("doc_stride", docStride, 0..MAX_SEQ_LEN)
+        inRange("limit", limit, 1..MAX_ITEMS)
+        require(runId == null || runId.length in 1..MAX_RUN_ID) { "run_id must be 1..$MAX_RUN_ID characters, got ${runId?.length}" }
+    }
+
+    companion object {
+        // Upper bounds of the intent's extras: far above any real run, low enough that a typo
+        // (or another app's intent) cannot ask for a run that never ends or a window that cannot be allocated.
+        const val MAX_ITERATIONS = 10_000
+        const val MAX_WARMUP = 10_000
+        const val MAX_THREADS = 256 // the largest Android SoCs have 12 cores
+        const val MAX_SEQ_LEN = 8192 // the app's bundles are 512 at most (the model's position table)
+        const val MAX_ITEMS = 1_000_000
+        const val MAX_RUN_ID = 200
     }
 }
 

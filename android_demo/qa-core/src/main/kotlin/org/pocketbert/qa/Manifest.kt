@@ -15,6 +15,7 @@ data class BundleManifest(
     val task: String,
     val modelType: String,
     val source: String,
+    val tokenizerKind: String, // always "wordpiece": parse refuses the others
     val modelFile: String,
     val seqLen: Int,
     val dynamicSeq: Boolean,
@@ -65,15 +66,26 @@ data class BundleManifest(
                 val target = m.str("target") // the runtime that runs it: the app picks its engine by it (Engines.pick)
                 val task = m.str("task")
                 if (task != "question-answering") throw BundleException("$where is a '$task' model; the app needs a question-answering one (pocketbert export --task question-answering)")
+                // issue 30: the app tokenizes with WordPiece (bert, distilbert, electra, mobilebert
+                // bundles); a bundle made for another tokenizer is refused here, before anything runs
+                val tokenizer = m["tokenizer_kind"] ?: "wordpiece" // older bundles are all WordPiece
+                if (tokenizer != "wordpiece") throw BundleException("$where needs a '$tokenizer' tokenizer; the app " +
+                    "tokenizes WordPiece only (bert, distilbert, electra, mobilebert bundles)")
+                val modelFile = m.str("model_file")
+                if ('/' in modelFile || '\\' in modelFile || modelFile.startsWith(".") || modelFile.isEmpty()) {
+                    throw BundleException("$where: model_file must be a file name in the bundle folder, got '$modelFile'")
+                }
+                val seqLen = m.int("seq_len")
+                if (seqLen !in 4..BenchConfig.MAX_SEQ_LEN) throw BundleException("$where: seq_len $seqLen is not in 4..${BenchConfig.MAX_SEQ_LEN}")
                 val sp = m.obj("special_tokens")
                 val files = m.obj("files").mapValues { (k, v) ->
                     val f = v.asObj()
-                    FileEntry((f["bytes"] as? Number)?.toLong() ?: throw IllegalArgumentException("'files.$k.bytes' missing"), f.str("sha256"))
+                    FileEntry((f["bytes"] as? Number)?.toLong() ?: throw IllegalArgumentException("'files.$k.bytes' missing or not a number"), f.str("sha256"))
                 }
                 return BundleManifest(
                     target = target, precision = m.str("precision"), task = task,
                     modelType = m["model_type"] as? String ?: "bert", source = m.str("source"),
-                    modelFile = m.str("model_file"), seqLen = m.int("seq_len"),
+                    tokenizerKind = "wordpiece", modelFile = modelFile, seqLen = seqLen,
                     dynamicSeq = m["dynamic_seq"] as? Boolean ?: false,
                     inputNames = m.list("inputs").map { it.asObj().str("name") },
                     inputDtypes = m.list("inputs").map { it.asObj()["dtype"] as? String ?: "int64" },

@@ -1,0 +1,3 @@
+package android.content.res;
+public class Resources { public android.util.DisplayMetrics getDisplayMetrics() {
+  android.util.DisplayMetrics m = new android.util.DisplayMetrics(); m.density = fakeandroid.Device.density; return m; } }

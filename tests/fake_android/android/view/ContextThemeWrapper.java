@@ -1,0 +1,2 @@
+package android.view;
+public class ContextThemeWrapper extends android.content.ContextWrapper { public ContextThemeWrapper() { super(null); } }

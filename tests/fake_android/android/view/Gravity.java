@@ -1,0 +1,2 @@
+package android.view;
+public class Gravity { public static final int TOP = 48; }
