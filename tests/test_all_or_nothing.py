@@ -390,7 +390,7 @@ def test_a_running_bench_holds_its_bundle_against_an_export_overwrite(tmp_path):
     subprocess.run(_pocketbert(*EXPORT, "--out", live), check=True, env=_env(tmp_path), capture_output=True)
     before = _tree(live)
     bench = subprocess.Popen(_pocketbert("bench", "--bundle", live, "--rounds", "12", "--out", tmp_path / "res",
-                                         "--run-id", "r12", "--quiet", "--no-report", "--limit", "4"),
+                                         "--run-id", "r12", "--quiet", "--no-report", "--limit", "4", "--seq-len", "64"),
                              env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         t0 = time.monotonic()
