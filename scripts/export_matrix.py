@@ -8,7 +8,7 @@ abs diff; int8: SNR), or the one-line refusal the family file gives before any w
   python scripts/export_matrix.py --jobs 2                      # every cell -> docs/export-matrix.md
   python scripts/export_matrix.py --families bert roberta --tasks fill-mask --out /tmp/m.md
   python scripts/export_matrix.py --json runs/matrix.json --reuse   # keep the cells an earlier run
-                                                                    # left in the JSON (errors re-run)
+                                                                    # left in the JSON (errors and parity failures re-run)
 
 It iterates over the registries (pocketbert.families, pocketbert.tasks, export.targets), so a new
 family, task or target appears in the matrix with no change here.
@@ -183,7 +183,7 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=max(1, min(4, (os.cpu_count() or 2))))
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "export-matrix.md")
     ap.add_argument("--json", type=Path, help="also write every cell's raw result here (after each cell)")
-    ap.add_argument("--reuse", action="store_true", help="keep the --json file's cells (not its errors)")
+    ap.add_argument("--reuse", action="store_true", help="keep the --json file's exported and refused cells")
     ap.add_argument("--render-only", action="store_true", help="write the matrix from the --json file's cells "
                     "(every registry cell shown; those without a result as 'not run')")
     args = ap.parse_args(argv)
@@ -195,7 +195,7 @@ def main(argv=None) -> int:
     todo = cells(args.families, args.tasks, args.targets)
     done = {}
     if args.reuse and args.json and args.json.exists():
-        done = {key(r): r for r in json.loads(args.json.read_text()) if r["status"] != "error"}
+        done = {key(r): r for r in json.loads(args.json.read_text()) if r["status"] in ("exported", "refused")}
     save = (lambda rs: args.json.write_text(json.dumps(rs, indent=1))) if args.json else None
     results = run_cells(todo, args.jobs, done=done, save=save)
     args.out.write_text(render(results, sum(r["seconds"] for r in results)))
