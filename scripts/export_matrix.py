@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -158,7 +159,8 @@ def render(results: list[dict], seconds: float, every_cell: list | None = None) 
     reasons: dict[str, list[str]] = {}
     for r in results:
         if r["status"] != "exported":
-            reasons.setdefault(f"{r['status']}: {r['reason']}", []).append(
+            why = re.sub(r"\x1b\[[0-9;]*m", "", r["reason"])  # torch's coloured messages
+            reasons.setdefault(f"{r['status']}: {why}", []).append(
                 f"{r['family']} {r['task']} {r['target']} {r['precision']}")
     if reasons:
         lines += ["## Why cells are not exported", ""]
