@@ -103,7 +103,7 @@ def prepare_run_dir(out: Path, ckdir: Path, resume: str | None, overwrite: bool,
     --overwrite'n) folder marked as ours, with no stale checkpoints or results in it."""
     if resume:
         return resume_path(out, ckdir, resume)
-    check_output_dir(out, overwrite)
+    check_output_dir(out, overwrite, replaces=False)  # a fresh run removes only its own stale files, never the folder
     if overwrite:  # a fresh run: no stale checkpoints or metrics from an earlier one
         shutil.rmtree(ckdir, ignore_errors=True)
         for name in stale:

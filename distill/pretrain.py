@@ -36,7 +36,7 @@ def distill(cfg: DistillConfig, resume: str | None = None, overwrite: bool = Fal
     ckdir = out / "checkpoints"
     created = not resume and not out.exists()  # a run that fails before its first checkpoint removes it
     if not resume and ctx.is_main:
-        check_output_dir(out, overwrite)
+        check_output_dir(out, overwrite, replaces=False)
     for path in cfg.data:
         check_text_file(Path(path))
     try:

@@ -49,7 +49,8 @@ def forward_task(model, model_type: str, batch, task: str, internals: bool = Fal
     """Logits of a task model: QA -> (start, end) each (bs, seq); else (bs, labels). With
     `internals`, also (hidden states, attentions) of every layer."""
     kw = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-    if family_of(model_type).uses_token_type_ids(model.config):
+    config = getattr(model, "module", model).config  # a DDP wrapper holds the model as .module
+    if family_of(model_type).uses_token_type_ids(config):
         kw["token_type_ids"] = batch["token_type_ids"]
     if internals:
         kw.update(output_hidden_states=True, output_attentions=True)
@@ -60,8 +61,6 @@ def forward_task(model, model_type: str, batch, task: str, internals: bool = Fal
     else:
         logits = (out.logits,)
     return (logits, (out.hidden_states, out.attentions)) if internals else logits
-
-
 
 
 def task_losses(task: str, s_out, t_out, batch, temperature: float) -> tuple[Any, Any]:

@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from pocketbert.common import UsageError
+from pocketbert.readers import read_text_bounded
 
 
 @dataclass
@@ -30,12 +31,7 @@ def read_tsv(path: str | Path, need_labels: bool = False) -> TsvRows:
     """Rows of a GLUE-style TSV with a header: `sentence1`+`sentence2` or `sentence`, optional
     `index`, and `score` or `label`. Every malformed file is a one-line UsageError."""
     path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"data file {path} not found")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"{path} is not UTF-8 text: expected a GLUE-style TSV") from None
+    text = read_text_bounded(path, what="data file")  # a regular file of bounded size, UTF-8
     lines = text.splitlines()
     if not lines or not lines[0].strip():
         raise UsageError(f"{path} is empty: expected a GLUE-style TSV with a header")

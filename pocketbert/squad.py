@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from pocketbert.common import UsageError
+from pocketbert.readers import read_text_bounded
 
 N_BEST = 20  # start/end candidates per window, as in the reference SQuAD post-processing
 MAX_ANSWER_TOKENS = 30  # SQuAD's standard answer-length cap
@@ -58,11 +59,10 @@ def read_squad(path: str | Path, answers: bool = True) -> list[Question]:
     """Every question of a SQuAD v1.1 JSON, validated (one-line UsageError on a bad file).
     `answers=False`: gold answers are not read at all (unlabelled transfer data)."""
     path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"SQuAD file {path} not found")
+    text = read_text_bounded(path, what="SQuAD file")  # a regular file of bounded size, UTF-8
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as e:
         raise UsageError(f"SQuAD file {path} is not valid JSON ({str(e).splitlines()[0][:120]})") from None
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise UsageError(f"SQuAD file {path}: expected {{\"data\": [articles...]}} (SQuAD v1.1 format)")

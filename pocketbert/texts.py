@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pocketbert import glue, squad
 from pocketbert.common import UsageError
+from pocketbert.readers import read_text_bounded
 
 _HEADING = re.compile(r"^=( =)* .* =( =)*$")  # WikiText's " = Title = " / " = = Section = = " lines
 
@@ -19,8 +20,6 @@ def read_passages(path: str | Path) -> list[str]:
     (.tsv: sentence1 and sentence2 of each row), or the non-empty lines of a text file (WikiText's
     headings skipped). A file with none is a one-line UsageError."""
     path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"text file {path} not found")
     if path.suffix == ".json":
         passages = list(dict.fromkeys(q.context for q in squad.read_squad(path, answers=False)))
     elif path.suffix == ".tsv":
@@ -28,10 +27,7 @@ def read_passages(path: str | Path) -> list[str]:
         passages = [s for pair in zip(rows.first, rows.second or [None] * len(rows.first))
                     for s in pair if s]
     else:
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError:
-            raise UsageError(f"{path} is not UTF-8 text") from None
+        lines = read_text_bounded(path, what="text file").splitlines()  # regular, bounded, UTF-8
         passages = [s.strip() for s in lines if s.strip() and not _HEADING.match(s.strip())]
     if not passages:
         raise UsageError(f"{path} has no text (expected one passage per line, a GLUE-style TSV or SQuAD JSON)")

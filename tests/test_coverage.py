@@ -41,9 +41,8 @@ def test_executorch_coverage_counts_delegated_and_portable_operators():
     warning = coverage_warning(off)
     assert "0%" in warning and "XNNPACK delegate" in warning and "\n" not in warning
     # the manifest's form reads back, range-checked
-    import dataclasses
 
-    assert Delegation.from_dict(dataclasses.asdict(on), "m") == on
+    assert Delegation.from_dict(on.to_dict(), "m") == on
 
 
 def _onnx_file(path: Path, skip_norm: bool) -> Path:
@@ -78,11 +77,11 @@ def test_onnx_coverage_counts_fused_nodes_and_mobile_providers(tmp_path):
     assert plain.delegated_ops == 0 and plain.other_by_kind == {"MatMul": 1, "Relu": 1}
     for d in (fused, plain):
         assert set(d.providers) == {"NNAPI", "CoreML", "XNNPACK"}
-        assert d.providers["XNNPACK"]["nodes_pct"] is None and "not analysed" in d.providers["XNNPACK"]["why"]
-    assert plain.providers["NNAPI"]["nodes_pct"] == 100 and plain.providers["NNAPI"]["partitions"] == 1
+        assert d.providers["XNNPACK"].nodes_pct is None and "not analysed" in d.providers["XNNPACK"].why
+    assert plain.providers["NNAPI"].nodes_pct == 100 and plain.providers["NNAPI"].partitions == 1
     # the file as written (Add + LayerNormalization, before ORT's fusion): NNAPI takes MatMul and Add only
-    assert fused.providers["NNAPI"]["nodes_pct"] == pytest.approx(200 / 3, abs=0.01)
-    assert "ai.onnx:LayerNormalization" in fused.providers["NNAPI"]["unsupported_ops"]
+    assert fused.providers["NNAPI"].nodes_pct == pytest.approx(200 / 3, abs=0.01)
+    assert "ai.onnx:LayerNormalization" in fused.providers["NNAPI"].unsupported_ops
     # no delegate, no partition cliff: ONNX files report their share without a warning
     assert coverage_warning(plain) == "" and delegated_label({"delegated_pct": 50.0}) == "50% fused"
 
@@ -116,7 +115,7 @@ def test_every_target_writes_consistent_coverage(tiny_bundles):
             assert d.delegated_pct >= MIN_DELEGATED_PCT, (name, d.delegated_pct)
         else:
             assert {"MultiHeadAttention", "SkipLayerNormalization"} <= set(d.delegated_by_kind), (name, d)
-            assert d.providers["NNAPI"]["nodes_pct"] is not None and d.partitions is None
+            assert d.providers["NNAPI"].nodes_pct is not None and d.partitions is None
     ints = {n: read_manifest(b)["delegation"] for n, b in tiny_bundles.items() if n.startswith("onnx-")}
     # ORT fuses the int8 graph's MatMulInteger + scales into its quantized-GEMM contrib kernels
     assert "MatMulIntegerToFloat" in ints["onnx-int8"]["delegated_by_kind"] or \

@@ -189,7 +189,7 @@ def test_bad_models(corpus, tmp_path):
         distill(_cfg(corpus, tmp_path / "b", student_layers="0,1,2"))
     (tmp_path / "gpt2").mkdir()
     (tmp_path / "gpt2" / "config.json").write_text('{"model_type": "gpt2"}')
-    with pytest.raises(UsageError, match="teacher .* is a 'gpt2' model: pocketbert supports .*bert, distilbert"):
+    with pytest.raises(UsageError, match="teacher .* is a 'gpt2' model: pocketbert supports .* bert, .*distilbert, .*roberta"):
         distill(_cfg(corpus, tmp_path / "c", teacher=str(tmp_path / "gpt2")))
     assert not any((tmp_path / x).exists() for x in "abc")
 

@@ -308,7 +308,15 @@ TSV_BAD = {
     "latin-1": "index\tsentence1\tsentence2\tscore\n0\tcaf\u00e9\tx\t1.0\n".encode("latin-1"),
 }
 
-BAD_FILES = {"squad": SQUAD_BAD, "stsb": TSV_BAD}  # every workload that reads a file
+TEXT_BAD = {  # the sentences/tokens workloads' plain text files (one passage per line)
+    "binary": bytes(range(256)) * 8,
+    "empty": b"",
+    "blank-lines": b"\n  \n\t\n",
+    "headings-only": b" = Heading = \n = = Sub = = \n",
+    "latin-1": "caf\u00e9 au lait\n".encode("latin-1"),
+}
+
+BAD_FILES = {"squad": SQUAD_BAD, "stsb": TSV_BAD, "sentences": TEXT_BAD, "tokens": TEXT_BAD}  # every workload that reads a file
 
 
 def test_every_file_workload_has_malformed_cases():
@@ -339,11 +347,11 @@ def _one_line_usage_error(fn, *args, **kw) -> str:
 @pytest.mark.parametrize("workload, case", DATA_CASES, ids=[f"{w}-{c}" for w, c in DATA_CASES])
 def test_malformed_data_file_is_one_line(workload, case, tmp_path, tokenizer):
     from bench.workloads import check_workload, load_workload
-    from pocketbert import glue, squad
+    from bench.workloads import WORKLOADS
 
     path = tmp_path / f"{case}.data"
     path.write_bytes(BAD_FILES[workload][case])
-    reader = squad.read_squad if workload == "squad" else glue.read_tsv
+    reader = WORKLOADS[workload].read
     assert str(path) in _one_line_usage_error(reader, path)
     _one_line_usage_error(check_workload, f"{workload}:{path}")
     _one_line_usage_error(load_workload, f"{workload}:{path}", tokenizer, 64, 4)
