@@ -19,7 +19,7 @@ TINY_TOKENIZER = TinyTokenizer(specials=("<s>", "<pad>", "</s>", "<unk>", "<mask
 LIMITS = {"executorch/int8": "PT2E int8 quantization breaks the integer position ids it computes from "
                              "input_ids (the runtime fails: tensor dtype mismatch, expected Int, got float)"}
 
-register(Family(
+ROBERTA = register(Family(
     name="roberta",
     aliases=("data2vec-text",),
     tokenizer_kind="bpe",
