@@ -103,13 +103,14 @@ def build_preset(name: str, task: str, seed: int = 0, **overrides: Any):
     config = preset_config(name, num_labels=PRESET_NUM_LABELS, **overrides)
     torch.manual_seed(seed)
     model = auto_class(task).from_config(config)
-    return _drop_pooler(model).eval()
+    return _drop_pooler(model, task).eval()
 
 
-def _drop_pooler(model):
-    """An encoder without BERT's pooler (a dense layer on [CLS] that a pooled sentence embedding does
-    not read): not exported, not run. Task heads never have one at the top level."""
-    if getattr(model, "pooler", None) is not None:
+def _drop_pooler(model, task: str):
+    """For a pooled task (sentence embeddings), the encoder without BERT's pooler (a dense layer on
+    [CLS] that the pooled embedding does not read): not exported, not run. Other tasks keep it: a
+    head may read it (DeBERTa-v2's classifier reads its top-level ContextPooler)."""
+    if get_task(task).pooled and getattr(model, "pooler", None) is not None:
         model.pooler = None
     return model
 
@@ -261,7 +262,7 @@ def _load_folder(folder: Path, task: str, tokenizer: str | None) -> LoadedModel:
         hf_logging.set_verbosity(verbosity)
     check_loading_info(info, path, task)
     tok = load_tokenizer(tokenizer or path)
-    return LoadedModel(_drop_pooler(model).eval(), tok, task, str(folder), model_type, pooling)
+    return LoadedModel(_drop_pooler(model, task).eval(), tok, task, str(folder), model_type, pooling)
 
 
 def check_loading_info(info: dict, path, task: str) -> None:
@@ -331,7 +332,7 @@ def _load_hub(spec: str, task: str, tokenizer: str | None) -> LoadedModel:
     except Exception as e:  # noqa: BLE001 - offline, unknown id, gated repo...
         raise UsageError(f"cannot get '{spec}' from the Hugging Face hub ({type(e).__name__}); "
                          f"offline? pass a local folder or a preset: {', '.join(PRESETS)}") from None
-    return LoadedModel(_drop_pooler(model).eval(), tok, task, f"hub:{spec}", config.model_type, _pooling(task))
+    return LoadedModel(_drop_pooler(model, task).eval(), tok, task, f"hub:{spec}", config.model_type, _pooling(task))
 
 
 def _in_hub_cache(spec: str) -> bool:

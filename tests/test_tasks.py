@@ -46,3 +46,16 @@ def test_every_command_offers_the_registry_tasks():
             parser.parse_args([*command, "--task", "nope"])
     assert set(DISTILL_TASKS) == {m for t in all_tasks().values() for m in t.distill_modes}
     assert set(task_names()) >= {"question-answering", "sequence-classification", "fill-mask"}
+
+
+@pytest.mark.parametrize("family", ["deberta-v2", "bert"])
+def test_a_head_that_reads_the_pooler_keeps_it_and_only_embeddings_drop_it(family):
+    """DeBERTa-v2's classifier reads its top-level ContextPooler: dropping every top-level pooler
+    (right for sentence embeddings only) broke its forward and every export of it."""
+    ids = torch.tensor([[1, 5, 6, 7, 2]])
+    mask = torch.ones_like(ids)
+    cls = load_model(f"{family}-tiny", "sequence-classification").model
+    with torch.no_grad():
+        assert cls(input_ids=ids, attention_mask=mask).logits.shape == (1, 2)
+    emb = load_model(f"{family}-tiny", "feature-extraction").model
+    assert getattr(emb, "pooler", None) is None
