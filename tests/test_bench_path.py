@@ -69,6 +69,7 @@ def test_a_bench_run_reads_each_input_once_and_derives_each_figure_once(tmp_path
     import bench.records
     import bench.trust
     import bench.workloads
+    import pocketbert.readers
     from bench.harness import BenchConfig, run_bench
 
     squad = tmp_path / "squad.json"
@@ -84,15 +85,24 @@ def test_a_bench_run_reads_each_input_once_and_derives_each_figure_once(tmp_path
             return fn(*a, **kw)
         return wrapper
 
-    read_text = Path.read_text
+    read_text, read_bounded = Path.read_text, pocketbert.readers.read_bytes_bounded
 
-    def counted_read_text(self, *a, **kw):
-        key = "manifest reads" if self.name == "manifest.json" else "workload file reads" if self == squad else None
+    def counted(path):
+        path = Path(path)
+        key = "manifest reads" if path.name == "manifest.json" else "workload file reads" if path == squad else None
         if key:
             counts[key] = counts.get(key, 0) + 1
+
+    def counted_read_text(self, *a, **kw):
+        counted(self)
         return read_text(self, *a, **kw)
 
+    def counted_read_bounded(path, *a, **kw):  # every checked read (pocketbert.readers) goes through it
+        counted(path)
+        return read_bounded(path, *a, **kw)
+
     monkeypatch.setattr(Path, "read_text", counted_read_text)
+    monkeypatch.setattr(pocketbert.readers, "read_bytes_bounded", counted_read_bounded)
     monkeypatch.setattr(bench.workloads, "parse_spec", count("workload parses", bench.workloads.parse_spec))
     monkeypatch.setattr(bench.records, "summarize", count("summaries", bench.records.summarize))
     judge = count("trust verdicts", bench.trust.judge)

@@ -98,14 +98,15 @@ class SshDevice:
         if not need:
             return False, f"{runtime} does not say which Python modules it needs: it cannot run on an SSH device"
         mods = self._probe_board()["python"]["modules"]
-        lacking = [m for m in WORKER_REQUIRES if not mods.get(m)]
-        if lacking:
-            return False, (f"{', '.join(lacking)} not installed on {self.name}: the worker reads its spec with it; "
-                           f"install it there: {self.target.python} -m pip install {' '.join(lacking)}")
+        py = self.target.python
+        lacking = [m for m in WORKER_REQUIRES if not mods.get(m)]  # the worker's own: one line says all of it
+        worker = f"{py} -m pip install {' '.join(lacking)} (the worker reads its spec with it)" if lacking else ""
         missing = [m for m in need if not mods.get(m)]
         if missing:
-            return False, (f"{', '.join(missing)} not installed on {self.name} ({self.target.python}): "
-                           + install_hint(runtime, self.target.python))
+            return False, (f"{', '.join(missing + lacking)} not installed on {self.name} ({py}): "
+                           + install_hint(runtime, py) + (f"; and {worker}" if worker else ""))
+        if lacking:
+            return False, f"{', '.join(lacking)} not installed on {self.name}: install it there: {worker}"
         return True, ""
 
     def info(self) -> dict[str, Any]:
