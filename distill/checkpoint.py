@@ -11,7 +11,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from pocketbert.common import UsageError, check_output_dir, mark_output, write_json
+from pocketbert.common import UsageError, write_json
+
+from pocketbert.outputs import check_output_dir, mark_output
 
 
 def latest_checkpoint(ckdir: Path) -> Path | None:

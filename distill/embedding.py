@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from distill.student import Teacher, build_student, parse_layers
-from pocketbert.common import UsageError, atomic_output_dir, write_json
+from pocketbert.common import UsageError, write_json
+from pocketbert.outputs import atomic_output_dir
 from pocketbert.texts import read_passages
 
 

@@ -17,7 +17,8 @@ from typing import Any, Sequence
 
 from distill.checkpoint import prepare_run_dir, resume_path
 from distill.config import DistillConfig, save_run_config
-from pocketbert.common import UsageError, check_output_dir, git_revision, write_json
+from pocketbert.common import UsageError, git_revision, write_json
+from pocketbert.outputs import check_output_dir
 
 __all__ = ["DistillConfig", "build_models", "distill", "load_corpus", "save_run_config", "save_student"]
 
@@ -127,7 +128,7 @@ def load_corpus(cfg: DistillConfig, tokenizer, ctx):
 def save_student(student, teacher, folder: Path, info: dict[str, Any]) -> None:
     """The student as a standard Hugging Face folder (config, safetensors, tokenizer) that
     `pocketbert export` takes as it is, written atomically."""
-    from pocketbert.common import atomic_output_dir
+    from pocketbert.outputs import atomic_output_dir
 
     with atomic_output_dir(folder, overwrite=True) as tmp:
         student.save_pretrained(tmp)

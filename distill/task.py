@@ -24,7 +24,8 @@ from distill.checkpoint import prepare_run_dir, resume_path
 from distill.config import Checker, save_run_config
 from distill.task_model import _as_feature, collate_task, evaluate_task, forward_task, task_losses
 from distill.task_train import cached_teacher_scores, fingerprint, teacher_logits, train_task
-from pocketbert.common import UsageError, atomic_output_dir, git_revision, write_json
+from pocketbert.common import UsageError, git_revision, write_json
+from pocketbert.outputs import atomic_output_dir
 from pocketbert.families import family_of
 from pocketbert.tasks import all_tasks
 

@@ -21,18 +21,9 @@ from export.parity import TOLERANCES, check_parity, tolerance_for
 from export.targets import ExportTarget, all_targets, get_target
 from export.task_eval import load_task_data, max_metric_drop, min_agreement
 from pocketbert.backends import LoadRequest, check_precision, get_runtime
-from pocketbert.common import (
-    CheckFailed,
-    UsageError,
-    atomic_output_dir,
-    console_stderr,
-    check_output_dir,
-    git_revision,
-    library_versions,
-    lookup,
-    signals_deferred,
-    write_json,
-)
+from pocketbert.common import (CheckFailed, UsageError, console_stderr, git_revision, library_versions, lookup,
+                               signals_deferred, write_json)
+from pocketbert.outputs import atomic_output_dir, check_output_dir
 from pocketbert.contracts import Manifest
 from pocketbert.inputs import pad_inputs
 from pocketbert.families import family_of

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable, Iterable
 
-from pocketbert.common import is_cwd_or_parent, writable_dir
+from pocketbert.outputs import is_cwd_or_parent, writable_dir
 from pocketbert.models import PRESETS
 
 # kind -> what the walker test feeds it (see tests/test_hardening.py)

@@ -126,7 +126,7 @@ def score_copied(s: Student, shared: Path, out: Path) -> dict:
     from distill.task import (TaskConfig, build_task_student, evaluate_task, load_task_data,
                               load_task_teacher)
     from distill.task_train import cached_teacher_scores
-    from pocketbert.common import atomic_output_dir
+    from pocketbert.outputs import atomic_output_dir
 
     folder = out / "students" / s.name
     cfg = TaskConfig(task="question-answering", teacher=str(shared / TEACHER), train_file=str(shared / GOLD),

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pocketbert.cli import main
-from pocketbert.common import MARKER, atomic_output_dir
+from pocketbert.outputs import MARKER, atomic_output_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 

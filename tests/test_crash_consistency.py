@@ -125,7 +125,7 @@ def strays(parent: Path, target: Path) -> list[str]:
 
 def _export_like(root: Path, version: str, old: bool, build: bool = True):
     """What `export --out O --overwrite` does once the bundles are built: the one swap."""
-    from pocketbert.common import atomic_output_dir
+    from pocketbert.outputs import atomic_output_dir
 
     out = root / "O"
     if old and not build:

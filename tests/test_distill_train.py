@@ -218,7 +218,7 @@ def test_mlmless_teacher_hidden_only_and_fitted_head(corpus, tmp_path):
 
 
 def test_overwrite_starts_clean(corpus, tmp_path):
-    from pocketbert.common import mark_output
+    from pocketbert.outputs import mark_output
 
     out = tmp_path / "run"
     out.mkdir()

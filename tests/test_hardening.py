@@ -587,7 +587,7 @@ def test_repro1_overwrite_replaces_only_a_folder_pocketbert_wrote(tmp_path, caps
 
 
 def test_atomic_swap_keeps_the_old_folder_until_the_new_one_is_complete(tmp_path):
-    from pocketbert.common import MARKER, atomic_output_dir
+    from pocketbert.outputs import MARKER, atomic_output_dir
 
     out = tmp_path / "out"
     with atomic_output_dir(out) as tmp:
@@ -718,9 +718,10 @@ def test_repro6_sigterm_during_export_exits_143_one_line_nothing_partial(tmp_pat
 
 
 def test_repro6_leftovers_of_a_killed_run_are_cleaned_and_named(tmp_path):
-    from pocketbert.common import atomic_output_dir, clean_leftovers
+    from pocketbert.common import clean_leftovers
+    from pocketbert.outputs import atomic_output_dir
 
-    code = ("import os, signal; from pocketbert.common import atomic_output_dir\n"
+    code = ("import os, signal; from pocketbert.outputs import atomic_output_dir\n"
             "with atomic_output_dir(__import__('pathlib').Path('o')) as tmp:\n"
             "    (tmp / 'model.onnx').write_text('complete-looking')\n"
             "    os.kill(os.getpid(), signal.SIGKILL)\n")
@@ -868,7 +869,7 @@ def test_a_second_signal_in_a_deferred_step_removes_the_half_written_output_and_
     # Issue 20: a second Ctrl-C during ExecuTorch lowering stops at once; it used to leave .tmp-* beside
     # --out and print no final line.
     code = ("import os, signal, sys\n"
-            "from pocketbert.common import atomic_output_dir, install_signal_handlers, signals_deferred\n"
+            "from pocketbert.outputs import atomic_output_dir; from pocketbert.common import install_signal_handlers, signals_deferred\n"
             "install_signal_handlers()\n"
             "with atomic_output_dir(sys.argv[1]) as tmp:\n"
             "    (tmp / 'model.pte').write_text('half')\n"
