@@ -107,7 +107,7 @@ def choice(names: Iterable[str] | Callable[[], Iterable[str]], what: str) -> Cal
         if value not in valid:
             _fail(f"unknown {what} '{value}': choose one of {', '.join(valid)}")
         return value
-    return _validator("choice", what, parse)
+    return _validator("choice", what, parse, names=names)
 
 
 def _safe_name(value: str) -> str:
