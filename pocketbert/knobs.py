@@ -147,11 +147,12 @@ def check_knobs(cfg: Any) -> None:
         if value is None and field_default(f) is None:
             continue
         for item in value if isinstance(value, (list, tuple)) else [value]:
-            _check_value(f, rule, kind, item)
+            check_value(flag_of(f), rule, item)
 
 
-def _check_value(f: dataclasses.Field, rule, kind: str, value: Any) -> None:
-    flag = flag_of(f)
+def check_value(flag: str, rule: Callable[[str], Any], value: Any) -> None:
+    """`value` (already parsed) by its flag's rule: a one-line UsageError naming the flag."""
+    kind = getattr(rule, "kind", None)
     numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind == "int" and not (numeric and isinstance(value, int)):
         raise UsageError(f"{flag} must be an integer, got {value!r}")
