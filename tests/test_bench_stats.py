@@ -8,7 +8,7 @@ import pytest
 from bench.flops import forward_flops
 from bench.records import derive, load_records, record_name
 from bench.stats import percentile, summarize, trimmed_mean
-from pocketbert.common import UsageError, write_json
+from pocketbert.common import UsageError
 from pocketbert.contracts import Record
 
 
