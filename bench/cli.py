@@ -31,7 +31,6 @@ from bench.harness import run_bench
 from bench.paper import run_paper
 from bench.records import load_records
 from bench.report import render_report
-from bench.trust import is_noisy
 from bench.workloads import check_workload
 from export.config import ExportConfig
 from pocketbert import argtypes as t
@@ -166,19 +165,19 @@ def every_run_failed(out: Path) -> bool:
     a run that measured nothing does not exit 0."""
     if not any(Path(out).rglob("*.json")):
         return False
-    records = [r for r in load_records([out]) if "status" in r]
-    if not records or any(r["status"] != "failed" for r in records):
+    records = load_records([out])
+    if not records or any(r.status != "failed" for r in records):
         return False
     print(f"pocketbert bench: every run failed ({len(records)} record(s) in {out}); the first: "
-          f"{' '.join(str(records[0].get('reason', '')).split())[:200]}", file=sys.stderr)
+          f"{' '.join(records[0].reason.split())[:200]}", file=sys.stderr)
     return True
 
 
 def strict_check(out: Path, retries: int) -> int:
     """--strict: exit 1 (one line) when a record is still noisy after its retries."""
-    noisy = [r for r in load_records([out]) if is_noisy(r)] if any(Path(out).rglob("*.json")) else []
+    noisy = [r for r in load_records([out]) if r.trust.noisy] if any(Path(out).rglob("*.json")) else []
     if noisy:
-        names = ", ".join(f"{r['runtime']}-{r['precision']} {r['shape']}" for r in noisy)
+        names = ", ".join(f"{r.runtime}-{r.precision} {r.shape}" for r in noisy)
         print(f"pocketbert bench: --strict: {len(noisy)} noisy record(s) after {retries} retries "
               f"({names}); the machine was shared, see the records' trust.reasons", file=sys.stderr)
         return 1
