@@ -35,7 +35,7 @@ def bundles(bert_tiny_qa_bundles, tmp_path_factory) -> dict[str, Path]:
 
 
 def _model(bundle: Path) -> Path:
-    return bundle / read_manifest(bundle)["model_file"]
+    return bundle / read_manifest(bundle).model_file
 
 
 def _op_types(path: Path) -> set[str]:
@@ -45,7 +45,7 @@ def _op_types(path: Path) -> set[str]:
 def test_onnx_export_is_fused_by_default(bundles):
     for name in ("onnx-fp32", "onnx-int8"):
         assert FUSED_OPS <= _op_types(_model(bundles[name])), name
-        assert read_manifest(bundles[name])["notes"]["fusions"]["skip_layer_normalization"] >= 2
+        assert read_manifest(bundles[name]).notes["fusions"]["skip_layer_normalization"] >= 2
     assert not FUSED_OPS & _op_types(_model(bundles["plain-onnx-fp32"]))
 
 
@@ -70,8 +70,8 @@ def test_int8_quantizes_every_large_weight(bundles, name):
 
 def test_8da4w_is_a_close_4bit_export(bundles):
     manifest = read_manifest(bundles["executorch-8da4w"])
-    assert manifest["parity"]["status"] == "passed"
-    assert 12 < manifest["parity"]["min_snr_db"] < 35  # really 4-bit, still the same model
+    assert manifest.parity["status"] == "passed"
+    assert 12 < manifest.parity["min_snr_db"] < 35  # really 4-bit, still the same model
     fp32 = _model(bundles["onnx-fp32"]).stat().st_size  # same weights in fp32
     assert _model(bundles["executorch-8da4w"]).stat().st_size < 0.25 * fp32
 
