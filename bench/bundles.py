@@ -14,8 +14,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from bench.machine import PROBE_N, probe_program_path
@@ -154,30 +156,39 @@ def export_missing(cache: Path, wanted: list[dict], jobs: int, log_path: Path | 
     probes = f" and {len(missing) - bundles} GEMM probe program(s)" if bundles < len(missing) else ""
     log(f"exporting {bundles} bundle(s){probes}, {jobs} at a time (cached under {cache} for later runs)")
     out = open(log_path, "a") if log_path else subprocess.DEVNULL  # noqa: SIM115 - closed below
-    running: list[tuple[subprocess.Popen, int]] = []
-    queue = export_jobs(missing)
+    started: list[subprocess.Popen] = []
+    stopping = threading.Lock()  # held while a job starts its process, and by the stop below
+    stopped = False
+
+    def export_one(w: dict) -> int:
+        """One export job in its own `python -m bench.bundles` process; the bundles it made."""
+        with stopping:
+            if stopped:
+                return 0
+            p = subprocess.Popen([sys.executable, "-m", "bench.bundles", json.dumps({**w, "cache": str(cache)})],
+                                 stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+            started.append(p)
+        p.wait()
+        return len(w.get("probe", [None]))
+
     bar = tqdm(total=len(missing), desc="export", unit="bundle", leave=False, disable=not progress,
                mininterval=1.0)
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="export")  # a thread waits on each process
     try:
-        while queue or running:
-            while queue and len(running) < jobs:
-                w = queue.pop(0)
-                args = json.dumps({**w, "cache": str(cache)})
-                running.append((subprocess.Popen([sys.executable, "-m", "bench.bundles", args],
-                                                 stdout=out, stderr=out, stdin=subprocess.DEVNULL),
-                                len(w.get("probe", [None]))))  # bundles this job makes
-            if meanwhile:  # once, with the first exports running
-                meanwhile()
-                meanwhile = None
-            time.sleep(0.2)
-            bar.update(sum(n for p, n in running if p.poll() is not None))
-            running = [(p, n) for p, n in running if p.poll() is None]
+        pending = {pool.submit(export_one, w) for w in export_jobs(missing)}  # started in this order
+        if meanwhile:  # once, with the first exports running
+            meanwhile()
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            bar.update(sum(f.result() for f in done))
     finally:
         bar.close()
-        for p, _ in running:  # interrupted: nothing keeps exporting behind the user's back (an export
-            p.kill()          # holds signals until its lowering step ends; its staging folder names its pid)
-        for p, _ in running:
-            p.wait()
+        with stopping:  # interrupted: nothing keeps exporting behind the user's back (an export holds
+            stopped = True  # signals until its lowering step ends; its staging folder names its pid)
+            for p in started:
+                if p.poll() is None:
+                    p.kill()
+        pool.shutdown(wait=True, cancel_futures=True)
         if log_path:
             out.close()
 

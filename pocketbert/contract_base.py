@@ -112,9 +112,10 @@ class Contract(Strict):
         path = Path(path)  # a regular file of bounded size, checked before it is opened (never a pipe)
         return cls.from_json(read_text_bounded(path, cls.LIMIT_BYTES, cls.WHAT), str(path))
 
-    def replace(self, **changes):
-        """A copy with `changes`, checked as a read is (a record or spec built step by step)."""
+    def replace(self, complete: bool = False, **changes):
+        """A copy with `changes`, checked as a read is (a record or spec built step by step); `complete`:
+        its last step, so its rules on the whole hold too (an ok record has its samples)."""
         try:
-            return type(self).model_validate({**dict(self), **changes})
+            return type(self).model_validate({**dict(self), **changes}, context=COMPLETE if complete else None)
         except ValidationError as e:
             raise one_line(e, self.WHAT, self.WHAT) from None
