@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from export.bundle import find_bundles, read_manifest
@@ -28,6 +29,7 @@ from pocketbert import replace
 from pocketbert.backends import all_runtimes
 from pocketbert.claims import claim
 from pocketbert.common import UsageError, sha256_file, write_text_atomic
+from pocketbert.knobs import add_knob, knob
 
 DEFAULT_APP = Path(__file__).resolve().parent  # android_demo/, the Gradle project
 PACKAGE = "org.pocketbert.demo"
@@ -38,18 +40,27 @@ MODELS_FORMAT = "pocketbert-android-models/1"
 APP_FILES = ("manifest.json", "vocab.txt")  # plus the manifest's model_file: all the app reads
 
 
+@dataclass
+class AppSettings:
+    """`pocketbert android`'s settings: each flag is generated from its field (pocketbert.knobs)."""
+    app: Path = knob(DEFAULT_APP, rule=t.existing_dir)  # the Android project this package holds
+    name: str | None = knob(None, rule=t.safe_name, none="MODEL-PRECISION")  # the name the app shows a bundle by
+    serial: str | None = knob(None, rule=t.text, none="the only device")  # which device `adb devices` lists
+    launch: bool = True  # open the app once it is installed
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="android_command", metavar="ACTION", required=True)
     b = sub.add_parser("bundle", help="copy ExecuTorch / ONNX QA bundles into the app's assets")
     b.add_argument("bundles", nargs="+", type=t.existing_path, metavar="BUNDLE",
                    help="bundle folders from `pocketbert export --target executorch|onnx` (or an export "
                         "--out folder holding several)")
-    b.add_argument("--app", type=t.existing_dir, default=DEFAULT_APP, help="the Android project (default: android_demo)")
-    b.add_argument("--name", type=t.safe_name, help="name shown in the app (one bundle only; default MODEL-PRECISION)")
+    add_knob(b, AppSettings, "app", "the Android project")
+    add_knob(b, AppSettings, "name", "name shown in the app (one bundle only)")
     i = sub.add_parser("install", help="build the app with Gradle and install it with adb")
-    i.add_argument("--app", type=t.existing_dir, default=DEFAULT_APP, help="the Android project (default: android_demo)")
-    i.add_argument("--serial", type=t.text, help="device serial from `adb devices` (default: the only device)")
-    i.add_argument("--no-launch", action="store_true", help="install only, do not open the app")
+    add_knob(i, AppSettings, "app", "the Android project")
+    add_knob(i, AppSettings, "serial", "device serial from `adb devices`")
+    add_knob(i, AppSettings, "launch", "install only, do not open the app")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"app {args.app} now offers: {', '.join(names)}")
         print(f"next: pocketbert android install   (or open {args.app} in Android Studio)")
         return 0
-    return install(args.app, args.serial, launch=not args.no_launch)
+    return install(args.app, args.serial, launch=args.launch)
 
 
 # ------------------------------------------------------------------ bundle

@@ -34,17 +34,17 @@ from typing import Iterator
 
 from bench.bundles import export_missing, open_bundle, read_cached
 from bench.config import BenchConfig
-from bench.console import error_line, one_line, quiet_output
+from bench.console import error_line, quiet_output
 from bench.devices.local import LocalDevice
 from bench.planning import BenchPlan, Group, export_folder, exports_needed, make_plan
 from bench.prepare import Prepared, Ready, model_facts, prepare, tokenizer_for
 from bench.record_build import Round, build_record, device_record
-from bench.records import record_name
+from bench.records import record_line, record_name
 from bench.report import render_report
 from bench.trust import judge
 from bench.workloads import save_items, tokenize_workload
 from pocketbert.claims import claim_run_folder, in_use
-from pocketbert.common import UsageError, append_log, sha256_path, write_json
+from pocketbert.common import UsageError, append_log, sha256_path, write_text_atomic
 from pocketbert.contracts import Record, WorkerResult
 from pocketbert.machine import physical_cores
 
@@ -104,17 +104,16 @@ class RecordWriter:
         self.bundles: dict[str, str] = {}  # file name -> the bundle of the record written under it this run
 
     def write(self, record: Record) -> None:
-        rec = record.to_dict()
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        write_json(self.out_dir / self._name(rec), rec)
+        write_text_atomic(self.out_dir / self._name(record), record.to_json())
         self.written += 1
         self.outcome.append((record.status, record.reason))
-        self.log("  " + one_line(rec))
+        self.log("  " + record_line(record))
 
-    def _name(self, rec: dict) -> str:
+    def _name(self, record: Record) -> str:
         """record_name, made unique within the run: two bundles of one model, runtime and precision (a
         plain and a guided int8) each keep their record, named after the second one's folder."""
-        name, bundle = record_name(rec), str(rec.get("bundle") or "")
+        name, bundle = record_name(record), str(record.bundle or "")
         if self.bundles.setdefault(name, bundle) == bundle:
             return name
         folder = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(bundle).parent.name or "bundle")
@@ -248,7 +247,7 @@ def measure(prepared: Prepared, plan: BenchPlan) -> WorkerResult:
     (WorkerSpec.remeasure: no re-import, no reload); a fresh worker makes up any it could not (the
     last is kept)."""
     cfg, spec, rec = plan.cfg, prepared.spec, prepared.record
-    cores = rec.machine.get("logical_cores") or rec.machine.get("physical_cores")
+    cores = rec.machine.cores
     attempt, allowed = 0, cfg.retries
     while True:
         result = WorkerResult.of(plan.device.run_worker(spec, timeout_s=cfg.timeout_s), f"{spec.label}: worker result")

@@ -131,7 +131,7 @@ def _with_bundle(record: Record, spec: WorkerSpec, run: Run, plan: BenchPlan,
     record = record.replace(seq_len=seq_len, bundle=str(folder), model_file_bytes=model_file["bytes"],
                             model_file_sha256=model_file["sha256"],
                             **delegation_fields(manifest))  # the manifest's coverage: the "delegated" column
-    other_cpu = chosen_elsewhere(manifest.get("notes") or {}, record.machine)
+    other_cpu = chosen_elsewhere(manifest.get("notes") or {}, record.machine.to_dict())
     if other_cpu:  # its int8 mode was timed on another CPU: the report says so
         record = record.replace(notes={**(record.notes or {}), "int8_chosen_elsewhere": other_cpu})
     if peer:

@@ -7,17 +7,18 @@ bundle passed parity: a failed or interrupted export leaves nothing that looks v
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from export.bundle import MANIFEST, describe_files
+from export.config import ExportConfig
 from export.coverage import coverage_warning, delegated_label
 from export.int8_choice import INT8_MODES, auto_modes, choose_int8_mode, resolve, unmeasured_choice
 from export.int8_guided import check_choosing_spec
-from export.parity import TOLERANCES, check_parity, tolerance_for
+from export.parity import check_parity, tolerance_for
 from export.targets import ExportTarget, all_targets, get_target
 from export.task_eval import load_task_data, max_metric_drop, min_agreement
 from pocketbert.backends import LoadRequest, check_precision, get_runtime
@@ -30,42 +31,6 @@ from pocketbert.families import family_of
 from pocketbert.models import count_parameters, load_model, peek_model_type
 from pocketbert.tasks import get_task
 from pocketbert.textgen import synthetic_examples
-
-
-@dataclass
-class ExportConfig:
-    model: str  # preset name, local Hugging Face folder, or hub id
-    out: Path  # output folder: one bundle per (target, precision) inside it
-    task: str = "question-answering"  # which head: the paper's on-device study is QA
-    targets: list[str] = field(default_factory=lambda: ["executorch"])  # runtimes to export for
-    precisions: list[str] = field(default_factory=lambda: ["fp32"])  # weights/compute precision
-    seq_len: int = 384  # max tokens per input: SQuAD's standard window
-    coreml_seq_lens: list[int] | None = None  # CoreML enumerated lengths (default 128/256/384)
-    tokenizer: str | None = None  # vocab.txt or folder for presets (default: generated vocab)
-    calibration_samples: int = 32  # real-looking inputs the int8 quantizer observes
-    parity_samples: int = 8  # inputs of spread-out lengths checked against PyTorch
-    onnx_fuse: bool = True  # ONNX: fuse attention/SkipLayerNorm/BiasGelu (equal outputs, faster)
-    onnx_optimize: bool = False  # ONNX: also run ORT's transformer optimizer (adds EmbedLayerNorm)
-    eval_data: str | None = None  # squad:PATH / glue:PATH: gate trained exports by F1 / accuracy vs fp32
-    eval_questions: int = 1000  # questions (rows) the gate scores (>= 1000 to resolve ~1 F1 point)
-    max_f1_drop: float = 3.0  # F1 points an export may lose vs fp32 (int8 here: ~2.5)
-    max_accuracy_drop: float = 1.0  # glue: accuracy points an export may lose vs fp32 (~10 rows in 1000)
-    min_identical_answers: float = 0.0  # share of answers equal to fp32's an export must keep (0: no bound)
-    max_spearman_drop: float = 0.5  # stsb: Spearman points an embedding export may lose vs fp32 (issue 30's bound)
-    # stsb: mean cosine of the export's embeddings to fp32's: the int8 parity bound, held on average over real text
-    min_mean_cosine: float = TOLERANCES["int8"].min_cosine
-    # text: share of words labelled as fp32 labels them (token-classification); one flipped label in ~30 words
-    min_label_agreement: float = 0.97
-    int8_guided: str | None = None  # squad:/glue:PATH to choose on: keep int8's most harmful layers fp32
-    int8_guided_questions: int = 300  # choosing questions (rows): ~2 points of identical answers, ~1 min a step
-    # what guided int8 aims at on its choosing data, whatever the (looser) export gate: answers kept,
-    # not just F1 within the gate's bound (aiming at the 3-F1 gate stopped at ~82% identical answers on
-    # the trained MiniLM teacher; ExecuTorch's int8 keeps ~95% with the same F1)
-    int8_guided_min_identical: float = 0.95
-    int8_guided_max_drop: float = 0.5  # F1 (accuracy) points on the choosing data
-    int8_mode: str = "auto"  # ONNX/ExecuTorch int8: dynamic, static, auto (measure them here); ONNX: blockwise, int-attention, per-tensor
-    seed: int = 0  # presets' random init and the synthetic inputs
-    overwrite: bool = False  # replace a non-empty --out
 
 
 def plan(cfg: ExportConfig) -> list[tuple[str, str]]:
@@ -99,13 +64,12 @@ def run_export(cfg: ExportConfig, log=None) -> list[Path]:
     from tqdm import tqdm
 
     log = log or tqdm.write  # keeps log lines and the progress bar apart
+    cfg.validate()  # every knob's choices and range, by its flag's rule
     pairs = plan(cfg)
     check_output_dir(Path(cfg.out), cfg.overwrite)
     check_int8_mode(cfg, pairs)
     if cfg.int8_guided:
         check_choosing_spec(cfg.int8_guided, cfg.eval_data, cfg.task, pairs)
-    if cfg.seq_len < 8:
-        raise UsageError(f"--seq-len {cfg.seq_len} is too short: use at least 8")
     check_family(peek_model_type(cfg.model), pairs, cfg.model)
     log(f"loading {cfg.model} ({cfg.task})")
     loaded = load_model(cfg.model, cfg.task, tokenizer=cfg.tokenizer, seed=cfg.seed)

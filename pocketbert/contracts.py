@@ -16,11 +16,12 @@ import hashlib
 import json
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationInfo, model_validator
 
 from pocketbert.common import UsageError
 from pocketbert.contract_base import Contract, Count, Dim, FileName, Free, Ms, Name, Ops, Pct, Sha256, Strict
 from pocketbert.families import TOKENIZER_KINDS
+from pocketbert.record_parts import Loop, Machine, Parameters, Quality, Stats, Tokens, Trust
 
 MAX_SEQ_LEN = 4096  # the longest sequence `pocketbert export` makes (its --seq-len bound)
 DTYPES = ("int64", "int32", "float32", "float16", "bool")
@@ -307,9 +308,6 @@ class WorkerResult(Contract):
 
 # ----------------------------------------------------------------------------------------- record
 
-REASONS = TypeAdapter(list[str])  # a record's trust.reasons
-
-
 class Record(Contract):
     """One benchmark run (model x runtime x precision x workload x shape x device). Raw samples are
     kept (latency_ms, tokenize_ms, postprocess_ms per item); `bench.records.derive` fills `stats` and
@@ -336,8 +334,8 @@ class Record(Contract):
     threads_effective: Annotated[int, Field(ge=1, le=1 << 16)] | None = None
     warmup: Annotated[int, Field(ge=0, le=1 << 20)] = 0
     batch_size: Annotated[int, Field(ge=1, le=1 << 16)] = 1
-    parameters: dict[str, Annotated[int, Field(ge=0, le=1 << 44)]] = Field(default_factory=dict)
-    machine: Free = Field(default_factory=dict)  # device identity (see bench.machine)
+    parameters: Parameters = Field(default_factory=Parameters)
+    machine: Machine = Field(default_factory=Machine)  # device identity (see bench.machine)
     versions: dict[str, str] = Field(default_factory=dict)
     git_revision: str = "unknown"
     created_utc: str = ""
@@ -349,10 +347,7 @@ class Record(Contract):
     gemm_peak_gflops: Ms | None = None  # the better of the worker's GEMM probes around its timed loop
     gemm_peak_kind: str = ""  # fp32 | int8: whose GEMM peak gemm_peak_gflops and fraction_of_peak refer to
     rounds: Annotated[int, Field(ge=1, le=1 << 16)] = 1  # visits (--rounds, rotated); latency_ms: per-item median
-    # trust evidence (bench.trust): noisy, reasons, load_before/after (1-min load average),
-    # other_cpu_cores and steal_pct during the loop, gemm_before/after_gflops, probe_drift, cv
-    # (robust spread of latency per FLOP), fraction_of_peak, attempt; per-round dicts under "rounds"
-    trust: Free = Field(default_factory=dict)
+    trust: Trust = Field(default_factory=Trust)  # evidence and verdict (bench.trust; each round's under "rounds")
     # raw samples, one per item
     item_ids: list[str] = Field(default_factory=list)
     latency_ms: list[Ms] = Field(default_factory=list)  # model time (a question sums its windows)
@@ -365,34 +360,36 @@ class Record(Contract):
     first_inference_ms: Ms | None = None
     n_items: Annotated[int, Field(ge=0, le=1 << 32)] = 0
     n_model_calls: Count = 0
-    tokens: dict[str, Ms | None] = Field(default_factory=dict)  # real, fed, padding_waste
+    tokens: Tokens = Field(default_factory=Tokens)  # real, fed, padding_waste
     # FLOPs of the whole run: 120 DistilBERT-base questions at 384 tokens are ~4e12, past Count's 2**40
     flops_total: Annotated[int, Field(ge=0, le=1 << 62)] | None = None
     flops_per_item_mean: Ms | None = None
     peak_rss_mb: Ms | None = None
     baseline_rss_mb: Ms | None = None
     runtime_rss_mb: Ms | None = None
-    harness_overhead: Free | None = None
+    harness_overhead: Loop | None = None
     answers_sample: list[str] = Field(default_factory=list)
     answers: list[str] = Field(default_factory=list)  # every item's answer (QA workloads), in item order
-    answer_quality: Free | None = None  # vs the workload's gold (SQuAD EM/F1 %); None: no gold or no answers
+    answer_quality: Quality | None = None  # vs the workload's gold (SQuAD EM/F1 %); None: no gold or no answers
     notes: Free = Field(default_factory=dict)  # source-specific facts (e.g. what a device app cannot give)
     profile: Profile | None = None  # per-operator profile (bench --profile), or None
     device_state: Free | None = None  # governor, frequency caps, temperatures before/after; throttle warnings
     # derived from the samples by bench.records.derive
-    stats: Free = Field(default_factory=dict)
+    stats: Stats = Field(default_factory=Stats)
     total_model_s: Ms | None = None
     total_end_to_end_s: Ms | None = None
     throughput_items_per_s: Ms | None = None
     achieved_gflops: Ms | None = None
     fraction_of_peak: Ms | None = None
 
+    source: str = Field("", exclude=True)  # the file it was read from (load_records; a farm's: zip!member); not written
+
+    @property
+    def int8_chosen_elsewhere(self) -> str | None:  # bench.prepare's note: int8 mode timed on another CPU
+        return self.notes.get("int8_chosen_elsewhere")
+
     @model_validator(mode="after")
     def _samples(self, info: ValidationInfo):
-        try:
-            REASONS.validate_python(self.trust.get("reasons", []))
-        except ValidationError:
-            raise ValueError(f"trust.reasons {self.trust.get('reasons')!r:.60} is not a list of strings") from None
         if self.status == "ok" and (info.context or {}).get("complete"):
             if not self.latency_ms:
                 raise ValueError("an ok record needs latency samples")

@@ -45,7 +45,7 @@ def test_loaded_run_is_noisy_and_strict_fails(tmp_path, capsys):
     assert rc == 1, (out, err)
     assert "--strict: 1 noisy record(s) after 1 retries" in err
     [rec] = load_records([tmp_path / "loaded"])
-    t = rec["trust"]
+    t = rec.trust.to_dict()
     assert t["noisy"] and any("other processes used" in why for why in t["reasons"]), t
     # the busy loops, seen through /proc: they share the cores with the worker, so how much they get
     # depends on the scheduler (CI measured 0.99 of 2 cores, a desk 1.3); well above the tolerance either way
@@ -64,8 +64,8 @@ def test_each_row_is_judged_against_the_peak_of_its_own_precision(tmp_path):
     main(["bench", *TINY, "--precision", "fp32", "int8", "--shape", "fixed",
           "--out", str(tmp_path), "--run-id", "any"])
     records = load_records([tmp_path / "any"])
-    assert sorted(r["precision"] for r in records) == ["fp32", "int8"]
-    for rec in records:
+    assert sorted(r.precision for r in records) == ["fp32", "int8"]
+    for rec in (r.to_dict() for r in records):
         assert rec["status"] == "ok" and rec["gemm_peak_kind"] == rec["precision"]
         assert rec["trust"]["peak_kind"] == rec["precision"] and rec["fraction_of_peak"] > 0
         assert rec["trust"]["noisy"] == bool(rec["trust"]["reasons"])
@@ -281,13 +281,14 @@ def test_only_a_pace_move_on_an_unshared_machine_is_re_timed_in_the_worker():
 
 def _rec(runtime, precision, shape, latency, size, other=0.0):
     from bench.records import derive
+    from pocketbert.contracts import Record
 
     n = len(latency)
-    return derive({"status": "ok", "model": "m", "runtime": runtime, "precision": precision, "shape": shape,
+    return derive(Record(run_id="r", **{"status": "ok", "model": "m", "runtime": runtime, "precision": precision, "shape": shape,
                    "workload": "synthetic", "seq_len": 384, "threads": 2, "n_items": n, "latency_ms": latency,
-                   "tokenize_ms": [0.0] * n, "postprocess_ms": [0.0] * n, "model_file_bytes": size,
+                   "tokenize_ms": [0.0] * n, "postprocess_ms": [0.0] * n, "model_file_bytes": int(size),
                    "tokens": {"real": 160 * n, "fed": (384 if shape == "fixed" else 160) * n},
-                   "machine": {"hostname": "h", "logical_cores": 2}, "trust": {"other_cpu_cores": other}})
+                   "machine": {"hostname": "h", "logical_cores": 2}, "trust": {"other_cpu_cores": other}}))
 
 
 def test_report_opens_with_three_lines_from_trusted_records():

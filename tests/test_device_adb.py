@@ -253,8 +253,8 @@ def test_bench_device_adb_times_executorch_and_onnx_like_the_desktop(phone, kotl
             "--limit", "4", "--out", str(tmp_path), "--quiet"]
     assert main([*base, "--device", f"adb://{phone.serial}", "--run-id", "phone"]) == 0
     assert main([*base, "--run-id", "desk"]) == 0
-    phone_recs = {r["runtime"]: r for r in load_records([tmp_path / "phone"])}
-    desk = {r["runtime"]: r for r in load_records([tmp_path / "desk"])}
+    phone_recs = {r.runtime: r.to_dict() for r in load_records([tmp_path / "phone"])}
+    desk = {r.runtime: r.to_dict() for r in load_records([tmp_path / "desk"])}
     assert set(phone_recs) == set(desk) == {"executorch", "onnx"}
     for runtime, rec in phone_recs.items():
         assert rec["status"] == "ok" and rec["machine"]["model"] == "Fake Pixel", rec.get("reason")
@@ -286,7 +286,7 @@ def test_farm_game_loop_record_is_ingested_by_report(phone, kotlin_build, bundle
     assert rec["versions"]["app"] == "qa-core on the JVM (fake phone)" and rec["threads_effective"] == 4  # 8 cpus / 2
     from pocketbert.cli import main
 
-    assert main(["report", str(tmp_path / "firebase"), "--out", str(tmp_path / "merged")]) == 0
+    assert main(["report", "--farm", str(tmp_path / "firebase"), "--out", str(tmp_path / "merged")]) == 0
     report = (tmp_path / "merged" / "report.md").read_text()
     assert "## firebase:fakephone" in report
 
@@ -517,19 +517,18 @@ def test_bench_on_a_phone_keeps_records_on_disconnect_and_merges(phone, kotlin_b
         out = run_bench(cfg, device=dev, log=lambda *a: None)
     finally:
         dev.close()
-    recs = {r["shape"]: r for r in load_records([out])}
+    recs = {r.shape: r for r in load_records([out])}
     ok, lost = recs["dynamic"], recs["fixed"]
-    assert ok["status"] == "ok" and len(ok["latency_ms"]) == 3 and ok["stats"]["latency_ms"]["count"] == 3
-    assert ok["machine"]["device"] == dev.name and ok["machine"]["model"] == "Fake Pixel" and ok["threads"] == 1
-    assert ok["notes"]["device_state"]["before"]["battery"]["level_pct"] == 87
-    assert ok["versions"]["executorch-python"] == "1.4.1" and ok["flops_total"] > 0
-    assert lost["status"] == "failed" and "disconnected" in lost["reason"]
+    assert ok.status == "ok" and len(ok.latency_ms) == 3 and ok.stats.latency_ms.count == 3
+    assert ok.machine.device == dev.name and ok.machine.model_extra["model"] == "Fake Pixel" and ok.threads == 1
+    assert ok.notes["device_state"]["before"]["battery"]["level_pct"] == 87
+    assert ok.versions["executorch-python"] == "1.4.1" and ok.flops_total > 0
+    assert lost.status == "failed" and "disconnected" in lost.reason
     # a laptop record of the same run lands next to the phone's (file names carry the device) and
     # the report shows both machines
-    laptop = {**ok, "machine": {**ok["machine"], "device": "local", "hostname": "laptop"}}
-    laptop.pop("_path")
+    laptop = ok.replace(machine=ok.machine.model_copy(update={"device": "local", "hostname": "laptop"}))
     assert record_name(laptop) != record_name(ok)
-    (out / record_name(laptop)).write_text(json.dumps(laptop))
+    (out / record_name(laptop)).write_text(laptop.to_json())
     render_report([out], out)
     report = (out / "report.md").read_text()
     assert f"## {dev.name}:fakephone" in report and "## local:laptop" in report

@@ -174,7 +174,7 @@ def test_bench_over_ssh_end_to_end(cli_run, sshd, bundle):
     assert " " in str(bundle) and ";" in str(bundle)
     assert cli_run["rc"] == 0
     name = f"ssh://{sshd.user}@127.0.0.1:{sshd.port}?python={sys.executable}"
-    records = load_records([cli_run["out"]])
+    records = [r.to_dict() for r in load_records([cli_run["out"]])]
     by = {(r["machine"]["device"], r["shape"]): r for r in records}
     assert sorted(by) == [("local", "dynamic"), ("local", "fixed"), (name, "dynamic"), (name, "fixed")]
     for shape in ("fixed", "dynamic"):
@@ -343,8 +343,8 @@ def test_arm_board_matches_x86(sshd, bundle, cli_run):
         run_dir = run_bench(BenchConfig(bundles=[bundle], shapes=["fixed", "dynamic"], seq_len=SEQ, threads=1,
                                         warmup=0, limit=3, quiet=True, report=False, out=out, run_id="arm"),
                             device=dev, log=print)
-        arm = {r["shape"]: r for r in load_records([run_dir])}
-        x86 = {r["shape"]: r for r in load_records([cli_run["out"]]) if r["machine"]["device"] == "local"}
+        arm = {r.shape: r.to_dict() for r in load_records([run_dir])}
+        x86 = {r.shape: r.to_dict() for r in load_records([cli_run["out"]]) if r.machine.device == "local"}
         for shape, r in arm.items():
             assert r["status"] == "ok", r["reason"]
             assert r["machine"]["emulated"] is True and r["machine"]["arch"] == "aarch64"
