@@ -17,7 +17,7 @@ from bench.stats import summarize
 from bench.trust import judge
 from pocketbert.common import UsageError
 from pocketbert.contracts import Record
-from pocketbert.readers import read_json_bounded
+from pocketbert.readers import JSON_LIMIT_BYTES, read_text_bounded
 
 SCHEMA = Record.SCHEMA
 
@@ -121,7 +121,7 @@ def _record_files(paths: list[Path]) -> list[Path]:
 def _read(path: Path) -> Record | None:
     """The record in `path`; None for other JSON (a plan, a manifest). A file that says it is a record
     but is not a valid one (wrong version, types or missing fields) is one line naming it and the field."""
-    data = read_json_bounded(path, what="record file")  # a regular file of bounded size, not too deep
+    data = Record.parse_json(read_text_bounded(path, JSON_LIMIT_BYTES, "record file"), str(path))  # bounded, not too deep
     if not (isinstance(data, dict) and str(data.get("schema", "")).startswith("pocketbert-bench/")):
         return None
     return Record.from_dict(data, str(path)).model_copy(update={"source": str(path)})

@@ -11,7 +11,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from pocketbert.common import UsageError
-from pocketbert.readers import JSON_LIMIT_BYTES, parse_json, read_text_bounded
+from pocketbert.readers import JSON_LIMIT_BYTES, check_json_depth, json_error, read_text_bounded
 
 
 def _finite_json(value: Any) -> Any:
@@ -105,7 +105,17 @@ class Contract(Strict):
 
     @classmethod
     def from_json(cls, text: str, where: str = ""):
-        return cls.from_dict(parse_json(text, where or cls.WHAT), where)  # bad syntax, too deep: one line
+        return cls.from_dict(cls.parse_json(text, where or cls.WHAT), where)
+
+    @staticmethod
+    def parse_json(text: str, where: str) -> Any:
+        """The JSON of a contract's file (bad syntax, too deep: one line naming `where`), parsed here: the
+        data goes from the text to its model, through no other module."""
+        check_json_depth(text, where)
+        try:
+            return json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as e:
+            raise json_error(e, where) from None
 
     @classmethod
     def read(cls, path: str | Path):

@@ -169,7 +169,8 @@ def table(run: Path, quality: dict[str, dict] | None = None) -> str:
     return "\n".join(lines)
 
 
-def evaluate(paths: list[Path], spec: str, model: str, tokenizer: str | None, seed: int, seq_len: int) -> dict:
+def evaluate(paths: list[Path], spec: str, model: str, tokenizer: str | None, seed: int, seq_len: int,
+             threads: int | None = None) -> dict:
     """SQuAD F1 and % answers identical to PyTorch fp32 of every file (a trained QA model)."""
     from bench.plain_files import PlainFile
     from bench.planning import given_bundles
@@ -184,7 +185,7 @@ def evaluate(paths: list[Path], spec: str, model: str, tokenizer: str | None, se
     reference, cache, out = _reference_runner(loaded), {}, {}
     for folder, m in given_bundles(paths):
         pairs = [(i.name, i.feature) for i in m.inputs]
-        run = open_runner(m.target, folder / m.model_file, [n for n, _ in pairs], 1)
+        run = open_runner(m.target, folder / m.model_file, [n for n, _ in pairs], threads)
 
         def runner(fd, _run=run, _pairs=pairs):
             import numpy as np
@@ -229,7 +230,8 @@ def main() -> int:
     ours = our_bundles(args.model, tokenizer, args.work, args.seed, args.seq_len, args.precision,
                        shlex.split(args.export_args))
     run = run_bench([ours, *peers], args, datetime.now(timezone.utc).strftime("peers-%Y%m%dT%H%M%SZ"))
-    quality = evaluate([ours, *peers], args.eval, args.model, tokenizer, args.seed, args.seq_len) if args.eval else None
+    quality = evaluate([ours, *peers], args.eval, args.model, tokenizer, args.seed, args.seq_len,
+                       args.threads) if args.eval else None
     text = table(run, quality)
     (args.work / "peers.md").write_text(text + "\n")
     print(text)

@@ -141,7 +141,9 @@ def test_auto_builds_checks_and_times_every_candidate_then_follows_the_rule(tmp_
     assert m.parity["min_snr_db"] == pytest.approx(cands[expected]["parity"]["min_snr_db"])
     ops = _onnx_ops(_model(bundle))
     assert (ops["DynamicQuantizeLinear"] > 0) == (expected != "static")
-    assert (ops["MultiHeadAttention"] > 0) == (expected != "int-attention")
+    # fused attention: packed QAttention (dynamic, per-tensor), MultiHeadAttention (static), none (int-attention)
+    attention = {"int-attention": None, "static": "MultiHeadAttention"}.get(expected, "QAttention")
+    assert {k for k in ("QAttention", "MultiHeadAttention") if ops[k]} == ({attention} if attention else set())
     assert sorted(p.name for p in bundle.iterdir() if p.name.startswith(".")) == []
     line = [x for x in logged if "int8 auto" in x]
     assert len(line) == 1 and " ms" in line[0] and all(m in line[0] for m in cands)
@@ -156,9 +158,9 @@ def test_int_attention_makes_the_attention_matmuls_integer(tmp_path):
                            seq_len=SEQ, int8_mode=mode, parity_samples=4)
         (made[mode],) = run_export(cfg, log=lambda m: None)
     plain, ints = (_onnx_ops(_model(made[m])) for m in ("dynamic", "int-attention"))
-    layers = plain["MultiHeadAttention"]
-    assert layers == 2 and ints["MultiHeadAttention"] == 0
-    assert ints["MatMulInteger"] == plain["MatMulInteger"] + 2 * layers  # Q.K and P.V per layer
+    layers = plain["QAttention"]  # dynamic: Q, K, V packed into one QAttention per layer
+    assert layers == 2 and ints["MultiHeadAttention"] == ints["QAttention"] == 0
+    assert ints["MatMulInteger"] == plain["MatMulInteger"] + 5 * layers  # Q, K, V apart; Q.K and P.V
     assert ints["SkipLayerNormalization"] == plain["SkipLayerNormalization"] > 0 and ints["BiasGelu"] == layers
     m = read_manifest(made["int-attention"])
     assert m.parity["status"] == "passed" and m.parity["min_snr_db"] > 15, m.parity
