@@ -1,10 +1,10 @@
 """Benchmark models x runtimes x precisions over a workload; one JSON record per run, then a report.
 
-With no arguments (the main job): the distilbert-base preset at seq 384 (the SQuAD window) on the
+With no arguments (the main job): the {model} preset at seq {seq_len} ({seq_why}) on the
 embedded synthetic workload (real lengths ~160 tokens, as SQuAD questions), fixed and real length,
 all physical cores: PyTorch fp32 (the reference), ONNX Runtime fp32 + int8, ExecuTorch int8 (and CoreML
 int8 on macOS). --runtime / --precision run every runtime x precision named (the other flag's default:
-all runtimes, fp32 + int8). Exports are cached under OUT/bundles.
+all runtimes, {precisions}). Exports are cached under OUT/bundles.
 
 Examples:
   pocketbert bench
@@ -25,7 +25,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.config import BenchConfig
+from bench.config import DEFAULT_PRECISIONS, BenchConfig
 from bench.devices import open_device
 from bench.harness import run_bench
 from bench.paper import run_paper
@@ -37,10 +37,15 @@ from pocketbert import argtypes as t
 from pocketbert.backends import all_precisions, main_job, plain_suffixes, runtime_names
 from pocketbert.claims import claim
 from pocketbert.common import UsageError
-from pocketbert.knobs import add_knob, add_knobs, config_field, flag_of
+from pocketbert.knobs import add_knob, add_knobs, config_field, flag_of, knob_of
 from pocketbert.knobs import config_from_args as knob_config
 from pocketbert.models import PRESETS
 from pocketbert.tasks import task_names
+
+# the defaults the description names: the config's own
+__doc__ = __doc__.format(model=BenchConfig().models[0], seq_len=BenchConfig().seq_len,
+                         seq_why=knob_of(config_field(BenchConfig, "seq_len")).why,
+                         precisions=" + ".join(DEFAULT_PRECISIONS))
 
 
 def workload_file(kind: str):

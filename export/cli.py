@@ -19,7 +19,7 @@ from export.targets import all_targets
 from export.targets.onnx import BLOCKWISE
 from pocketbert import argtypes as t
 from pocketbert.claims import claim
-from pocketbert.common import UsageError, append_log, native_output_captured, quiet_backends
+from pocketbert.common import append_log, native_output_captured, quiet_backends
 from pocketbert.knobs import add_knob, add_knobs
 from pocketbert.knobs import config_from_args as knob_config
 from pocketbert.models import PRESETS
@@ -124,10 +124,7 @@ def config_from_args(args: argparse.Namespace) -> ExportConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.coreml_seq_lens and max(args.coreml_seq_lens) > args.seq_len:
-        raise UsageError(f"--coreml-seq-lens {max(args.coreml_seq_lens)} exceeds --seq-len {args.seq_len}: "
-                         f"the model file accepts at most --seq-len tokens")
-
+    config_from_args(args).validate()  # the rules between flags, before anything touches --out
     with claim(args.out):  # a second export to this --out is refused now, naming this one's pid
         return _export(args)
 

@@ -11,8 +11,10 @@ from pathlib import Path
 from export.int8_choice import INT8_MODES
 from export.parity import TOLERANCES
 from export.targets import all_targets
+from export.targets.coreml import ENUMERATED_LENS
 from export.task_eval import check_eval_data
 from pocketbert import argtypes as t
+from pocketbert.common import UsageError
 from pocketbert.knobs import check_knobs, knob
 from pocketbert.tasks import task_names
 
@@ -39,7 +41,8 @@ class ExportConfig:
                                  flag="--precision")
     seq_len: int = knob(384, rule=seq_lens, why="SQuAD's standard window")  # max tokens per input
     # CoreML enumerated lengths
-    coreml_seq_lens: list[int] | None = knob(None, rule=seq_lens, none="128 256 384 up to --seq-len")
+    coreml_seq_lens: list[int] | None = knob(None, rule=seq_lens, none=f"{' '.join(map(str, ENUMERATED_LENS))} below "
+                                             "--seq-len, and --seq-len")
     # vocab.txt or folder for presets
     tokenizer: str | None = knob(None, rule=t.tokenizer, none="a generated WordPiece vocab")
     calibration_samples: int = knob(32, rule=t.positive_int)  # real-looking inputs the int8 quantizer observes
@@ -77,5 +80,9 @@ class ExportConfig:
     overwrite: bool = False  # replace a non-empty --out
 
     def validate(self) -> None:
-        """Every field's choices and range, by the rules its flags use: one line naming the flag."""
+        """Every field's choices and range, by the rules its flags use, then the rules between fields:
+        one line naming the flag."""
         check_knobs(self)
+        if self.coreml_seq_lens and max(self.coreml_seq_lens) > self.seq_len:
+            raise UsageError(f"--coreml-seq-lens {max(self.coreml_seq_lens)} exceeds --seq-len {self.seq_len}: "
+                             "the model file accepts at most --seq-len tokens")
