@@ -329,6 +329,15 @@ def scoped_flags(parser: argparse.ArgumentParser) -> list[argparse.Action]:
     return [a for a in parser._actions if getattr(a, "scope", None)]
 
 
+def walk_parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    """(subcommand path, parser) for every (nested) subcommand: what the flag walker tests visit."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield path + (name,), sub
+                yield from walk_parsers(sub, path + (name,))
+
+
 def chosen_parsers(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[argparse.ArgumentParser]:
     """The parser and the (nested) subcommand parsers these args went through."""
     chain = [parser]

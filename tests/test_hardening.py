@@ -34,13 +34,7 @@ SQUAD = ROOT.parent / "shared" / "data" / "squad" / "dev-v1.1-first12.json"
 
 # ------------------------------------------------------------------ the argument walker
 
-def walk_parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
-    """(subcommand path, parser) for every (nested) subcommand."""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                yield path + (name,), sub
-                yield from walk_parsers(sub, path + (name,))
+walk_parsers = argtypes.walk_parsers  # (subcommand path, parser) for every (nested) subcommand
 
 
 def value_flags(parser: argparse.ArgumentParser) -> list[argparse.Action]:

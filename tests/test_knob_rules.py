@@ -21,6 +21,7 @@ from export.config import ExportConfig
 from pocketbert import argtypes
 from pocketbert.cli import build_parser
 from pocketbert.common import UsageError
+from pocketbert.argtypes import walk_parsers
 from pocketbert.knobs import check_knobs, choices_of, config_field, default_text, field_default, knob_of
 
 # command -> its config: the one place its flags' defaults, choices and ranges live
@@ -62,14 +63,6 @@ CHECK = {BenchConfig: validate_config, ExportConfig: ExportConfig.validate, Dist
 # (--coreml-seq-lens at most --seq-len: probe it below the longest --seq-len)
 REQUIRED = {ExportConfig: {"model": "bert-tiny", "out": Path("o"), "seq_len": 4096},
             TaskConfig: {"train_file": "train.tsv"}}
-
-
-def walk_parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                yield path + (name,), sub
-                yield from walk_parsers(sub, path + (name,))
 
 
 def flags(parser: argparse.ArgumentParser):
