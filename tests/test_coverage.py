@@ -1,6 +1,7 @@
 """Delegation coverage in every manifest: how much of an exported graph runs in its runtime's fast
 path (export/coverage.py, each target's `delegation`), counted on real lowered graphs."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -143,4 +144,4 @@ def test_an_undelegated_executorch_export_shows_low_coverage_and_warns(tmp_path,
     assert sum(d["other_by_kind"].get(k, 0) for k in ("linear", "addmm", "mm")) >= 12, d["other_by_kind"]
     warnings = [line for line in lines if "warning:" in line]
     assert len(warnings) == 1 and "0% of the operators" in warnings[0], lines
-    assert "| 0% (0 partitions) |" in "\n".join(lines)  # the export's summary table
+    assert "| 0% (0 partitions) |" in re.sub(" +", " ", "\n".join(lines))  # the export's summary table
