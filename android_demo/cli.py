@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from export.bundle import find_bundles, read_manifest
@@ -28,6 +29,8 @@ from pocketbert import replace
 from pocketbert.backends import all_runtimes
 from pocketbert.claims import claim
 from pocketbert.common import UsageError, sha256_file, write_text_atomic
+from pocketbert.contracts import Manifest
+from pocketbert.knobs import add_knob, knob
 
 DEFAULT_APP = Path(__file__).resolve().parent  # android_demo/, the Gradle project
 PACKAGE = "org.pocketbert.demo"
@@ -38,18 +41,27 @@ MODELS_FORMAT = "pocketbert-android-models/1"
 APP_FILES = ("manifest.json", "vocab.txt")  # plus the manifest's model_file: all the app reads
 
 
+@dataclass
+class AppSettings:
+    """`pocketbert android`'s settings: each flag is generated from its field (pocketbert.knobs)."""
+    app: Path = knob(DEFAULT_APP, rule=t.existing_dir)  # the Android project this package holds
+    name: str | None = knob(None, rule=t.safe_name, none="MODEL-PRECISION")  # the name the app shows a bundle by
+    serial: str | None = knob(None, rule=t.text, none="the only device")  # which device `adb devices` lists
+    launch: bool = True  # open the app once it is installed
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="android_command", metavar="ACTION", required=True)
     b = sub.add_parser("bundle", help="copy ExecuTorch / ONNX QA bundles into the app's assets")
     b.add_argument("bundles", nargs="+", type=t.existing_path, metavar="BUNDLE",
                    help="bundle folders from `pocketbert export --target executorch|onnx` (or an export "
                         "--out folder holding several)")
-    b.add_argument("--app", type=t.existing_dir, default=DEFAULT_APP, help="the Android project (default: android_demo)")
-    b.add_argument("--name", type=t.safe_name, help="name shown in the app (one bundle only; default MODEL-PRECISION)")
+    add_knob(b, AppSettings, "app", "the Android project")
+    add_knob(b, AppSettings, "name", "name shown in the app (one bundle only)")
     i = sub.add_parser("install", help="build the app with Gradle and install it with adb")
-    i.add_argument("--app", type=t.existing_dir, default=DEFAULT_APP, help="the Android project (default: android_demo)")
-    i.add_argument("--serial", type=t.text, help="device serial from `adb devices` (default: the only device)")
-    i.add_argument("--no-launch", action="store_true", help="install only, do not open the app")
+    add_knob(i, AppSettings, "app", "the Android project")
+    add_knob(i, AppSettings, "serial", "device serial from `adb devices`")
+    add_knob(i, AppSettings, "launch", "install only, do not open the app")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"app {args.app} now offers: {', '.join(names)}")
         print(f"next: pocketbert android install   (or open {args.app} in Android Studio)")
         return 0
-    return install(args.app, args.serial, launch=not args.no_launch)
+    return install(args.app, args.serial, launch=args.launch)
 
 
 # ------------------------------------------------------------------ bundle
@@ -80,17 +92,17 @@ def app_targets() -> tuple[str, ...]:
     return tuple(sorted(r.bundle_target for r in all_runtimes().values() if "app" in r.on_phones and r.bundle_target))
 
 
-def _check_bundle(path: Path) -> tuple[Path, dict]:
+def _check_bundle(path: Path) -> tuple[Path, Manifest]:
     """A verified QA bundle of a runtime the app runs, or a one-line UsageError saying why not."""
     m = read_manifest(path, verify=True)  # format and every file's sha256
     targets = app_targets()
-    if m.get("target") not in targets:
-        raise UsageError(f"{path} is a '{m.get('target')}' bundle; the app runs {', '.join(targets)} bundles: "
+    if m.target not in targets:
+        raise UsageError(f"{path} is a '{m.target}' bundle; the app runs {', '.join(targets)} bundles: "
                          f"export with --target {' or '.join(targets)}")
-    if m.get("task") != "question-answering":
-        raise UsageError(f"{path} is a '{m.get('task')}' model; the app answers questions: "
+    if m.task != "question-answering":
+        raise UsageError(f"{path} is a '{m.task}' model; the app answers questions: "
                          "export a question-answering model (--task question-answering)")
-    for name in (*APP_FILES, m["model_file"]):
+    for name in (*APP_FILES, m.model_file):
         if not (path / name).is_file():
             raise UsageError(f"{path} lacks {name}: re-export the bundle")
     return path, m
@@ -98,26 +110,25 @@ def _check_bundle(path: Path) -> tuple[Path, dict]:
 
 def _is_app_bundle(path: Path) -> bool:
     m = read_manifest(path, verify=False)
-    return m.get("target") in app_targets() and m.get("task") == "question-answering"
+    return m.target in app_targets() and m.task == "question-answering"
 
 
-def model_name(m: dict) -> str:
-    return str(m.get("source", "model")).removeprefix("preset:").rstrip("/").split("/")[-1]
+def model_name(m: Manifest) -> str:
+    return m.source.removeprefix("preset:").rstrip("/").split("/")[-1]
 
 
-def default_name(m: dict) -> str:
+def default_name(m: Manifest) -> str:
     """MODEL-PRECISION for the app's first engine's bundles (the names the app always had), else
     MODEL-RUNTIME-PRECISION, so an ExecuTorch and an ONNX bundle of one model sit side by side."""
-    target = m.get("target")
-    middle = "" if target == FIRST_ENGINE else f"{target}-"
-    return f"{model_name(m)}-{middle}{m['precision']}"
+    middle = "" if m.target == FIRST_ENGINE else f"{m.target}-"
+    return f"{model_name(m)}-{middle}{m.precision}"
 
 
 def bundle_into_app(bundles: list[Path], app: Path, name: str | None = None) -> list[str]:
     """Copy bundles into the app's assets (staged, sha256-checked, then renamed in) and rewrite
     models.json; returns the names the app now offers. Nothing changes on any error."""
     assets = _app_assets(app)
-    checked: list[tuple[Path, dict]] = []
+    checked: list[tuple[Path, Manifest]] = []
     for b in bundles:
         b = Path(b).expanduser()
         if not b.exists():
@@ -171,14 +182,14 @@ def _existing_bundles(assets: Path, skip: set[str]) -> list[str]:
             raise UsageError(f"{p} in the app's assets is not a plain file or folder: remove it")
         if p.is_dir() and (p / "manifest.json").exists():
             m = read_manifest(p, verify=False)  # one line naming the file when it is malformed
-            if not (p / m["model_file"]).is_file():
-                raise UsageError(f"{p} in the app's assets lacks its model file {m['model_file']}: "
+            if not (p / m.model_file).is_file():
+                raise UsageError(f"{p} in the app's assets lacks its model file {m.model_file}: "
                                  "remove that folder or bundle it again")
         kept.append(p.name)
     return kept
 
 
-def _build_assets(tmp: Path, assets: Path, kept: list[str], named: list[tuple[str, Path, dict]]) -> None:
+def _build_assets(tmp: Path, assets: Path, kept: list[str], named: list[tuple[str, Path, Manifest]]) -> None:
     """The app's new assets folder, complete: the kept entries (hard links: nothing is copied
     twice), the new bundles (copied, sha256-checked) and the model list."""
     for name in kept:
@@ -190,11 +201,11 @@ def _build_assets(tmp: Path, assets: Path, kept: list[str], named: list[tuple[st
     for n, b, m in named:
         dst = tmp / n
         dst.mkdir()
-        for f in (*APP_FILES, m["model_file"]):
+        for f in (*APP_FILES, m.model_file):
             replace.step("copy")
             shutil.copyfile(b / f, dst / f)
-            meta = m["files"].get(f)
-            if meta and sha256_file(dst / f) != meta["sha256"]:
+            meta = m.files.get(f)
+            if meta and sha256_file(dst / f) != meta.sha256:
                 raise UsageError(f"copy of {b / f} does not match its sha256: disk full or the bundle "
                                  "changed while copying; nothing was installed")
     write_model_list(tmp)
@@ -214,10 +225,9 @@ def _model_entries(assets: Path) -> list[dict]:
         if not (d / "manifest.json").is_file():
             continue
         m = read_manifest(d, verify=False)
-        entries.append({"name": d.name, "model": model_name(m), "runtime": m.get("target"), "precision": m["precision"],
-                        "seq_len": m["seq_len"], "dynamic_seq": m.get("dynamic_seq", False),
-                        "model_file": m["model_file"],
-                        "model_file_bytes": (d / m["model_file"]).stat().st_size,
+        entries.append({"name": d.name, "model": model_name(m), "runtime": m.target, "precision": m.precision,
+                        "seq_len": m.seq_len, "dynamic_seq": m.dynamic_seq, "model_file": m.model_file,
+                        "model_file_bytes": (d / m.model_file).stat().st_size,
                         "files": sorted(p.name for p in d.iterdir() if p.is_file())})
     return entries
 

@@ -1,10 +1,10 @@
 """Benchmark models x runtimes x precisions over a workload; one JSON record per run, then a report.
 
-With no arguments (the main job): the distilbert-base preset at seq 384 (the SQuAD window) on the
+With no arguments (the main job): the {model} preset at seq {seq_len} ({seq_why}) on the
 embedded synthetic workload (real lengths ~160 tokens, as SQuAD questions), fixed and real length,
 all physical cores: PyTorch fp32 (the reference), ONNX Runtime fp32 + int8, ExecuTorch int8 (and CoreML
 int8 on macOS). --runtime / --precision run every runtime x precision named (the other flag's default:
-all runtimes, fp32 + int8). Exports are cached under OUT/bundles.
+all runtimes, {precisions}). Exports are cached under OUT/bundles.
 
 Examples:
   pocketbert bench
@@ -25,32 +25,27 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.devices import device_schemes, open_device
-from bench.config import SHAPES, BenchConfig
+from bench.config import DEFAULT_PRECISIONS, BenchConfig
+from bench.devices import open_device
 from bench.harness import run_bench
 from bench.paper import run_paper
 from bench.records import load_records
 from bench.report import render_report
-from bench.trust import is_noisy
 from bench.workloads import check_workload
+from export.config import ExportConfig
 from pocketbert import argtypes as t
 from pocketbert.backends import all_precisions, main_job, plain_suffixes, runtime_names
 from pocketbert.claims import claim
-from pocketbert.common import UsageError, lookup
+from pocketbert.common import UsageError
+from pocketbert.knobs import add_knob, add_knobs, config_field, flag_of, knob_of
+from pocketbert.knobs import config_from_args as knob_config
 from pocketbert.models import PRESETS
 from pocketbert.tasks import task_names
 
-
-def _device_url(value: str) -> None:
-    scheme, sep, rest = value.partition("://")
-    if sep and not rest:
-        raise UsageError(f"nothing after '{scheme}://'")
-    lookup({s: s for s in device_schemes()}, scheme, "device kind")
-
-
-EXPORT_KNOBS = ("onnx_optimize",)  # ExportConfig switches the bench passes on to its exports (BenchConfig fields too)
-workload_spec = t.data_spec(check_workload, "synthetic")
-device_url = t.data_spec(_device_url, "local")
+# the defaults the description names: the config's own
+__doc__ = __doc__.format(model=BenchConfig().models[0], seq_len=BenchConfig().seq_len,
+                         seq_why=knob_of(config_field(BenchConfig, "seq_len")).why,
+                         precisions=" + ".join(DEFAULT_PRECISIONS))
 
 
 def workload_file(kind: str):
@@ -59,67 +54,45 @@ def workload_file(kind: str):
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    d = BenchConfig()  # every default below is the config's own
-    runtimes = runtime_names()
+    """Every flag but paper mode's is generated from its BenchConfig field (default, choices, range)."""
     pairs = ", ".join(f"{r} {p}" for r, p in main_job())
-    p.add_argument("--model", nargs="+", default=d.models, metavar="SPEC", type=t.model,
-                   help=f"presets ({', '.join(PRESETS)}) or HF folders")
-    p.add_argument("--bundle", nargs="+", type=t.existing_path, default=[], metavar="PATH",
-                   help="time existing bundles (a bundle or an export --out folder) instead of --model, and "
-                        f"plain model files next to them: a {' or '.join(plain_suffixes())} file, or a folder of them "
-                        "(optimum-cli's output); inputs, task and precision are read from the file")
-    p.add_argument("--task", type=t.choice(task_names, "task"), default=None,
-                   help="task of plain model files whose outputs do not tell it "
-                        f"({', '.join(task_names())}; default: read from the outputs)")
-    p.add_argument("--runtime", nargs="+", default=None, metavar="NAME",
-                   type=t.choice(runtime_names, "runtime"),
-                   help=f"runtimes (default: all: {' '.join(runtimes)}); with --runtime or --precision every "
-                        "runtime x precision runs")
-    p.add_argument("--precision", nargs="+", default=None, metavar="P",
-                   type=t.choice(all_precisions, "precision"),
-                   help=f"any of {' '.join(all_precisions())} (default: fp32 int8). With neither flag: the main "
-                        f"job's pairs, {pairs}")
-    p.add_argument("--workload", nargs="+", default=d.workloads, metavar="SPEC", type=workload_spec,
-                   help="synthetic | stsb:PATH | squad:PATH (default synthetic)")
-    p.add_argument("--shape", nargs="+", default=d.shapes, choices=SHAPES,
-                   help="fixed: pad to --seq-len; dynamic: real length (default both)")
-    p.add_argument("--seq-len", type=t.int_range(16, 512), default=d.seq_len,
-                   help="max tokens per input, 16..512 (default 384, the SQuAD window)")
-    p.add_argument("--threads", type=t.positive_int, default=d.threads,
-                   help="threads for every runtime (default: physical cores)")
-    p.add_argument("--warmup", type=t.nonneg_int, default=d.warmup,
-                   help=f"untimed runs after the first inference (default {d.warmup})")
-    p.add_argument("--limit", type=t.positive_int, default=d.limit, help="first N items of each workload")
-    p.add_argument("--tokenizer", type=t.tokenizer, default=None,
-                   help="vocab.txt or folder for presets (real token lengths)")
-    p.add_argument("--out", type=t.output_root, default=d.out, help="results root (default results/)")
-    p.add_argument("--run-id", type=t.safe_name, default=d.run_id,
-                   help="folder name under --out (default: UTC timestamp)")
-    p.add_argument("--bundle-cache", type=t.output_root, default=d.bundle_cache, help="export cache (default OUT/bundles)")
-    for knob in EXPORT_KNOBS:  # passed on to the exports the bench makes: the export flag's own help
-        p.add_argument(f"--{knob.replace('_', '-')}", action="store_true",
-                       help=f"export with `pocketbert export --{knob.replace('_', '-')}`")
-    p.add_argument("--overhead-check", action="store_true", help="also time a bare loop (harness overhead)")
-    p.add_argument("--profile", action="store_true",
-                   help="each record also carries a per-operator profile from the runtime's own profiler "
-                        "(one more pass after the timed loop; the latency excludes it)")
-    p.add_argument("--timeout", type=t.positive_float, default=d.timeout_s,
-                   help="seconds per run before it is recorded as failed")
-    p.add_argument("--rounds", type=t.positive_int, default=d.rounds,
-                   help=f"visit the runs this many times in rotated order; records keep the median (default {d.rounds})")
-    p.add_argument("--strict", action="store_true",
-                   help="a noisy record (machine shared during the run) fails the run: exit 1 after retries")
-    p.add_argument("--retries", type=t.nonneg_int, default=None,
-                   help="re-run a noisy worker up to N times (default 2 with --strict, else 0)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="add to an existing --run-id folder, replacing its records of the same runs "
-                        "(without it an existing --run-id is refused)")
-    p.add_argument("--no-report", action="store_true", help="write records only")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--device", nargs="+", default=["local"], metavar="URL", type=device_url,
-                   help="where to run: local, ssh://[user@]host[:port][?python=PATH&key=PATH], "
-                        "adb://SERIAL[?via=app|minibench|runner] "
-                        "(several: one run folder, one report; default local)")
+    add_knob(p, BenchConfig, "models", f"presets ({', '.join(PRESETS)}) or HF folders", nargs="+", metavar="SPEC")
+    add_knob(p, BenchConfig, "bundles", "time existing bundles (a bundle or an export --out folder) instead of "
+             f"--model, and plain model files next to them: a {' or '.join(plain_suffixes())} file, or a folder of "
+             "them (optimum-cli's output); inputs, task and precision are read from the file",
+             nargs="+", metavar="PATH")
+    add_knob(p, BenchConfig, "task", f"task of plain model files whose outputs do not tell it ({', '.join(task_names())})")
+    add_knob(p, BenchConfig, "runtimes", f"any of {' '.join(runtime_names())}; with --runtime or --precision every "
+             "runtime x precision runs", nargs="+", metavar="NAME")
+    add_knob(p, BenchConfig, "precisions", f"any of {' '.join(all_precisions())}. With neither flag: the main job's "
+             f"pairs, {pairs}", nargs="+", metavar="P")
+    add_knob(p, BenchConfig, "workloads", "synthetic | stsb:PATH | squad:PATH", nargs="+", metavar="SPEC")
+    add_knob(p, BenchConfig, "shapes", "fixed: pad to --seq-len; dynamic: real length", nargs="+")
+    add_knobs(p, BenchConfig, {
+        "seq_len": "max tokens per input",
+        "threads": "threads for every runtime",
+        "warmup": "untimed runs after the first inference",
+        "limit": "first N items of each workload",
+        "tokenizer": "vocab.txt or folder for presets (real token lengths)",
+        "out": "results root",
+        "run_id": "folder name under --out",
+        "bundle_cache": "export cache",
+        "onnx_optimize": f"export with `pocketbert export {flag_of(config_field(ExportConfig, 'onnx_optimize'))}`",
+        "overhead_check": "also time a bare loop (harness overhead)",
+        "profile": "each record also carries a per-operator profile from the runtime's own profiler "
+                   "(one more pass after the timed loop; the latency excludes it)",
+        "timeout_s": "seconds per run before it is recorded as failed",
+        "rounds": "visit the runs this many times in rotated order; records keep the median",
+        "strict": "a noisy record (machine shared during the run) fails the run: exit 1 after retries",
+        "retries": "re-run a noisy worker up to N times",
+        "overwrite": "add to an existing --run-id folder, replacing its records of the same runs "
+                     "(without it an existing --run-id is refused)",
+        "report": "write records only",
+        "quiet": "no progress bars",
+    })
+    add_knob(p, BenchConfig, "devices", "where to run: local, ssh://[user@]host[:port][?python=PATH&key=PATH], "
+             "adb://SERIAL[?via=app|minibench|runner] (several: one run folder, one report)", nargs="+", metavar="URL")
+    # paper mode: run_paper's own inputs (it chooses its models, workloads and lengths), not BenchConfig's
     p.add_argument("--paper", action="store_true",
                    help="paper mode: BERT-base vs DistilBERT, Table 3 (STS-B) + the QA per-question study")
     p.add_argument("--stsb", type=workload_file("stsb"), default=None,
@@ -133,11 +106,11 @@ def add_scopes(p: argparse.ArgumentParser) -> None:
     """Flags one mode reads and another would ignore: refused by the parse where they would be ignored
     (paper mode chooses its own models, workloads and lengths; --bundle replaces --model)."""
     plain = lambda a: not a.paper  # noqa: E731
-    t.only_with(p, "--model", "neither --bundle nor --paper", lambda a: not a.paper and not a.bundle, ("--paper",), (),
+    t.only_with(p, "--model", "neither --bundle nor --paper", lambda a: not a.paper and not a.bundles, ("--paper",), (),
                 example=("bert-tiny",))
     for flag, example in (("--bundle", "{folder}"), ("--workload", "{squad}"), ("--seq-len", "128")):
         t.only_with(p, flag, "no --paper (paper mode runs its own)", plain, ("--paper",), (), example=(example,))
-    t.only_with(p, "--task", "--bundle", lambda a: bool(a.bundle), (), ("--bundle", "{folder}"),
+    t.only_with(p, "--task", "--bundle", lambda a: bool(a.bundles), (), ("--bundle", "{folder}"),
                 example=("question-answering",))
     for flag, example in (("--stsb", "{stsb_file}"), ("--squad", "{squad_file}")):
         t.only_with(p, flag, "--paper (else use --workload KIND:PATH)", lambda a: a.paper, (), ("--paper",),
@@ -145,20 +118,12 @@ def add_scopes(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args) -> BenchConfig:
-    return BenchConfig(models=args.model, runtimes=args.runtime, precisions=args.precision,
-                       workloads=args.workload, shapes=args.shape, seq_len=args.seq_len,
-                       threads=args.threads, warmup=args.warmup, limit=args.limit, tokenizer=args.tokenizer,
-                       out=args.out, run_id=args.run_id, bundle_cache=args.bundle_cache, bundles=args.bundle,
-                       task=args.task,
-                       onnx_optimize=args.onnx_optimize, overhead_check=args.overhead_check, profile=args.profile,
-                       timeout_s=args.timeout, report=not args.no_report, quiet=args.quiet,
-                       rounds=args.rounds, overwrite=args.overwrite,
-                       retries=args.retries if args.retries is not None else (2 if args.strict else 0))
+    return knob_config(BenchConfig, args)
 
 
 def run(args) -> int:
     cfg = config_from_args(args)  # flags were validated by their argparse types (pocketbert.argtypes)
-    devices = [open_device(url) for url in args.device]  # bad URLs fail before any work
+    devices = [open_device(url) for url in cfg.devices]  # bad URLs fail before any work
     if args.paper and len(devices) > 1:
         raise UsageError("--paper runs on one --device at a time")
     outcome: list[tuple[str, str]] = []  # (status, reason) of every record this invocation writes
@@ -172,7 +137,7 @@ def run(args) -> int:
             d.close()  # nothing left running or lying around on a device
     if every_run_failed(out) if args.paper else nothing_measured(out, outcome):
         return 1
-    if args.strict:
+    if cfg.strict:
         return strict_check(out, cfg.retries)
     return 0
 
@@ -200,19 +165,19 @@ def every_run_failed(out: Path) -> bool:
     a run that measured nothing does not exit 0."""
     if not any(Path(out).rglob("*.json")):
         return False
-    records = [r for r in load_records([out]) if "status" in r]
-    if not records or any(r["status"] != "failed" for r in records):
+    records = load_records([out])
+    if not records or any(r.status != "failed" for r in records):
         return False
     print(f"pocketbert bench: every run failed ({len(records)} record(s) in {out}); the first: "
-          f"{' '.join(str(records[0].get('reason', '')).split())[:200]}", file=sys.stderr)
+          f"{' '.join(records[0].reason.split())[:200]}", file=sys.stderr)
     return True
 
 
 def strict_check(out: Path, retries: int) -> int:
     """--strict: exit 1 (one line) when a record is still noisy after its retries."""
-    noisy = [r for r in load_records([out]) if is_noisy(r)] if any(Path(out).rglob("*.json")) else []
+    noisy = [r for r in load_records([out]) if r.trust.noisy] if any(Path(out).rglob("*.json")) else []
     if noisy:
-        names = ", ".join(f"{r['runtime']}-{r['precision']} {r['shape']}" for r in noisy)
+        names = ", ".join(f"{r.runtime}-{r.precision} {r.shape}" for r in noisy)
         print(f"pocketbert bench: --strict: {len(noisy)} noisy record(s) after {retries} retries "
               f"({names}); the machine was shared, see the records' trust.reasons", file=sys.stderr)
         return 1

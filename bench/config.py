@@ -1,50 +1,87 @@
-"""What a bench run is asked to do (`BenchConfig`, one field per `pocketbert bench` flag) and its checks."""
+"""What a bench run is asked to do (`BenchConfig`, one field per `pocketbert bench` flag) and its checks.
+
+Each field is the one source of its flag's default, choices and range (`pocketbert.knobs.knob`): the
+flag is generated from it (bench/cli.py) and `validate_config` checks a value by the same rule."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from bench.devices import device_schemes
+from bench.workloads import check_workload
+from pocketbert import argtypes as t
 from pocketbert.backends import all_precisions, get_runtime, main_job, runtime_names
 from pocketbert.common import UsageError, lookup
+from pocketbert.knobs import check_knobs, knob
 from pocketbert.models import PRESETS
+from pocketbert.tasks import task_names
 
 
 SHAPES = ("fixed", "dynamic")
+DEFAULT_PRECISIONS = ("fp32", "int8")  # the paper's fp32 + the phone's int8
+
+
+def _device_url(value: str) -> None:
+    scheme, sep, rest = value.partition("://")
+    if sep and not rest:
+        raise UsageError(f"nothing after '{scheme}://'")
+    lookup({s: s for s in device_schemes()}, scheme, "device kind")
+
+
+workload_spec = t.data_spec(check_workload, "synthetic")
+device_url = t.data_spec(_device_url, "local")
 
 
 @dataclass
 class BenchConfig:
-    models: list[str] = field(default_factory=lambda: ["distilbert-base"])  # presets or HF folders
-    runtimes: list[str] | None = None  # None: every registered runtime (both None: the main-job pairs)
-    precisions: list[str] | None = None  # None: DEFAULT_PRECISIONS (both None: the main-job pairs)
-    workloads: list[str] = field(default_factory=lambda: ["synthetic"])  # runs with nothing downloaded
-    shapes: list[str] = field(default_factory=lambda: list(SHAPES))  # padded (mobile-style) and real length
-    seq_len: int = 384  # the SQuAD window: padded 384 vs real length (~160) is the 2-3x an app can win
-    threads: int | None = None  # None: all physical cores; the same count for every runtime
-    warmup: int = 3  # untimed runs after the first inference: caches, pools, lazy init
-    limit: int | None = None  # first N items of the workload (None: all; synthetic default 32)
-    tokenizer: str | None = None  # vocab.txt/folder for presets: real token lengths (default: generated vocab)
-    out: Path = Path("results")  # records go to out/<run_id>/
-    run_id: str | None = None  # default: UTC timestamp; reuse one to add records to a run
-    bundle_cache: Path | None = None  # exported bundles are cached here (default: out/bundles)
-    bundles: list[Path] = field(default_factory=list)  # run these bundles / plain .onnx .pte files instead of exporting
-    task: str | None = None  # plain model files whose outputs do not tell their task (None: read from the outputs)
+    models: list[str] = knob(factory=lambda: ["distilbert-base"], rule=t.model, flag="--model")  # presets or HF folders
+    # None: every registered runtime (both None: the main-job pairs)
+    runtimes: list[str] | None = knob(None, rule=t.choice(runtime_names, "runtime"), flag="--runtime",
+                                      none="every registered runtime")
+    # None: DEFAULT_PRECISIONS (both None: the main-job pairs)
+    precisions: list[str] | None = knob(None, rule=t.choice(all_precisions, "precision"), flag="--precision",
+                                        none=" ".join(DEFAULT_PRECISIONS))
+    # runs with nothing downloaded
+    workloads: list[str] = knob(factory=lambda: ["synthetic"], rule=workload_spec, flag="--workload")
+    # padded (mobile-style) and real length
+    shapes: list[str] = knob(factory=lambda: list(SHAPES), rule=t.choice(SHAPES, "shape"), flag="--shape")
+    # the SQuAD window: padded 384 vs real length (~160) is the 2-3x an app can win
+    seq_len: int = knob(384, rule=t.int_range(16, 512), why="the SQuAD window")
+    # the same count for every runtime
+    threads: int | None = knob(None, rule=t.positive_int, none="all physical cores")
+    warmup: int = knob(3, rule=t.nonneg_int)  # untimed runs after the first inference: caches, pools, lazy init
+    limit: int | None = knob(None, rule=t.positive_int, none="all; synthetic: 32")  # first N items of the workload
+    # vocab.txt/folder for presets: real token lengths
+    tokenizer: str | None = knob(None, rule=t.tokenizer, none="a generated vocab")
+    out: Path = knob(Path("results"), rule=t.output_root)  # records go to out/<run_id>/
+    run_id: str | None = knob(None, rule=t.safe_name, none="a UTC timestamp")  # reuse one to add records to a run
+    bundle_cache: Path | None = knob(None, rule=t.output_root, none="OUT/bundles")  # exported bundles are cached here
+    # run these bundles / plain .onnx .pte files instead of exporting
+    bundles: list[Path] = knob(factory=list, rule=t.existing_path, flag="--bundle")
+    # plain model files whose outputs do not tell their task
+    task: str | None = knob(None, rule=t.choice(task_names, "task"), none="read from the outputs")
     onnx_optimize: bool = False  # export ONNX through ORT's transformer fusion
     overhead_check: bool = False  # also time a bare loop to measure the harness's own overhead
     profile: bool = False  # each record also carries a per-operator profile (a pass after its timed loop)
-    timeout_s: float | None = None  # per worker; None: no limit
-    rounds: int = 1  # visit the runs of a comparison this many times in rotated order; records keep the median
-    retries: int = 0  # re-run a worker whose record is noisy up to this many times (--strict: 2)
-    pace_retries: int = 1  # ...and at least this many when /proc saw no one else: the pace moved alone
+    timeout_s: float | None = knob(None, rule=t.positive_float, flag="--timeout", none="no limit")  # per worker
+    # visit the runs of a comparison this many times in rotated order; records keep the median
+    rounds: int = knob(1, rule=t.positive_int)
+    strict: bool = False  # a record still noisy after its retries fails the run (exit 1)
+    # re-run a worker whose record is noisy up to this many times (None: resolved by __post_init__)
+    retries: int | None = knob(None, rule=t.nonneg_int, none="2 with --strict, else 0")
+    # ...and at least this many when /proc saw no one else: the pace moved alone
     # (a quiet 2-vCPU VM's GEMM pace moves 20-35% for a second or more: 3 of 12 quiet main-job
     # records); a shared machine stays shared, so those wait for --retries/--strict
+    pace_retries: int = knob(1, rule=t.nonneg_int)
     report: bool = True  # render report.md / results.csv / plots at the end
     quiet: bool = False  # no progress bars (tests, CI logs)
     overwrite: bool = False  # add to an existing run folder (else an existing --run-id is refused)
+    devices: list[str] = knob(factory=lambda: ["local"], rule=device_url, flag="--device")  # where to run
 
-
-DEFAULT_PRECISIONS = ("fp32", "int8")  # the paper's fp32 + the phone's int8
+    def __post_init__(self) -> None:
+        if self.retries is None:  # --strict asks for a quiet record: two more tries before it fails the run
+            self.retries = 2 if self.strict else 0
 
 
 def run_pairs(cfg: BenchConfig) -> list[tuple[str, str]]:
@@ -56,15 +93,10 @@ def run_pairs(cfg: BenchConfig) -> list[tuple[str, str]]:
 
 
 def validate_config(cfg: BenchConfig) -> None:
+    check_knobs(cfg)  # every field's choices and range: the rules its flags use
     for r, p in run_pairs(cfg):
         get_runtime(r)
         lookup({p: p for p in all_precisions()}, p, "precision")
-    for s in cfg.shapes:
-        lookup({s: s for s in SHAPES}, s, "shape")
-    if cfg.seq_len < 16 or cfg.seq_len > 512:
-        raise UsageError(f"--seq-len {cfg.seq_len} out of range: use 16..512")
-    if cfg.threads is not None and cfg.threads < 1:
-        raise UsageError("--threads must be at least 1")
     if not cfg.bundles:
         for m in cfg.models:
             if m not in PRESETS and not Path(m).expanduser().is_dir():

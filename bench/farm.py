@@ -12,7 +12,9 @@ Files may be renamed or prefixed (`1_record.json`, `record.json.txt`) and zips m
 that parses as a `pocketbert-bench/1` record is taken; other JSON is ignored; a record that fails
 the schema is reported with its path and skipped. The farm and the device folder are attached to
 the record's `machine` (`farm`, `device` = `firebase`/`aws-devicefarm`), so the report shows each
-farm device as its own machine next to local and adb runs.
+farm device as its own machine next to local and adb runs. Read only when asked: `pocketbert report
+--farm ARTIFACTS...` (bench.records.load_records(farm=True)), or a .zip given by name; a plain
+record load never opens a zip.
 """
 
 from __future__ import annotations
@@ -99,8 +101,9 @@ def farm_identity(location: str) -> dict[str, Any]:
     return {"provider": "farm", "device_dir": parts[-2] if len(parts) > 1 else ""}
 
 
-def find_farm_records(paths: list[Path], warn=None) -> list[dict[str, Any]]:
-    """Every pocketbert-bench/1 record under `paths` (folders, zips), validated, farm identity attached."""
+def find_farm_records(paths: list[Path], warn=None) -> list[Record]:
+    """Every pocketbert-bench/1 record under `paths` (folders, zips), validated, farm identity attached
+    to its machine, located (`Record.source`: the artifact path, zip!member)."""
     import sys
 
     warn = warn or (lambda msg: print(f"pocketbert report: {msg}", file=sys.stderr))
@@ -110,43 +113,45 @@ def find_farm_records(paths: list[Path], warn=None) -> list[dict[str, Any]]:
         if not root.exists():
             raise UsageError(f"{root} not found: pass farm artifact folders or zips")
         for where, data in _walk(root):
-            if data.lstrip()[:1] != b"{":
+            rec = _record(where, data, warn)
+            if rec is None:
                 continue
-            try:
-                text = data.decode("utf-8")
-                rec = json.loads(text) if json_depth_ok(text) else None
-            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-                continue
-            if not isinstance(rec, dict) or rec.get("schema") != SCHEMA:
-                continue
-            problem = _problem(rec)
-            if problem:
-                warn(f"skipped {where}: {problem}")
-                continue
-            rec = {**Record.from_dict(rec, where).to_dict(), **rec}  # missing optional fields: their defaults
-            key = json.dumps([rec.get(k) for k in ("run_id", "model", "runtime", "precision", "workload", "shape",
-                                                   "created_utc", "item_ids")]
-                             + [rec["machine"].get("hostname")], default=str)
+            key = json.dumps([rec.run_id, rec.model, rec.runtime, rec.precision, rec.workload, rec.shape,
+                              rec.created_utc, rec.item_ids, rec.machine.hostname])
             if key in seen:
                 continue  # the same record, e.g. in a zip and in its unpacked copy
             seen.add(key)
-            ident = farm_identity(where)
-            machine = rec.setdefault("machine", {})
-            if ident["provider"] != "farm":  # a known farm's layout: say so (a plain folder: as it is)
-                machine["farm"] = ident
-                if machine.get("device") in (None, "", "adb", "local"):
-                    machine["device"] = ident["provider"]
-                if not machine.get("hostname"):
-                    machine["hostname"] = ident.get("model_id") or ident.get("device_dir") or "?"
-            rec["_path"] = where
-            records.append(rec)
+            records.append(_with_identity(rec, farm_identity(where)).model_copy(update={"source": where}))
     return records
 
 
-def _problem(rec: dict[str, Any]) -> str:
-    """Why a record with our schema tag is unusable ('' when it is fine)."""
+def _record(where: str, data: bytes, warn) -> Record | None:
+    """The record in a candidate file; None for anything else (other JSON, text), and for a record with
+    our schema tag that is unusable (said why through `warn`)."""
+    if data.lstrip()[:1] != b"{":
+        return None
     try:
-        Record.from_dict(rec, "record")
+        text = data.decode("utf-8")
+        tagged = json.loads(text) if json_depth_ok(text) else None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
+    if not isinstance(tagged, dict) or tagged.get("schema") != SCHEMA:
+        return None
+    try:
+        return Record.from_dict(tagged, "record")
     except UsageError as e:
-        return str(e).removeprefix("record: ")
-    return ""
+        warn(f"skipped {where}: {str(e).removeprefix('record: ')}")
+        return None
+
+
+def _with_identity(rec: Record, ident: dict[str, Any]) -> Record:
+    """A known farm's layout said on the record's machine (a plain folder: as it is)."""
+    if ident["provider"] == "farm":
+        return rec
+    machine = rec.machine
+    update = {"farm": ident}
+    if machine.device in (None, "", "adb", "local"):
+        update["device"] = ident["provider"]
+    if not machine.hostname:
+        update["hostname"] = ident.get("model_id") or ident.get("device_dir") or "?"
+    return rec.replace(machine=machine.model_copy(update=update))

@@ -16,8 +16,10 @@ from pathlib import Path
 from bench.harness import run_bench
 from bench.records import load_records
 from bench.report import render_report
-from bench.trust import is_noisy, summary
 from pocketbert.common import write_text_atomic
+from pocketbert.contracts import Record
+from pocketbert.escape import markdown as md
+from pocketbert.record_parts import Machine
 from pocketbert.tables import markdown_table
 
 PAPER = {"bert_params_M": 110, "distil_params_M": 66, "bert_stsb_s": 668, "distil_stsb_s": 410,
@@ -49,52 +51,53 @@ def write_paper_report(root: Path) -> str:
     """report.md/results.csv/plots plus paper.md for a paper-mode folder (its table3/ and qa/ records)."""
     render_report([root], root)
     records = load_records([root])
-    text = paper_markdown([r for r in records if Path(r["_path"]).parent.name == "table3"],
-                          [r for r in records if Path(r["_path"]).parent.name == "qa"])
+    text = paper_markdown([r for r in records if Path(r.source).parent.name == "table3"],
+                          [r for r in records if Path(r.source).parent.name == "qa"])
     write_text_atomic(Path(root) / "paper.md", text)  # whole or not at all (a full disk leaves no half file)
     return text
 
 
-def _pairs(records: list[dict]) -> list[tuple[tuple, dict, dict]]:
+def _pairs(records: list[Record]) -> list[tuple[tuple, Record, Record]]:
     """(runtime, precision, shape) -> (BERT record, DistilBERT record), both measured and trusted (a
     noisy record would put the paper's claim in the table reversed: the machine, not the model)."""
     by = {}
     for r in records:
-        if r["status"] == "ok" and r["model"] in MODELS and not is_noisy(r):
-            by.setdefault((r["runtime"], r["precision"], r["shape"]), {})[r["model"]] = r
+        if r.status == "ok" and r.model in MODELS and not r.trust.noisy:
+            by.setdefault((r.runtime, r.precision, r.shape), {})[r.model] = r
     return [(k, v[MODELS[0]], v[MODELS[1]]) for k, v in sorted(by.items()) if len(v) == 2]
 
 
-def paper_markdown(table3: list[dict], qa: list[dict]) -> str:
+def paper_markdown(table3: list[Record], qa: list[Record]) -> str:
     p = PAPER
     rows = [["paper (CPU, 2019)", "PyTorch", "fp32", "–", 1500, f"{p['bert_params_M']}M", p["bert_stsb_s"],
              f"{p['distil_params_M']}M", p["distil_stsb_s"], f"{p['stsb_ratio']:.2f}",
              f"{p['bert_stsb_s'] / p['distil_stsb_s']:.2f}x"]]
     for (rt, prec, shape), b, d in _pairs(table3):
-        rows.append([f"ours ({b['workload']})", rt, prec, shape, b["n_items"], f"{b['parameters']['total'] / 1e6:.1f}M",
-                     f"{b['total_model_s']:.1f}", f"{d['parameters']['total'] / 1e6:.1f}M", f"{d['total_model_s']:.1f}",
-                     f"{d['total_model_s'] / b['total_model_s']:.2f}", f"{b['total_model_s'] / d['total_model_s']:.2f}x"])
+        rows.append([f"ours ({md(b.workload)})", md(rt), md(prec), md(shape), b.n_items, f"{b.parameters.total / 1e6:.1f}M",
+                     f"{b.total_model_s:.1f}", f"{d.parameters.total / 1e6:.1f}M", f"{d.total_model_s:.1f}",
+                     f"{d.total_model_s / b.total_model_s:.2f}", f"{b.total_model_s / d.total_model_s:.2f}x"])
     lines = ["## Table 3: STS-B dev full pass, batch 1 (paper vs pocketbert)", "",
              markdown_table(["", "runtime", "precision", "shape", "items", "BERT-base params", "BERT-base s",
                              "DistilBERT params", "DistilBERT s", "DistilBERT/BERT time", "DistilBERT speed-up"], rows,
                             "llllrrrrrrr")]
     rows = [["paper (iPhone 7 Plus)", *["–"] * 8, f"{p['qa_faster']:.0%}"]]
     for (rt, prec, shape), b, d in _pairs(qa):
-        bs, ds = b["stats"]["latency_ms"], d["stats"]["latency_ms"]
-        rows.append([f"ours ({b['workload']})", rt, prec, shape, b["n_items"], f"{bs['mean']:.1f}", f"{bs['p50']:.1f}",
-                     f"{ds['mean']:.1f}", f"{ds['p50']:.1f}", f"{bs['mean'] / ds['mean'] - 1:.0%}"])
+        bs, ds = b.stats.latency_ms, d.stats.latency_ms
+        rows.append([f"ours ({md(b.workload)})", md(rt), md(prec), md(shape), b.n_items, f"{bs.mean:.1f}", f"{bs.p50:.1f}",
+                     f"{ds.mean:.1f}", f"{ds.p50:.1f}", f"{bs.mean / ds.mean - 1:.0%}"])
     lines += ["", "## On-device QA: per-question latency, tokenization excluded (paper vs pocketbert)", "",
               markdown_table(["", "runtime", "precision", "shape", "questions", "BERT-base mean ms", "BERT-base p50 ms",
                               "DistilBERT mean ms", "DistilBERT p50 ms", "DistilBERT faster by"], rows,
                              "llllrrrrrr")]
 
-    noisy = [r for r in table3 + qa if r.get("status") == "ok" and is_noisy(r)]
+    noisy = [r for r in table3 + qa if r.status == "ok" and r.trust.noisy]
     if noisy:
-        lines += ["", f"Left out as noisy (other processes used the CPU, or its pace changed, while they ran; re-run quiet or with --rounds): "
-                  + "; ".join(f"{r['model']} {r['runtime']}-{r['precision']} {r['shape']} ({r['workload']}): "
-                              f"{summary(r['trust']).removeprefix('NOISY: ')}" for r in noisy)]
-    machine = (table3 or qa or [{}])[0].get("machine", {})
-    lines += ["", f"Machine: {machine.get('cpu_model', '?')}, {machine.get('physical_cores', '?')} cores, "
-              f"threads {(table3 or qa or [{}])[0].get('threads', '?')}, load at start {machine.get('load_avg_1m')}. "
+        lines += ["", "Left out as noisy (other processes used the CPU, or its pace changed, while they ran; re-run quiet or with --rounds): "
+                  + "; ".join(md(f"{r.model} {r.runtime}-{r.precision} {r.shape} ({r.workload}): "
+                                 + "; ".join(r.trust.reasons)) for r in noisy)]
+    first = next(iter(table3 + qa), None)
+    m = first.machine if first else Machine()
+    lines += ["", f"Machine: {md(m.cpu_model or '?')}, {m.physical_cores or '?'} cores, "
+              f"threads {first.threads if first else '?'}, load at start {m.load_avg_1m}. "
               "Seconds are model time summed over items (tokenization excluded, as in the paper).", ""]
     return "\n".join(lines)

@@ -29,36 +29,33 @@ def build_record(prepared: Prepared, rounds: list[Round], items: list | None = N
     rounds (each round's raw samples kept); trust from every round (one round: its own verdict; more:
     the merge, judged once); statistics derived once and stored (bench.records.derive)."""
     results = [r.result for r in rounds]
-    first = results[0]
+    first, base = results[0], prepared.record
     latency = [median(col) for col in zip(*(r.latency_ms for r in results))]
     trust = _merged_trust(rounds)
     trust["cv"] = robust_cv([lat / f for lat, f in zip(latency, prepared.item_flops) if f])  # latency per FLOP
     imports = [r.import_ms for r in results if r.import_ms is not None]  # boards' older workers: none
-    rec = {**prepared.record.to_dict(), "threads_effective": first.threads_effective,
-           "model_file_bytes": prepared.record.model_file_bytes or first.model_bytes,
-           "import_ms": median(imports) if imports else None,
-           "load_ms": median([r.load_ms for r in results]),
-           "first_inference_ms": median([r.first_inference_ms for r in results]),
-           "latency_ms": latency, "postprocess_ms": [median(col) for col in zip(*(r.postprocess_ms for r in results))],
-           "rounds_latency_ms": [r.latency_ms for r in results] if len(results) > 1 else [],
-           "peak_rss_mb": max(r.peak_rss_mb for r in results), "baseline_rss_mb": first.baseline_rss_mb,
-           "runtime_rss_mb": max(r.peak_rss_mb - r.baseline_rss_mb for r in results),
-           "harness_overhead": ({"timed_loop_s": first.loop_s, "postprocess_s": sum(first.postprocess_ms) / 1e3,
-                                 "timed_model_s": sum(first.latency_ms) / 1e3, "bare_loop_s": first.bare_loop_s,
-                                 "null_loop_s": first.null_loop_s} if first.bare_loop_s else None),
-           "answers_sample": first.answers_sample, "answers": first.answers,
-           "answer_quality": answer_quality(items, first.answers) if items else None,
-           "device_state": first.device_state,  # remote devices: governor/temperatures before and after
-           "profile": first.profile,  # --profile: the first round's per-operator profile
-           "trust": trust, "gemm_peak_gflops": trust.get("gemm_peak_gflops"),
-           "gemm_peak_kind": trust.get("peak_kind") or ""}
+    loop = ({"timed_loop_s": first.loop_s, "postprocess_s": sum(first.postprocess_ms) / 1e3,
+             "timed_model_s": sum(first.latency_ms) / 1e3, "bare_loop_s": first.bare_loop_s,
+             "null_loop_s": first.null_loop_s} if first.bare_loop_s else None)
     warnings = []
-    if rec["threads"] != first.threads_effective:
-        warnings.append(f"warning: asked {rec['threads']} threads, runtime reports {first.threads_effective}")
+    if base.threads != first.threads_effective:
+        warnings.append(f"warning: asked {base.threads} threads, runtime reports {first.threads_effective}")
     if (first.device_state or {}).get("warnings"):
         warnings.append("warning: " + "; ".join(first.device_state["warnings"]))
-    rec["reason"] = "; ".join(warnings)
-    return Record.from_dict(derive(rec), "record")
+    return derive(base.replace(
+        threads_effective=first.threads_effective, model_file_bytes=base.model_file_bytes or first.model_bytes,
+        import_ms=median(imports) if imports else None, load_ms=median([r.load_ms for r in results]),
+        first_inference_ms=median([r.first_inference_ms for r in results]),
+        latency_ms=latency, postprocess_ms=[median(col) for col in zip(*(r.postprocess_ms for r in results))],
+        rounds_latency_ms=[r.latency_ms for r in results] if len(results) > 1 else [],
+        peak_rss_mb=max(r.peak_rss_mb for r in results), baseline_rss_mb=first.baseline_rss_mb,
+        runtime_rss_mb=max(r.peak_rss_mb - r.baseline_rss_mb for r in results), harness_overhead=loop,
+        answers_sample=first.answers_sample, answers=first.answers,
+        answer_quality=answer_quality(items, first.answers) if items else None,
+        device_state=first.device_state,  # remote devices: governor/temperatures before and after
+        profile=first.profile,  # --profile: the first round's per-operator profile
+        trust=trust, gemm_peak_gflops=trust.get("gemm_peak_gflops"), gemm_peak_kind=trust.get("peak_kind") or "",
+        reason="; ".join(warnings)))
 
 
 def _merged_trust(rounds: list[Round]) -> dict[str, Any]:
@@ -87,17 +84,18 @@ DEVICE_FIELDS = ("shape", "seq_len", "warmup", "threads_effective", "item_ids", 
 def device_record(prepared: Prepared, result: WorkerResult, config: dict) -> Record:
     """Merge a record made on the device (samples, its own tokenization, what it could not measure)
     into the host's; statistics derived once."""
-    rec = prepared.record.to_dict()
-    dev = result.record
-    rec.update({k: dev[k] for k in DEVICE_FIELDS if k in dev})
+    rec, dev = prepared.record, result.record
+    changes = {k: dev[k] for k in DEVICE_FIELDS if k in dev}
     if dev.get("workload") not in (None, "host-items"):  # e.g. minibench's all-ones inputs, not the host's items
-        rec["workload"], rec["workload_source"] = dev["workload"], dev.get("workload_source", "")
-    rec["versions"] = {**rec["versions"], **dev.get("versions", {})}
+        changes.update(workload=dev["workload"], workload_source=dev.get("workload_source", ""))
+    changes["versions"] = {**rec.versions, **dev.get("versions", {})}
     state = result.device_state or {}
-    rec["notes"] = {**rec.get("notes", {}), "device_state": state} if state else rec.get("notes", {})
-    rec["reason"] = "; ".join(x for x in (dev.get("reason"), *state.get("warnings", [])) if x)
-    calls, fed = rec.get("n_model_calls") or 0, (rec.get("tokens") or {}).get("fed") or 0
+    notes = changes.get("notes", rec.notes)  # the device's own, else the host's
+    changes["notes"] = {**notes, "device_state": state} if state else notes
+    changes["reason"] = "; ".join(x for x in (dev.get("reason"), *state.get("warnings", [])) if x)
+    rec = rec.replace(**changes)
+    calls, fed = rec.n_model_calls, rec.tokens.fed or 0
     if calls and fed:  # from the mean window length: the device reports totals, not every window
-        rec["flops_total"] = forward_flops(config, round(fed / calls), rec["task"]) * calls
-        rec["flops_per_item_mean"] = rec["flops_total"] / max(rec.get("n_items") or 1, 1)
-    return Record.from_dict(derive(rec), "device record")
+        flops = forward_flops(config, round(fed / calls), rec.task) * calls
+        rec = rec.replace(flops_total=flops, flops_per_item_mean=flops / max(rec.n_items or 1, 1))
+    return derive(rec)

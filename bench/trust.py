@@ -86,14 +86,3 @@ def judge(trust: dict, cores: int | None, threads: int | None, fraction_of_peak:
     trust["noisy"] = bool(reasons)
     trust["reasons"] = reasons
     return trust
-
-
-def summary(trust: dict | None) -> str:
-    """'' for a trusted record, else 'NOISY: reason; reason'."""
-    if not trust or not trust.get("noisy"):
-        return ""
-    return "NOISY: " + "; ".join(trust.get("reasons", []))
-
-
-def is_noisy(rec: dict) -> bool:
-    return bool((rec.get("trust") or {}).get("noisy"))

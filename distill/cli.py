@@ -26,6 +26,7 @@ from pathlib import Path
 
 from pocketbert.claims import claim
 from pocketbert.common import UsageError
+from pocketbert.knobs import add_knob, add_knobs
 from pocketbert.readers import field, read_json_bounded
 
 MODES = {"pretrain": "pre-training distillation on plain text (the triple loss)",
@@ -51,141 +52,108 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         (add_pretrain_arguments if name == "pretrain" else add_task_arguments)(mode)
 
 
-def _run_flags(g, out_help: str) -> None:
+# A flag whose None default means "not given": required unless --resume, which takes the saved value
+NOT_GIVEN = {"default": None}
+
+
+def _run_flags(g, cls, out_help: str) -> None:
     """Flags both modes share, spelt once (their defaults come from each mode's config)."""
     from pocketbert import argtypes as at
 
-    g.add_argument("--out", type=at.as_text(at.output_dir), help=out_help)
+    add_knob(g, cls, "out", f"{out_help} (required)", **NOT_GIVEN)
     g.add_argument("--overwrite", action="store_true", help="replace a non-empty --out that pocketbert wrote")
     g.add_argument("--resume", nargs="?", const="latest", metavar="CKPT", type=at.checkpoint,
                    help="continue from OUT's latest checkpoint (or the given ckpt-*.pt), exactly")
-    g.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_knob(g, cls, "progress", "no progress bars")
 
 
 def add_pretrain_arguments(p: argparse.ArgumentParser) -> None:
-    from distill.pretrain import DistillConfig
-    from pocketbert import argtypes as at
+    """Every flag but --overwrite/--resume is generated from its DistillConfig field."""
+    from distill.config import DistillConfig as C
 
-    d = DistillConfig()
     g = p.add_argument_group("models")
-    g.add_argument("--teacher", type=at.model, help="BERT-family teacher: preset, Hugging Face folder or hub id")
-    g.add_argument("--tokenizer", type=at.tokenizer, help="tokenizer folder or vocab.txt (default: the teacher's)")
-    g.add_argument("--student-layers", type=at.layer_map, help="teacher layers to copy, e.g. 0,2,4; 'reference' (the "
-                   "paper's 12-layer map 0,2,4,7,9,11, the default for 12 layers) or 'every-other'")
-    g.add_argument("--init", choices=["copy", "random"], default=d.init,
-                   help="copy teacher weights (the paper) or random init (ablation)")
-    g.add_argument("--fit-mlm-head", type=at.nonneg_int, default=0, metavar="STEPS",
-                   help="teacher without MLM head: fit one on the frozen teacher first "
-                   "(default 0: distil with the hidden-state/embedding terms only)")
-    g.add_argument("--fit-mlm-head-lr", type=at.positive_float, default=d.fit_mlm_head_lr, metavar="LR",
-                   help=f"learning rate of that head fit (default {d.fit_mlm_head_lr})")
+    add_knob(g, C, "teacher", "BERT-family teacher: preset, Hugging Face folder or hub id (required unless "
+             "--resume)", **NOT_GIVEN)
+    add_knob(g, C, "tokenizer", "tokenizer folder or vocab.txt")
+    add_knob(g, C, "student_layers", "teacher layers to copy, e.g. 0,2,4; 'reference' (the paper's 12-layer map "
+             "0,2,4,7,9,11) or 'every-other'")
+    add_knob(g, C, "init", "copy teacher weights (the paper) or random init (ablation)")
+    add_knob(g, C, "fit_mlm_head_steps", "teacher without MLM head: fit one on the frozen teacher first",
+             metavar="STEPS")
+    add_knob(g, C, "fit_mlm_head_lr", "learning rate of that head fit", metavar="LR")
     g = p.add_argument_group("data and loss")
-    g.add_argument("--data", nargs="+", default=[], metavar="FILE", type=at.as_text(at.text_file),
-                   help="plain-text files, one text per line")
-    g.add_argument("--data-cache", type=at.as_text(at.output_root), help="folder for the tokenized memmaps (default OUT/data)")
-    g.add_argument("--eval-data", type=at.as_text(at.text_file), help="held-out text: MLM accuracy teacher vs student at the end")
-    for name, help_text in [("alpha_ce", "KL on softened MLM logits"), ("alpha_mlm", "masked-LM loss"),
-                            ("alpha_cos", "cosine of last hidden states"),
-                            ("alpha_mse", "MSE on MLM logits"),
-                            ("alpha_hidden_mse", "MSE of last hidden states"),
-                            ("alpha_pool_cos", "cosine of mean-pooled sentence embeddings"),
-                            ("alpha_sim", "MSE of in-batch sentence similarity matrices")]:
-        g.add_argument("--" + name.replace("_", "-"), type=at.nonneg_float, default=getattr(d, name),
-                       help=f"weight of the {help_text} (default {getattr(d, name)})")
-    g.add_argument("--temperature", type=at.positive_float, default=d.temperature,
-                   help=f"softmax temperature of the distillation loss (default {d.temperature})")
-    g.add_argument("--dropout", type=at.float_range(0.0, 1.0, hi_open=True), default=d.dropout,
-                   help=f"student dropout (default {d.dropout}, the paper's; 0 matched an embedding "
-                   "teacher better)")
-    g.add_argument("--mlm-prob", type=at.float_range(0.0, 1.0, lo_open=True, hi_open=True), default=d.mlm_prob,
-                   help=f"fraction of tokens masked, in (0, 1) (default {d.mlm_prob})")
-    g.add_argument("--max-len", type=at.int_range(8, 4096), default=d.max_len,
-                   help=f"sequence length (default {d.max_len})")
-    g.add_argument("--min-len", type=at.nonneg_int, default=d.min_len, help="drop shorter fragments")
+    add_knob(g, C, "data", "plain-text files, one text per line (required unless --resume)", nargs="+",
+             metavar="FILE")
+    add_knob(g, C, "data_cache", "folder for the tokenized memmaps")
+    add_knob(g, C, "eval_data", "held-out text: MLM accuracy teacher vs student at the end")
+    add_knobs(g, C, {"alpha_ce": "weight of the KL on softened MLM logits", "alpha_mlm": "weight of the masked-LM loss",
+                     "alpha_cos": "weight of the cosine of last hidden states",
+                     "alpha_mse": "weight of the MSE on MLM logits",
+                     "alpha_hidden_mse": "weight of the MSE of last hidden states",
+                     "alpha_pool_cos": "weight of the cosine of mean-pooled sentence embeddings",
+                     "alpha_sim": "weight of the MSE of in-batch sentence similarity matrices",
+                     "temperature": "softmax temperature of the distillation loss",
+                     "dropout": "student dropout",
+                     "mlm_prob": "fraction of tokens masked",
+                     "max_len": "sequence length",
+                     "min_len": "drop shorter fragments"})
     g = p.add_argument_group("optimisation")
-    _optimisation_flags(g, d)
-    g.add_argument("--amp", default=d.amp, choices=["auto", "off", "bf16", "fp16"],
-                   help="mixed precision (auto: on GPU only)")
-    _run_flags(p.add_argument_group("run"), "output folder: checkpoints, metrics, student/")
+    _optimisation_flags(g, C)
+    add_knob(g, C, "amp", "mixed precision (auto: on GPU only)")
+    _run_flags(p.add_argument_group("run"), C, "output folder: checkpoints, metrics, student/")
 
 
-def _optimisation_flags(g, c) -> None:
-    from pocketbert import argtypes as at
-
-    g.add_argument("--batch-size", type=at.positive_int, default=c.batch_size,
-                   help=f"per micro-batch and process (default {c.batch_size})")
-    g.add_argument("--grad-accum", type=at.positive_int, default=c.grad_accum,
-                   help=f"micro-batches per optimizer step (default {c.grad_accum})")
-    g.add_argument("--epochs", type=at.positive_int, default=c.epochs, help=f"default {c.epochs}")
-    g.add_argument("--max-steps", type=at.positive_int, default=None,
-                   help="stop after this many optimizer steps (default: run --epochs)")
-    g.add_argument("--lr", type=at.positive_float, default=c.lr, help=f"peak learning rate (default {c.lr})")
-    g.add_argument("--warmup", type=at.float_range(0.0, 1.0, hi_open=True), default=c.warmup,
-                   help=f"warm-up fraction of steps, in [0, 1) (default {c.warmup})")
-    g.add_argument("--seed", type=at.nonneg_int, default=c.seed, help=f"default {c.seed}")
-    g.add_argument("--save-every", type=at.positive_int, default=c.save_every,
-                   help=f"steps between checkpoints (default {c.save_every})")
-    g.add_argument("--keep-checkpoints", type=at.positive_int, default=c.keep_checkpoints,
-                   help=f"checkpoints kept (default {c.keep_checkpoints})")
-    g.add_argument("--device", default=c.device, choices=["auto", "cpu", "cuda"])
+def _optimisation_flags(g, cls) -> None:
+    add_knobs(g, cls, {"batch_size": "per micro-batch and process",
+                       "grad_accum": "micro-batches per optimizer step",
+                       "epochs": "passes over the data",
+                       "max_steps": "stop after this many optimizer steps",
+                       "lr": "peak learning rate",
+                       "warmup": "warm-up fraction of steps",
+                       "seed": "init, batch order, masking and dropout",
+                       "save_every": "steps between checkpoints",
+                       "keep_checkpoints": "checkpoints kept (0: all)",
+                       "device": "where to train (auto: cuda when there is one)"})
 
 
 def add_task_arguments(p: argparse.ArgumentParser) -> None:
-    from distill.task import TASKS, TaskConfig
-    from pocketbert import argtypes as at
+    """Every flag but --overwrite/--resume is generated from its TaskConfig field."""
+    from distill.task import TaskConfig as C
 
-    t = TaskConfig()
     g = p.add_argument_group("models")
-    g.add_argument("--task", choices=list(TASKS), help="question-answering (SQuAD v1.1 JSON), "
-                   "sequence-classification or regression (GLUE-style TSV)")
-    g.add_argument("--teacher", type=at.model, help="a teacher fine-tuned on the task: Hugging Face folder, "
-                   "hub id or preset")
-    g.add_argument("--tokenizer", type=at.tokenizer, help="tokenizer folder or vocab.txt (default: the teacher's)")
-    g.add_argument("--student-layers", type=at.layer_map, help="teacher layers the student copies, e.g. 0,2,4 "
-                   "(default: one of two)")
-    g.add_argument("--student", type=at.as_text(at.existing_dir),
-                   help="start from this distilled student folder instead (e.g. `distill pretrain`'s)")
+    add_knob(g, C, "task", "question-answering (SQuAD v1.1 JSON), sequence-classification or regression "
+             "(GLUE-style TSV); required unless --resume", **NOT_GIVEN)
+    add_knob(g, C, "teacher", "a teacher fine-tuned on the task: Hugging Face folder, hub id or preset (required unless "
+             "--resume)", **NOT_GIVEN)
+    add_knob(g, C, "tokenizer", "tokenizer folder or vocab.txt")
+    add_knob(g, C, "student_layers", "teacher layers the student copies, e.g. 0,2,4")
+    add_knob(g, C, "student", "start from this distilled student folder instead (e.g. `distill pretrain`'s)")
     g = p.add_argument_group("data")
-    g.add_argument("--train-file", type=at.as_text(at.existing_file), help="SQuAD v1.1 JSON or GLUE-style TSV "
-                   "(its gold labels are used)")
-    g.add_argument("--transfer-file", type=at.as_text(at.existing_file),
-                   help="unlabelled transfer data, same format: only the teacher's soft labels are used, "
-                   "its gold answers/labels are never read")
-    g.add_argument("--eval-file", type=at.as_text(at.existing_file), help="scored for teacher and student after training")
-    g.add_argument("--max-len", type=at.int_range(8, 4096), default=t.max_len,
-                   help=f"SQuAD window / pair length (default {t.max_len})")
-    g.add_argument("--doc-stride", type=at.positive_int, default=t.doc_stride,
-                   help=f"SQuAD window overlap in tokens (default {t.doc_stride})")
-    g.add_argument("--teacher-cache", type=at.as_text(at.output_root), metavar="DIR",
-                   help="folder for the frozen teacher's logits and scores, shared by runs with the same "
-                   "teacher and data (default OUT/teacher-cache)")
+    add_knob(g, C, "train_file", "SQuAD v1.1 JSON or GLUE-style TSV (its gold labels are used; required unless "
+             "--resume)", **NOT_GIVEN)
+    add_knob(g, C, "transfer_file", "unlabelled transfer data, same format: only the teacher's soft labels are "
+             "used, its gold answers/labels are never read")
+    add_knob(g, C, "eval_file", "scored for teacher and student after training")
+    add_knobs(g, C, {"max_len": "SQuAD window / pair length", "doc_stride": "SQuAD window overlap in tokens"})
+    add_knob(g, C, "teacher_cache", "folder for the frozen teacher's logits and scores, shared by runs with the "
+             "same teacher and data", metavar="DIR")
     g = p.add_argument_group("loss")
-    g.add_argument("--alpha-task", type=at.nonneg_float, default=t.alpha_task,
-                   help=f"weight of the task loss on gold labels (default {t.alpha_task})")
-    g.add_argument("--alpha-kd", type=at.nonneg_float, default=t.alpha_kd,
-                   help=f"weight of the KL to the teacher's softened logits (default {t.alpha_kd})")
-    g.add_argument("--temperature", type=at.positive_float, default=t.temperature,
-                   help=f"softmax temperature of that KL, scaled by T^2 (default {t.temperature})")
-    g.add_argument("--alpha-hidden", type=at.nonneg_float, default=t.alpha_hidden,
-                   help=f"intermediate-layer matching: weight of the MSE of mapped hidden states (default "
-                   f"{t.alpha_hidden}: off; the teacher then runs every step)")
-    g.add_argument("--alpha-attn", type=at.nonneg_float, default=t.alpha_attn,
-                   help=f"intermediate-layer matching: weight of the KL of mapped attention distributions "
-                   f"(default {t.alpha_attn}: off)")
-    g.add_argument("--layer-map", type=at.layer_map, metavar="T1,T2,...",
-                   help="teacher layer (1-based) matched by each student layer (default: uniform, last to "
-                   "last, e.g. 2,4,6 for 3 of 6); recorded in config.json")
+    add_knobs(g, C, {"alpha_task": "weight of the task loss on gold labels",
+                     "alpha_kd": "weight of the KL to the teacher's softened logits",
+                     "temperature": "softmax temperature of that KL, scaled by T^2",
+                     "alpha_hidden": "intermediate-layer matching: weight of the MSE of mapped hidden states",
+                     "alpha_attn": "intermediate-layer matching: weight of the KL of mapped attention distributions"})
+    add_knob(g, C, "layer_map", "teacher layer (1-based) matched by each student layer; recorded in config.json",
+             metavar="T1,T2,...")
     g = p.add_argument_group("optimisation")
-    _optimisation_flags(g, t)
-    _run_flags(p.add_argument_group("run"), "output folder: checkpoints, metrics.json, student/")
+    _optimisation_flags(g, C)
+    _run_flags(p.add_argument_group("run"), C, "output folder: checkpoints, metrics.json, student/")
 
 
 def _given(args, cls) -> dict:
     """Arguments that map onto fields of `cls`, leaving the dataclass defaults where unset."""
     names = {f.name for f in dataclasses.fields(cls)}
-    out = {k: v for k, v in vars(args).items() if k in names and v is not None}
-    out["progress"] = not args.no_progress
-    return out
+    return {k: v for k, v in vars(args).items() if k in names and v is not None}
 
 
 def run(args) -> int:
@@ -227,8 +195,6 @@ def _run_mode(args) -> int:
     from distill.pretrain import DistillConfig, distill
 
     kw = _given(args, DistillConfig)
-    kw["fit_mlm_head_steps"] = args.fit_mlm_head
-    kw["fit_mlm_head_lr"] = args.fit_mlm_head_lr
     if args.resume:
         kw = _resume_config(args, kw)
     elif not args.teacher or not args.data:

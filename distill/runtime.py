@@ -8,7 +8,9 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from distill.config import AMP, DEVICE
 from pocketbert.common import UsageError
+from pocketbert.knobs import check_value
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,7 @@ def setup_run_context(device: str = "auto", amp: str = "auto") -> RunContext:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    if device not in ("auto", "cpu", "cuda"):
-        raise UsageError(f"--device must be auto, cpu or cuda, got '{device}'")
+    check_value("--device", DEVICE, device)
     if device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda but no GPU is visible")
     cuda = torch.cuda.is_available() and device != "cpu"
@@ -66,8 +67,7 @@ def amp_dtype(amp: str, device) -> Any:
     """auto: bf16 on a GPU that has it, else fp16; off on CPU."""
     import torch
 
-    if amp not in ("auto", "off", "bf16", "fp16"):
-        raise UsageError(f"--amp must be auto, off, bf16 or fp16, got '{amp}'")
+    check_value("--amp", AMP, amp)
     if amp == "off" or (amp == "auto" and device.type != "cuda"):
         return None
     if amp == "fp16" or (amp == "auto" and not torch.cuda.is_bf16_supported()):

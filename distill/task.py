@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from distill.checkpoint import prepare_run_dir, resume_path
-from distill.config import Checker, save_run_config
+from distill.config import DEVICE, save_run_config
 from distill.task_model import _as_feature, collate_task, evaluate_task, forward_task, task_losses
 from distill.task_train import cached_teacher_scores, fingerprint, teacher_logits, train_task
+from pocketbert import argtypes as at
 from pocketbert.common import UsageError, git_revision, write_json
+from pocketbert.knobs import check_knobs, knob
 from pocketbert.outputs import atomic_output_dir
 from pocketbert.families import family_of
 from pocketbert.tasks import all_tasks
@@ -33,69 +35,61 @@ from pocketbert.tasks import all_tasks
 # sequence-classification head)
 TASK_HEADS = {mode: t.name for t in all_tasks().values() for mode in t.distill_modes}
 TASKS = tuple(TASK_HEADS)
-# fields whose command-line flag is not simply --field-name
-TASK_FLAGS = {"alpha_hidden": "--alpha-hidden", "alpha_attn": "--alpha-attn"}
 
 
 @dataclass
 class TaskConfig:
-    task: str = "sequence-classification"  # question-answering | sequence-classification | regression
-    teacher: str = "bert-tiny"  # a fine-tuned BERT-family teacher for the task (folder, hub id, preset)
-    train_file: str = ""  # SQuAD v1.1 JSON or GLUE-style TSV with a header row (gold labels used)
-    transfer_file: str | None = None  # unlabelled transfer data, same format: teacher soft labels only
-    eval_file: str | None = None  # same format; scored for teacher and student after training
-    student: str | None = None  # a distilled student folder to start from; default: copy teacher layers
-    student_layers: str | None = None  # when copying from the teacher: which layers (default one of two)
-    tokenizer: str | None = None  # default: the teacher's
-    alpha_task: float = 1.0  # weight of the task loss on the gold labels (train file only)
-    alpha_kd: float = 1.0  # weight of KL (QA, classification) / MSE (regression) to the teacher
-    alpha_hidden: float = 0.0  # intermediate layers: MSE of mapped hidden states (0: off; needs the teacher each step)
-    alpha_attn: float = 0.0  # intermediate layers: KL of mapped attention distributions (0: off)
-    layer_map: str | None = None  # student layer -> teacher layer matched, e.g. "2,4,6" (default: uniform, last to last)
-    temperature: float = 2.0  # > 0: softening for the KL term (scaled by T^2)
-    max_len: int = 384  # QA windows / pair length (SQuAD standard: 384)
-    doc_stride: int = 128  # overlap between QA windows of a long context (< max_len)
-    batch_size: int = 16  # windows / examples per micro-batch per process (length-grouped)
-    grad_accum: int = 1  # micro-batches per optimizer step
-    epochs: int = 2  # passes over the training data; used when max_steps is 0
-    max_steps: int = 0  # stop after this many steps; 0 (the default) means "no cap: run `epochs`"
-    lr: float = 5e-5  # AdamW peak learning rate (fine-tuning scale)
-    weight_decay: float = 0.01  # standard fine-tuning decay (not on biases and LayerNorms)
-    warmup: float = 0.1  # in [0, 1): fraction of steps of linear warm-up, then linear decay
-    max_grad_norm: float = 1.0  # gradient clipping
-    seed: int = 42  # init, order, dropout
-    teacher_cache: str | None = None  # folder for the frozen teacher's logits and scores (default OUT/teacher-cache)
-    save_every: int = 100  # optimizer steps between checkpoints (and one at the end)
-    keep_checkpoints: int = 2  # older checkpoints pruned once a newer one is complete (0: keep all)
-    device: str = "auto"  # auto | cpu | cuda
-    out: str = "runs/distill-task"  # student/ (HF folder), metrics.json, config.json, checkpoints/
+    task: str = knob("sequence-classification", rule=at.choice(TASKS, "task"))  # question-answering | sequence-classification | regression
+    teacher: str = knob("bert-tiny", rule=at.model)  # a fine-tuned BERT-family teacher for the task (folder, hub id, preset)
+    train_file: str = knob("", rule=at.as_text(at.existing_file))  # SQuAD v1.1 JSON or GLUE-style TSV with a header row (gold labels used)
+    # unlabelled transfer data, same format: teacher soft labels only
+    transfer_file: str | None = knob(None, rule=at.as_text(at.existing_file), none="none")
+    eval_file: str | None = knob(None, rule=at.as_text(at.existing_file), none="none")  # same format; scored for teacher and student after training
+    # a distilled student folder to start from
+    student: str | None = knob(None, rule=at.as_text(at.existing_dir), none="copy teacher layers")
+    # when copying from the teacher: which layers
+    student_layers: str | None = knob(None, rule=at.layer_map, none="one of two")
+    tokenizer: str | None = knob(None, rule=at.tokenizer, none="the teacher's")
+    alpha_task: float = knob(1.0, rule=at.nonneg_float)  # weight of the task loss on the gold labels (train file only)
+    alpha_kd: float = knob(1.0, rule=at.nonneg_float)  # weight of KL (QA, classification) / MSE (regression) to the teacher
+    # intermediate layers: MSE of mapped hidden states (0: off; needs the teacher each step)
+    alpha_hidden: float = knob(0.0, rule=at.nonneg_float, why="off; the teacher then runs every step")
+    alpha_attn: float = knob(0.0, rule=at.nonneg_float, why="off")  # intermediate layers: KL of mapped attention distributions
+    # student layer -> teacher layer matched, e.g. "2,4,6"
+    layer_map: str | None = knob(None, rule=at.layer_map, none="uniform, last to last, e.g. 2,4,6 for 3 of 6")
+    temperature: float = knob(2.0, rule=at.positive_float)  # softening for the KL term (scaled by T^2)
+    max_len: int = knob(384, rule=at.int_range(8, 4096), why="SQuAD's standard window")  # QA windows / pair length
+    doc_stride: int = knob(128, rule=at.positive_int)  # overlap between QA windows of a long context (< max_len)
+    batch_size: int = knob(16, rule=at.positive_int)  # windows / examples per micro-batch per process (length-grouped)
+    grad_accum: int = knob(1, rule=at.positive_int)  # micro-batches per optimizer step
+    epochs: int = knob(2, rule=at.positive_int)  # passes over the training data; used when max_steps is 0
+    max_steps: int = knob(0, rule=at.nonneg_int, why="no cap: run --epochs")  # stop after this many steps
+    lr: float = knob(5e-5, rule=at.positive_float, why="a fine-tuning scale")  # AdamW peak learning rate
+    weight_decay: float = knob(0.01, rule=at.nonneg_float)  # standard fine-tuning decay (not on biases and LayerNorms)
+    # fraction of steps of linear warm-up, then linear decay
+    warmup: float = knob(0.1, rule=at.float_range(0.0, 1.0, hi_open=True))
+    max_grad_norm: float = knob(1.0, rule=at.positive_float)  # gradient clipping
+    seed: int = knob(42, rule=at.nonneg_int)  # init, order, dropout
+    # folder for the frozen teacher's logits and scores
+    teacher_cache: str | None = knob(None, rule=at.as_text(at.output_root), none="OUT/teacher-cache")
+    save_every: int = knob(100, rule=at.positive_int)  # optimizer steps between checkpoints (and one at the end)
+    keep_checkpoints: int = knob(2, rule=at.nonneg_int)  # older checkpoints pruned once a newer one is complete (0: keep all)
+    device: str = knob("auto", rule=DEVICE)
+    out: str = knob("runs/distill-task", rule=at.as_text(at.output_dir))  # student/ (HF folder), metrics.json, config.json, checkpoints/
     progress: bool = True  # tqdm bars
 
     def validate(self) -> None:
-        """Raise a one-line UsageError naming the flag of the first bad knob."""
-        check = Checker(self, TASK_FLAGS)
-        check.choice("task", TASKS)
-        check.choice("device", ("auto", "cpu", "cuda"))
+        """Raise a one-line UsageError naming the flag of the first bad knob: each field by its flag's
+        rule, then the rules between fields."""
+        check_knobs(self)
         if not self.train_file:
             raise UsageError("task distillation needs --train-file")
-        for name in ("alpha_task", "alpha_kd", "alpha_hidden", "alpha_attn", "weight_decay"):
-            check.at_least(name, 0.0)
         if not (self.alpha_task or self.alpha_kd or self.alpha_hidden or self.alpha_attn):
             raise UsageError("every loss weight is 0 (--alpha-task, --alpha-kd, --alpha-hidden, "
                              "--alpha-attn): nothing to train on")
-        check.positive("temperature")
-        check.at_least("max_len", 8)
-        check.at_least("doc_stride", 1)
         if self.task == "question-answering" and self.doc_stride >= self.max_len:
             raise UsageError(f"--doc-stride must be less than --max-len ({self.max_len}), "
                              f"got {self.doc_stride}")
-        for name in ("batch_size", "grad_accum", "epochs", "save_every"):
-            check.at_least(name, 1)
-        check.at_least("max_steps", 0)
-        check.at_least("keep_checkpoints", 0)
-        check.positive("lr")
-        check.unit("warmup")
-        check.positive("max_grad_norm")
         if self.layer_map and not all(x.strip().isdigit() for x in str(self.layer_map).split(",")):
             raise UsageError(f"--layer-map must be comma-separated teacher layers (1-based), got "
                              f"'{self.layer_map}'")

@@ -7,17 +7,18 @@ bundle passed parity: a failed or interrupted export leaves nothing that looks v
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from export.bundle import MANIFEST, describe_files
+from export.config import ExportConfig
 from export.coverage import coverage_warning, delegated_label
 from export.int8_choice import INT8_MODES, auto_modes, choose_int8_mode, resolve, unmeasured_choice
 from export.int8_guided import check_choosing_spec
-from export.parity import TOLERANCES, check_parity, tolerance_for
+from export.parity import check_parity, tolerance_for
 from export.targets import ExportTarget, all_targets, get_target
 from export.task_eval import load_task_data, max_metric_drop, min_agreement
 from pocketbert.backends import LoadRequest, check_precision, get_runtime
@@ -31,42 +32,6 @@ from pocketbert.models import count_parameters, load_model, peek_model_type
 from pocketbert.tables import markdown_table
 from pocketbert.tasks import get_task
 from pocketbert.textgen import synthetic_examples
-
-
-@dataclass
-class ExportConfig:
-    model: str  # preset name, local Hugging Face folder, or hub id
-    out: Path  # output folder: one bundle per (target, precision) inside it
-    task: str = "question-answering"  # which head: the paper's on-device study is QA
-    targets: list[str] = field(default_factory=lambda: ["executorch"])  # runtimes to export for
-    precisions: list[str] = field(default_factory=lambda: ["fp32"])  # weights/compute precision
-    seq_len: int = 384  # max tokens per input: SQuAD's standard window
-    coreml_seq_lens: list[int] | None = None  # CoreML enumerated lengths (default 128/256/384)
-    tokenizer: str | None = None  # vocab.txt or folder for presets (default: generated vocab)
-    calibration_samples: int = 32  # real-looking inputs the int8 quantizer observes
-    parity_samples: int = 8  # inputs of spread-out lengths checked against PyTorch
-    onnx_fuse: bool = True  # ONNX: fuse attention/SkipLayerNorm/BiasGelu (equal outputs, faster)
-    onnx_optimize: bool = False  # ONNX: also run ORT's transformer optimizer (adds EmbedLayerNorm)
-    eval_data: str | None = None  # squad:PATH / glue:PATH: gate trained exports by F1 / accuracy vs fp32
-    eval_questions: int = 1000  # questions (rows) the gate scores (>= 1000 to resolve ~1 F1 point)
-    max_f1_drop: float = 3.0  # F1 points an export may lose vs fp32 (int8 here: ~2.5)
-    max_accuracy_drop: float = 1.0  # glue: accuracy points an export may lose vs fp32 (~10 rows in 1000)
-    min_identical_answers: float = 0.0  # share of answers equal to fp32's an export must keep (0: no bound)
-    max_spearman_drop: float = 0.5  # stsb: Spearman points an embedding export may lose vs fp32 (issue 30's bound)
-    # stsb: mean cosine of the export's embeddings to fp32's: the int8 parity bound, held on average over real text
-    min_mean_cosine: float = TOLERANCES["int8"].min_cosine
-    # text: share of words labelled as fp32 labels them (token-classification); one flipped label in ~30 words
-    min_label_agreement: float = 0.97
-    int8_guided: str | None = None  # squad:/glue:PATH to choose on: keep int8's most harmful layers fp32
-    int8_guided_questions: int = 300  # choosing questions (rows): ~2 points of identical answers, ~1 min a step
-    # what guided int8 aims at on its choosing data, whatever the (looser) export gate: answers kept,
-    # not just F1 within the gate's bound (aiming at the 3-F1 gate stopped at ~82% identical answers on
-    # the trained MiniLM teacher; ExecuTorch's int8 keeps ~95% with the same F1)
-    int8_guided_min_identical: float = 0.95
-    int8_guided_max_drop: float = 0.5  # F1 (accuracy) points on the choosing data
-    int8_mode: str = "auto"  # ONNX/ExecuTorch int8: dynamic, static, auto (measure them here); ONNX: blockwise, int-attention, per-tensor
-    seed: int = 0  # presets' random init and the synthetic inputs
-    overwrite: bool = False  # replace a non-empty --out
 
 
 def plan(cfg: ExportConfig) -> list[tuple[str, str]]:
@@ -100,13 +65,12 @@ def run_export(cfg: ExportConfig, log=None) -> list[Path]:
     from tqdm import tqdm
 
     log = log or tqdm.write  # keeps log lines and the progress bar apart
+    cfg.validate()  # every knob's choices and range, by its flag's rule
     pairs = plan(cfg)
     check_output_dir(Path(cfg.out), cfg.overwrite)
     check_int8_mode(cfg, pairs)
     if cfg.int8_guided:
         check_choosing_spec(cfg.int8_guided, cfg.eval_data, cfg.task, pairs)
-    if cfg.seq_len < 8:
-        raise UsageError(f"--seq-len {cfg.seq_len} is too short: use at least 8")
     check_family(peek_model_type(cfg.model), pairs, cfg.model)
     log(f"loading {cfg.model} ({cfg.task})")
     loaded = load_model(cfg.model, cfg.task, tokenizer=cfg.tokenizer, seed=cfg.seed)
@@ -131,11 +95,11 @@ def run_export(cfg: ExportConfig, log=None) -> list[Path]:
             step = lambda msg, _n=name: log(f"[{_n}] {msg}")  # noqa: E731
             manifest = export_one(loaded, target_name, precision, cfg, calibration, examples,
                                   reference, bundle, step, task_data=task_data)
-            step(f"{manifest['files'][manifest['model_file']]['bytes'] / 1e6:.1f} MB, "
-                 f"parity {manifest['parity']['status']} in {manifest['export_seconds']:.0f} s")
-            for check in ("parity", "task_eval"):
-                if manifest.get(check, {}).get("status", "").startswith("failed"):
-                    failures.append(f"{name} {check}: {manifest[check]['status']}")
+            step(f"{manifest.files[manifest.model_file].bytes / 1e6:.1f} MB, "
+                 f"parity {manifest.parity['status']} in {manifest.export_seconds:.0f} s")
+            for check, facts in (("parity", manifest.parity), ("task_eval", manifest.task_eval or {})):
+                if facts.get("status", "").startswith("failed"):
+                    failures.append(f"{name} {check}: {facts['status']}")
             bundles.append(Path(cfg.out) / name)
             manifests.append((name, manifest))
         log(summary_markdown(manifests))
@@ -145,14 +109,14 @@ def run_export(cfg: ExportConfig, log=None) -> list[Path]:
     return bundles
 
 
-def summary_markdown(manifests: list[tuple[str, dict]]) -> str:
+def summary_markdown(manifests: list[tuple[str, Manifest]]) -> str:
     """A Markdown table of bundles: size, parity figures, task metric, export time."""
     rows = []
     for name, m in manifests:
-        p = m["parity"]
-        size = m["files"][m["model_file"]]["bytes"] / 1e6
+        p, d = m.parity, m.delegation
+        size = m.files[m.model_file].bytes / 1e6
         fmt = lambda k, f: format(p[k], f) if k in p else "-"  # noqa: E731
-        t = m.get("task_eval") or {}
+        t = m.task_eval or {}
         exp = t.get("export") or {}
         metric = "f1" if "f1" in exp else next(iter(exp), None)  # f1, accuracy, spearman or label_agreement
         ref = f" ({t['fp32_pytorch'][metric]:.2f})" if metric in t.get("fp32_pytorch", {}) else ""
@@ -160,8 +124,9 @@ def summary_markdown(manifests: list[tuple[str, dict]]) -> str:
         same = (f"{t['identical_answers']:.1%}" if "identical_answers" in t else
                 f"cos {t['mean_cosine_to_fp32']:.5f}" if "mean_cosine_to_fp32" in t else "-")
         rows.append([name, f"{size:.1f}", p["status"], fmt("max_abs_diff", ".2e"), fmt("min_snr_db", ".1f"),
-                     fmt("decision_agreement", ".1%"), f1, same, delegated_label(m.get("delegation")),
-                     f"{m['export_seconds']:.0f}"])
+                     fmt("decision_agreement", ".1%"), f1, same,
+                     delegated_label(d and {"delegated_pct": d.delegated_pct, "partitions": d.partitions}),
+                     f"{m.export_seconds:.0f}"])
     return markdown_table(["bundle", "size MB", "parity", "max abs diff", "min SNR dB", "agreement",
                            "task metric (fp32)", "identical answers", "delegated", "export s"], rows, "lrlrrrrrrr")
 
@@ -194,7 +159,7 @@ def check_int8_mode(cfg: ExportConfig, pairs: list[tuple[str, str]] = ()) -> Non
 
 
 def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, calibration,
-               examples, reference, bundle: Path, log=print, task_data=None) -> dict:
+               examples, reference, bundle: Path, log=print, task_data=None) -> Manifest:
     """export (int8 auto: both int8 modes, measured, one kept) -> save tokenizer -> validate ->
     manifest, for one (target, precision)."""
     target = get_target(target_name)
@@ -249,7 +214,7 @@ def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, cali
     if warning:
         log(f"warning: {warning}")
     write_json(bundle / MANIFEST, manifest.to_dict())
-    return manifest.to_dict()
+    return manifest
 
 
 def runtime_available(target: ExportTarget) -> tuple[bool, str]:

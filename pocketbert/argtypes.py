@@ -19,7 +19,6 @@ import dataclasses
 import math
 import os
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Callable, Iterable
 
 from pocketbert.outputs import is_cwd_or_parent, writable_dir
@@ -107,7 +106,7 @@ def choice(names: Iterable[str] | Callable[[], Iterable[str]], what: str) -> Cal
         if value not in valid:
             _fail(f"unknown {what} '{value}': choose one of {', '.join(valid)}")
         return value
-    return _validator("choice", what, parse)
+    return _validator("choice", what, parse, names=names)
 
 
 def _safe_name(value: str) -> str:
@@ -295,18 +294,6 @@ def checked_file(check: Callable[[str], None]) -> Callable[[str], str]:
         check(value)
         return value
     return _validator("existing_file", "file", parse)
-
-
-def config_defaults(cls) -> SimpleNamespace:
-    """A config dataclass's defaults by field name (fields without one left out): a CLI's one
-    source for its flags' defaults."""
-    out = {}
-    for f in dataclasses.fields(cls):
-        if f.default is not dataclasses.MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            out[f.name] = f.default_factory()
-    return SimpleNamespace(**out)
 
 
 def validator_kind(action: argparse.Action) -> str | None:

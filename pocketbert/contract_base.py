@@ -11,7 +11,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from pocketbert.common import UsageError
-from pocketbert.readers import JSON_LIMIT_BYTES, parse_json, read_text_bounded
+from pocketbert.readers import JSON_LIMIT_BYTES, check_json_depth, json_error, read_text_bounded
 
 
 def _finite_json(value: Any) -> Any:
@@ -87,6 +87,7 @@ class Contract(Strict):
     SCHEMA: ClassVar[str]
     SCHEMA_KEY: ClassVar[str] = "schema"
     OLDER: ClassVar[tuple[str, ...]] = ()  # earlier versions this one still reads (fields they lack: defaults)
+    LIMIT_BYTES: ClassVar[int] = JSON_LIMIT_BYTES  # the largest such file `read` opens
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
@@ -104,16 +105,27 @@ class Contract(Strict):
 
     @classmethod
     def from_json(cls, text: str, where: str = ""):
-        return cls.from_dict(parse_json(text, where or cls.WHAT), where)  # bad syntax, too deep: one line
+        return cls.from_dict(cls.parse_json(text, where or cls.WHAT), where)
+
+    @staticmethod
+    def parse_json(text: str, where: str) -> Any:
+        """The JSON of a contract's file (bad syntax, too deep: one line naming `where`), parsed here: the
+        data goes from the text to its model, through no other module."""
+        check_json_depth(text, where)
+        try:
+            return json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as e:
+            raise json_error(e, where) from None
 
     @classmethod
     def read(cls, path: str | Path):
         path = Path(path)  # a regular file of bounded size, checked before it is opened (never a pipe)
-        return cls.from_json(read_text_bounded(path, JSON_LIMIT_BYTES, cls.WHAT), str(path))
+        return cls.from_json(read_text_bounded(path, cls.LIMIT_BYTES, cls.WHAT), str(path))
 
-    def replace(self, **changes):
-        """A copy with `changes`, checked as a read is (a record or spec built step by step)."""
+    def replace(self, complete: bool = False, **changes):
+        """A copy with `changes`, checked as a read is (a record or spec built step by step); `complete`:
+        its last step, so its rules on the whole hold too (an ok record has its samples)."""
         try:
-            return type(self).model_validate({**dict(self), **changes})
+            return type(self).model_validate({**dict(self), **changes}, context=COMPLETE if complete else None)
         except ValidationError as e:
             raise one_line(e, self.WHAT, self.WHAT) from None

@@ -89,13 +89,24 @@ def json_depth_ok(text: str, max_depth: int = JSON_MAX_DEPTH) -> bool:
 
 
 def parse_json(text: str, where: str) -> Any:
-    """JSON from `text`, or a one-line UsageError naming `where` (bad syntax, too deep)."""
-    if not json_depth_ok(text):
-        raise UsageError(f"{where} nests deeper than {JSON_MAX_DEPTH} levels: not a file pocketbert wrote")
+    """JSON from `text`, or a one-line UsageError naming `where` (bad syntax, too deep). A contract's
+    file is parsed by its model (pocketbert.contract_base) with the same two checks."""
+    check_json_depth(text, where)
     try:
         return json.loads(text)
     except (json.JSONDecodeError, RecursionError) as e:
-        raise UsageError(f"{where} is not valid JSON ({str(e).splitlines()[0][:100]})") from None
+        raise json_error(e, where) from None
+
+
+def check_json_depth(text: str, where: str) -> None:
+    """A one-line UsageError naming `where` when the JSON text nests too deep to be ours."""
+    if not json_depth_ok(text):
+        raise UsageError(f"{where} nests deeper than {JSON_MAX_DEPTH} levels: not a file pocketbert wrote")
+
+
+def json_error(e: Exception, where: str) -> UsageError:
+    """A JSON syntax error (or RecursionError) as one line naming `where`."""
+    return UsageError(f"{where} is not valid JSON ({str(e).splitlines()[0][:100]})")
 
 
 def read_json_bounded(path: Path, limit: int = JSON_LIMIT_BYTES, what: str = "JSON file") -> Any:

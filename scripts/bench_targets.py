@@ -23,17 +23,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def figures(records: list[dict]) -> list[dict]:
-    ok = [r for r in records if r["status"] == "ok"]
-    p50 = {(r["model"], r["runtime"], r["precision"]): r["stats"]["latency_ms"]["p50"] for r in ok}
+def figures(records: list) -> list[dict]:
+    """The figures from Record objects (bench.records.load_records)."""
+    ok = [r for r in records if r.status == "ok"]
+    p50 = {(r.model, r.runtime, r.precision): r.stats.latency_ms.p50 for r in ok}
     out = []
 
-    distil_fp32 = [r for r in ok if r["model"] == "distilbert-base" and r["precision"] == "fp32"]
+    distil_fp32 = [r for r in ok if r.model == "distilbert-base" and r.precision == "fp32"]
     if distil_fp32:
-        best = max(distil_fp32, key=lambda r: r["fraction_of_peak"])
+        best = max(distil_fp32, key=lambda r: r.fraction_of_peak)
         out.append({"figure": "best fp32 DistilBERT runtime vs fp32 GEMM peak", "target": ">= 70%",
-                    "value": best["fraction_of_peak"], "met": best["fraction_of_peak"] >= 0.70,
-                    "detail": f"{best['runtime']}: {best['achieved_gflops']:.0f} of {best['gemm_peak_gflops']:.0f} GFLOP/s"})
+                    "value": best.fraction_of_peak, "met": best.fraction_of_peak >= 0.70,
+                    "detail": f"{best.runtime}: {best.achieved_gflops:.0f} of {best.gemm_peak_gflops:.0f} GFLOP/s"})
 
     speedups = {(rt, p): p50[("bert-base", rt, p)] / p50[("distilbert-base", rt, p)]
                 for (m, rt, p) in p50 if m == "distilbert-base" and ("bert-base", rt, p) in p50}
@@ -57,12 +58,13 @@ def figures(records: list[dict]) -> list[dict]:
             out.append({"figure": f"ExecuTorch XNNPACK / ONNX Runtime, DistilBERT {p}", "target": "<= 1.2x",
                         "value": et / ort, "met": et / ort <= 1.2, "detail": f"{et:.1f} ms vs {ort:.1f} ms"})
 
-    over = [(r["harness_overhead"]["overhead_fraction"], r) for r in ok if (r.get("harness_overhead") or {}).get("overhead_fraction") is not None]
+    over = [(r.harness_overhead.overhead_fraction, r) for r in ok
+            if r.harness_overhead is not None and r.harness_overhead.overhead_fraction is not None]
     if over:
         med = sorted(o for o, _ in over)[len(over) // 2]
         out.append({"figure": "harness overhead vs bare runtime loop (median over runs)", "target": "< 2%",
                     "value": med, "met": med < 0.02,
-                    "detail": "per run: " + ", ".join(f"{r['model'].split('-')[0]}/{r['runtime']}-{r['precision']} {o:+.3%}" for o, r in over)})
+                    "detail": "per run: " + ", ".join(f"{r.model.split('-')[0]}/{r.runtime}-{r.precision} {o:+.3%}" for o, r in over)})
     return out
 
 

@@ -169,8 +169,10 @@ def table(run: Path, quality: dict[str, dict] | None = None) -> str:
     return "\n".join(lines)
 
 
-def evaluate(paths: list[Path], spec: str, model: str, tokenizer: str | None, seed: int, seq_len: int) -> dict:
+def evaluate(paths: list[Path], spec: str, model: str, tokenizer: str | None, seed: int, seq_len: int,
+             threads: int | None = None) -> dict:
     """SQuAD F1 and % answers identical to PyTorch fp32 of every file (a trained QA model)."""
+    from bench.plain_files import PlainFile
     from bench.planning import given_bundles
     from export.pipeline import _reference_runner
     from export.task_eval import parse_eval_spec, squad_f1_gate, squad_windows
@@ -182,8 +184,8 @@ def evaluate(paths: list[Path], spec: str, model: str, tokenizer: str | None, se
     feats, examples = squad_windows(path, loaded.tokenizer, seq_len, 1000)
     reference, cache, out = _reference_runner(loaded), {}, {}
     for folder, m in given_bundles(paths):
-        pairs = [(i["name"], i.get("feature", i["name"])) for i in m["inputs"]]
-        run = open_runner(m["target"], folder / m["model_file"], [n for n, _ in pairs], 1)
+        pairs = [(i.name, i.feature) for i in m.inputs]
+        run = open_runner(m.target, folder / m.model_file, [n for n, _ in pairs], threads)
 
         def runner(fd, _run=run, _pairs=pairs):
             import numpy as np
@@ -193,7 +195,7 @@ def evaluate(paths: list[Path], spec: str, model: str, tokenizer: str | None, se
 
         r = squad_f1_gate(feats, examples, loaded.input_names, reference, runner, None, 100.0,
                           progress=False, cache=cache)
-        key = m["peer"]["file"] if "peer" in m else str(folder)
+        key = m.peer.file if isinstance(m, PlainFile) else str(folder)
         out[key] = {"f1": r["export"]["f1"], "identical": r["identical_answers"]}
     return out
 
@@ -228,7 +230,8 @@ def main() -> int:
     ours = our_bundles(args.model, tokenizer, args.work, args.seed, args.seq_len, args.precision,
                        shlex.split(args.export_args))
     run = run_bench([ours, *peers], args, datetime.now(timezone.utc).strftime("peers-%Y%m%dT%H%M%SZ"))
-    quality = evaluate([ours, *peers], args.eval, args.model, tokenizer, args.seed, args.seq_len) if args.eval else None
+    quality = evaluate([ours, *peers], args.eval, args.model, tokenizer, args.seed, args.seq_len,
+                       args.threads) if args.eval else None
     text = table(run, quality)
     (args.work / "peers.md").write_text(text + "\n")
     print(text)

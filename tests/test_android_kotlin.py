@@ -62,8 +62,7 @@ def test_qa_core_passes_its_junit_tests_against_the_golden_vectors(kotlin_build,
     ok = Record.read(rec_ok)
     assert ok.status == "ok" and ok.runtime == "executorch" and ok.model == "bert-tiny"
     assert len(ok.latency_ms) == len(ok.tokenize_ms) == len(ok.item_ids) == ok.n_items == 6
-    stats = derive(ok.to_dict())["stats"]
-    assert stats["end_to_end_ms"]["mean"] > 0
+    assert derive(ok).stats.end_to_end_ms.mean > 0
     failed = Record.read(rec_failed)
     assert failed.status == "failed" and "workload" in failed.reason
     print(f"\nqa-core JUnit: {counts.get('successful')} passed, {counts.get('skipped', 0)} skipped, "

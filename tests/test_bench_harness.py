@@ -33,7 +33,7 @@ def tiny_run(tmp_path_factory):
 
 def test_every_runtime_runs_a_tiny_bundle(tiny_run):
     root, out, _ = tiny_run
-    records = {(r["runtime"], r["precision"]): r for r in load_records([out])}
+    records = {(r.runtime, r.precision): r.to_dict() for r in load_records([out])}
     for key in [("pytorch", "fp32"), ("pytorch", "int8"), ("onnx", "fp32"), ("onnx", "int8"),
                 ("executorch", "fp32"), ("executorch", "int8")]:
         r = records[key]
@@ -55,7 +55,7 @@ def test_every_runtime_runs_a_tiny_bundle(tiny_run):
         assert r["machine"]["physical_cores"] >= 1 and r["versions"]["torch"]
         if key in (("onnx", "int8"), ("executorch", "int8")):  # the bench exports one int8 build, no
             # auto choice (it would build and time both modes: +100 s of a main job's exports)
-            notes = read_manifest(Path(r["bundle"]))["notes"]
+            notes = read_manifest(Path(r["bundle"])).notes
             assert notes["int8_mode"] == "dynamic" and "int8_choice" not in notes, notes
     coreml = records[("coreml", "fp32")]
     if coreml["status"] != "ok":
@@ -74,7 +74,7 @@ def test_fixed_shape_from_given_bundles_and_merged_report(tiny_run, tmp_path):
     cfg2 = BenchConfig(bundles=[bundle], shapes=["fixed"], seq_len=SEQ, threads=1, warmup=0, limit=4,
                        out=tmp_path, run_id="other-machine", quiet=True, report=False)
     out2 = run_bench(cfg2, log=lambda *a: None)
-    [rec] = load_records([out2])
+    rec = load_records([out2])[0].to_dict()
     assert rec["runtime"] == "onnx" and rec["shape"] == "fixed" and rec["model"] == "distilbert-tiny"
     assert rec["tokens"]["fed"] == 4 * SEQ and rec["tokens"]["padding_waste"] >= 0
     # Records from two runs (say, two machines) merge into one report.
@@ -82,7 +82,8 @@ def test_fixed_shape_from_given_bundles_and_merged_report(tiny_run, tmp_path):
     csv = (tmp_path / "merged" / "results.csv").read_text().splitlines()
     assert len(csv) == 1 + 6 + 1  # header + 6 measured runs + the fixed one
     assert any(p.name == "report.md" for p in written)
-    assert "| distilbert-tiny | onnx | fp32 | synthetic | fixed |" in (tmp_path / "merged" / "report.md").read_text()
+    rows = [[c.strip() for c in line.split("|")][1:6] for line in (tmp_path / "merged" / "report.md").read_text().splitlines()]
+    assert ["distilbert-tiny", "onnx", "fp32", "synthetic", "fixed"] in rows
 
 
 def test_tampered_bundle_is_a_one_line_error(tiny_run, tmp_path):
@@ -118,15 +119,15 @@ class InterruptingDevice:
         pass
 
     def run_worker(self, spec, timeout_s=None):
+        from pocketbert.contracts import WorkerResult
+
         self.calls += 1
-        if spec.kind == "gemm":
-            return {"gemm_peak_gflops": 100.0}
         if self.calls == 3:
             raise KeyboardInterrupt
         n = 3
-        return {"load_ms": 1.0, "first_inference_ms": 2.0, "latency_ms": [1.0] * n,
-                "postprocess_ms": [0.1] * n, "loop_s": 0.01, "bare_loop_s": None, "threads_effective": 1,
-                "baseline_rss_mb": 10.0, "peak_rss_mb": 20.0, "model_bytes": 1000}
+        return WorkerResult(load_ms=1.0, first_inference_ms=2.0, latency_ms=[1.0] * n, postprocess_ms=[0.1] * n,
+                            loop_s=0.01, bare_loop_s=None, threads_effective=1, baseline_rss_mb=10.0,
+                            peak_rss_mb=20.0, model_bytes=1000)
 
 
 def test_ctrl_c_keeps_records_already_written(tmp_path):
@@ -152,7 +153,7 @@ def test_unavailable_runtime_is_a_skipped_record(tmp_path, monkeypatch):
     cfg = BenchConfig(models=["distilbert-tiny"], runtimes=["onnx"], precisions=["fp32"], shapes=["fixed"],
                       seq_len=SEQ, threads=1, limit=2, out=tmp_path, run_id="r", quiet=True)
     out = run_bench(cfg, device=InterruptingDevice(), log=lambda *a: None)
-    [rec] = load_records([out])
+    rec = load_records([out])[0].to_dict()
     assert rec["status"] == "skipped" and rec["reason"] == "onnx not installed: onnxruntime"
     assert "not installed" in (out / "report.md").read_text()
 

@@ -4,13 +4,14 @@ import re
 
 from bench.paper import paper_markdown
 from bench.records import derive
+from pocketbert.contracts import Record
 
 
 def _rec(model, runtime, latency, params, workload="stsb"):
-    return derive({"status": "ok", "model": model, "runtime": runtime, "precision": "fp32", "shape": "dynamic",
+    return derive(Record(run_id="r", **{"status": "ok", "model": model, "runtime": runtime, "precision": "fp32", "shape": "dynamic",
                    "workload": workload, "n_items": len(latency), "parameters": {"total": params, "non_embedding": 1},
                    "latency_ms": latency, "tokenize_ms": [0.0] * len(latency), "postprocess_ms": [0.0] * len(latency),
-                   "tokens": {"real": 1, "fed": 1}, "threads": 2, "machine": {"cpu_model": "cpu", "physical_cores": 2}})
+                   "tokens": {"real": 1, "fed": 1}, "threads": 2, "machine": {"cpu_model": "cpu", "physical_cores": 2}}))
 
 
 def test_table3_and_qa_ratios():
@@ -28,7 +29,6 @@ def test_table3_and_qa_ratios():
 def test_noisy_records_are_left_out_of_the_ratios():
     bert = _rec("bert-base", "onnx", [1000.0, 1000.0], 109_500_000)
     distil = _rec("distilbert-base", "onnx", [1520.0, 1520.0], 66_400_000)  # measured while shared
-    distil["trust"] = {"other_cpu_cores": 1.9}
-    text = re.sub(" +", " ", paper_markdown([bert, derive(distil)], []))
+    text = re.sub(" +", " ", paper_markdown([bert, derive(distil.replace(trust={"other_cpu_cores": 1.9}))], []))
     assert "| ours (stsb) | onnx |" not in text  # not the paper's claim reversed
     assert "Left out as noisy" in text and "other processes used 1.90 cores" in text

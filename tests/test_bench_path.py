@@ -15,26 +15,27 @@ from pocketbert.contracts import Record, WorkerResult
 SEQ = 32
 
 
-def _record(**kw) -> dict:
+def _record(**kw) -> Record:
     rec = Record(run_id="r", model="m", runtime="onnx", precision="fp32", workload="synthetic", shape="dynamic",
                  seq_len=SEQ, threads=1, n_items=4, item_ids=["a", "b", "c", "d"],
                  latency_ms=[10.0, 20.0, 30.0, 40.0], tokenize_ms=[0.1] * 4, postprocess_ms=[0.2] * 4,
                  tokens={"real": 40, "fed": 40}, machine={"hostname": "h", "logical_cores": 2},
                  parameters={"total": 10, "non_embedding": 5}, load_ms=1.0, first_inference_ms=2.0,
-                 peak_rss_mb=10.0, runtime_rss_mb=5.0, trust={"other_cpu_cores": 0.0}).to_dict()
-    return derive({**rec, **kw})
+                 peak_rss_mb=10.0, runtime_rss_mb=5.0, trust={"other_cpu_cores": 0.0})
+    return derive(rec.replace(**kw))
 
 
 def test_the_report_prints_the_records_stored_statistics_not_its_own(tmp_path):
     rec = _record()
-    assert rec["stats"]["latency_ms"]["p50"] == 25.0
-    rec["latency_ms"] = [1.0, 2.0, 3.0, 400.0]  # samples edited after the record was built: its stats stand
+    assert rec.stats.latency_ms.p50 == 25.0
+    rec = rec.replace(latency_ms=[1.0, 2.0, 3.0, 400.0])  # samples edited after the record was built: its stats stand
     write_json(tmp_path / record_name(rec), rec)
     [back] = load_records([tmp_path])
-    assert back["stats"]["latency_ms"]["p50"] == 25.0
+    assert back.stats.latency_ms.p50 == 25.0
     assert "p50 25.0 ms per item" in headline([back])[0]
-    row = next(line for line in markdown([back]).splitlines() if line.startswith("| m | onnx"))
-    assert "| 25.00 |" in row and "| 2.50 |" not in row
+    rows = [[c.strip() for c in line.split("|")] for line in markdown([back]).splitlines()]
+    cells = next(row for row in rows if row[1:3] == ["m", "onnx"])
+    assert "25.00" in cells and "2.50" not in cells
     header, row = csv_text([back]).splitlines()[:2]
     assert dict(zip(header.split(","), row.split(",")))["latency_p50_ms"] == "25.0"  # the stored value
     render_report([tmp_path], tmp_path)
@@ -42,22 +43,23 @@ def test_the_report_prints_the_records_stored_statistics_not_its_own(tmp_path):
 
 
 def test_a_record_that_came_without_statistics_gets_them_once_when_read(tmp_path):
-    rec = {k: v for k, v in _record().items() if k not in ("stats", "total_model_s")}
+    rec = {k: v for k, v in _record().to_dict().items() if k not in ("stats", "total_model_s")}
     rec["trust"] = {"other_cpu_cores": 1.9}  # a device app's record: raw samples and evidence, no verdict
-    write_json(tmp_path / record_name(rec), rec)
+    write_json(tmp_path / "device.json", rec)
     [back] = load_records([tmp_path])
-    assert back["stats"]["latency_ms"]["p50"] == 25.0 and back["total_model_s"] == pytest.approx(0.1)
-    assert back["trust"]["noisy"] and "other processes used 1.90 cores" in back["trust"]["reasons"][0]
+    assert back.stats.latency_ms.p50 == 25.0 and back.total_model_s == pytest.approx(0.1)
+    assert back.trust.noisy and "other processes used 1.90 cores" in back.trust.reasons[0]
 
 
 def test_a_worker_result_is_a_typed_contract():
     result = WorkerResult(latency_ms=[1.0, 2.0], postprocess_ms=[0.1, 0.1], trust={"steal_pct": 0.1})
     assert WorkerResult.from_json(result.to_json()) == result
-    assert WorkerResult.of({"error": "timed out after 2 s"}).error == "timed out after 2 s"  # a device's dict
+    schema = {"schema": WorkerResult.SCHEMA}
+    assert WorkerResult.from_dict({**schema, "error": "timed out after 2 s"}).error == "timed out after 2 s"
     with pytest.raises(Exception, match="one latency and one postprocess sample per item"):
-        WorkerResult.of({"latency_ms": [1.0], "postprocess_ms": []})
+        WorkerResult.from_dict({**schema, "latency_ms": [1.0], "postprocess_ms": []})
     with pytest.raises(Exception, match="latency_ms must be a list of numbers"):
-        WorkerResult.of({"latency_ms": ["1"], "postprocess_ms": [0.1]})
+        WorkerResult.from_dict({**schema, "latency_ms": ["1"], "postprocess_ms": [0.1]})
 
 
 @pytest.mark.heavy
@@ -116,7 +118,7 @@ def test_a_bench_run_reads_each_input_once_and_derives_each_figure_once(tmp_path
                           run_id=run_id, bundle_cache=tmp_path / "cache", quiet=True, pace_retries=0)
         out = run_bench(cfg, log=lambda *a: None)
         records = load_records([out])
-        assert [r["status"] for r in records] == ["ok", "ok"], [r["reason"] for r in records]
+        assert [r.status for r in records] == ["ok", "ok"], [r.reason for r in records]
         return dict(counts)
 
     expected = {"manifest reads": 1, "workload file reads": 1, "workload parses": 1,
@@ -132,7 +134,7 @@ def test_two_bundles_of_one_model_runtime_and_precision_keep_a_record_each(tmp_p
 
     writer = RecordWriter(tmp_path / "run", log=lambda msg: None)
     for bundle in ("/b/teacher/onnx-int8-ungated/onnx-int8", "/b/teacher/onnx-int8-guided/onnx-int8"):
-        writer.write(Record.from_dict(_record(bundle=bundle), "record"))
+        writer.write(_record(bundle=bundle))
     names = sorted(p.name for p in (tmp_path / "run").iterdir())
     assert names == ["m-onnx-fp32-synthetic-dynamic.json", "m-onnx-fp32-synthetic-dynamic~onnx-int8-guided.json"]
     assert {json.loads((tmp_path / "run" / n).read_text())["bundle"] for n in names} == {

@@ -45,21 +45,21 @@ def test_records_keep_every_answer_and_its_official_score(scored_run):
     golds = {q.id: q.gold_texts for q in squad.read_squad(data)}
     assert len(records) == 2
     for r in records:
-        assert r["status"] == "ok", r["reason"]
-        assert len(r["answers"]) == r["n_items"] == 6
-        want = squad.scores(dict(zip(r["item_ids"], r["answers"])), golds)  # scored here, independently
-        assert r["answer_quality"] == {"metric": "squad", **want}
+        assert r.status == "ok", r.reason
+        assert len(r.answers) == r.n_items == 6
+        want = squad.scores(dict(zip(r.item_ids, r.answers)), golds)  # scored here, independently
+        assert r.answer_quality.to_dict() == {"metric": "squad", **want}
 
 
 def test_report_names_speed_at_answer_quality(scored_run):
     _, records = scored_run
-    for r in records:  # fixed scores, so the line's arithmetic is checked exactly
-        r["answer_quality"]["f1"] = 50.0 if r["model"] == "bert-tiny" else 40.0
+    records = [r.replace(answer_quality=r.answer_quality.model_copy(  # fixed scores: the arithmetic checked exactly
+        update={"f1": 50.0 if r.model == "bert-tiny" else 40.0})) for r in records]
     line = speed_at_quality(records)
-    small, big = sorted(records, key=lambda r: r["parameters"]["total"])
-    speed = big["total_model_s"] / small["total_model_s"]
+    small, big = sorted(records, key=lambda r: r.parameters.total)
+    speed = big.total_model_s / small.total_model_s
     assert line.startswith("**Speed at answer quality:**")
-    assert f"{small['model']} is {speed:.2f}x faster than {big['model']} at 80.0% of its F1" in line
+    assert f"{small.model} is {speed:.2f}x faster than {big.model} at 80.0% of its F1" in line
     assert speed_at_quality([records[0]]) is None  # one model: nothing to compare
 
 
@@ -67,8 +67,8 @@ def test_headline_keeps_the_trade_off_when_every_record_is_noisy(scored_run):
     from bench.report import headline
 
     _, records = scored_run
-    for r in records:
-        r["trust"] = {**(r.get("trust") or {}), "noisy": True, "reasons": ["steal 50%"]}  # as the run judged it
+    records = [r.replace(trust=r.trust.model_copy(update={"noisy": True, "reasons": ["steal 50%"]}))
+               for r in records]  # as the run judged it
     lines = headline(records)
     assert any(x.startswith("No trusted record") for x in lines)
     assert any(x.startswith("**Speed at answer quality (from noisy records") for x in lines), lines

@@ -8,7 +8,8 @@ import pytest
 from bench.flops import forward_flops
 from bench.records import derive, load_records, record_name
 from bench.stats import percentile, summarize, trimmed_mean
-from pocketbert.common import UsageError, write_json
+from pocketbert.common import UsageError
+from pocketbert.contracts import Record
 
 
 def test_percentiles_interpolate_linearly():
@@ -52,27 +53,27 @@ def _record(**kw):
            "postprocess_ms": [0.1, 0.1, 0.1], "tokens": {"real": 30, "fed": 60}, "flops_total": 6_000_000_000,
            "gemm_peak_gflops": 2000.0, "harness_overhead": {"timed_loop_s": 1.01, "bare_loop_s": 1.0, "null_loop_s": 0.00006}}
     rec.update(kw)
-    return derive(rec)
+    return derive(Record.from_dict(rec))
 
 
 def test_record_derivations_and_round_trip(tmp_path):
     rec = _record()
-    assert rec["total_model_s"] == pytest.approx(0.006)
-    assert rec["stats"]["end_to_end_ms"]["mean"] == pytest.approx(2.6)
-    assert rec["throughput_items_per_s"] == pytest.approx(500)
-    assert rec["tokens"]["padding_waste"] == 0.5
-    assert rec["achieved_gflops"] == pytest.approx(1000) and rec["fraction_of_peak"] == pytest.approx(0.5)
-    assert rec["harness_overhead"]["timed_vs_bare"] == pytest.approx(0.01)
-    assert rec["harness_overhead"]["overhead_fraction"] == pytest.approx(0.01)  # 0.06 ms per 6 ms of model time
+    assert rec.total_model_s == pytest.approx(0.006)
+    assert rec.stats.end_to_end_ms.mean == pytest.approx(2.6)
+    assert rec.throughput_items_per_s == pytest.approx(500)
+    assert rec.tokens.padding_waste == 0.5
+    assert rec.achieved_gflops == pytest.approx(1000) and rec.fraction_of_peak == pytest.approx(0.5)
+    assert rec.harness_overhead.timed_vs_bare == pytest.approx(0.01)
+    assert rec.harness_overhead.overhead_fraction == pytest.approx(0.01)  # 0.06 ms per 6 ms of model time
     path = tmp_path / record_name(rec)
     assert path.name == "distilbert-tiny-onnx-fp32-synthetic-fixed.json"
-    write_json(path, rec)
+    path.write_text(rec.to_json())
     (tmp_path / "notes.json").write_text(json.dumps({"unrelated": True}))  # ignored: not a record
     [back] = load_records([tmp_path])
-    back.pop("_path")
-    # checked against the typed Record, nothing lost (fields the record lacks read as their defaults)
-    assert {k: back[k] for k in rec} == json.loads(json.dumps(rec))
-    assert derive(dict(back)) == back  # statistics are a pure function of the raw samples
+    # a Record, located, checked against the contract, nothing lost
+    assert isinstance(back, Record) and back.source == str(path)
+    assert back.to_dict() == rec.to_dict() == json.loads(path.read_text())
+    assert derive(back) == back  # statistics are a pure function of the raw samples
 
 
 def test_load_records_errors(tmp_path):

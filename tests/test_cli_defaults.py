@@ -30,5 +30,29 @@ def test_every_export_config_field_has_a_flag():
     sub = next(a for a in parser._actions if a.dest == "command").choices["export"]
     dests = {a.dest for a in sub._actions}
     flagless = {f.name for f in dataclasses.fields(ExportConfig)} - dests
-    # targets/precisions: --target/--precision; onnx_fuse: --no-onnx-fuse
-    assert flagless == {"targets", "precisions", "onnx_fuse"}, flagless
+    assert flagless == set(), flagless  # each flag's dest is its field's name
+
+
+def test_distill_flags_default_to_their_configs(tmp_path):
+    from distill.cli import _given
+    from distill.config import DistillConfig
+    from distill.task import TaskConfig
+
+    text, out = tmp_path / "t.txt", str(tmp_path / "run")
+    text.write_text("a plain text line\n")
+    args = build_parser().parse_args(["distill", "pretrain", "--teacher", "bert-tiny", "--data", str(text), "--out", out])
+    assert DistillConfig(**_given(args, DistillConfig)) == DistillConfig(teacher="bert-tiny", data=[str(text)], out=out)
+    args = build_parser().parse_args(["distill", "task", "--task", "regression", "--teacher", "bert-tiny",
+                                      "--train-file", str(text), "--out", out])
+    assert TaskConfig(**_given(args, TaskConfig)) == TaskConfig(task="regression", teacher="bert-tiny",
+                                                                train_file=str(text), out=out)
+
+
+def test_report_and_android_flags_default_to_their_settings(tmp_path):
+    from android_demo.cli import AppSettings
+    from bench.report_cli import ReportSettings
+    from pocketbert.knobs import config_from_args
+
+    assert config_from_args(ReportSettings, build_parser().parse_args(["report", str(tmp_path)])) == ReportSettings()
+    for argv in (["android", "bundle", str(tmp_path)], ["android", "install"]):
+        assert config_from_args(AppSettings, build_parser().parse_args(argv)) == AppSettings()

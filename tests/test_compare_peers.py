@@ -40,3 +40,14 @@ def test_a_bundle_chosen_on_another_cpu_is_named_under_the_table(tmp_path):
     _write(tmp_path, "distilbert-base", "int8", "fixed", 40.0,
            notes={"int8_chosen_elsewhere": "int8 mode static was chosen by timing on Intel Xeon"})
     assert "distilbert-base onnx int8: int8 mode static was chosen by timing on Intel Xeon" in compare_peers.table(tmp_path)
+
+
+def test_a_run_of_120_distilbert_questions_at_384_fits_the_records_flop_count(tmp_path):
+    # DistilBERT-base QA at 384 tokens is ~35 GFLOP a call: 120 questions x 2 shapes is ~4e12 FLOPs,
+    # beyond a 2**40 byte-sized bound (the peers' bench failed writing its first record)
+    flops = 120 * 35_000_000_000
+    from pocketbert.contracts import Record
+
+    rec = Record.model_validate({**_record(model="distilbert-base", precision="int8", shape="fixed").to_dict(),
+                                 "flops_total": flops})
+    assert rec.flops_total == flops

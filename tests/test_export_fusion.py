@@ -20,7 +20,8 @@ from tests.shared_bundles import BERT_TINY_SEQ
 pytestmark = pytest.mark.heavy  # fused and plain ONNX, ExecuTorch 8da4w exports
 
 SEQ = BERT_TINY_SEQ
-FUSED_OPS = {"MultiHeadAttention", "SkipLayerNormalization", "BiasGelu"}
+FUSED_OPS = {"SkipLayerNormalization", "BiasGelu"}
+ATTENTION = {"onnx-fp32": "Attention", "onnx-int8": "QAttention"}  # packed (export/onnx_attention.py)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def bundles(bert_tiny_qa_bundles, tmp_path_factory) -> dict[str, Path]:
 
 
 def _model(bundle: Path) -> Path:
-    return bundle / read_manifest(bundle)["model_file"]
+    return bundle / read_manifest(bundle).model_file
 
 
 def _op_types(path: Path) -> set[str]:
@@ -44,8 +45,10 @@ def _op_types(path: Path) -> set[str]:
 
 def test_onnx_export_is_fused_by_default(bundles):
     for name in ("onnx-fp32", "onnx-int8"):
-        assert FUSED_OPS <= _op_types(_model(bundles[name])), name
-        assert read_manifest(bundles[name])["notes"]["fusions"]["skip_layer_normalization"] >= 2
+        assert FUSED_OPS | {ATTENTION[name]} <= _op_types(_model(bundles[name])), name
+        assert "MultiHeadAttention" not in _op_types(_model(bundles[name])), name
+        assert read_manifest(bundles[name]).notes["fusions"]["packed_attention"] == 2
+        assert read_manifest(bundles[name]).notes["fusions"]["skip_layer_normalization"] >= 2
     assert not FUSED_OPS & _op_types(_model(bundles["plain-onnx-fp32"]))
 
 
@@ -70,8 +73,8 @@ def test_int8_quantizes_every_large_weight(bundles, name):
 
 def test_8da4w_is_a_close_4bit_export(bundles):
     manifest = read_manifest(bundles["executorch-8da4w"])
-    assert manifest["parity"]["status"] == "passed"
-    assert 12 < manifest["parity"]["min_snr_db"] < 35  # really 4-bit, still the same model
+    assert manifest.parity["status"] == "passed"
+    assert 12 < manifest.parity["min_snr_db"] < 35  # really 4-bit, still the same model
     fp32 = _model(bundles["onnx-fp32"]).stat().st_size  # same weights in fp32
     assert _model(bundles["executorch-8da4w"]).stat().st_size < 0.25 * fp32
 
@@ -83,3 +86,38 @@ def test_8da4w_runs_real_lengths(bundles):
         feeds = {k: np.ones((1, n), np.int64) for k in loaded.input_names}
         start, end = run(feeds)
         assert start.shape == end.shape == (1, n) and np.isfinite(start).all()
+
+
+def test_packed_attention_replaces_each_mha_and_its_projections_and_keeps_the_outputs(bundles, tmp_path):
+    """export/onnx_attention.py: every MultiHeadAttention with its three Q/K/V MatMul(+Add) becomes one
+    com.microsoft Attention with a [D, 3D] weight and the 2-D padding mask; outputs unchanged, padded rows
+    included (the mask reaches the new node), and quantize_dynamic then makes it QAttention."""
+    import onnxruntime as ort
+
+    from export.onnx_attention import pack_attention
+    from export.targets.onnx import _quantize, fuse
+
+    fused, _ = fuse(_model(bundles["plain-onnx-fp32"]), tmp_path / "fused.onnx")  # MultiHeadAttention
+    packed, n = pack_attention(fused, tmp_path / "packed.onnx")
+    before, after = _op_types_counted(fused), _op_types_counted(packed)
+    assert n == before["MultiHeadAttention"] == after["Attention"] == 2 and after["MultiHeadAttention"] == 0
+    assert after["MatMul"] == before["MatMul"] - 3 * n and after["Expand"] == 0
+    sessions = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (fused, packed)]
+    rng = np.random.default_rng(0)
+    feeds = {i.name: rng.integers(1, 500, (2, SEQ)) for i in sessions[0].get_inputs()}
+    feeds["attention_mask"] = np.ones((2, SEQ), np.int64)
+    feeds["attention_mask"][1, SEQ // 2:] = 0
+    if "token_type_ids" in feeds:
+        feeds["token_type_ids"] = np.zeros((2, SEQ), np.int64)
+    want, got = (s.run(None, feeds) for s in sessions)
+    for w, g in zip(want, got):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+    feeds["attention_mask"][1] = 1  # the mask moves the padded row's outputs: it is read
+    assert not np.allclose(sessions[1].run(None, feeds)[0][1], got[0][1])
+    assert _op_types_counted(_quantize(packed, tmp_path / "int8.onnx"))["QAttention"] == n
+
+
+def _op_types_counted(path: Path):
+    import collections
+
+    return collections.Counter(n.op_type for n in onnx.load(str(path)).graph.node)

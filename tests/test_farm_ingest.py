@@ -64,17 +64,17 @@ def artifact_tree(root):
 def test_farm_artifacts_become_records(tmp_path):
     warnings = []
     recs = find_farm_records([artifact_tree(tmp_path)], warn=warnings.append)
-    by = {(r["machine"]["hostname"], r["model"]): r for r in recs}
+    by = {(r.machine.hostname, r.model): r for r in recs}
     assert sorted(by) == [("dm3q", "bert-tiny"), ("dm3q", "distilbert-tiny"), ("oriole", "distilbert-tiny"),
                           ("redfin", "distilbert-tiny")]
-    oriole = by["oriole", "distilbert-tiny"]["machine"]
-    assert oriole["device"] == "firebase" and oriole["farm"]["api_level"] == 33
-    assert oriole["farm"]["model_id"] == "oriole" and oriole["farm"]["orientation"] == "portrait"
-    assert by["redfin", "distilbert-tiny"]["machine"]["farm"]["locale"] == "en_US"
+    oriole = by["oriole", "distilbert-tiny"].machine
+    assert oriole.device == "firebase" and oriole.farm["api_level"] == 33
+    assert oriole.farm["model_id"] == "oriole" and oriole.farm["orientation"] == "portrait"
+    assert by["redfin", "distilbert-tiny"].machine.farm["locale"] == "en_US"
     aws = by["dm3q", "bert-tiny"]
-    assert aws["machine"]["device"] == "aws-devicefarm"
-    assert aws["machine"]["farm"]["device_dir"] == "Samsung Galaxy S23 - 14"
-    assert aws["_path"].endswith("00012_Customer_Artifacts.zip!Host_Machine_Files/$DEVICEFARM_LOG_DIR/more.zip"
+    assert aws.machine.device == "aws-devicefarm"
+    assert aws.machine.farm["device_dir"] == "Samsung Galaxy S23 - 14"
+    assert aws.source.endswith("00012_Customer_Artifacts.zip!Host_Machine_Files/$DEVICEFARM_LOG_DIR/more.zip"
                                  "!sdcard/pocketbert/record.json")
     assert len(warnings) == 1 and "broken.json" in warnings[0] and "latency" in warnings[0]
 
@@ -83,7 +83,7 @@ def test_a_single_zip_and_identity_rules(tmp_path):
     z = tmp_path / "Customer Artifacts.zip"
     z.write_bytes(zip_bytes({"record.json": json.dumps(record("husky")).encode()}))
     (recs,) = [find_farm_records([z])]
-    assert len(recs) == 1 and recs[0]["machine"]["device"] == "aws-devicefarm"
+    assert len(recs) == 1 and recs[0].machine.device == "aws-devicefarm"
     assert farm_identity("results/panther-34-fr-landscape/artifacts/x.json")["api_level"] == 34
     assert farm_identity("somewhere/phone7/record.json") == {"provider": "farm", "device_dir": "phone7"}
 
@@ -94,8 +94,25 @@ def test_pocketbert_report_ingests_farm_artifacts(tmp_path, capsys):
     tree = artifact_tree(tmp_path / "farm")
     z = tmp_path / "Customer Artifacts.zip"  # a zip passed directly
     z.write_bytes(zip_bytes({"a/record.json": json.dumps(record("husky", p50=40.0)).encode()}))
-    assert main(["report", str(tree), str(z), "--out", str(tmp_path / "merged")]) == 0
+    assert main(["report", "--farm", str(tree), str(z), "--out", str(tmp_path / "merged")]) == 0
     report = (tmp_path / "merged" / "report.md").read_text()
     for machine in ("firebase:oriole", "firebase:redfin", "aws-devicefarm:dm3q", "aws-devicefarm:husky"):
         assert f"## {machine}" in report
     assert "broken.json" in capsys.readouterr().err  # said why it was left out
+
+
+def test_farm_layouts_are_read_only_when_asked(tmp_path):
+    """A results folder is read for its record files only: a zip or a renamed record file inside it is
+    a device farm's layout, opened with --farm (load_records(farm=True)) or when the zip is given by name."""
+    from bench.records import load_records
+
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "phone.json").write_text(json.dumps(record("plain")))
+    (results / "1_record.json.txt").write_text(json.dumps(record("renamed")))
+    z = results / "Customer Artifacts.zip"
+    z.write_bytes(zip_bytes({"sdcard/record.json": json.dumps(record("zipped")).encode()}))
+    assert [r.machine.hostname for r in load_records([results])] == ["plain"]
+    assert sorted(r.machine.hostname for r in load_records([results], farm=True)) == ["plain", "renamed", "zipped"]
+    [zipped] = load_records([z])  # a zip given by name is a farm artifact
+    assert zipped.machine.hostname == "zipped" and zipped.source.endswith("Customer Artifacts.zip!sdcard/record.json")

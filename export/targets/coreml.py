@@ -20,15 +20,16 @@ from export.targets import ExportResult, ExportTarget, register
 from pocketbert.common import CheckFailed
 
 MODEL_FILE = "model.mlpackage"
+ENUMERATED_LENS = (128, 256, 384)  # the lengths apps pad to most (384: SQuAD's window), below --seq-len
 
 
 def coreml_seq_lens(seq_len: int, requested: list[int] | None) -> list[int]:
-    """The enumerated lengths: the requested ones, or 128/256/384 up to seq_len, plus seq_len.
+    """The enumerated lengths: the requested ones, or ENUMERATED_LENS below seq_len, plus seq_len.
 
     Always at least two: with one fixed shape coremltools 9 constant-folds a size computation
     into a 1-element array and then fails to int() it; enumerated shapes keep it symbolic.
     """
-    lens = set(requested or [n for n in (128, 256, 384) if n < seq_len]) | {seq_len}
+    lens = set(requested or [n for n in ENUMERATED_LENS if n < seq_len]) | {seq_len}
     if len(lens) == 1:
         lens.add(max(8, seq_len // 2))
     return sorted(lens)
