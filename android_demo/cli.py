@@ -29,6 +29,7 @@ from pocketbert import replace
 from pocketbert.backends import all_runtimes
 from pocketbert.claims import claim
 from pocketbert.common import UsageError, sha256_file, write_text_atomic
+from pocketbert.contracts import Manifest
 from pocketbert.knobs import add_knob, knob
 
 DEFAULT_APP = Path(__file__).resolve().parent  # android_demo/, the Gradle project
@@ -91,17 +92,17 @@ def app_targets() -> tuple[str, ...]:
     return tuple(sorted(r.bundle_target for r in all_runtimes().values() if "app" in r.on_phones and r.bundle_target))
 
 
-def _check_bundle(path: Path) -> tuple[Path, dict]:
+def _check_bundle(path: Path) -> tuple[Path, Manifest]:
     """A verified QA bundle of a runtime the app runs, or a one-line UsageError saying why not."""
     m = read_manifest(path, verify=True)  # format and every file's sha256
     targets = app_targets()
-    if m.get("target") not in targets:
-        raise UsageError(f"{path} is a '{m.get('target')}' bundle; the app runs {', '.join(targets)} bundles: "
+    if m.target not in targets:
+        raise UsageError(f"{path} is a '{m.target}' bundle; the app runs {', '.join(targets)} bundles: "
                          f"export with --target {' or '.join(targets)}")
-    if m.get("task") != "question-answering":
-        raise UsageError(f"{path} is a '{m.get('task')}' model; the app answers questions: "
+    if m.task != "question-answering":
+        raise UsageError(f"{path} is a '{m.task}' model; the app answers questions: "
                          "export a question-answering model (--task question-answering)")
-    for name in (*APP_FILES, m["model_file"]):
+    for name in (*APP_FILES, m.model_file):
         if not (path / name).is_file():
             raise UsageError(f"{path} lacks {name}: re-export the bundle")
     return path, m
@@ -109,26 +110,25 @@ def _check_bundle(path: Path) -> tuple[Path, dict]:
 
 def _is_app_bundle(path: Path) -> bool:
     m = read_manifest(path, verify=False)
-    return m.get("target") in app_targets() and m.get("task") == "question-answering"
+    return m.target in app_targets() and m.task == "question-answering"
 
 
-def model_name(m: dict) -> str:
-    return str(m.get("source", "model")).removeprefix("preset:").rstrip("/").split("/")[-1]
+def model_name(m: Manifest) -> str:
+    return m.source.removeprefix("preset:").rstrip("/").split("/")[-1]
 
 
-def default_name(m: dict) -> str:
+def default_name(m: Manifest) -> str:
     """MODEL-PRECISION for the app's first engine's bundles (the names the app always had), else
     MODEL-RUNTIME-PRECISION, so an ExecuTorch and an ONNX bundle of one model sit side by side."""
-    target = m.get("target")
-    middle = "" if target == FIRST_ENGINE else f"{target}-"
-    return f"{model_name(m)}-{middle}{m['precision']}"
+    middle = "" if m.target == FIRST_ENGINE else f"{m.target}-"
+    return f"{model_name(m)}-{middle}{m.precision}"
 
 
 def bundle_into_app(bundles: list[Path], app: Path, name: str | None = None) -> list[str]:
     """Copy bundles into the app's assets (staged, sha256-checked, then renamed in) and rewrite
     models.json; returns the names the app now offers. Nothing changes on any error."""
     assets = _app_assets(app)
-    checked: list[tuple[Path, dict]] = []
+    checked: list[tuple[Path, Manifest]] = []
     for b in bundles:
         b = Path(b).expanduser()
         if not b.exists():
@@ -182,14 +182,14 @@ def _existing_bundles(assets: Path, skip: set[str]) -> list[str]:
             raise UsageError(f"{p} in the app's assets is not a plain file or folder: remove it")
         if p.is_dir() and (p / "manifest.json").exists():
             m = read_manifest(p, verify=False)  # one line naming the file when it is malformed
-            if not (p / m["model_file"]).is_file():
-                raise UsageError(f"{p} in the app's assets lacks its model file {m['model_file']}: "
+            if not (p / m.model_file).is_file():
+                raise UsageError(f"{p} in the app's assets lacks its model file {m.model_file}: "
                                  "remove that folder or bundle it again")
         kept.append(p.name)
     return kept
 
 
-def _build_assets(tmp: Path, assets: Path, kept: list[str], named: list[tuple[str, Path, dict]]) -> None:
+def _build_assets(tmp: Path, assets: Path, kept: list[str], named: list[tuple[str, Path, Manifest]]) -> None:
     """The app's new assets folder, complete: the kept entries (hard links: nothing is copied
     twice), the new bundles (copied, sha256-checked) and the model list."""
     for name in kept:
@@ -201,11 +201,11 @@ def _build_assets(tmp: Path, assets: Path, kept: list[str], named: list[tuple[st
     for n, b, m in named:
         dst = tmp / n
         dst.mkdir()
-        for f in (*APP_FILES, m["model_file"]):
+        for f in (*APP_FILES, m.model_file):
             replace.step("copy")
             shutil.copyfile(b / f, dst / f)
-            meta = m["files"].get(f)
-            if meta and sha256_file(dst / f) != meta["sha256"]:
+            meta = m.files.get(f)
+            if meta and sha256_file(dst / f) != meta.sha256:
                 raise UsageError(f"copy of {b / f} does not match its sha256: disk full or the bundle "
                                  "changed while copying; nothing was installed")
     write_model_list(tmp)
@@ -225,10 +225,9 @@ def _model_entries(assets: Path) -> list[dict]:
         if not (d / "manifest.json").is_file():
             continue
         m = read_manifest(d, verify=False)
-        entries.append({"name": d.name, "model": model_name(m), "runtime": m.get("target"), "precision": m["precision"],
-                        "seq_len": m["seq_len"], "dynamic_seq": m.get("dynamic_seq", False),
-                        "model_file": m["model_file"],
-                        "model_file_bytes": (d / m["model_file"]).stat().st_size,
+        entries.append({"name": d.name, "model": model_name(m), "runtime": m.target, "precision": m.precision,
+                        "seq_len": m.seq_len, "dynamic_seq": m.dynamic_seq, "model_file": m.model_file,
+                        "model_file_bytes": (d / m.model_file).stat().st_size,
                         "files": sorted(p.name for p in d.iterdir() if p.is_file())})
     return entries
 

@@ -17,22 +17,18 @@ import tempfile
 import threading
 import time
 import warnings
-from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from bench.machine import PROBE_N, probe_program_path
-from bench.model_probe import UnreadableModel, read_plain_facts
 from export.bundle import MANIFEST, read_manifest, verify_files
 from export.pipeline import ExportConfig, run_export
 from export.targets import get_target
 from pocketbert import replace
-from pocketbert.backends import get_runtime, plain_suffixes
+from pocketbert.backends import get_runtime
 from pocketbert.claims import claim, refuse_if_in_use
-from pocketbert.common import UsageError, clean_leftovers, git_revision, install_signal_handlers, sha256_file
-from pocketbert.inputs import FEATURES
-from pocketbert.models import auto_class, count_parameters
-from pocketbert.tasks import task_names
+from pocketbert.common import UsageError, clean_leftovers, git_revision, install_signal_handlers
+from pocketbert.contracts import Manifest
 
 
 def bundle_dir(cache: Path, model: str, task: str, target: str, precision: str, seq_len: int,
@@ -81,11 +77,15 @@ def cache_state(out: Path, model: str, task: str, seq_len: int, tokenizer: str |
     """'' when `out` holds a usable cached bundle for the request, 'missing', or why it is stale."""
     if not (out / MANIFEST).is_file():
         return "missing"
-    return stale_reason(json.loads((out / MANIFEST).read_text()), model=model, task=task, seq_len=seq_len,
-                        tokenizer=tokenizer, onnx_optimize=onnx_optimize)
+    try:
+        manifest = read_manifest(out, verify=False)
+    except UsageError as e:  # a killed or older export's manifest: made again
+        return f"unreadable ({e})"
+    return stale_reason(manifest, model=model, task=task, seq_len=seq_len, tokenizer=tokenizer,
+                        onnx_optimize=onnx_optimize)
 
 
-def read_cached(out: Path, want: dict) -> dict | None:
+def read_cached(out: Path, want: dict) -> Manifest | None:
     """The manifest of the cached bundle `out` when it serves the export `want` (ensure_bundle's
     arguments): read, validated and its files verified, once; None when it is missing or stale. A bad
     manifest or file is a UsageError naming it."""
@@ -95,11 +95,11 @@ def read_cached(out: Path, want: dict) -> dict | None:
     if stale_reason(manifest, model=want["model"], task=want["task"], seq_len=want["seq_len"],
                     tokenizer=want.get("tokenizer"), onnx_optimize=want.get("onnx_optimize", False)):
         return None
-    verify_files(out, manifest)
+    verify_files(out, manifest.files)
     return manifest
 
 
-def open_bundle(cache: Path, want: dict, log=print) -> dict:
+def open_bundle(cache: Path, want: dict, log=print) -> Manifest:
     """The manifest of the bundle `want` asks for (ensure_bundle's arguments), read and verified
     once: the cached one, else exported here first (an export that failed in export_missing fails
     here again, with its reason)."""
@@ -115,9 +115,9 @@ def open_bundle(cache: Path, want: dict, log=print) -> dict:
     return manifest
 
 
-def stale_reason(manifest: dict, **wanted) -> str:
+def stale_reason(manifest: Manifest, **wanted) -> str:
     """Why a cached bundle's manifest does not match the request ('' when it does)."""
-    config = manifest.get("config", {})
+    config = manifest.config  # the export's config, as it resolved it
     def same(key, a, b):
         if key == "tokenizer" and a and b:  # the same file, however the path was spelled
             return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
@@ -126,8 +126,8 @@ def stale_reason(manifest: dict, **wanted) -> str:
     for key, value in wanted.items():
         if not same(key, config.get(key), value):
             return f"{key} {config.get(key)!r} != {value!r}"
-    if manifest.get("git_revision") != git_revision():
-        return f"made by exporter revision {manifest.get('git_revision')}"
+    if manifest.git_revision != git_revision():
+        return f"made by exporter revision {manifest.git_revision}"
     return ""
 
 
@@ -231,163 +231,3 @@ if __name__ == "__main__":  # one export of export_missing: python -m bench.bund
             get_target(runtime.bundle_target).build_probe(kind, PROBE_N, probe_program_path(cache, runtime.name, kind))
     else:
         ensure_bundle(cache, log=lambda msg: None, **kw)
-
-
-# ------------------------------------------------------------------------- plain model files (peers)
-#
-# A model file the user already has (an optimum-cli ONNX folder or file, an optimum-executorch .pte,
-# any .onnx/.pte) has no manifest. `read_plain_file` derives what the harness needs from the file
-# itself and hands back a manifest-shaped dict (plus a "peer" entry), so a peer runs through exactly
-# the same plan, worker and record as a bundle.
-
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
-def is_plain_file(path: Path) -> bool:
-    return Path(path).is_file() and Path(path).suffix in plain_suffixes()
-
-
-def find_plain_files(root: Path) -> list[Path]:
-    """Model files at `root` (a file, or a folder holding .onnx/.pte files, e.g. optimum-cli's
-    output), else in its direct subfolders that have no manifest.json."""
-    root = Path(root)
-    if root.is_file():
-        return [root]
-    if not root.is_dir():
-        return []
-    here = sorted(p for p in root.iterdir() if is_plain_file(p))
-    if here:
-        return here
-    return sorted(p for d in sorted(root.iterdir()) if d.is_dir() and not (d / "manifest.json").exists()
-                  for p in d.iterdir() if is_plain_file(p))
-
-
-def plain_file_error(path: Path) -> str:
-    """The one line for a path that is neither a bundle nor a model file we can time."""
-    kinds = ", ".join(f"a {s} file" for s in plain_suffixes())
-    what = (f"{path} ({Path(path).suffix or 'no suffix'})" if Path(path).is_file()
-            else f"folder {path}" if Path(path).is_dir() else f"{path} not found")
-    return (f"{what}: expected a pocketbert bundle (manifest.json), an export --out folder, {kinds}, "
-            "or a folder holding one (e.g. optimum-cli's output)")
-
-
-def feature_for(name: str) -> str | None:
-    """Which tokenizer output feeds a file's input called `name` (None: not one we know)."""
-    n = name.lower()
-    if n in FEATURES:
-        return n
-    if "type" in n or "segment" in n:
-        return "token_type_ids"
-    if "mask" in n:
-        return "attention_mask"
-    if n in ("ids", "input", "inputs", "tokens", "x") or "input_id" in n or "token_id" in n:
-        return "input_ids"
-    return None
-
-
-def map_inputs(path: Path, names: list[str]) -> list[str]:
-    """The tokenizer feature of each input (one-line UsageError naming what it expected)."""
-    features = [feature_for(n) for n in names]
-    unknown = [n for n, f in zip(names, features) if f is None]
-    if unknown or len(set(features)) != len(features):
-        problem = (f"cannot map input(s) {', '.join(unknown)}" if unknown
-                   else f"two inputs map to the same feature ({', '.join(names)})")
-        raise UsageError(f"{path}: {problem}: expected inputs named like {', '.join(FEATURES)} "
-                         "(ids / mask / type or segment)")
-    return features
-
-
-def read_plain_file(path: Path, task: str | None = None, labels: dict[Path, str] | None = None,
-                    seq_len: int = 384) -> dict:
-    """A manifest-shaped dict for a plain .onnx/.pte file: backend from the suffix, inputs (names,
-    dtypes, fixed or dynamic length) and outputs read from the file, task from the outputs (or the
-    `task` hint), precision from the graph (.onnx) or the name (.pte), tokenizer and config.json
-    from its folder, and its sha256 (re-checked before it is timed)."""
-    path = Path(path)
-    runtime = plain_suffixes().get(path.suffix)
-    if runtime is None:
-        raise UsageError(plain_file_error(path))
-    try:
-        facts = read_plain_facts(runtime, path, seq_len)
-    except UsageError:
-        raise
-    except Exception as e:  # noqa: BLE001 - a corrupt file: one line, not a traceback
-        raise UnreadableModel(f"{path}: cannot read it as {runtime.plain_file.what} "
-                         f"({type(e).__name__}: {str(e).strip().splitlines()[0][:200] if str(e).strip() else ''})")
-    features = map_inputs(path, facts["input_names"])
-    derived = _task_from_outputs(facts["outputs"])
-    if not (task or derived):
-        shapes = "; ".join(f"{o['name']} {o['shape']}" for o in facts["outputs"])
-        raise UsageError(f"{path}: cannot tell its task from its outputs ({shapes}): pass --task "
-                         f"({' | '.join(task_names())})")
-    folder = path.parent
-    config = _config_beside(folder)
-    size = path.stat().st_size
-    tokenizer = folder if any((folder / f).is_file() for f in TOKENIZER_FILES) else None
-    label = (labels or {}).get(path, path.name)
-    return {
-        "target": runtime.name, "precision": facts["precision"], "task": task or derived,
-        "model_type": config.get("model_type", ""), "source": label, "model_file": path.name,
-        "seq_len": facts["seq_len"] or seq_len, "dynamic_seq": facts["seq_len"] is None,
-        "inputs": [{"name": n, "feature": f, "dtype": d, "shape": s} for n, f, d, s in
-                   zip(facts["input_names"], features, facts["dtypes"], facts["shapes"])],
-        "outputs": facts["outputs"], "files": {path.name: {"bytes": size, "sha256": sha256_file(path)}},
-        "parameters": _parameters(config, task or derived, facts.get("parameters")), "config": config,
-        "peer": {"file": str(path), "label": label, "precision_from": facts["precision_from"],
-                 "task_from": "--task" if task else "outputs", "tokenizer": str(tokenizer) if tokenizer else None,
-                 "config_json": bool(config)},
-    }
-
-
-GENERIC_STEMS = ("model", "model_quantized")  # optimum-cli's file names: the folder says which one it is
-
-
-def peer_labels(paths: list[Path]) -> dict[Path, str]:
-    """Each file's record label: its name, or parent-name when the name says little (optimum-cli
-    writes model.onnx / model_quantized.onnx into every folder) or two files share it."""
-    count = Counter(p.name for p in paths)
-    return {p: p.name if count[p.name] == 1 and p.stem not in GENERIC_STEMS else f"{p.parent.name}-{p.name}"
-            for p in paths}
-
-
-def verify_plain_file(manifest: dict) -> None:
-    """The file is still the one read at the start (sha256), or a one-line UsageError."""
-    path = Path(manifest["peer"]["file"])
-    meta = manifest["files"][manifest["model_file"]]
-    if not path.is_file() or path.stat().st_size != meta["bytes"] or sha256_file(path) != meta["sha256"]:
-        raise UsageError(f"{path} changed since the run started (sha256): not timing another file")
-
-
-def _task_from_outputs(outputs: list[dict]) -> str | None:
-    names = [o["name"].lower() for o in outputs]
-    if len(outputs) == 2 and ("start_logits" in names or all(len(o["shape"]) == 2 for o in outputs)):
-        return "question-answering"
-    if len(outputs) == 1 and names[0] in ("sentence_embedding", "last_hidden_state"):
-        return "feature-extraction"  # ours (pooled) or a bare encoder's token states (pooled after the call)
-    if len(outputs) == 1 and len(outputs[0]["shape"]) == 2:
-        return "sequence-classification"
-    if len(outputs) == 1 and len(outputs[0]["shape"]) == 3:
-        return "fill-mask"
-    return None
-
-
-def _config_beside(folder: Path) -> dict:
-    p = Path(folder) / "config.json"
-    try:
-        return json.loads(p.read_text()) if p.is_file() else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _parameters(config: dict, task: str, counted: dict | None) -> dict[str, int]:
-    """From config.json (the HF model built on the meta device: what our bundles report), else
-    the file's own weight count, else zeros (a .pte with no config.json beside it)."""
-    if config.get("model_type"):
-        try:
-            import torch
-            from transformers import AutoConfig
-
-            cfg = AutoConfig.for_model(**config)
-            with torch.device("meta"):
-                return count_parameters(auto_class(task).from_config(cfg))
-        except Exception:  # noqa: BLE001 - an unknown model type: fall back to the file's count
-            pass
-    return counted or {"total": 0, "non_embedding": 0}

@@ -4,9 +4,9 @@ each step lives in its own module).
   BenchPlan (bench.planning.make_plan: config checked (bench.config), each workload spec parsed and its
   file read, given bundles' manifests read and verified, machine facts, thread count; once per run)
   -> per Group (a workload x a model, or given files sharing a tokenizer): Ready (make_ready: the
-     workload tokenized while missing bundles export; each bundle's manifest read and verified once)
-  -> per run: Prepared (bench.prepare.prepare: the record so far and its WorkerSpec, or a final
-     skipped/failed record)
+     workload tokenized while missing bundles export; each bundle's Manifest read and verified once)
+  -> per run: Prepared (bench.prepare.prepare: the record so far and its WorkerSpec, items included,
+     or a final skipped/failed record)
   -> `rounds` times, the runs in a rotated order: WorkerResult from the Device (its own GEMM probes
      and /proc CPU accounting around the timed loop), judged once (bench.trust); a noisy one is
      retried `retries` times
@@ -14,7 +14,7 @@ each step lives in its own module).
      written atomically (RecordWriter; its console line: bench.console)
   -> report rendered from the records' stored figures (bench.report).
 With --bundle, given bundles and plain model files (.onnx / .pte, optimum-cli folders: see
-bench.bundles.read_plain_file) are grouped by tokenizer, so ours and a peer's file share items and rounds.
+bench.plain_files.read_plain_file) are grouped by tokenizer, so ours and a peer's file share items and rounds.
 Library output of the parent (exports, model loading) and of every worker goes to
 <run>/bench.log; the console gets the tool's own lines and the workers' progress bars.
 Ctrl-C stops the running worker; every record already written stays.
@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import re
 import shutil
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -42,10 +40,10 @@ from bench.record_build import Round, build_record, device_record
 from bench.records import record_line, record_name
 from bench.report import render_report
 from bench.trust import judge
-from bench.workloads import save_items, tokenize_workload
+from bench.workloads import tokenize_workload
 from pocketbert.claims import claim_run_folder, in_use
 from pocketbert.common import UsageError, append_log, sha256_path, write_text_atomic
-from pocketbert.contracts import Record, WorkerResult
+from pocketbert.contracts import Manifest, Record, WorkerResult
 from pocketbert.machine import physical_cores
 
 
@@ -66,10 +64,9 @@ def run_bench(cfg: BenchConfig, device=None, log=print, outcome: list[tuple[str,
             with holding(plan):  # an export that would replace one of these bundles is refused, naming this run
                 for rec in plan.unreadable:
                     out.write(rec)
-                with tempfile.TemporaryDirectory(prefix=f"pocketbert-bench-{os.getpid()}-") as work:
-                    for i, group in enumerate(plan.groups):
-                        for rec in bench_group(plan, group, Path(work) / f"items-{i}.json"):
-                            out.write(rec)
+                for group in plan.groups:
+                    for rec in bench_group(plan, group):
+                        out.write(rec)
         except BaseException as e:
             if not out.written and not existed:  # a failed or interrupted start: the run id stays free
                 shutil.rmtree(out_dir, ignore_errors=True)
@@ -125,11 +122,11 @@ class RecordWriter:
         return unique
 
 
-def bench_group(plan: BenchPlan, group: Group, items_path: Path) -> Iterator[Record]:
+def bench_group(plan: BenchPlan, group: Group) -> Iterator[Record]:
     """One group's records: its inputs made once (bundles exported and opened while the workload is
     tokenized), every run prepared (skips and failures first: nothing heavy between timings), then
     the prepared runs timed in rotated rounds."""
-    ready = make_ready(plan, group, items_path)
+    ready = make_ready(plan, group)
     plan.log(f"{group.name} on {ready.workload.name} ({len(ready.workload.items)} items, {group.runs[0].task}, "
              f"seq {plan.cfg.seq_len})")
     prepared = [prepare(run, plan, ready) for run in group.runs]
@@ -137,7 +134,7 @@ def bench_group(plan: BenchPlan, group: Group, items_path: Path) -> Iterator[Rec
     yield from time_rounds([p for p in prepared if p.spec is not None], plan, ready)
 
 
-def make_ready(plan: BenchPlan, group: Group, items_path: Path) -> Ready:
+def make_ready(plan: BenchPlan, group: Group) -> Ready:
     """The group's bundles (given: as read at the start; exported: in parallel while the workload is
     tokenized, then each manifest read and verified once), its items and its models' facts."""
     cfg, runs, loaded = plan.cfg, group.runs, []
@@ -147,7 +144,7 @@ def make_ready(plan: BenchPlan, group: Group, items_path: Path) -> Ready:
             tokenizer = tokenizer_for(runs[0].model, cfg.tokenizer, runs)
             loaded.append(tokenize_workload(group.workload, tokenizer, cfg.seq_len, cfg.limit))
 
-    bundles: dict[Path, dict] = {}  # exported ones (given ones travel with their runs)
+    bundles: dict[Path, Manifest] = {}  # exported ones (given ones travel with their runs)
     wanted = exports_needed(runs, cfg, plan.device)
     with quiet_output(plan.log_path):
         bundles.update(_open_cached(plan.cache, wanted, plan.hold))
@@ -167,14 +164,13 @@ def make_ready(plan: BenchPlan, group: Group, items_path: Path) -> Ready:
             except Exception as e:  # noqa: BLE001 - an exporter crash fails this bundle's runs, not the study
                 unusable[path] = f"export failed: {error_line(e)}"
     [workload] = loaded
-    save_items(workload.items, items_path)  # what every worker reads
     with quiet_output(plan.log_path):  # model loading chatter
         facts = {m: model_facts(m, runs[0].task, [r for r in runs if r.model == m], plan, bundles)
                  for m in dict.fromkeys(r.model for r in runs)}  # per model: peers have their own
-    return Ready(workload, items_path, bundles, unusable, facts)
+    return Ready(workload, bundles, unusable, facts)
 
 
-def _open_cached(cache: Path, wanted: list[dict], hold=lambda folder: None) -> dict[Path, dict]:
+def _open_cached(cache: Path, wanted: list[dict], hold=lambda folder: None) -> dict[Path, Manifest]:
     """The wanted bundles already cached and current, each manifest read and verified once; a bad
     one is left to open_bundle (after the exports), which fails its runs with the reason."""
     opened = {}
@@ -250,7 +246,7 @@ def measure(prepared: Prepared, plan: BenchPlan) -> WorkerResult:
     cores = rec.machine.cores
     attempt, allowed = 0, cfg.retries
     while True:
-        result = WorkerResult.of(plan.device.run_worker(spec, timeout_s=cfg.timeout_s), f"{spec.label}: worker result")
+        result = plan.device.run_worker(spec, timeout_s=cfg.timeout_s)
         append_log(plan.log_path, f"{spec.label} (round worker, attempt {attempt + 1})", result.log)
         if result.error or result.record is not None:
             return result

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from bench.bundles import bundle_dir, find_plain_files, peer_labels, plain_file_error, read_plain_file
+from bench.bundles import bundle_dir
 from bench.config import BenchConfig, run_pairs, validate_config
 from bench.console import quiet_output
 from bench.model_probe import UnreadableModel
+from bench.plain_files import Opened, PlainFile, find_plain_files, peer_labels, plain_file_error, read_plain_file
 from bench.workloads import WorkloadData, read_workload
 from export.bundle import find_bundles, read_manifest
 from export.targets import all_targets
@@ -30,7 +31,7 @@ class Run:
     precision: str
     shape: str
     bundle: Path | None = None  # a given bundle (bundles mode), or a plain file's folder; else exported on demand
-    manifest: dict | None = None  # the given bundle's manifest, or the one derived from a plain file ("peer")
+    manifest: Opened | None = None  # the given bundle's manifest, or a plain file's facts (a peer)
 
 
 @dataclass
@@ -69,7 +70,7 @@ def make_plan(cfg: BenchConfig, device, log=print) -> BenchPlan:
     unreadable: list[tuple[Path, str, str]] = []  # model files the runtime cannot open: failed records
     given = narrowed(given_bundles(cfg.bundles, cfg, unreadable), cfg)
     validate_config(cfg)
-    for prefix in ("pocketbert-worker-", "pocketbert-bench-"):  # a killed run's temp folders
+    for prefix in ("pocketbert-worker-",):  # a killed run's temp folders
         clean_leftovers(Path(tempfile.gettempdir()), prefix, log, temp_suffix=True)
     out_dir = Path(cfg.out) / cfg.run_id
     log_path = out_dir / "bench.log"
@@ -86,8 +87,8 @@ def make_plan(cfg: BenchConfig, device, log=print) -> BenchPlan:
     with quiet_output(log_path):  # tokenizer loading chatter
         keys = _tokenizer_groups(cfg, given)
     for _, m in given:
-        if not any(w.kind.task in (None, m["task"]) for w in workloads):
-            log(f"{m['source']}: a {m['task']} model, and no --workload of that task: not timed")
+        if not any(w.kind.task in (None, m.task) for w in workloads):
+            log(f"{m.source}: a {m.task} model, and no --workload of that task: not timed")
     todo = workloads if given or not cfg.bundles else []  # all given files unreadable: nothing to time
     groups = [Group(w, name, runs) for w in todo for name, runs in plan_runs(cfg, w.kind, given, keys).items()]
     return BenchPlan(cfg, device, threads, out_dir, Path(cfg.bundle_cache or Path(cfg.out) / "bundles"), log_path,
@@ -105,9 +106,9 @@ def _threads(cfg: BenchConfig, machine: dict) -> int:
 
 
 def given_bundles(paths: list[Path], cfg: BenchConfig | None = None,
-                   unreadable: list | None = None) -> list[tuple[Path, dict]]:
+                   unreadable: list | None = None) -> list[tuple[Path, Opened]]:
     """Existing bundles and plain model files to run, each verified now (a bundle against its
-    manifest's sha256; a plain file read and hashed, see bench.bundles.read_plain_file): every
+    manifest's sha256; a plain file read and hashed, see bench.plain_files.read_plain_file): every
     bad path fails in one line before any timing, except a model file the runtime cannot open
     (bench.model_probe): with `unreadable`, that one is listed there as (path, label, reason)."""
     out, plain = [], []
@@ -133,18 +134,18 @@ def given_bundles(paths: list[Path], cfg: BenchConfig | None = None,
     return out
 
 
-def narrowed(given: list[tuple[Path, dict]], cfg: BenchConfig) -> list[tuple[Path, dict]]:
+def narrowed(given: list[tuple[Path, Opened]], cfg: BenchConfig) -> list[tuple[Path, Opened]]:
     """The given bundles and files that --runtime and --precision (when set) select: those flags
     narrow a --bundle run, never dropped; when they select none, a one-line UsageError listing what
     was given."""
     if not given or (cfg.runtimes is None and cfg.precisions is None):
         return given
     keep = [(b, m) for b, m in given if (cfg.runtimes is None or _runtime_for(m) in cfg.runtimes)
-            and (cfg.precisions is None or m["precision"] in cfg.precisions)]
+            and (cfg.precisions is None or m.precision in cfg.precisions)]
     if not keep:
         asked = " ".join(([f"--runtime {' '.join(cfg.runtimes)}"] if cfg.runtimes else [])
                          + ([f"--precision {' '.join(cfg.precisions)}"] if cfg.precisions else []))
-        have = ", ".join(sorted({f"{_runtime_for(m)} {m['precision']}" for _, m in given}))
+        have = ", ".join(sorted({f"{_runtime_for(m)} {m.precision}" for _, m in given}))
         raise UsageError(f"{asked}: none of the given bundles is one of those (given: {have}): "
                          "drop the flag or name a matching bundle")
     return keep
@@ -153,12 +154,12 @@ def narrowed(given: list[tuple[Path, dict]], cfg: BenchConfig) -> list[tuple[Pat
 def tokenizer_source(run_or_manifest, folder: Path | None = None) -> str | None:
     """Where a given bundle's or plain file's tokenizer lives (None: the generated vocab)."""
     m = run_or_manifest.manifest if isinstance(run_or_manifest, Run) else run_or_manifest
-    if m and "peer" in m:
-        return m["peer"]["tokenizer"]
+    if isinstance(m, PlainFile):
+        return m.peer.tokenizer
     return str(folder if folder is not None else run_or_manifest.bundle)
 
 
-def _tokenizer_groups(cfg: BenchConfig, given: list[tuple[Path, dict]]) -> list[str]:
+def _tokenizer_groups(cfg: BenchConfig, given: list[tuple[Path, Opened]]) -> list[str]:
     """One key per given bundle/file: entries whose tokenizers give the same tokens share a key, so
     they are fed the same items and timed in one rotation (ours next to a peer's file)."""
     import hashlib
@@ -178,7 +179,7 @@ def _tokenizer_groups(cfg: BenchConfig, given: list[tuple[Path, dict]]) -> list[
     return keys
 
 
-def plan_runs(cfg: BenchConfig, kind, given: list[tuple[Path, dict]], groups: list[str] | None = None
+def plan_runs(cfg: BenchConfig, kind, given: list[tuple[Path, Opened]], groups: list[str] | None = None
           ) -> dict[str, list[Run]]:
     """group -> its runs for one workload kind, in a stable order. Given bundles and files are
     grouped by tokenizer (one group: one set of items, one rotation); exports by model."""
@@ -186,12 +187,12 @@ def plan_runs(cfg: BenchConfig, kind, given: list[tuple[Path, dict]], groups: li
     if given:
         by_group: dict[str, list[Run]] = {}
         for (bundle, m), key in zip(given, groups or [""] * len(given)):
-            if kind.task and m["task"] != kind.task:
+            if kind.task and m.task != kind.task:
                 continue  # e.g. a QA bundle has nothing to do on STS-B
-            model = m["source"].removeprefix("preset:")
+            model = m.source.removeprefix("preset:")
             for shape in cfg.shapes:
                 by_group.setdefault(key, []).append(
-                    Run(model, m["task"], _runtime_for(m), m["precision"], shape, bundle, m))
+                    Run(model, m.task, _runtime_for(m), m.precision, shape, bundle, m))
         for runs in by_group.values():
             plan[" + ".join(dict.fromkeys(r.model for r in runs))] = runs
         return plan
@@ -201,10 +202,10 @@ def plan_runs(cfg: BenchConfig, kind, given: list[tuple[Path, dict]], groups: li
     return plan
 
 
-def _runtime_for(manifest: dict) -> str:
+def _runtime_for(manifest: Opened) -> str:
     """The runtime that loads a given bundle (its target's `runtime`) or plain file (named as such)."""
-    target = all_targets().get(manifest["target"])
-    return target.runs_on if target else manifest["target"]
+    target = all_targets().get(manifest.target)
+    return target.runs_on if target else manifest.target
 
 
 def export_want(run: Run, cfg: BenchConfig) -> dict:

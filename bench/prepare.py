@@ -8,29 +8,28 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench.bundles import verify_plain_file
 from bench.console import quiet_output
 from bench.flops import forward_flops
 from bench.machine import probe_program_path
+from bench.plain_files import Opened, PlainFile, verify_plain_file
 from bench.planning import BenchPlan, Run, export_folder, export_want, tokenizer_source
-from bench.workloads import Item, Workload, save_items
+from bench.workloads import Item, Workload
 from export.coverage import delegation_fields
 from export.int8_choice import chosen_elsewhere
 from pocketbert.backends import get_runtime
 from pocketbert.common import UsageError
-from pocketbert.contracts import Record, WorkerSpec
+from pocketbert.contracts import Manifest, Record, WorkerSpec
 from pocketbert.models import PRESETS, count_parameters, load_model, load_tokenizer, preset_tokenizer
 
 
 @dataclass
 class Ready:
-    """A group's inputs, made once: the workload in its tokenizer's tokens (saved where every worker
-    reads it), each bundle's manifest (read and verified once) or why it could not be had, and each
+    """A group's inputs, made once: the workload in its tokenizer's tokens (every worker spec carries
+    its items), each bundle's manifest (read and verified once) or why it could not be had, and each
     model's facts."""
 
     workload: Workload
-    items_path: Path
-    bundles: dict[Path, dict]  # exported bundle folder -> its manifest (given ones: Run.manifest)
+    bundles: dict[Path, Manifest]  # exported bundle folder -> its manifest (given ones: Run.manifest)
     unusable: dict[Path, str]  # bundle folder -> why (export failed, bad bundle): its runs fail
     facts: dict[str, dict[str, Any]]  # model -> parameters, config, model_type, input_names
 
@@ -62,7 +61,7 @@ def prepare(run: Run, plan: BenchPlan, ready: Ready) -> Prepared:
     if why:
         return Prepared(record.replace(status="skipped", reason=why))
     spec = WorkerSpec(kind="run", runtime=run.runtime, precision=run.precision, model=run.model, task=run.task,
-                      items_path=str(ready.items_path), shape=run.shape, seq_len=plan.cfg.seq_len,
+                      items=ready.workload.items, shape=run.shape, seq_len=plan.cfg.seq_len,
                       threads=plan.threads, warmup=plan.cfg.warmup, overhead_check=plan.cfg.overhead_check,
                       quiet=plan.cfg.quiet, label=f"{run.model} {run.runtime}-{run.precision} {run.shape}",
                       input_names=ready.facts[run.model]["input_names"], remeasure=plan.cfg.pace_retries,
@@ -93,7 +92,7 @@ def _skip_reason(run: Run, device) -> str:
     ok, why = device.available(run.runtime)
     if not ok:
         return f"{run.runtime} {why}"
-    peer = (run.manifest or {}).get("peer")  # a plain file: the backend runs it whatever its precision
+    peer = isinstance(run.manifest, PlainFile)  # a plain file: the backend runs it whatever its precision
     if run.precision not in rt.precisions and not peer:
         return f"{run.runtime} has no {run.precision} (supports {', '.join(rt.precisions)})"
     if run.shape == "dynamic" and not rt.dynamic_shapes:
@@ -112,35 +111,35 @@ def _with_bundle(record: Record, spec: WorkerSpec, run: Run, plan: BenchPlan,
         if folder in ready.unusable:
             raise SkipRun(ready.unusable[folder], "failed")
         manifest = ready.bundles[folder]
-    peer = manifest.get("peer")
+    peer = manifest if isinstance(manifest, PlainFile) else None
     if peer:
         try:
-            verify_plain_file(manifest)  # still the file read at the start
+            verify_plain_file(peer)  # still the file read at the start
         except UsageError as e:
             raise SkipRun(f"bundle: {e}", "failed") from None
-    if run.shape == "dynamic" and not manifest.get("dynamic_seq"):
-        raise SkipRun(f"{peer['label']} takes a fixed input shape {manifest['inputs'][0]['shape']}: it runs "
+    if run.shape == "dynamic" and not manifest.dynamic_seq:
+        raise SkipRun(f"{peer.peer.label} takes a fixed input shape {peer.inputs[0].shape}: it runs "
                       "padded (fixed) only" if peer else "bundle has fixed sequence lengths only")
-    seq_len = int(manifest["seq_len"])
-    model_file = manifest["files"][manifest["model_file"]]
+    model_file = manifest.files[manifest.model_file]
     probe = probe_program_path(plan.cache, run.runtime, run.precision)
-    spec = spec.replace(model_path=str(folder / manifest["model_file"]), seq_len=seq_len,
-        input_names=[i["name"] for i in manifest["inputs"]],
+    spec = spec.replace(model_path=str(folder / manifest.model_file), seq_len=manifest.seq_len,
+        input_names=manifest.input_names,
         # the runtime's own GEMM probe (Runtime.probe), made by the export step
         probe_program=(str(probe) if probe.is_file() else "") if probe is not None else spec.probe_program)
-    record = record.replace(seq_len=seq_len, bundle=str(folder), model_file_bytes=model_file["bytes"],
-                            model_file_sha256=model_file["sha256"],
-                            **delegation_fields(manifest))  # the manifest's coverage: the "delegated" column
-    other_cpu = chosen_elsewhere(manifest.get("notes") or {}, record.machine.to_dict())
+    record = record.replace(seq_len=manifest.seq_len, bundle=str(folder), model_file_bytes=model_file.bytes,
+                            model_file_sha256=model_file.sha256,
+                            **delegation_fields(manifest.delegation))  # the manifest's coverage: the "delegated" column
+    other_cpu = chosen_elsewhere(manifest.notes, record.machine.to_dict())
     if other_cpu:  # its int8 mode was timed on another CPU: the report says so
         record = record.replace(notes={**(record.notes or {}), "int8_chosen_elsewhere": other_cpu})
     if peer:
-        why = _peer_problem(manifest, run, ready.workload)
+        why = _peer_problem(peer, run, ready.workload)
         if why:
             raise SkipRun(why)
-        record = record.replace(bundle=peer["file"], notes={"peer": {
-            **peer, "sha256": model_file["sha256"], "inputs": manifest["inputs"], "outputs": manifest["outputs"]}})
-        spec = spec.replace(items_path=str(_items_as(manifest, ready.workload, ready.items_path)))
+        record = record.replace(bundle=peer.peer.file, notes={"peer": {
+            **peer.peer.to_dict(), "sha256": model_file.sha256, "inputs": [i.to_dict() for i in peer.inputs],
+            "outputs": [{"name": o.name, "shape": o.shape} for o in peer.outputs]}})
+        spec = spec.replace(items=_items_as(peer, ready.workload))
     return record, spec
 
 
@@ -161,47 +160,40 @@ def _with_workload_facts(record: Record, run: Run, ready: Ready) -> tuple[Record
         flops_total=flops, flops_per_item_mean=flops / len(items) if flops else None), item_flops
 
 
-def _peer_problem(manifest: dict, run: Run, workload) -> str:
+def _peer_problem(plain: PlainFile, run: Run, workload) -> str:
     """Why a plain file cannot run this workload as given (one line), or ''."""
-    label = manifest["peer"]["label"]
+    label = plain.peer.label
     rt = get_runtime(run.runtime)
-    wrong = [f"{i['name']} {i['dtype']}" for i in manifest["inputs"] if i["dtype"] not in rt.feeds]
+    wrong = [f"{i.name} {i.dtype}" for i in plain.inputs if i.dtype not in rt.feeds]
     if wrong:
         return f"{label} takes {', '.join(wrong)}; the {rt.label or rt.name} backend feeds {'/'.join(rt.feeds)} ids"
     longest = max(len(f["input_ids"]) for item in workload.items for f in item.features)
-    if not manifest["dynamic_seq"] and longest > manifest["seq_len"]:
-        return (f"{label} takes exactly {manifest['seq_len']} tokens and the workload has inputs of {longest}: "
-                f"use --seq-len {manifest['seq_len']}")
+    if not plain.dynamic_seq and longest > plain.seq_len:
+        return (f"{label} takes exactly {plain.seq_len} tokens and the workload has inputs of {longest}: "
+                f"use --seq-len {plain.seq_len}")
     return ""
 
 
-def _items_as(manifest: dict, workload, items_path: Path) -> Path:
+def _items_as(plain: PlainFile, workload) -> list[Item]:
     """The workload's items keyed by the file's own input names (a feature the tokenizer does not
-    give, e.g. token_type_ids for a DistilBERT tokenizer, is zeros): what its worker reads."""
-    import hashlib
-    import json
-
-    pairs = [(i["name"], i["feature"]) for i in manifest["inputs"]]
+    give, e.g. token_type_ids for a DistilBERT tokenizer, is zeros): what its worker feeds."""
+    pairs = [(i.name, i.feature) for i in plain.inputs]
     if all(name == feature for name, feature in pairs) and all(
             feature in f for _, feature in pairs for item in workload.items[:1] for f in item.features):
-        return items_path
-    path = items_path.with_name(f"{items_path.stem}-as-{hashlib.sha1(json.dumps(pairs).encode()).hexdigest()[:10]}.json")
-    if not path.exists():
-        save_items([Item(item.id, [{name: f.get(feature) or [0] * len(f["input_ids"]) for name, feature in pairs}
-                                   for f in item.features], item.tokenize_ms, item.post)
-                    for item in workload.items], path)
-    return path
+        return workload.items
+    return [item.model_copy(update={"features": [{name: f.get(feature) or [0] * len(f["input_ids"])
+                                                  for name, feature in pairs} for f in item.features]})
+            for item in workload.items]
 
 
 def model_facts(model: str, task: str, runs: list[Run], plan: BenchPlan | None = None,
-                 bundles: dict[Path, dict] | None = None) -> dict[str, Any]:
+                 bundles: dict[Path, Manifest] | None = None) -> dict[str, Any]:
     """Parameter counts and config of the model: from a given bundle's manifest, else from a bundle
     the bench exported for it (as opened for the run: building a preset model in this process costs
     ~6 s of imports), else from the model itself."""
-    def from_manifest(m: dict, folder: Path) -> dict[str, Any]:
-        return {"parameters": m["parameters"], "config": m["config"] if "vocab_size" in m["config"]
-                else _config_from_folder(folder), "model_type": m["model_type"],
-                "input_names": [i["name"] for i in m["inputs"]]}
+    def from_manifest(m: Opened, folder: Path) -> dict[str, Any]:
+        return {"parameters": m.parameters, "config": m.config if "vocab_size" in m.config
+                else _config_from_folder(folder), "model_type": m.model_type, "input_names": m.input_names}
 
     given = next((r for r in runs if r.bundle), None)
     if given:

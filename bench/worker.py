@@ -2,7 +2,7 @@
 
 A fresh process per (runtime, precision, shape) keeps runtimes from sharing thread pools or
 allocator state, and makes its peak RSS that runtime's alone. The worker:
-  load items -> baseline RSS -> load runtime (timed) -> first inference (timed apart) -> warm-up
+  read the spec (with its items) -> baseline RSS -> load runtime (timed) -> first inference (timed apart) -> warm-up
   -> [CPU snapshot, 2 GEMM probes] -> timed loop (model time, post-processing time per item)
   -> [2 GEMM probes, CPU snapshot] (again, up to spec.remeasure times, while only the pace moved)
   -> [bare loop] -> peak RSS -> result.
@@ -13,15 +13,13 @@ Library output (warnings, C++ logging) goes to RESULT.log and comes back in the 
 the console shows only the tool's lines; the progress bar still goes to the original stderr.
 It writes RESULT.json (a `pocketbert.contracts.WorkerResult`: the samples, or the error) when it
 ends; on Ctrl-C it exits 130 without writing anything.
-SPEC.json is a `pocketbert.contracts.WorkerSpec`: kind "run" (above) or "gemm" (fp32 and int8 GEMM
-probes at the run's thread count). Module-level imports are stdlib only and the run path needs
-numpy and the runtime alone, so the same file runs on a board or a phone's Python.
+SPEC.json is a `pocketbert.contracts.WorkerSpec`, read once: it carries the items it times. The run
+path needs numpy, pydantic and the runtime alone, so the same file runs on a board or a phone's Python.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import resource
 import signal
@@ -32,10 +30,10 @@ from pathlib import Path
 
 from bench.machine import cpu_snapshot, cpu_window, gemm_probe
 from bench.trust import judge
-from bench.workloads import postprocess, read_items
+from bench.workloads import postprocess
 from pocketbert.backends import LoadRequest, get_runtime
 from pocketbert.common import UsageError, write_text_atomic
-from pocketbert.contracts import WorkerResult, WorkerSpec
+from pocketbert.contracts import Profile, WorkerResult, WorkerSpec
 from pocketbert.inputs import pad_inputs
 from pocketbert.profile import profile_run
 
@@ -123,14 +121,13 @@ def timed_loop(runner, items, feeds, task: str, spec, post: bool = True):
     return latency_ms, post_ms, answers, clock() - loop_t0
 
 
-def run_spec(spec) -> WorkerResult | dict:
-    """Execute one WorkerSpec in this process: a run's WorkerResult (a GEMM probe spec: its dict)."""
-    if spec.kind == "gemm":
-        return {"fp32": gemm_probe("fp32", spec.threads), "int8": gemm_probe("int8", spec.threads)}
-
+def run_spec(spec: WorkerSpec) -> WorkerResult:
+    """Execute one WorkerSpec in this process: its samples and trust evidence."""
     import numpy as np
 
-    items = read_items(Path(spec.items_path))
+    items = spec.items
+    if not items:
+        raise UsageError(f"{spec.label or 'worker spec'}: no items to time")
     names = spec.input_names
     task = spec.task
     feeds = []
@@ -199,7 +196,7 @@ def run_spec(spec) -> WorkerResult | dict:
         profile=_profile(spec, backend, request, runner, feeds))
 
 
-def _profile(spec, backend, request, runner, feeds) -> dict | None:
+def _profile(spec: WorkerSpec, backend, request, runner, feeds) -> Profile | None:
     """--profile: one more pass of the calls under the runtime's own profiler, after the plain loop and
     its peak RSS (a profiled pass costs time, and maybe a second session)."""
     if not spec.profile:
@@ -261,12 +258,9 @@ def main(argv: list[str]) -> int:
 
         traceback.print_exc()  # into the log: the console gets the one-line error
         result = WorkerResult(error=error)
-    if isinstance(result, WorkerResult):
-        result.log = read_log(log_path)
-        write_text_atomic(result_path, result.to_json())
-        return 1 if result.error else 0
-    write_text_atomic(result_path, json.dumps({**result, "log": read_log(log_path)}))  # GEMM probes
-    return 0
+    result.log = read_log(log_path)
+    write_text_atomic(result_path, result.to_json())
+    return 1 if result.error else 0
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,6 +25,7 @@ import numpy as np
 
 from pocketbert import glue, squad
 from pocketbert.common import UsageError, lookup
+from pocketbert.contract_parts import Item  # one timed unit, as the worker spec carries it
 from pocketbert.pooling import pool_numpy
 from pocketbert.squad import best_span
 from pocketbert.texts import read_passages
@@ -36,16 +37,6 @@ SYNTHETIC_ITEMS = 16  # the main job's items: padded to 384 each costs 0.15-0.4 
 SYNTHETIC_MEDIAN_TOKENS = 160
 SYNTHETIC_SIGMA = 0.35
 ITEMS_SCHEMA = "pocketbert-items/1"
-
-
-@dataclass
-class Item:
-    """One timed unit: a sentence pair or a question (with one or more windows)."""
-
-    id: str
-    features: list[dict[str, list[int]]]  # one model call each; name -> token ids (real length)
-    tokenize_ms: float
-    post: dict[str, Any] = field(default_factory=dict)  # what post-processing needs
 
 
 @dataclass
@@ -138,8 +129,8 @@ def load_stsb(rows: glue.TsvRows, tokenizer, seq_len: int, limit: int | None) ->
         enc = tokenizer(rows.first[i], rows.second[i] if rows.second else None,
                         truncation="longest_first", max_length=seq_len)
         ms = (time.perf_counter() - t0) * 1e3
-        items.append(Item(f"stsb-{rows.ids[i]}", [_inputs(enc)], ms,
-                          {"label": rows.labels[i] if rows.labels else None}))
+        items.append(Item(id=f"stsb-{rows.ids[i]}", features=[_inputs(enc)], tokenize_ms=ms,
+                          post={"label": rows.labels[i] if rows.labels else None}))
     return items
 
 
@@ -166,8 +157,8 @@ def load_sentences(rows: list[tuple], tokenizer, seq_len: int, limit: int | None
         t0 = time.perf_counter()
         encs = [tokenizer(t, truncation=True, max_length=seq_len) for t in texts]
         ms = (time.perf_counter() - t0) * 1e3
-        items.append(Item(f"sentences-{i}", [_inputs(e) for e in encs], ms,
-                          {"n_tokens": [len(e["input_ids"]) for e in encs], "score": score}))
+        items.append(Item(id=f"sentences-{i}", features=[_inputs(e) for e in encs], tokenize_ms=ms,
+                          post={"n_tokens": [len(e["input_ids"]) for e in encs], "score": score}))
     return items
 
 
@@ -179,7 +170,7 @@ def load_tokens(passages: list[str], tokenizer, seq_len: int, limit: int | None)
         t0 = time.perf_counter()
         enc = tokenizer(text, truncation=True, max_length=seq_len)
         ms = (time.perf_counter() - t0) * 1e3
-        items.append(Item(f"tokens-{i}", [_inputs(enc)], ms, {"word_ids": enc.word_ids()}))
+        items.append(Item(id=f"tokens-{i}", features=[_inputs(enc)], tokenize_ms=ms, post={"word_ids": enc.word_ids()}))
     return items
 
 
@@ -192,7 +183,8 @@ def load_squad(questions: list[squad.Question], tokenizer, seq_len: int, limit: 
         t0 = time.perf_counter()
         wins = squad.question_windows(tokenizer, q, seq_len)
         ms = (time.perf_counter() - t0) * 1e3
-        items.append(Item(q.id, [w.inputs for w in wins], ms, dict(_qa_post(wins, q.context), gold=q.gold_texts)))
+        items.append(Item(id=q.id, features=[w.inputs for w in wins], tokenize_ms=ms,
+                          post=dict(_qa_post(wins, q.context), gold=q.gold_texts)))
     return items
 
 
@@ -234,7 +226,8 @@ def load_synthetic(data: None, tokenizer, seq_len: int, limit: int | None) -> li
         wins = squad.question_windows(tokenizer, squad.Question(f"synthetic-{i}", question, context), length,
                                       stride=0)[:1]  # one window, cut to `length` tokens
         ms = (time.perf_counter() - t0) * 1e3
-        items.append(Item(f"synthetic-{i}", [w.inputs for w in wins], ms, _qa_post(wins, context)))
+        items.append(Item(id=f"synthetic-{i}", features=[w.inputs for w in wins], tokenize_ms=ms,
+                          post=_qa_post(wins, context)))
     return items
 
 
@@ -263,14 +256,13 @@ def postprocess(task: str, outputs: list[list[np.ndarray]], post: dict) -> Any:
 # ------------------------------------------------------------------ items on disk (worker input)
 
 def save_items(items: list[Item], path: Path) -> None:
-    """Items as JSON: the worker (here, on a board or behind adb) reads them without pickle."""
-    import dataclasses
-
-    Path(path).write_text(json.dumps({"schema": ITEMS_SCHEMA, "items": [dataclasses.asdict(i) for i in items]}))
+    """Items as a JSON file of their own (scripts/compare_stacks.py; the bench's workers get theirs in
+    their WorkerSpec)."""
+    Path(path).write_text(json.dumps({"schema": ITEMS_SCHEMA, "items": [i.model_dump(mode="json") for i in items]}))
 
 
 def read_items(path: Path) -> list[Item]:
     data = json.loads(Path(path).read_text())
     if data.get("schema") != ITEMS_SCHEMA:
         raise ValueError(f"{path}: items schema {data.get('schema')!r}, expected {ITEMS_SCHEMA!r}")
-    return [Item(**d) for d in data["items"]]
+    return [Item.model_validate(d) for d in data["items"]]

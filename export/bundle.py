@@ -1,29 +1,25 @@
 """The bundle: one self-contained folder per (target, precision) with the model file, the tokenizer
-files and `manifest.json` (the `pocketbert.contracts.Manifest` dataclass, format
-"pocketbert-bundle/1"). This module finds, describes and verifies bundles; nothing here imports torch.
+files and `manifest.json` (the `pocketbert.contracts.Manifest` model, format "pocketbert-bundle/2";
+/1 still reads). This module finds, describes and verifies bundles; nothing here imports torch.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from pocketbert.common import UsageError, file_size, sha256_path
-from pocketbert.contracts import Manifest
+from pocketbert.contracts import FileEntry, Manifest
 
 MANIFEST = "manifest.json"
 
 
-def describe_files(bundle: Path) -> dict[str, dict[str, Any]]:
-    """{name: {bytes, sha256}} for every top-level entry of the bundle except the manifest."""
-    out = {}
-    for p in sorted(Path(bundle).iterdir()):
-        if p.name != MANIFEST and not p.name.startswith("."):
-            out[p.name] = {"bytes": file_size(p), "sha256": sha256_path(p)}
-    return out
+def describe_files(bundle: Path) -> dict[str, FileEntry]:
+    """name -> its size and sha256, for every top-level entry of the bundle except the manifest."""
+    return {p.name: FileEntry(bytes=file_size(p), sha256=sha256_path(p))
+            for p in sorted(Path(bundle).iterdir()) if p.name != MANIFEST and not p.name.startswith(".")}
 
 
-def read_manifest(bundle: Path, verify: bool = True) -> dict[str, Any]:
+def read_manifest(bundle: Path, verify: bool = True) -> Manifest:
     """Read a bundle's manifest; with verify, check every listed file's size and sha256.
 
     Raises UsageError naming the bundle and the mismatching file, so a benchmark never times a
@@ -35,19 +31,19 @@ def read_manifest(bundle: Path, verify: bool = True) -> dict[str, Any]:
         raise UsageError(f"{bundle} is not a pocketbert bundle (no {MANIFEST}): "
                          "create one with `pocketbert export`")
 
-    manifest = Manifest.read(path).to_dict()
+    manifest = Manifest.read(path)
     if verify:
-        verify_files(bundle, manifest)
+        verify_files(bundle, manifest.files)
     return manifest
 
 
-def verify_files(bundle: Path, manifest: dict[str, Any]) -> None:
-    """Every file the manifest lists is there with its size and sha256, or a UsageError naming it."""
-    for name, meta in manifest["files"].items():
+def verify_files(bundle: Path, files: dict[str, FileEntry]) -> None:
+    """Every file listed (a manifest's `files`) is there with its size and sha256, or a UsageError naming it."""
+    for name, meta in files.items():
         p = Path(bundle) / name
         if not p.exists():
             raise UsageError(f"bundle {bundle}: {name} listed in the manifest is missing")
-        if file_size(p) != meta["bytes"] or sha256_path(p) != meta["sha256"]:
+        if file_size(p) != meta.bytes or sha256_path(p) != meta.sha256:
             raise UsageError(f"bundle {bundle}: {name} does not match its sha256 in the "
                              "manifest (modified or truncated): re-export the bundle")
 

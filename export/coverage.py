@@ -47,7 +47,7 @@ def delegated_label(delegation: dict | None) -> str:
             + (f" ({parts} partition{'s' if parts != 1 else ''})" if parts is not None else " fused"))
 
 
-def delegation_fields(manifest: dict) -> dict:
+def delegation_fields(delegation: Delegation | None) -> dict:
     """The record fields (pocketbert.contracts.Record) a bundle's delegation gives its benchmark rows."""
-    d = manifest.get("delegation") or {}
-    return {"delegated_pct": d.get("delegated_pct"), "delegate_partitions": d.get("partitions")} if d else {}
+    return {} if delegation is None else {"delegated_pct": delegation.delegated_pct,
+                                          "delegate_partitions": delegation.partitions}

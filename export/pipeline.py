@@ -94,11 +94,11 @@ def run_export(cfg: ExportConfig, log=None) -> list[Path]:
             step = lambda msg, _n=name: log(f"[{_n}] {msg}")  # noqa: E731
             manifest = export_one(loaded, target_name, precision, cfg, calibration, examples,
                                   reference, bundle, step, task_data=task_data)
-            step(f"{manifest['files'][manifest['model_file']]['bytes'] / 1e6:.1f} MB, "
-                 f"parity {manifest['parity']['status']} in {manifest['export_seconds']:.0f} s")
-            for check in ("parity", "task_eval"):
-                if manifest.get(check, {}).get("status", "").startswith("failed"):
-                    failures.append(f"{name} {check}: {manifest[check]['status']}")
+            step(f"{manifest.files[manifest.model_file].bytes / 1e6:.1f} MB, "
+                 f"parity {manifest.parity['status']} in {manifest.export_seconds:.0f} s")
+            for check, facts in (("parity", manifest.parity), ("task_eval", manifest.task_eval or {})):
+                if facts.get("status", "").startswith("failed"):
+                    failures.append(f"{name} {check}: {facts['status']}")
             bundles.append(Path(cfg.out) / name)
             manifests.append((name, manifest))
         log(summary_markdown(manifests))
@@ -108,16 +108,16 @@ def run_export(cfg: ExportConfig, log=None) -> list[Path]:
     return bundles
 
 
-def summary_markdown(manifests: list[tuple[str, dict]]) -> str:
+def summary_markdown(manifests: list[tuple[str, Manifest]]) -> str:
     """A Markdown table of bundles: size, parity figures, task metric, export time."""
     lines = ["| bundle | size MB | parity | max abs diff | min SNR dB | agreement | "
              "task metric (fp32) | identical answers | delegated | export s |",
              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, m in manifests:
-        p = m["parity"]
-        size = m["files"][m["model_file"]]["bytes"] / 1e6
+        p, d = m.parity, m.delegation
+        size = m.files[m.model_file].bytes / 1e6
         fmt = lambda k, f: format(p[k], f) if k in p else "-"  # noqa: E731
-        t = m.get("task_eval") or {}
+        t = m.task_eval or {}
         exp = t.get("export") or {}
         metric = "f1" if "f1" in exp else next(iter(exp), None)  # f1, accuracy, spearman or label_agreement
         ref = f" ({t['fp32_pytorch'][metric]:.2f})" if metric in t.get("fp32_pytorch", {}) else ""
@@ -126,7 +126,8 @@ def summary_markdown(manifests: list[tuple[str, dict]]) -> str:
                 f"cos {t['mean_cosine_to_fp32']:.5f}" if "mean_cosine_to_fp32" in t else "-")
         lines.append(f"| {name} | {size:.1f} | {p['status']} | {fmt('max_abs_diff', '.2e')} | "
                      f"{fmt('min_snr_db', '.1f')} | {fmt('decision_agreement', '.1%')} | {f1} | "
-                     f"{same} | {delegated_label(m.get('delegation'))} | {m['export_seconds']:.0f} |")
+                     f"{same} | {delegated_label(d and {'delegated_pct': d.delegated_pct, 'partitions': d.partitions})} | "
+                     f"{m.export_seconds:.0f} |")
     return "\n".join(lines)
 
 
@@ -158,7 +159,7 @@ def check_int8_mode(cfg: ExportConfig, pairs: list[tuple[str, str]] = ()) -> Non
 
 
 def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, calibration,
-               examples, reference, bundle: Path, log=print, task_data=None) -> dict:
+               examples, reference, bundle: Path, log=print, task_data=None) -> Manifest:
     """export (int8 auto: both int8 modes, measured, one kept) -> save tokenizer -> validate ->
     manifest, for one (target, precision)."""
     target = get_target(target_name)
@@ -213,7 +214,7 @@ def export_one(loaded, target_name: str, precision: str, cfg: ExportConfig, cali
     if warning:
         log(f"warning: {warning}")
     write_json(bundle / MANIFEST, manifest.to_dict())
-    return manifest.to_dict()
+    return manifest
 
 
 def runtime_available(target: ExportTarget) -> tuple[bool, str]:

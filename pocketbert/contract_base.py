@@ -87,6 +87,7 @@ class Contract(Strict):
     SCHEMA: ClassVar[str]
     SCHEMA_KEY: ClassVar[str] = "schema"
     OLDER: ClassVar[tuple[str, ...]] = ()  # earlier versions this one still reads (fields they lack: defaults)
+    LIMIT_BYTES: ClassVar[int] = JSON_LIMIT_BYTES  # the largest such file `read` opens
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
@@ -119,7 +120,7 @@ class Contract(Strict):
     @classmethod
     def read(cls, path: str | Path):
         path = Path(path)  # a regular file of bounded size, checked before it is opened (never a pipe)
-        return cls.from_json(read_text_bounded(path, JSON_LIMIT_BYTES, cls.WHAT), str(path))
+        return cls.from_json(read_text_bounded(path, cls.LIMIT_BYTES, cls.WHAT), str(path))
 
     def replace(self, complete: bool = False, **changes):
         """A copy with `changes`, checked as a read is (a record or spec built step by step); `complete`:

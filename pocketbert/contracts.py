@@ -16,15 +16,15 @@ import hashlib
 import json
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationInfo, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
 from pocketbert.common import UsageError
-from pocketbert.contract_base import Contract, Count, Dim, FileName, Free, Ms, Name, Ops, Pct, Sha256, Strict
+from pocketbert.contract_base import Contract, Count, FileName, Free, Ms, Name, Ops, Pct, Sha256, Strict
+from pocketbert.contract_parts import Delegation, FileEntry, Item, TensorSpec  # noqa: F401 - re-exported
 from pocketbert.families import TOKENIZER_KINDS
 from pocketbert.record_parts import Loop, Machine, Parameters, Quality, Stats, Tokens, Trust
 
 MAX_SEQ_LEN = 4096  # the longest sequence `pocketbert export` makes (its --seq-len bound)
-DTYPES = ("int64", "int32", "float32", "float16", "bool")
 PROFILE_CLASSES = ("int8 GEMM", "fp32 GEMM", "attention", "normalisation", "activation", "embedding/gather",
                    "data movement", "other")  # pocketbert.profile.CLASSES: the same for every runtime
 
@@ -37,85 +37,6 @@ def manifest_digest(data: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------------------- manifest
-
-class TensorSpec(Strict):
-    """One model input or output: {name, dtype, shape} (plain files' peers add `feature`)."""
-
-    model_config = ConfigDict(extra="allow")
-    name: Annotated[str, Field(min_length=1)]
-    dtype: Literal[DTYPES]  # type: ignore[valid-type]
-    shape: Annotated[list[Dim], Field(min_length=1, max_length=4)]
-
-
-class FileEntry(Strict):
-    bytes: Annotated[int, Field(ge=0, le=1 << 40)]
-    sha256: Sha256
-
-
-def _tensors(value: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    TypeAdapter(Annotated[list[TensorSpec], Field(min_length=1)]).validate_python(value)
-    return value
-
-
-def _files(value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    TypeAdapter(dict[FileName, FileEntry]).validate_python(value)
-    return value
-
-
-Tensors = Annotated[list[dict[str, Any]], AfterValidator(_tensors)]  # kept as written (extra keys too)
-
-
-class ProviderFacts(Strict):
-    model_config = ConfigDict(extra="allow")
-    nodes_pct: Pct | None = None
-    partitions: Ops | None = None
-    why: str | None = None
-
-    @model_validator(mode="after")
-    def _says_why(self):
-        if self.nodes_pct is None and self.why is None:
-            raise ValueError("has no nodes_pct and no why")
-        return self
-
-
-class Delegation(Strict):
-    """How much of a model file's graph runs in its runtime's fast path, counted on the graph the
-    export wrote (export/targets/*: each target says what its fast path is). ExecuTorch: operators
-    inside XNNPACK delegates vs on portable kernels, and the delegate partitions; ONNX: nodes in ONNX
-    Runtime's fused transformer and GEMM kernels vs plain ONNX nodes, and (`providers`) the share of
-    nodes each mobile execution provider would take. Plumbing nodes (getitem, sym_size) are not
-    operators and are not counted. Part of the manifest (its schema covers it)."""
-
-    WHAT: ClassVar[str] = "delegation"
-    fast_path: str  # what "delegated" means for this file ("XNNPACK delegate", ...)
-    delegated_ops: Ops  # operators in the fast path
-    other_ops: Ops  # operators outside it (ExecuTorch: portable kernels; ONNX: plain nodes)
-    delegated_pct: Pct  # 100 * delegated_ops / (delegated_ops + other_ops)
-    partitions: Ops | None = None  # delegate partitions (subgraphs handed to the delegate); None: no such thing
-    delegated_by_kind: dict[str, Ops] = Field(default_factory=dict)  # operator kind -> count
-    other_by_kind: dict[str, Ops] = Field(default_factory=dict)
-    # execution provider -> its share of nodes from an offline analysis, or why there is none
-    providers: dict[str, ProviderFacts] = Field(default_factory=dict)
-
-    @classmethod
-    def count(cls, fast_path: str, delegated: dict[str, int], other: dict[str, int], **kw) -> "Delegation":
-        """From per-kind counts (the only constructor writers use: the totals and share derive once)."""
-        d, o = sum(delegated.values()), sum(other.values())
-        return cls(fast_path=fast_path, delegated_ops=d, other_ops=o,
-                   delegated_pct=round(100 * d / (d + o), 2) if d + o else 0.0,
-                   delegated_by_kind=dict(sorted(delegated.items())), other_by_kind=dict(sorted(other.items())), **kw)
-
-    @model_validator(mode="after")
-    def _totals_agree(self):
-        for kind in ("delegated", "other"):
-            counts = getattr(self, f"{kind}_by_kind")
-            if counts and sum(counts.values()) != getattr(self, f"{kind}_ops"):
-                raise ValueError(f"{kind}_ops {getattr(self, f'{kind}_ops')} is not the sum of {kind}_by_kind")
-        total = self.delegated_ops + self.other_ops
-        if total and abs(100 * self.delegated_ops / total - self.delegated_pct) > 0.01:
-            raise ValueError(f"delegated_pct {self.delegated_pct} does not match delegated_ops / all ops")
-        return self
-
 
 class Manifest(Contract):
     """manifest.json of a bundle: what the model file is and how to feed it. Shapes use
@@ -136,9 +57,9 @@ class Manifest(Contract):
     seq_len: Annotated[int, Field(ge=1, le=MAX_SEQ_LEN)]  # the longest sequence the file accepts
     seq_lens: Annotated[list[Annotated[int, Field(ge=1, le=MAX_SEQ_LEN)]], Field(min_length=1)]  # enumerated, or [max]
     dynamic_seq: bool
-    inputs: Tensors  # [{name, dtype, shape}]
-    outputs: Tensors
-    files: Annotated[dict[str, dict[str, Any]], AfterValidator(_files)] = Field(default_factory=dict)  # {bytes, sha256}
+    inputs: Annotated[list[TensorSpec], Field(min_length=1)]
+    outputs: Annotated[list[TensorSpec], Field(min_length=1)]
+    files: dict[FileName, FileEntry] = Field(default_factory=dict)  # every file of the bundle but the manifest
     label_names: list[str] = Field(default_factory=list)
     special_tokens: dict[str, Annotated[int, Field(ge=0, le=1 << 24)] | None] = Field(default_factory=dict)  # cls/sep/...
     do_lower_case: bool = True
@@ -164,7 +85,7 @@ class Manifest(Contract):
 
     @property
     def input_names(self) -> list[str]:
-        return [i["name"] for i in self.inputs]
+        return [i.name for i in self.inputs]
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -199,19 +120,21 @@ class Manifest(Contract):
 # ----------------------------------------------------------------------------------- worker spec
 
 class WorkerSpec(Contract):
-    """What one benchmark worker process runs: `python -m bench.worker SPEC.json RESULT.json`."""
+    """What one benchmark worker process runs: `python -m bench.worker SPEC.json RESULT.json`. It carries
+    the items it times, so a device gets one file (a board: the spec pushed next to the bundle)."""
 
-    SCHEMA: ClassVar[str] = "pocketbert-worker/1"
+    SCHEMA: ClassVar[str] = "pocketbert-worker/2"  # 2: the items in the spec (1: an items file beside it)
     WHAT: ClassVar[str] = "worker spec"
+    # the items of a full SQuAD dev pass at --seq-len 384 make a spec of ~150 MB
+    LIMIT_BYTES: ClassVar[int] = 1 << 30
 
     schema_: str = Field(SCHEMA, alias="schema")
-    kind: Literal["run", "gemm"] = "run"  # run: time a model over items; gemm: the machine's GEMM peak
     threads: Annotated[int, Field(ge=0, le=1 << 16)] | None = None  # threads for the runtime (None: its default)
     runtime: str = ""  # backend name
     precision: str = "fp32"
     model: str = ""  # model spec (backends that run the model directly, e.g. pytorch)
     task: str = "question-answering"
-    items_path: str = ""  # JSON items (bench.workloads.save_items)
+    items: list[Item] = Field(default_factory=list)  # what the timed loop feeds, in order (bench.workloads)
     model_path: str = ""  # the bundle's model file (bundle backends)
     input_names: list[str] = Field(default_factory=list)
     shape: Literal["fixed", "dynamic"] = "dynamic"  # fixed: pad to seq_len; dynamic: real length
@@ -287,16 +210,6 @@ class WorkerResult(Contract):
     seq_lens_fed: list[list[int]] = Field(default_factory=list)
     device_state: Free | None = None  # remote devices: governor/temperatures before and after
     profile: Profile | None = None  # --profile: the runtime's per-operator profile
-
-    @classmethod
-    def of(cls, result: Any, where: str = "worker result") -> WorkerResult:
-        """A device's answer as a WorkerResult: one already, or a result dict of this version (the
-        worker's file, a device's own dict: a missing schema is this one's, a device in this process)."""
-        if isinstance(result, cls):
-            return result
-        if isinstance(result, dict) and cls.SCHEMA_KEY not in result:
-            result = {**result, cls.SCHEMA_KEY: cls.SCHEMA}
-        return cls.from_dict(result, where)
 
     @model_validator(mode="after")
     def _samples(self, info: ValidationInfo):

@@ -82,13 +82,13 @@ def unavailable(tool: str, why: str) -> Profile:
     return Profile(tool=tool, status="unavailable", why=why)
 
 
-def profile_run(runtime, request, runner, calls: list, work) -> dict:
+def profile_run(runtime, request, runner, calls: list, work) -> Profile:
     """The profile of `calls` in `runtime` (its `profile` function: (request, runner, calls, work
-    folder) -> Profile), as the record's dict; a runtime without one says so."""
+    folder) -> Profile); a runtime without one says so."""
     if runtime.profile is None:
-        return unavailable("none", f"the {runtime.label or runtime.name} runtime has no profiler here").to_dict()
+        return unavailable("none", f"the {runtime.label or runtime.name} runtime has no profiler here")
     try:
-        return runtime.profile(request, runner, calls, work).to_dict()
+        return runtime.profile(request, runner, calls, work)
     except Exception as e:  # noqa: BLE001 - a profiler failure costs the profile, not the timed record
         why = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
-        return unavailable("failed", f"the profiler failed: {type(e).__name__}: {why}").to_dict()
+        return unavailable("failed", f"the profiler failed: {type(e).__name__}: {why}")

@@ -172,6 +172,7 @@ def table(run: Path, quality: dict[str, dict] | None = None) -> str:
 def evaluate(paths: list[Path], spec: str, model: str, tokenizer: str | None, seed: int, seq_len: int,
              threads: int | None = None) -> dict:
     """SQuAD F1 and % answers identical to PyTorch fp32 of every file (a trained QA model)."""
+    from bench.plain_files import PlainFile
     from bench.planning import given_bundles
     from export.pipeline import _reference_runner
     from export.task_eval import parse_eval_spec, squad_f1_gate, squad_windows
@@ -182,9 +183,9 @@ def evaluate(paths: list[Path], spec: str, model: str, tokenizer: str | None, se
     _, path = parse_eval_spec(spec)
     feats, examples = squad_windows(path, loaded.tokenizer, seq_len, 1000)
     reference, cache, out = _reference_runner(loaded), {}, {}
-    for folder, m in given_bundles(paths):
-        pairs = [(i["name"], i.get("feature", i["name"])) for i in m["inputs"]]
-        run = open_runner(m["target"], folder / m["model_file"], [n for n, _ in pairs], threads)
+    for folder, m in given_bundles(paths):  # a bundle's Manifest or a plain file's PlainFile
+        pairs = [(i.name, getattr(i, "feature", "") or i.name) for i in m.inputs]
+        run = open_runner(m.target, folder / m.model_file, [n for n, _ in pairs], threads)
 
         def runner(fd, _run=run, _pairs=pairs):
             import numpy as np
@@ -194,7 +195,7 @@ def evaluate(paths: list[Path], spec: str, model: str, tokenizer: str | None, se
 
         r = squad_f1_gate(feats, examples, loaded.input_names, reference, runner, None, 100.0,
                           progress=False, cache=cache)
-        key = m["peer"]["file"] if "peer" in m else str(folder)
+        key = m.peer.file if getattr(m, "peer", None) else str(folder)
         out[key] = {"f1": r["export"]["f1"], "identical": r["identical_answers"]}
     return out
 

@@ -43,13 +43,13 @@ from export.bundle import read_manifest
 from pocketbert.backends import LoadRequest, get_runtime
 bundle, items_path, threads, warmup = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 manifest = read_manifest(bundle)
-names = [i["name"] for i in manifest["inputs"]]
+names = manifest.input_names
 items = read_items(Path(items_path))
 calls = [[{n: np.asarray([f[n]], dtype=np.int64) for n in names} for f in item.features] for item in items]
-rt = get_runtime(manifest["target"])
+rt = get_runtime(manifest.target)
 for m in rt.runtime_modules:
     __import__(m)
-runner, facts = rt.load(LoadRequest(names, threads, bundle / manifest["model_file"]))
+runner, facts = rt.load(LoadRequest(names, threads, bundle / manifest.model_file))
 for i in range(warmup):
     runner(calls[i % len(calls)][0])
 ms, answers = [], []
@@ -62,7 +62,7 @@ for item_calls in calls:
 import executorch.version, torch
 print(json.dumps({"ms": ms, "answers": answers, "threads_effective": facts.get("threads_effective"),
                   "executorch": executorch.version.__version__, "torch": torch.__version__,
-                  "manifest_versions": manifest.get("versions", {})}))
+                  "manifest_versions": manifest.versions}))
 """
 
 TOKENIZE = r"""

@@ -58,6 +58,7 @@ def run_cell(cell: tuple[str, str, str, str]) -> dict:
     import torch
 
     torch.set_num_threads(1)
+    from export.bundle import read_manifest
     from export.pipeline import ExportConfig, run_export
     from pocketbert.errors import CheckFailed, UsageError
 
@@ -77,8 +78,7 @@ def run_cell(cell: tuple[str, str, str, str]) -> dict:
                            parity_samples=4, int8_mode="dynamic", coreml_seq_lens=[16, SEQ_LEN])
         try:
             bundles = run_export(cfg, log=lambda *_: None)
-            manifest = json.loads((bundles[0] / "manifest.json").read_text())
-            result.update(status="exported", parity=manifest["parity"])
+            result.update(status="exported", parity=read_manifest(bundles[0]).parity)
         except CheckFailed as e:
             result.update(status="parity failed", reason=str(e))
         except UsageError as e:

@@ -73,6 +73,7 @@ def embed_all(paths: list[Path], folder: Path, threads: int) -> dict:
     from sentence_transformers import SentenceTransformer
     from tqdm import tqdm
 
+    from bench.plain_files import PlainFile
     from bench.planning import given_bundles
     from export.sentence_gates import stsb_items, stsb_spearman
     from pocketbert import glue
@@ -90,16 +91,16 @@ def embed_all(paths: list[Path], folder: Path, threads: int) -> dict:
     out = {"n_sentences": len(texts), "n_pairs": len(answers["pairs"]),
            "sentence_transformers": {"spearman": stsb_spearman(ref, answers["pairs"], answers["gold"])}}
     for bundle, m in given_bundles(paths):
-        names = [(i["name"], i.get("feature", i["name"])) for i in m["inputs"]]
-        run = open_runner(m["target"], bundle / m["model_file"], [n for n, _ in names], threads)
+        names = [(i.name, i.feature) for i in m.inputs]
+        run = open_runner(m.target, bundle / m.model_file, [n for n, _ in names], threads)
         got = []
         for f in tqdm(feeds, desc=bundle.name, unit="sentence", leave=False):
             (y,) = run({n: f[k] if k in f else np.zeros_like(f["input_ids"]) for n, k in names})[:1]
             got.append(y[0] if y.ndim == 2 else pool_numpy(y[0], f["input_ids"].shape[1], pooling))
         got = np.stack(got)
         cos = (got * ref).sum(-1) / (np.linalg.norm(got, axis=-1) * np.linalg.norm(ref, axis=-1))
-        key = m["peer"]["file"] if "peer" in m else str(bundle)
-        out[key] = {"label": _label(bundle, m), "precision": m["precision"], "target": m["target"],
+        key = m.peer.file if isinstance(m, PlainFile) else str(bundle)
+        out[key] = {"label": _label(bundle, m), "precision": m.precision, "target": m.target,
                     "min_cosine": float(cos.min()), "mean_cosine": float(cos.mean()),
                     "spearman": stsb_spearman(got, answers["pairs"], answers["gold"])}
         print(f"{out[key]['label']}: cosine min {cos.min():.6f} mean {cos.mean():.6f}, "
@@ -107,8 +108,9 @@ def embed_all(paths: list[Path], folder: Path, threads: int) -> dict:
     return out
 
 
-def _label(bundle: Path, m: dict) -> str:
-    return f"optimum {Path(m['peer']['file']).parent.name}" if "peer" in m else f"pocketbert {bundle.name}"
+def _label(bundle: Path, m) -> str:
+    peer = getattr(m, "peer", None)  # a plain file's facts (bench.plain_files.PlainFile)
+    return f"optimum {Path(peer.file).parent.name}" if peer else f"pocketbert {bundle.name}"
 
 
 def run_bench(paths: list[Path], args) -> Path:

@@ -43,7 +43,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from pocketbert.common import sha256_path, write_json  # noqa: E402 - after the path set-up above
+from export.bundle import read_manifest  # noqa: E402 - after the path set-up above
+from pocketbert.common import sha256_path, write_json  # noqa: E402
 
 TEACHER = "models/minilm-l6-squad12"
 GOLD = "data/squad/dev-v1.1-first12.json"  # the teacher's own training data
@@ -195,11 +196,11 @@ def export(name: str, model: Path, shared: Path, out: Path, args, kinds: tuple[s
         (root / SOURCE_STAMP).write_text(weights_sha256(model) + "\n")
     bundles = {}
     for manifest in sorted(root.glob("*/*/manifest.json")):
-        m = json.loads(manifest.read_text())
+        m = read_manifest(manifest.parent, verify=False)
         export = manifest.parent.parent.name.removesuffix("-ungated")
         kind = manifest.parent.name if export == "fp32" else export
-        t = m.get("task_eval") or {}
-        bundles[kind] = {"path": str(manifest.parent), "bytes": m["files"][m["model_file"]]["bytes"],
+        t = m.task_eval or {}
+        bundles[kind] = {"path": str(manifest.parent), "bytes": m.files[m.model_file].bytes,
                          "gate": "failed" if (root / f"{kind}.gate-failed").exists() else "passed",
                          "f1": (t.get("export") or {}).get("f1"), "f1_fp32": (t.get("fp32_pytorch") or {}).get("f1"),
                          "identical_answers": t.get("identical_answers")}

@@ -181,8 +181,7 @@ def test_a_record_of_a_file_that_changed_while_timed_fails_naming_it(tmp_path):
     model.write_bytes(b"first model")
     rec = Record(run_id="r", model="m", runtime="onnx", precision="fp32", workload="synthetic", shape="fixed",
                  model_file_sha256=sha256_file(model))
-    prepared = Prepared(rec, WorkerSpec(kind="run", runtime="onnx", precision="fp32", model="m",
-                                        model_path=str(model)))
+    prepared = Prepared(rec, WorkerSpec(runtime="onnx", precision="fp32", model="m", model_path=str(model)))
     assert file_changed(prepared) == ""
     model.write_bytes(b"another model")
     why = file_changed(prepared)
@@ -196,10 +195,11 @@ def test_runtime_and_precision_narrow_a_bundle_run_or_it_is_refused(tmp_path, ca
     ONNX fp32 and exited 0."""
     from bench.config import BenchConfig
     from bench.planning import narrowed
+    from export.bundle import read_manifest
 
     b1 = tmp_path / "b1"
     et, ox = fake_bundle(b1 / "executorch-fp32", "executorch"), fake_bundle(b1 / "onnx-fp32", "onnx")
-    given = [(et, json.loads((et / "manifest.json").read_text())), (ox, json.loads((ox / "manifest.json").read_text()))]
+    given = [(et, read_manifest(et)), (ox, read_manifest(ox))]
     assert [b for b, _ in narrowed(given, BenchConfig(runtimes=["onnx"]))] == [ox]
     assert [b for b, _ in narrowed(given, BenchConfig(precisions=["fp32"]))] == [et, ox]
     rc, err = _run_cli(["bench", "--bundle", b1, "--runtime", "executorch", "--precision", "int8",
@@ -279,11 +279,11 @@ def test_a_worker_is_started_in_its_own_session_and_stopped_without_a_traceback(
     """Probe: a Ctrl-C as the next bench worker starts printed a 10-line worker traceback (2 of 3
     tries). Here the terminal's Ctrl-C (SIGINT to the whole process group) lands while the worker
     imports its runtime."""
-    code = f"""
+    code = """
 import sys
 from bench.devices.local import LocalDevice
 from pocketbert.contracts import WorkerSpec
-spec = WorkerSpec(kind="run", runtime="onnx", precision="fp32", model="bert-tiny", items_path={str(tmp_path / 'none.json')!r})
+spec = WorkerSpec(runtime="onnx", precision="fp32", model="bert-tiny")
 print("start", flush=True)
 try:
     LocalDevice().run_worker(spec)

@@ -43,7 +43,7 @@ def test_missing_bundles_are_exported_side_by_side_and_cached(tmp_path):
     assert lines == [f"exporting 2 bundle(s), 2 at a time (cached under {tmp_path} for later runs)"]
     for p in ("fp32", "int8"):
         m = read_manifest(bundle_dir(tmp_path, "bert-tiny", "question-answering", "onnx", p, 32), verify=True)
-        assert m["precision"] == p and m["parity"]["status"] == "passed"
+        assert m.precision == p and m.parity["status"] == "passed"
     lines.clear()
     export_missing(tmp_path, _wanted(["fp32", "int8"]), jobs=2, log=lines.append, progress=False)
     assert lines == []  # cached: nothing to do

@@ -55,7 +55,7 @@ def test_every_runtime_runs_a_tiny_bundle(tiny_run):
         assert r["machine"]["physical_cores"] >= 1 and r["versions"]["torch"]
         if key in (("onnx", "int8"), ("executorch", "int8")):  # the bench exports one int8 build, no
             # auto choice (it would build and time both modes: +100 s of a main job's exports)
-            notes = read_manifest(Path(r["bundle"]))["notes"]
+            notes = read_manifest(Path(r["bundle"])).notes
             assert notes["int8_mode"] == "dynamic" and "int8_choice" not in notes, notes
     coreml = records[("coreml", "fp32")]
     if coreml["status"] != "ok":
@@ -119,15 +119,15 @@ class InterruptingDevice:
         pass
 
     def run_worker(self, spec, timeout_s=None):
+        from pocketbert.contracts import WorkerResult
+
         self.calls += 1
-        if spec.kind == "gemm":
-            return {"gemm_peak_gflops": 100.0}
         if self.calls == 3:
             raise KeyboardInterrupt
         n = 3
-        return {"load_ms": 1.0, "first_inference_ms": 2.0, "latency_ms": [1.0] * n,
-                "postprocess_ms": [0.1] * n, "loop_s": 0.01, "bare_loop_s": None, "threads_effective": 1,
-                "baseline_rss_mb": 10.0, "peak_rss_mb": 20.0, "model_bytes": 1000}
+        return WorkerResult(load_ms=1.0, first_inference_ms=2.0, latency_ms=[1.0] * n, postprocess_ms=[0.1] * n,
+                            loop_s=0.01, bare_loop_s=None, threads_effective=1, baseline_rss_mb=10.0,
+                            peak_rss_mb=20.0, model_bytes=1000)
 
 
 def test_ctrl_c_keeps_records_already_written(tmp_path):

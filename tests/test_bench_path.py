@@ -54,11 +54,12 @@ def test_a_record_that_came_without_statistics_gets_them_once_when_read(tmp_path
 def test_a_worker_result_is_a_typed_contract():
     result = WorkerResult(latency_ms=[1.0, 2.0], postprocess_ms=[0.1, 0.1], trust={"steal_pct": 0.1})
     assert WorkerResult.from_json(result.to_json()) == result
-    assert WorkerResult.of({"error": "timed out after 2 s"}).error == "timed out after 2 s"  # a device's dict
+    schema = {"schema": WorkerResult.SCHEMA}
+    assert WorkerResult.from_dict({**schema, "error": "timed out after 2 s"}).error == "timed out after 2 s"
     with pytest.raises(Exception, match="one latency and one postprocess sample per item"):
-        WorkerResult.of({"latency_ms": [1.0], "postprocess_ms": []})
+        WorkerResult.from_dict({**schema, "latency_ms": [1.0], "postprocess_ms": []})
     with pytest.raises(Exception, match="latency_ms must be a list of numbers"):
-        WorkerResult.of({"latency_ms": ["1"], "postprocess_ms": [0.1]})
+        WorkerResult.from_dict({**schema, "latency_ms": ["1"], "postprocess_ms": [0.1]})
 
 
 @pytest.mark.heavy

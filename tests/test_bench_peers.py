@@ -170,9 +170,9 @@ def test_optimum_style_folder_and_task_hint(tiny, tmp_path):
     shutil.copytree(tiny["onnx"], folder)
     (folder / "manifest.json").unlink()
     [(where, m)] = given_bundles([folder], BenchConfig(seq_len=SEQ))
-    assert where == folder and m["source"] == "optimum-fp32-model.onnx" and m["target"] == "onnx"
-    assert m["peer"]["tokenizer"] == str(folder) and m["dynamic_seq"] and m["precision"] == "fp32"
-    assert m["parameters"] == read_manifest(tiny["onnx"])["parameters"]
+    assert where == folder and m.source == "optimum-fp32-model.onnx" and m.target == "onnx"
+    assert m.peer.tokenizer == str(folder) and m.dynamic_seq and m.precision == "fp32"
+    assert m.parameters == read_manifest(tiny["onnx"]).parameters
     odd = _three_outputs(_rewrite(tiny["onnx"] / "model.onnx", tmp_path / "odd.onnx"))
     [(_, m)] = given_bundles([odd], BenchConfig(seq_len=SEQ, task="question-answering"))
-    assert (m["task"], m["peer"]["task_from"]) == ("question-answering", "--task")
+    assert (m.task, m.peer.task_from) == ("question-answering", "--task")

@@ -15,6 +15,7 @@ from bench.machine import cpu_snapshot, cpu_window, gemm_probe
 from bench.records import load_records
 from bench.trust import TOLERANCES, judge, robust_cv
 from pocketbert.cli import main
+from pocketbert.contracts import WorkerResult
 
 TINY = ["--model", "bert-tiny", "--runtime", "pytorch", "--seq-len", "32", "--limit", "4", "--quiet"]
 
@@ -169,11 +170,11 @@ class RoundsDevice:
     def run_worker(self, spec, timeout_s=None):
         self.order.append(spec.label)
         k = len(self.order)
-        return {"load_ms": 1.0, "first_inference_ms": 2.0, "latency_ms": [float(k), 10.0 * k, 5.0],
-                "postprocess_ms": [0.1] * 3, "loop_s": 0.01, "bare_loop_s": None, "threads_effective": 1,
-                "baseline_rss_mb": 10.0, "peak_rss_mb": 20.0, "model_bytes": 1000, "log": "lib noise\n",
-                "trust": {"other_cpu_cores": 0.0, "steal_pct": 0.0, "gemm_before_gflops": 100.0,
-                          "gemm_after_gflops": 100.0, "gemm_peak_gflops": 100.0, "peak_kind": "fp32"}}
+        return WorkerResult(load_ms=1.0, first_inference_ms=2.0, latency_ms=[float(k), 10.0 * k, 5.0],
+                            postprocess_ms=[0.1] * 3, loop_s=0.01, bare_loop_s=None, threads_effective=1,
+                            baseline_rss_mb=10.0, peak_rss_mb=20.0, model_bytes=1000, log="lib noise\n",
+                            trust={"other_cpu_cores": 0.0, "steal_pct": 0.0, "gemm_before_gflops": 100.0,
+                                   "gemm_after_gflops": 100.0, "gemm_peak_gflops": 100.0, "peak_kind": "fp32"})
 
 
 @pytest.mark.heavy
@@ -204,7 +205,7 @@ class PaceDevice(RoundsDevice):
         self.specs.append(spec)
         result = super().run_worker(spec, timeout_s)
         if len(self.order) == 1:
-            result["trust"].update(self.first)
+            result.trust.update(self.first)
         return result
 
 
@@ -238,14 +239,12 @@ def test_the_worker_re_times_its_loop_when_only_the_pace_moved(tmp_path, monkeyp
     faked: a pace change alone cannot be made to order), so it times the loop again without reloading,
     and keeps the first attempt's samples; remeasure=0 or a shared machine keep the first loop."""
     from bench import worker
-    from bench.workloads import load_workload, save_items
+    from bench.workloads import load_workload
     from pocketbert.contracts import WorkerSpec
     from pocketbert.models import load_tokenizer
 
-    items = tmp_path / "items.json"
-    save_items(load_workload("synthetic", load_tokenizer(None), 32, 3).items, items)
-    spec = WorkerSpec(kind="run", runtime="pytorch", precision="fp32", model="bert-tiny",
-                      items_path=str(items), input_names=["input_ids", "attention_mask", "token_type_ids"],
+    items = load_workload("synthetic", load_tokenizer(None), 32, 3).items
+    spec = WorkerSpec(runtime="pytorch", precision="fp32", model="bert-tiny", items=items, input_names=["input_ids", "attention_mask", "token_type_ids"],
                       shape="fixed", seq_len=32, threads=1, warmup=0, quiet=True, remeasure=1)
     paces = iter([100.0, 100.0, 60.0, 60.0] + [80.0] * 4)  # probes: before (2), after (2); then steady
 

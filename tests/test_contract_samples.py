@@ -4,13 +4,15 @@ plain one, one with rounds and a per-operator profile, a skipped one), through t
 bench and the report use."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from bench.records import load_records
 from bench.report import render_report
-from pocketbert.contracts import Manifest, Record
+from export.bundle import read_manifest
+from pocketbert.contracts import Delegation, FileEntry, Manifest, Record, TensorSpec
 
 SAMPLES = Path(__file__).parent / "data" / "contracts"
 
@@ -23,10 +25,22 @@ def test_every_manifest_version_reads(version):
     assert m.format == raw["format"] == f"pocketbert-bundle/{version}"
     assert (m.target, m.precision, m.task, m.model_type, m.seq_len) == ("onnx", "fp32", "question-answering", "bert", 64)
     assert m.input_names == ["input_ids", "attention_mask", "token_type_ids"]
-    assert m.files[m.model_file]["bytes"] == raw["files"]["model.onnx"]["bytes"]
+    assert m.files[m.model_file].bytes == raw["files"]["model.onnx"]["bytes"]
     assert (m.delegation is None) == (version == "1")
     if m.delegation is not None:
         assert m.delegation.delegated_ops == raw["delegation"]["delegated_ops"]
+
+
+@pytest.mark.parametrize("version", ["1", "2"])
+def test_a_bundle_reads_as_its_manifest_model_with_typed_parts(version, tmp_path):
+    """What every reader downstream gets from read_manifest: the Manifest itself (attributes, typed
+    files, tensors and delegation), not a dict of it, for every version."""
+    shutil.copy(SAMPLES / f"manifest-pocketbert-bundle-{version}.json", tmp_path / "manifest.json")
+    m = read_manifest(tmp_path, verify=False)
+    assert isinstance(m, Manifest) and m == Manifest.read(tmp_path / "manifest.json")
+    assert isinstance(m.files[m.model_file], FileEntry) and len(m.files[m.model_file].sha256) == 64
+    assert all(isinstance(t, TensorSpec) for t in m.inputs + m.outputs) and m.inputs[0].shape == ["batch", "seq"]
+    assert m.delegation is None if version == "1" else isinstance(m.delegation, Delegation)
 
 
 def test_every_record_sample_reads_and_reports(tmp_path):

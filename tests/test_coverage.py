@@ -104,11 +104,10 @@ def test_every_target_writes_consistent_coverage(tiny_bundles):
     assert set(tiny_bundles) == {"executorch-fp32", "executorch-int8", "onnx-fp32", "onnx-int8"}
     for name, bundle in tiny_bundles.items():
         m = read_manifest(bundle)
-        d = m.get("delegation")
-        assert m["format"] == "pocketbert-bundle/2" and d, name
-        d = Delegation.from_dict(d, name)
+        d = m.delegation
+        assert m.format == "pocketbert-bundle/2" and isinstance(d, Delegation), name
         assert d.delegated_ops + d.other_ops > 20, name
-        if m["target"] == "executorch":
+        if m.target == "executorch":
             # every linear and LayerNorm in the delegate; only the embedding gathers and the output split outside
             assert d.partitions >= 1 and not {"linear", "native_layer_norm"} & set(d.other_by_kind), (name, d)
             assert d.other_by_kind.get("embedding"), d.other_by_kind
@@ -118,11 +117,11 @@ def test_every_target_writes_consistent_coverage(tiny_bundles):
             fused = {"QAttention", "Gelu"} if name == "onnx-int8" else {"MultiHeadAttention", "SkipLayerNormalization"}
             assert fused <= set(d.delegated_by_kind), (name, d)
             assert d.providers["NNAPI"].nodes_pct is not None and d.partitions is None
-    ints = {n: read_manifest(b)["delegation"] for n, b in tiny_bundles.items() if n.startswith("onnx-")}
+    ints = {n: read_manifest(b).delegation for n, b in tiny_bundles.items() if n.startswith("onnx-")}
     # ORT fuses the int8 graph's MatMulInteger + scales into its quantized-GEMM contrib kernels
-    assert "MatMulIntegerToFloat" in ints["onnx-int8"]["delegated_by_kind"] or \
-        "DynamicQuantizeMatMul" in ints["onnx-int8"]["delegated_by_kind"]
-    assert ints["onnx-int8"]["delegated_pct"] > ints["onnx-fp32"]["delegated_pct"]
+    assert "MatMulIntegerToFloat" in ints["onnx-int8"].delegated_by_kind or \
+        "DynamicQuantizeMatMul" in ints["onnx-int8"].delegated_by_kind
+    assert ints["onnx-int8"].delegated_pct > ints["onnx-fp32"].delegated_pct
 
 
 @pytest.mark.heavy
@@ -139,10 +138,10 @@ def test_an_undelegated_executorch_export_shows_low_coverage_and_warns(tmp_path,
     cfg = ExportConfig(model="bert-tiny", out=tmp_path / "b", targets=["executorch"], precisions=["fp32"],
                        seq_len=32, calibration_samples=2, parity_samples=2)
     [bundle] = run_export(cfg, log=lines.append)
-    d = read_manifest(bundle)["delegation"]
-    assert d["delegated_pct"] == 0 and d["partitions"] == 0 and d["other_ops"] > 50
+    d = read_manifest(bundle).delegation
+    assert d.delegated_pct == 0 and d.partitions == 0 and d.other_ops > 50
     # the linears themselves fell out (lowered without the partitioner they decompose into (add)mm)
-    assert sum(d["other_by_kind"].get(k, 0) for k in ("linear", "addmm", "mm")) >= 12, d["other_by_kind"]
+    assert sum(d.other_by_kind.get(k, 0) for k in ("linear", "addmm", "mm")) >= 12, d.other_by_kind
     warnings = [line for line in lines if "warning:" in line]
     assert len(warnings) == 1 and "0% of the operators" in warnings[0], lines
     assert "| 0% (0 partitions) |" in "\n".join(lines)  # the export's summary table

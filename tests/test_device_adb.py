@@ -20,6 +20,7 @@ from bench.devices.adb import AdbDevice, AdbError, AdbOptions, parse_url
 from bench.devices.phone_runs import parse_runner_output
 from bench.devices.remote import throttle_warnings
 from pocketbert.common import UsageError
+from pocketbert.contracts import WorkerSpec
 from tests.fake_adb import APP_EXTERNAL, APP_PKG, MINIBENCH_PKG, FakeAdbDevice, run_demo_benchmark
 
 SEQ = 32
@@ -90,20 +91,18 @@ def onnx_bundle(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def items(bundle, tmp_path_factory):
-    """Three synthetic QA items as the worker's JSON items."""
-    from bench.workloads import load_workload, save_items
+    """Three synthetic QA items, as the worker spec carries them."""
+    from bench.workloads import load_workload
     from pocketbert.models import load_tokenizer
 
-    path = tmp_path_factory.mktemp("items") / "items.json"
-    save_items(load_workload("synthetic", load_tokenizer(bundle), SEQ, 3).items, path)
-    return path
+    return load_workload("synthetic", load_tokenizer(bundle), SEQ, 3).items
 
 
-def spec(bundle: Path, items: Path, shape: str = "dynamic", **kw) -> dict:
-    return {"kind": "run", "runtime": "executorch", "precision": "fp32", "model": "bert-tiny",
-            "task": "question-answering", "items_path": str(items), "model_path": str(bundle / "model.pte"),
-            "input_names": ["input_ids", "attention_mask", "token_type_ids"], "shape": shape, "seq_len": SEQ,
-            "threads": 1, "warmup": 1, "label": "test", **kw}
+def spec(bundle: Path, items: list, shape: str = "dynamic", **kw) -> WorkerSpec:
+    return WorkerSpec(**{"runtime": "executorch", "precision": "fp32", "model": "bert-tiny",
+                         "task": "question-answering", "items": items, "model_path": str(bundle / "model.pte"),
+                         "input_names": ["input_ids", "attention_mask", "token_type_ids"], "shape": shape,
+                         "seq_len": SEQ, "threads": 1, "warmup": 1, "label": "test", **kw})
 
 
 # ------------------------------------------------------------------------------- transport
@@ -154,14 +153,14 @@ def test_identity_of_the_phone(phone):
 
 # ------------------------------------------------------------------------------- the demo app (a)
 
-def host_answers(bundle: Path, items: Path) -> list[str]:
+def host_answers(bundle: Path, items: list) -> list[str]:
     """Each item's answer as the host decodes it (pocketbert.squad.best_span) from the same model
     file's logits (its runtime in Python: ExecuTorch for a .pte, onnxruntime for model.onnx) on the
     host's own windows: what the app's Kotlin must find too."""
     import numpy as np
     import torch
 
-    from bench.workloads import postprocess, read_items
+    from bench.workloads import postprocess
 
     manifest = json.loads((bundle / "manifest.json").read_text())
     names = [i["name"] for i in manifest["inputs"]]
@@ -177,7 +176,7 @@ def host_answers(bundle: Path, items: Path) -> list[str]:
         method = Runtime.get().load_program(bundle / manifest["model_file"]).load_method("forward")
         forward = lambda f: [o.numpy() for o in method.execute(  # noqa: E731
             [torch.tensor(np.asarray(f[n]).reshape(1, -1), dtype=torch.long) for n in names])]
-    return [postprocess("question-answering", [forward(f) for f in it.features], it.post) for it in read_items(items)]
+    return [postprocess("question-answering", [forward(f) for f in it.features], it.post) for it in items]
 
 
 @needs_adb
@@ -194,8 +193,7 @@ def test_app_path_end_to_end(phone, kotlin_build, bundle, items):
     assert len(rec["latency_ms"]) == len(rec["tokenize_ms"]) == 3  # one per item, tokenized on the phone
     assert rec["item_ids"] == ["synthetic-0", "synthetic-1", "synthetic-2"]
     # the phone tokenized the same text the host did: same token counts (question decoded from the ids)
-    host = json.loads(items.read_text())["items"]
-    assert rec["tokens"]["real"] == sum(len(f["input_ids"]) for it in host for f in it["features"])
+    assert rec["tokens"]["real"] == sum(len(f["input_ids"]) for it in items for f in it.features)
     # ... and found the answers the host decodes from the same model (a broken Kotlin span search,
     # window or tokenizer changes them)
     assert rec["answers_sample"] == [a[:80] for a in host_answers(bundle, items)]

@@ -19,6 +19,7 @@ import pytest
 from bench.devices.ssh import SshDevice, parse_state, parse_url, throttle_warnings
 from pocketbert.machine import parse_cpuinfo
 from pocketbert.common import UsageError
+from pocketbert.contracts import WorkerSpec
 
 sys.path.insert(0, str(Path(__file__).parent))
 from sshd import skip_reason, start_sshd  # noqa: E402
@@ -139,19 +140,17 @@ def _wait_none_under(folder: Path, seconds: float = 20) -> list[str]:
 
 @pytest.fixture(scope="module")
 def run_spec(bundle, tmp_path_factory):
-    """A worker spec for the bundle over 3 synthetic items (the harness's own contract and files)."""
-    from bench.workloads import load_workload, save_items
+    """A worker spec for the bundle over 3 synthetic items (the harness's own contract: the items in it)."""
+    from bench.workloads import load_workload
     from export.bundle import read_manifest
     from pocketbert.contracts import WorkerSpec
     from pocketbert.models import load_tokenizer
 
-    items = tmp_path_factory.mktemp("items") / "items.json"
-    save_items(load_workload("synthetic", load_tokenizer(bundle), SEQ, 3).items, items)
     m = read_manifest(bundle)
-    return WorkerSpec(kind="run", runtime="onnx", precision="fp32", model="bert-tiny", task="question-answering",
-                      items_path=str(items), model_path=str(bundle / m["model_file"]),
-                      input_names=[i["name"] for i in m["inputs"]], shape="fixed", seq_len=SEQ, threads=1,
-                      warmup=1, quiet=True, label="ssh test")
+    return WorkerSpec(runtime="onnx", precision="fp32", model="bert-tiny", task="question-answering",
+                      items=load_workload("synthetic", load_tokenizer(bundle), SEQ, 3).items,
+                      model_path=str(bundle / m.model_file), input_names=m.input_names, shape="fixed", seq_len=SEQ,
+                      threads=1, warmup=1, quiet=True, label="ssh test")
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +212,7 @@ def test_board_without_the_runtime_says_how_to_install(sshd, tmp_path):
     with SshDevice(sshd.url(python="/nonexistent/python3")) as dev:
         ok, why = dev.available("onnx")
         assert not ok and "no usable Python '/nonexistent/python3'" in why
-        assert dev.run_worker({"kind": "gemm", "threads": 1}).error == why
+        assert dev.run_worker(WorkerSpec(threads=1)).error == why
 
 
 @pytest.mark.heavy
@@ -379,8 +378,8 @@ def _logits_diff(dev: SshDevice, bundle: Path, arm_python: str) -> float:
     rng = np.random.default_rng(0)
     ids = rng.integers(5, 1000, size=(4, SEQ)).astype(np.int64)  # bert-tiny: a 1024-token vocab
     feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
-    feeds = {i["name"]: feeds[i["name"]] for i in manifest["inputs"]}
-    model = bundle / manifest["model_file"]
+    feeds = {name: feeds[name] for name in manifest.input_names}
+    model = bundle / manifest.model_file
     here = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).run(None, feeds)
     session = dev._ensure_session()
     remote_model = dev._send_bundle(model, session)

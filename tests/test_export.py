@@ -44,7 +44,7 @@ def test_every_target_and_precision_is_built(qa_bundles):
 @pytest.mark.heavy
 @pytest.mark.parametrize("name", ["executorch-fp32", "onnx-fp32"])
 def test_fp32_parity_is_exact(qa_bundles, name):
-    parity = read_manifest(qa_bundles[name])["parity"]
+    parity = read_manifest(qa_bundles[name]).parity
     assert parity["status"] == "passed"
     assert parity["max_abs_diff"] < 1e-5
     assert parity["decision_agreement"] == 1.0
@@ -56,7 +56,7 @@ def test_fp32_parity_is_exact(qa_bundles, name):
     ("executorch-int8", (25, 60)), ("onnx-int8", (25, 60)),
     ("onnx-fp16", (45, 90))])
 def test_low_precision_parity_is_close_but_not_exact(qa_bundles, name, snr_range):
-    parity = read_manifest(qa_bundles[name])["parity"]
+    parity = read_manifest(qa_bundles[name]).parity
     assert parity["status"] == "passed"
     assert snr_range[0] < parity["min_snr_db"] < snr_range[1]  # really converted, still close
     assert parity["min_cosine"] > 0.99
@@ -71,11 +71,11 @@ def test_bundle_runs_in_its_runtime_like_pytorch(qa_bundles, name):
     m = read_manifest(bundle)
     loaded = load_model("bert-tiny", "question-answering")
     reference = _reference_runner(loaded)
-    runner = load_runner(m["target"], bundle / m["model_file"], loaded.input_names, threads=1)
+    runner = load_runner(m.target, bundle / m.model_file, loaded.input_names, threads=1)
     examples = synthetic_examples(loaded.tokenizer, "question-answering", 3, SEQ, seed=123)
     for ex in examples:
         ref, got = reference(ex), runner(ex)
-        tol = {"fp32": 1e-5, "fp16": 1e-2, "int8": 0.1}[m["precision"]]
+        tol = {"fp32": 1e-5, "fp16": 1e-2, "int8": 0.1}[m.precision]
         for r, g in zip(ref, got):
             assert g.shape == r.shape
             np.testing.assert_allclose(g, r, atol=tol)
@@ -88,15 +88,15 @@ def test_coreml_packages_load_and_record_why_parity_did_not_run(qa_bundles):
     for precision in ("fp32", "fp16", "int8", "palette4"):
         bundle = qa_bundles[f"coreml-{precision}"]
         m = read_manifest(bundle)
-        spec = ct.models.MLModel(str(bundle / m["model_file"]), skip_model_load=True).get_spec()
+        spec = ct.models.MLModel(str(bundle / m.model_file), skip_model_load=True).get_spec()
         assert [i.name for i in spec.description.input] == ["input_ids", "attention_mask",
                                                            "token_type_ids"]
         assert [o.name for o in spec.description.output] == ["start_logits", "end_logits"]
         shapes = spec.description.input[0].type.multiArrayType.enumeratedShapes.shapes
-        assert sorted(s.shape[1] for s in shapes) == m["seq_lens"]
+        assert sorted(s.shape[1] for s in shapes) == m.seq_lens
         if sys.platform != "darwin":
-            assert m["parity"]["status"] == "not run: requires macOS"
-    size = {p: read_manifest(qa_bundles[f"coreml-{p}"])["files"]["model.mlpackage"]["bytes"]
+            assert m.parity["status"] == "not run: requires macOS"
+    size = {p: read_manifest(qa_bundles[f"coreml-{p}"]).files["model.mlpackage"].bytes
             for p in ("fp32", "fp16", "int8")}
     assert size["fp16"] < 0.7 * size["fp32"] and size["int8"] < size["fp16"]
 
@@ -106,15 +106,15 @@ def test_manifest_describes_the_bundle(qa_bundles):
     bundle = qa_bundles["onnx-int8"]
     m = read_manifest(bundle)
     loaded = load_model("bert-tiny", "question-answering")
-    assert m["target"] == "onnx" and m["precision"] == "int8" and m["task"] == "question-answering"
-    assert [i["name"] for i in m["inputs"]] == ["input_ids", "attention_mask", "token_type_ids"]
-    assert m["inputs"][0]["shape"] == ["batch", "seq"] and m["dynamic_seq"] is True
-    assert [o["name"] for o in m["outputs"]] == ["start_logits", "end_logits"]
-    assert m["parameters"] == count_parameters(loaded.model)
-    assert m["versions"]["torch"].startswith("2.") and m["versions"]["onnxruntime"] != "not installed"
-    assert m["git_revision"] and m["config"]["seq_len"] == SEQ
+    assert m.target == "onnx" and m.precision == "int8" and m.task == "question-answering"
+    assert m.input_names == ["input_ids", "attention_mask", "token_type_ids"]
+    assert m.inputs[0].shape == ["batch", "seq"] and m.dynamic_seq is True
+    assert [o.name for o in m.outputs] == ["start_logits", "end_logits"]
+    assert m.parameters == count_parameters(loaded.model)
+    assert m.versions["torch"].startswith("2.") and m.versions["onnxruntime"] != "not installed"
+    assert m.git_revision and m.config["seq_len"] == SEQ
     for name in ("model.onnx", "tokenizer.json", "vocab.txt", "config.json"):
-        assert m["files"][name]["sha256"] == sha256_path(bundle / name)
+        assert m.files[name].sha256 == sha256_path(bundle / name)
     # the bundle's tokenizer is the model's
     from pocketbert.models import load_tokenizer
 
@@ -123,7 +123,7 @@ def test_manifest_describes_the_bundle(qa_bundles):
 
 @pytest.mark.heavy
 def test_int8_files_are_smaller(qa_bundles):
-    size = lambda n: read_manifest(qa_bundles[n])["files"][read_manifest(qa_bundles[n])["model_file"]]["bytes"]  # noqa: E731
+    size = lambda n: read_manifest(qa_bundles[n]).files[read_manifest(qa_bundles[n]).model_file].bytes  # noqa: E731
     assert size("onnx-int8") < 0.4 * size("onnx-fp32")
     assert size("executorch-int8") < 0.5 * size("executorch-fp32")
 
@@ -154,12 +154,12 @@ def test_other_tasks_and_model_types(tmp_path, model, task, target, precision):
                        int8_mode="dynamic" if target == "executorch" else "auto")
     (bundle,) = run_export(cfg, log=lambda m: None)
     m = read_manifest(bundle)
-    assert m["parity"]["status"] == "passed", m["parity"]
-    names = [i["name"] for i in m["inputs"]]
+    assert m.parity["status"] == "passed", m.parity
+    names = m.input_names
     assert names == (["input_ids", "attention_mask"] if model.startswith("distil")
                      else ["input_ids", "attention_mask", "token_type_ids"])
     if task == "sequence-classification":
-        assert m["label_names"] == ["LABEL_0", "LABEL_1"]
+        assert m.label_names == ["LABEL_0", "LABEL_1"]
 
 
 # ------------------------------------------------------------------ parity rejects broken exports
@@ -217,10 +217,10 @@ def test_parity_bounds_pass_a_correct_int8_export_of_the_same_model(sensitive_qa
     manifest = export_one(sensitive_qa, target, "int8", cfg, calibration,
                           _padded_examples(sensitive_qa), _reference_runner(sensitive_qa),
                           tmp_path, log=lambda m: None)
-    assert manifest["parity"]["status"] == "passed", manifest["parity"]
+    assert manifest.parity["status"] == "passed", manifest.parity
     # well above the 15 dB bound and the <= 8 dB of broken exports: 29+ dB where ORT's int8 GEMM
     # has VNNI, 22.2 dB on AVX2-only CPUs (u8s8 pairwise sums saturate int16 there)
-    assert manifest["parity"]["min_snr_db"] > 20
+    assert manifest.parity["min_snr_db"] > 20
 
 
 def test_parity_failure_exits_1_and_leaves_no_bundle(tmp_path, monkeypatch, capsys):
@@ -309,7 +309,7 @@ def test_local_folder_round_trip(tmp_path):
     (bundle,) = run_export(ExportConfig(model=str(folder), out=tmp_path / "o", targets=["onnx"],
                                         seq_len=SEQ, parity_samples=3), log=lambda m: None)
     m = read_manifest(bundle)
-    assert m["source"] == str(folder) and m["parity"]["status"] == "passed"
+    assert m.source == str(folder) and m.parity["status"] == "passed"
 
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -374,7 +374,7 @@ def test_distilbert_base_all_targets(tmp_path):
                        precisions=["fp32", "fp16", "int8"], seq_len=128)
     # all eight bundles were parity-checked by run_export (it raises otherwise)
     bundles = {b.name: read_manifest(b) for b in run_export(cfg, log=lambda m: None)}
-    size = lambda n: bundles[n]["files"][bundles[n]["model_file"]]["bytes"] / 1e6  # noqa: E731
+    size = lambda n: bundles[n].files[bundles[n].model_file].bytes / 1e6  # noqa: E731
     assert size("executorch-int8") <= 75
     assert size("onnx-int8") < size("onnx-fp32") / 3.5
-    assert bundles["executorch-fp32"]["parameters"]["total"] == pytest.approx(66e6, rel=0.02)
+    assert bundles["executorch-fp32"].parameters["total"] == pytest.approx(66e6, rel=0.02)

@@ -21,7 +21,6 @@ pytestmark = pytest.mark.heavy  # fused and plain ONNX, ExecuTorch 8da4w exports
 
 SEQ = BERT_TINY_SEQ
 FUSED_OPS = {"SkipLayerNormalization", "BiasGelu"}
-ATTENTION = {"onnx-fp32": "MultiHeadAttention", "onnx-int8": "QAttention"}  # int8: packed (export/onnx_attention.py)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +35,7 @@ def bundles(bert_tiny_qa_bundles, tmp_path_factory) -> dict[str, Path]:
 
 
 def _model(bundle: Path) -> Path:
-    return bundle / read_manifest(bundle)["model_file"]
+    return bundle / read_manifest(bundle).model_file
 
 
 def _op_types(path: Path) -> set[str]:
@@ -49,9 +48,9 @@ def test_onnx_export_is_fused_by_default(bundles):
     int8 = _op_types(_model(bundles["onnx-int8"]))
     assert {"QAttention", "Sum", "LayerNormalization", "Gelu"} <= int8 and not FUSED_OPS & int8, int8
     assert "MultiHeadAttention" not in int8
-    fusions = read_manifest(bundles["onnx-int8"])["notes"]["fusions"]
+    fusions = read_manifest(bundles["onnx-int8"]).notes["fusions"]
     assert fusions["packed_attention"] == 2 and fusions["split_skip_layer_normalization"] == 4
-    assert read_manifest(bundles["onnx-fp32"])["notes"]["fusions"]["skip_layer_normalization"] >= 2
+    assert read_manifest(bundles["onnx-fp32"]).notes["fusions"]["skip_layer_normalization"] >= 2
     assert not FUSED_OPS & _op_types(_model(bundles["plain-onnx-fp32"]))
 
 
@@ -76,8 +75,8 @@ def test_int8_quantizes_every_large_weight(bundles, name):
 
 def test_8da4w_is_a_close_4bit_export(bundles):
     manifest = read_manifest(bundles["executorch-8da4w"])
-    assert manifest["parity"]["status"] == "passed"
-    assert 12 < manifest["parity"]["min_snr_db"] < 35  # really 4-bit, still the same model
+    assert manifest.parity["status"] == "passed"
+    assert 12 < manifest.parity["min_snr_db"] < 35  # really 4-bit, still the same model
     fp32 = _model(bundles["onnx-fp32"]).stat().st_size  # same weights in fp32
     assert _model(bundles["executorch-8da4w"]).stat().st_size < 0.25 * fp32
 

@@ -24,7 +24,7 @@ LINEARS = 2 * 6 + 1  # bert-tiny: 2 layers x (Q, K, V, attention out, FFN in, FF
 
 
 def _graph(bundle: Path):
-    return onnx.load(str(bundle / read_manifest(bundle)["model_file"])).graph
+    return onnx.load(str(bundle / read_manifest(bundle).model_file)).graph
 
 
 def _export(folder: Path, out: Path, mode: str) -> Path:
@@ -64,9 +64,9 @@ def test_blockwise_graph_is_int8_matmulnbits_with_the_recorded_settings(outlier_
     assert ops["DynamicQuantizeLinear"] == 0 and ops["MatMulInteger"] == 0, ops
     assert float_weights(bundle / "model.onnx", min_elements=4096) == {}  # the embeddings too
     m = read_manifest(bundle)
-    assert m["notes"]["int8_mode"] == "blockwise" and m["notes"]["int8_blockwise"] == BLOCKWISE
-    assert "MatMulNBits" in m["notes"]["quantization"] and "int8_choice" not in m["notes"]
-    assert m["files"]["model.onnx"]["bytes"] < 0.5 * 4 * m["parameters"]["total"]  # fp32: 4 B/param
+    assert m.notes["int8_mode"] == "blockwise" and m.notes["int8_blockwise"] == BLOCKWISE
+    assert "MatMulNBits" in m.notes["quantization"] and "int8_choice" not in m.notes
+    assert m.files["model.onnx"].bytes < 0.5 * 4 * m.parameters["total"]  # fp32: 4 B/param
 
 
 @pytest.mark.heavy
@@ -74,8 +74,8 @@ def test_blockwise_is_closer_to_fp32_than_per_tensor_int8_on_an_outlier_feature(
     """The outlier sets dynamic int8's one activation scale for every feature of every token;
     per-block scales confine it to its own block (a build that fell back to per-tensor scales, or
     lost the outlier's block structure, is no better than dynamic)."""
-    dynamic = read_manifest(outlier_bundles["dynamic"])["parity"]
-    blockwise = read_manifest(outlier_bundles["blockwise"])["parity"]
+    dynamic = read_manifest(outlier_bundles["dynamic"]).parity
+    blockwise = read_manifest(outlier_bundles["blockwise"]).parity
     assert blockwise["status"] == "passed", blockwise
     assert blockwise["min_snr_db"] > dynamic["min_snr_db"] + 3, (blockwise, dynamic)
 

@@ -108,7 +108,7 @@ def test_guided_int8_keeps_the_fragile_layer_fp32(fragile_model, tmp_path):
         max_accuracy_drop=100.0, min_identical_answers=0.8, int8_guided=f"{kind}:{choose}",
         int8_guided_questions=24, int8_guided_min_identical=0.0, int8_guided_max_drop=100.0), log=lambda m: None)
 
-    guided = read_manifest(bundle)["notes"]["int8_guided"]
+    guided = read_manifest(bundle).notes["int8_guided"]
     per_node = {n["module"]: n for n in guided["per_node"]}
     # the sweep ranks the fragile projection far below every other node
     worst = min(per_node.values(), key=lambda n: n["alone_int8_snr_db"])

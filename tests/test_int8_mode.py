@@ -28,7 +28,7 @@ SEQ = 32
 
 
 def _model(bundle: Path) -> Path:
-    return bundle / read_manifest(bundle)["model_file"]
+    return bundle / read_manifest(bundle).model_file
 
 
 def _onnx_ops(path: Path) -> collections.Counter:
@@ -88,27 +88,27 @@ def static_bundles(tmp_path_factory) -> dict[str, Path]:
 def test_onnx_static_is_qdq_with_every_large_weight_int8(static_bundles):
     bundle = static_bundles["onnx-int8"]
     m = read_manifest(bundle)
-    assert m["parity"]["status"] == "passed", m["parity"]
-    assert m["notes"]["int8_mode"] == "static" and "int8_choice" not in m["notes"]
+    assert m.parity["status"] == "passed", m.parity
+    assert m.notes["int8_mode"] == "static" and "int8_choice" not in m.notes
     ops = _onnx_ops(_model(bundle))
     assert ops["DynamicQuantizeLinear"] == 0 and ops["MatMulInteger"] == 0  # no per-call scaling
     assert ops["QuantizeLinear"] >= 6 and ops["DequantizeLinear"] >= 12  # activations and weights
     # bert-tiny's smallest weight matrix is 128x128: none left fp32, and the file is int8-sized
     assert float_weights(_model(bundle), min_elements=4096) == {}
-    assert _model(bundle).stat().st_size < 0.6 * 4 * m["parameters"]["total"]  # fp32: >= 4 B/param
+    assert _model(bundle).stat().st_size < 0.6 * 4 * m.parameters["total"]  # fp32: >= 4 B/param
 
 
 def test_executorch_static_has_no_dynamic_quantization(static_bundles):
     bundle = static_bundles["executorch-int8"]
     m = read_manifest(bundle)
-    assert m["parity"]["status"] == "passed", m["parity"]
-    assert m["notes"]["int8_mode"] == "static"
+    assert m.parity["status"] == "passed", m.parity
+    assert m.notes["int8_mode"] == "static"
     types = xnnpack_datatypes(_model(bundle))
     assert types["xnn_datatype_qdint8"] == 0, types  # dynamic activations: none
     assert types["xnn_datatype_qint8"] > 0, types  # static int8 activations
     # bert-tiny: 2 layers x 6 linears + the QA head, each with per-channel int8 weights
     assert types["xnn_datatype_qcint8"] >= 13 and types["XNNFullyConnected"] >= 13, types
-    assert _model(bundle).stat().st_size < 0.6 * 4 * m["parameters"]["total"]  # fp32: >= 4 B/param
+    assert _model(bundle).stat().st_size < 0.6 * 4 * m.parameters["total"]  # fp32: >= 4 B/param
 
 
 def test_auto_builds_checks_and_times_every_candidate_then_follows_the_rule(tmp_path):
@@ -119,7 +119,7 @@ def test_auto_builds_checks_and_times_every_candidate_then_follows_the_rule(tmp_
     assert cfg.int8_mode == "auto"  # the default: chosen by measurement
     (bundle,) = run_export(cfg, log=logged.append)
     m = read_manifest(bundle)
-    choice = m["notes"]["int8_choice"]
+    choice = m.notes["int8_choice"]
     assert choice["schema"] == "pocketbert-int8-choice/2" and choice["asked"] == "auto"
     cands = {c["mode"]: c for c in choice["candidates"]}
     assert list(cands) == list(auto_modes(get_target("onnx")))  # the default (dynamic) first
@@ -137,8 +137,8 @@ def test_auto_builds_checks_and_times_every_candidate_then_follows_the_rule(tmp_
     assert choice["timing"]["threads"] >= 1 and choice["timing"]["tokens_per_call"] == SEQ
     # the bundle holds the chosen file, checked (its parity is the chosen candidate's), and no
     # leftover candidate
-    assert m["notes"]["int8_mode"] == expected
-    assert m["parity"]["min_snr_db"] == pytest.approx(cands[expected]["parity"]["min_snr_db"])
+    assert m.notes["int8_mode"] == expected
+    assert m.parity["min_snr_db"] == pytest.approx(cands[expected]["parity"]["min_snr_db"])
     ops = _onnx_ops(_model(bundle))
     assert (ops["DynamicQuantizeLinear"] > 0) == (expected != "static")
     # fused attention: packed QAttention (dynamic, per-tensor), MultiHeadAttention (static), none (int-attention)
@@ -163,8 +163,8 @@ def test_int_attention_makes_the_attention_matmuls_integer(tmp_path):
     assert ints["MatMulInteger"] == plain["MatMulInteger"] + 5 * layers  # Q, K, V apart; Q.K and P.V
     assert ints["SkipLayerNormalization"] == plain["Sum"] > 0 and ints["BiasGelu"] == layers  # dynamic: split
     m = read_manifest(made["int-attention"])
-    assert m["parity"]["status"] == "passed" and m["parity"]["min_snr_db"] > 15, m["parity"]
-    assert m["notes"]["int8_mode"] == "int-attention" and "MatMulInteger" in m["notes"]["quantization"]
+    assert m.parity["status"] == "passed" and m.parity["min_snr_db"] > 15, m.parity
+    assert m.notes["int8_mode"] == "int-attention" and "MatMulInteger" in m.notes["quantization"]
 
 
 # ------------------------------------------------------------------ CLI
@@ -191,7 +191,7 @@ def test_auto_never_keeps_a_candidate_outside_the_task_gate(tmp_path):
                            seq_len=SEQ, calibration_samples=4, parity_samples=4, eval_data=f"squad:{data}",
                            eval_questions=12, max_f1_drop=100.0, min_identical_answers=bound)
         (bundle,) = run_export(cfg, log=lambda m: None)
-        return read_manifest(bundle)["notes"]["int8_choice"]
+        return read_manifest(bundle).notes["int8_choice"]
 
     free = auto("free", 0.0)
     shares = {c["mode"]: c["task_eval"]["identical_answers"] for c in free["candidates"]}

@@ -56,10 +56,10 @@ def test_a_profile_is_its_events_grouped_and_the_contract_checks_it():
         assert "profile" in str(e.value) and "\n" not in str(e.value)
 
 
-def _check(p: dict, tool: str, calls: int) -> Profile:
+def _check(p, tool: str, calls: int) -> Profile:
     """A real profile: read back through the contract, classes summing to the events, the events a
     share of the pass's wall time within the stated bound."""
-    prof = Profile.from_dict(p, "record")
+    prof = Profile.from_dict(p.to_dict() if isinstance(p, Profile) else p, "record")
     assert prof.status == "ok" and prof.tool == tool and prof.calls == calls, p
     assert sum(prof.classes_ms.values()) == pytest.approx(prof.events_ms, abs=1e-3)  # each rounded to 0.1 us
     assert sum(prof.classes_pct.values()) == pytest.approx(100, abs=0.1)
@@ -155,7 +155,7 @@ def test_executorch_profile_from_its_etdump_or_why_not(tmp_path):
     req = LoadRequest(["input_ids"], 1, tmp_path / "m.pte")
     runner, _ = rt.load(req)
     calls = [{"input_ids": np.arange(64, dtype=np.int64)[None]}] * 2
-    p = Profile.from_dict(profile_run(rt, req, runner, calls, tmp_path), "r")
+    p = Profile.from_dict(profile_run(rt, req, runner, calls, tmp_path).to_dict(), "r")
     release = executorch_version()
     if Version(release).release >= (1, 5):
         assert p.status == "ok", p

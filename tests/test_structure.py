@@ -23,7 +23,8 @@ RECORD = dict(schema=Record.SCHEMA, run_id="r", model="m", runtime="onnx", preci
 
 
 @pytest.mark.parametrize("cls, data", [(Manifest, MANIFEST), (Record, RECORD),
-                                       (WorkerSpec, {"schema": WorkerSpec.SCHEMA, "kind": "gemm", "threads": 2}),
+                                       (WorkerSpec, {"schema": WorkerSpec.SCHEMA, "threads": 2, "items": [
+                                           {"id": "q", "features": [{"input_ids": [101, 102]}], "tokenize_ms": 0.1}]}),
                                        (WorkerResult, {"schema": WorkerResult.SCHEMA, "latency_ms": [1.0],
                                                        "postprocess_ms": [0.1], "trust": {"steal_pct": 0.2}})])
 def test_contracts_round_trip_and_name_both_versions(cls, data):
@@ -70,8 +71,9 @@ def test_bundle_cache_is_reused_until_its_inputs_change(tmp_path):
     vocab.write_text("\n".join(generated_vocab(1024)) + "\n")
     ensure_bundle(*args, tokenizer=str(vocab), log=logs.append)  # another tokenizer: stale
     assert any("stale (tokenizer None" in m for m in logs)
-    manifest = json.loads((first / "manifest.json").read_text())
-    (first / "manifest.json").write_text(json.dumps({**manifest, "git_revision": "0" * 40}))
+    manifest = {**json.loads((first / "manifest.json").read_text()), "git_revision": "0" * 40}
+    manifest["manifest_sha256"] = manifest_digest(manifest)  # as another exporter revision wrote it
+    (first / "manifest.json").write_text(json.dumps(manifest))
     logs.clear()
     ensure_bundle(*args, tokenizer=str(vocab), log=logs.append)  # made by another exporter revision
     assert any("made by exporter revision 0000" in m for m in logs)
@@ -94,13 +96,11 @@ class CannedDevice:
         pass
 
     def run_worker(self, spec, timeout_s=None):
-        if spec.kind == "gemm":
-            return {"gemm_peak_gflops": 100.0}
-        items = json.loads(Path(spec.items_path).read_text())["items"]
+        n = len(spec.items)
         ms = 12.0 if spec.model == "bert-base" else 6.0
-        return {"load_ms": 1.0, "first_inference_ms": 2.0, "latency_ms": [ms] * len(items),
-                "postprocess_ms": [0.1] * len(items), "loop_s": 0.01, "bare_loop_s": None, "threads_effective": 2,
-                "baseline_rss_mb": 10.0, "peak_rss_mb": 20.0, "model_bytes": 1000}
+        return WorkerResult(load_ms=1.0, first_inference_ms=2.0, latency_ms=[ms] * n, postprocess_ms=[0.1] * n,
+                            loop_s=0.01, bare_loop_s=None, threads_effective=2, baseline_rss_mb=10.0,
+                            peak_rss_mb=20.0, model_bytes=1000)
 
 
 @pytest.mark.heavy

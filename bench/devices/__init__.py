@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable, Protocol
 
 from pocketbert.common import UsageError
-from pocketbert.contracts import WorkerResult
+from pocketbert.contracts import WorkerResult, WorkerSpec
 from pocketbert.registry import Registry
 
 
@@ -27,9 +27,9 @@ class Device(Protocol):
         """Whether backend `runtime` can run on this device, and why not."""
         ...
 
-    def run_worker(self, spec, timeout_s: float | None = None) -> WorkerResult:
-        """Run one WorkerSpec in a fresh process there: its samples and trust evidence, a record the
-        device made itself, or the error (WorkerResult; the harness also takes a dict of its fields)."""
+    def run_worker(self, spec: WorkerSpec, timeout_s: float | None = None) -> WorkerResult:
+        """Run one WorkerSpec (its items in it) in a fresh process there: its samples and trust
+        evidence, a record the device made itself, or the error."""
         ...
 
     def close(self) -> None:

@@ -48,7 +48,7 @@ from bench.devices.phone_runs import APP_INSTALL_HINT, APP_PACKAGE, REMOTE_ROOT,
 from bench.devices.remote import STATE_SH, Disconnected, RemoteError, SentOnce, last_line, parse_state, throttle_warnings
 from pocketbert.backends import all_runtimes
 from pocketbert.common import UsageError
-from pocketbert.contracts import WorkerResult
+from pocketbert.contracts import WorkerResult, WorkerSpec
 from pocketbert.machine import parse_cpuinfo
 
 EXIT_MARKER = "__PB_EXIT__"
@@ -272,20 +272,17 @@ class AdbDevice:
         return (True, "") if self._installed[pkg] else (False, f"needs {pkg} on {self.name}: {hint}")
 
     # ---- one run ------------------------------------------------------------------------------
-    def run_worker(self, spec, timeout_s: float | None = None) -> WorkerResult:
+    def run_worker(self, spec: WorkerSpec, timeout_s: float | None = None) -> WorkerResult:
         """Run one spec the configured way (app, minibench, runner): the phone records the run itself
         (WorkerResult.record), with its state before and after; or the error."""
-        get = spec.get if isinstance(spec, dict) else (lambda k, d=None: getattr(spec, k, d))
-        if get("kind") == "gemm":
-            return WorkerResult(error=f"no GEMM peak on {self.name} (it runs phone runtimes' bundles only)")
-        ok, why = self.available(get("runtime"))
+        ok, why = self.available(spec.runtime)
         if not ok:
-            return WorkerResult(error=f"{get('runtime')} {why}")
+            return WorkerResult(error=f"{spec.runtime} {why}")
         deadline = time.monotonic() + (timeout_s or DEFAULT_TIMEOUT_S)
         run = {"app": run_app, "minibench": run_minibench, "runner": run_runner}[self.opts.via]
         try:
             before = self.state()
-            rec = run(self, get, deadline, timeout_s or DEFAULT_TIMEOUT_S)
+            rec = run(self, spec, deadline, timeout_s or DEFAULT_TIMEOUT_S)
             after = self.state()
         except Disconnected as e:
             return WorkerResult(error=str(e))

@@ -13,7 +13,7 @@ from typing import Any
 from bench.devices import register_device
 from bench.machine import machine_info
 from pocketbert.backends import get_runtime
-from pocketbert.contracts import WorkerResult
+from pocketbert.contracts import WorkerResult, WorkerSpec
 
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 ROOT = Path(__file__).resolve().parents[2]  # the project root: what the worker imports
@@ -28,7 +28,7 @@ class LocalDevice:
     def available(self, runtime: str) -> tuple[bool, str]:
         return get_runtime(runtime).available()
 
-    def run_worker(self, spec, timeout_s: float | None = None) -> WorkerResult:
+    def run_worker(self, spec: WorkerSpec, timeout_s: float | None = None) -> WorkerResult:
         env = dict(os.environ)
         if spec.threads:
             # Before any import in the child: OpenMP/MKL pools size themselves at start-up.

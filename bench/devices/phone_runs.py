@@ -17,6 +17,8 @@ from typing import Any
 from bench.devices import minibench
 from bench.devices.remote import RemoteError as AdbError
 from bench.devices.remote import last_line
+from export.bundle import read_manifest
+from pocketbert.contracts import Item, WorkerSpec
 
 APP_PACKAGE = "org.pocketbert.demo"
 APP_COMPONENT = f"{APP_PACKAGE}/.BenchmarkActivity"
@@ -50,23 +52,23 @@ def wait_file(dev, pkg: str, rel: str, deadline: float, what: str, timeout_s: fl
         time.sleep(POLL_S)
 
 
-def run_app(dev, get, deadline: float, timeout_s: float) -> dict[str, Any]:  # the device's record
-    ok, why = dev.available(get("runtime"))
+def run_app(dev, spec: WorkerSpec, deadline: float, timeout_s: float) -> dict[str, Any]:  # the device's record
+    ok, why = dev.available(spec.runtime)
     if not ok:
         raise AdbError(why)
-    if get("task") != "question-answering":
-        raise AdbError(f"the demo app's benchmark mode runs question-answering workloads, not {get('task')} "
+    if spec.task != "question-answering":
+        raise AdbError(f"the demo app's benchmark mode runs question-answering workloads, not {spec.task} "
                        "(use via=minibench or via=runner to time the model alone)")
-    model_path = get("model_path")
-    manifest = json.loads((Path(model_path).parent / "manifest.json").read_text())
-    remote = dev.send_bundle(model_path, ["manifest.json", "vocab.txt", manifest["model_file"]])
-    workload = app_workload(get("items_path"), Path(model_path).parent / "vocab.txt", get("task"))
+    model_path = spec.model_path
+    manifest = read_manifest(Path(model_path).parent, verify=False)  # verified when the run was planned
+    remote = dev.send_bundle(model_path, ["manifest.json", "vocab.txt", manifest.model_file])
+    workload = app_workload(spec.items, Path(model_path).parent / "vocab.txt", spec.task)
     name = f"workload-{uuid.uuid4().hex[:8]}.json"
     dev.put({name: json.dumps(workload).encode()}, f"{REMOTE_ROOT}/workloads")
     remote_wl = f"{REMOTE_ROOT}/workloads/{name}"
     dev.shell(f"chmod -R a+rX {shlex.quote(REMOTE_ROOT)}", check=False)
     if not dev.copied_in:
-        rec = launch_app(dev, remote, remote_wl, get, deadline, timeout_s)
+        rec = launch_app(dev, remote, remote_wl, spec, deadline, timeout_s)
     if dev.copied_in or (rec.get("status") != "ok" and _unreadable_tmp(str(rec.get("reason")))):
         # SELinux keeps this phone's apps out of /data/local/tmp: copy the inputs into the app's
         # own files folder, pass paths relative to it (BENCHMARK_PROTOCOL.md), and keep doing so.
@@ -74,7 +76,7 @@ def run_app(dev, get, deadline: float, timeout_s: float) -> dict[str, Any]:  # t
         dev.shell(f"run-as {APP_PACKAGE} sh -c " + shlex.quote(
             f"mkdir -p files/in/bundles files/in/workloads && cp -r {shlex.quote(remote)} files/in/bundles/ "
             f"&& cp {shlex.quote(remote_wl)} files/in/workloads/"))
-        rec = launch_app(dev, _in_app(remote), _in_app(remote_wl), get, deadline, timeout_s)
+        rec = launch_app(dev, _in_app(remote), _in_app(remote_wl), spec, deadline, timeout_s)
         dev.shell(f"run-as {APP_PACKAGE} rm -f {shlex.quote('files/' + _in_app(remote_wl))}", check=False)
     if not dev.gone:
         dev.shell(f"rm -f {shlex.quote(remote_wl)}", check=False)
@@ -86,15 +88,15 @@ def run_app(dev, get, deadline: float, timeout_s: float) -> dict[str, Any]:  # t
     return rec
 
 
-def launch_app(dev, bundle: str, workload: str, get, deadline: float, timeout_s: float) -> dict[str, Any]:
+def launch_app(dev, bundle: str, workload: str, spec: WorkerSpec, deadline: float, timeout_s: float) -> dict[str, Any]:
     """One `am start` of the app's benchmark activity; its record (whatever its status)."""
     result_name = f"pb-{uuid.uuid4().hex[:12]}.json"
     result_rel = shlex.quote(f"files/bench/{result_name}")
     dev.shell(f"run-as {APP_PACKAGE} rm -f {result_rel}", check=False)
     extras = [("--es", "bundle", bundle), ("--es", "workload", workload), ("--ei", "iterations", "1"),
-              ("--ei", "warmup", str(get("warmup") or 0)), ("--ei", "threads", str(get("threads") or 0)),
-              ("--es", "shape", get("shape") or "dynamic"), ("--ei", "seq_len", str(get("seq_len"))),
-              ("--es", "run_id", get("label") or "pocketbert"), ("--es", "result", result_name)]
+              ("--ei", "warmup", str(spec.warmup or 0)), ("--ei", "threads", str(spec.threads or 0)),
+              ("--es", "shape", spec.shape or "dynamic"), ("--ei", "seq_len", str(spec.seq_len)),
+              ("--es", "run_id", spec.label or "pocketbert"), ("--es", "result", result_name)]
     try:
         am_start(dev, APP_COMPONENT, extras)
         text = wait_file(dev, APP_PACKAGE, f"files/bench/{result_name}", deadline, "the demo app", timeout_s)
@@ -112,17 +114,17 @@ def am_start(dev, component: str, extras: list[tuple[str, str, str]]) -> None:
         raise AdbError(f"{dev.name}: am start {component}: {last_line(out)}")
 
 
-def run_minibench(dev, get, deadline: float, timeout_s: float) -> dict[str, Any]:  # the device's record
-    ok, why = dev.available(get("runtime"))
+def run_minibench(dev, spec: WorkerSpec, deadline: float, timeout_s: float) -> dict[str, Any]:  # the device's record
+    ok, why = dev.available(spec.runtime)
     if not ok:
         raise AdbError(why)
-    if get("shape") == "dynamic":
+    if spec.shape == "dynamic":
         raise AdbError("via=minibench feeds fixed-shape all-ones inputs: run it with --shape fixed")
-    model_path = Path(get("model_path"))
-    items = _count_items(get("items_path"))
-    name = minibench.minibench_model_name(get("model") or model_path.parent.name, get("precision") or "fp32")
+    model_path = Path(spec.model_path)
+    items = len(spec.items)
+    name = minibench.minibench_model_name(spec.model or model_path.parent.name, spec.precision or "fp32")
     remote = dev.send_bundle(str(model_path), [model_path.name], rename={model_path.name: name})
-    num_iter, warmup = max(items, 1), int(get("warmup") or 0)
+    num_iter, warmup = max(items, 1), int(spec.warmup or 0)
     launches = []
     for _ in range(dev.opts.launches):
         dev.shell(f"run-as {minibench.PACKAGE} rm -f {minibench.RESULT_FILE}", check=False)
@@ -142,23 +144,23 @@ def run_minibench(dev, get, deadline: float, timeout_s: float) -> dict[str, Any]
         raise AdbError(f"{dev.name}: {e}") from None
     if rec["status"] != "ok":
         raise AdbError(rec["reason"])
-    seq = int(get("seq_len") or 0)
+    seq = int(spec.seq_len or 0)
     rec["tokens"] = {"real": seq * rec["n_model_calls"], "fed": seq * rec["n_model_calls"]}
     return rec
 
 
-def run_runner(dev, get, deadline: float, timeout_s: float) -> dict[str, Any]:  # the device's record
-    if get("shape") == "dynamic":
+def run_runner(dev, spec: WorkerSpec, deadline: float, timeout_s: float) -> dict[str, Any]:  # the device's record
+    if spec.shape == "dynamic":
         raise AdbError("via=runner feeds fixed-shape all-ones inputs: run it with --shape fixed")
     runner = Path(dev.opts.runner)
-    model_path = Path(get("model_path"))
+    model_path = Path(spec.model_path)
     remote_bin = dev.send_bundle(str(runner), [runner.name]) + "/" + runner.name
     dev.shell(f"chmod 755 {shlex.quote(remote_bin)}")
     remote = dev.send_bundle(str(model_path), [model_path.name])
-    items, warmup = max(_count_items(get("items_path")), 1), int(get("warmup") or 0)
+    items, warmup = max(len(spec.items), 1), int(spec.warmup or 0)
     base = f"{shlex.quote(remote_bin)} --model_path={shlex.quote(remote + '/' + model_path.name)} " \
            f"--num_executions={items + warmup + 1}"
-    threads = get("threads")
+    threads = spec.threads
     budget = max(deadline - time.monotonic(), 1.0)
     _, since = dev.shell("date +%s", check=False)  # logcat -T: this run's lines only
     try:
@@ -177,28 +179,24 @@ def run_runner(dev, get, deadline: float, timeout_s: float) -> dict[str, Any]:  
     if not (_ITER.search(out) or _TOTAL.search(out)) and since.strip().isdigit():
         _, log = dev.shell(f"logcat -d -v raw -s {minibench.RUNNER_LOG_TAG} -T {since.strip()}.000", check=False)
         out, source = f"{out}\n{log}", f"logcat (tag {minibench.RUNNER_LOG_TAG})"
-    rec = parse_runner_output(out, warmup=warmup + 1, seq_len=int(get("seq_len") or 0))
+    rec = parse_runner_output(out, warmup=warmup + 1, seq_len=int(spec.seq_len or 0))
     rec["notes"]["runner"] = runner.name
     rec["notes"]["runner_output"] = source
     return rec
 
 
-def app_workload(items_path: str, vocab: Path, task: str) -> dict[str, Any]:
-    """The host's items as the app's workload file (question/context text; one window -> max_tokens).
+def app_workload(items: list[Item], vocab: Path, task: str) -> dict[str, Any]:
+    """The spec's items as the app's workload file (question/context text; one window -> max_tokens).
 
     The question is the item's text when the items carry it, else decoded from its input ids with
     the bundle's vocab (uncased WordPiece round-trips)."""
-    data = json.loads(Path(items_path).read_text())
-    raw = data["items"] if isinstance(data, dict) else data
     words = vocab.read_text(encoding="utf-8").splitlines() if vocab.is_file() else []
     out = []
-    for it in raw:
-        post = it.get("post") or {}
-        feats = it["features"]
-        ids = _ids(feats[0])
-        question = post.get("question") or _decode_question(ids, words)
-        item = {"id": it["id"], "question": question, "context": post.get("context", "")}
-        if len(feats) == 1:
+    for it in items:
+        ids = _ids(it.features[0])
+        question = it.post.get("question") or _decode_question(ids, words)
+        item = {"id": it.id, "question": question, "context": it.post.get("context", "")}
+        if len(it.features) == 1:
             item["max_tokens"] = len(ids)
         out.append(item)
     return {"format": "pocketbert-android-workload/1", "name": "host-items", "task": task,
@@ -233,13 +231,6 @@ def _decode_question(ids: list[int], words: list[str]) -> str:
     for t in toks:
         text += t[2:] if t.startswith("##") else (" " + t if text else t)
     return text
-
-
-def _count_items(items_path: str | None) -> int:
-    if not items_path:
-        return 1
-    data = json.loads(Path(items_path).read_text())
-    return len(data["items"] if isinstance(data, dict) else data)
 
 
 _ITER = re.compile(r"Iteration (\d+) of (\d+): ([\d.]+) ms")

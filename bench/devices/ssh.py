@@ -17,7 +17,7 @@ Query options (URL-encode odd characters, e.g. %20 for a space):
 Per device, a temp folder made with `mktemp -d` on the board holds the runner payload (a zip of
 our pure-Python worker code, run as `PYTHONPATH=payload.zip python3 -m bench.worker`; nothing is
 installed on the board) and the bundles, each sent once (by content hash); each run gets its own
-subfolder (spec, items, result) removed after the run. `close()` removes the whole folder.
+subfolder (spec with its items, result) removed after the run. `close()` removes the whole folder.
 A run is watched from the board side: when our ssh goes away (timeout, Ctrl-C, a dropped
 connection) the worker's stdin-watchdog stops it (SIGINT, then SIGKILL), so nothing keeps running.
 Every remote path is passed through shlex.quote; file names never reach a shell unquoted.
@@ -26,8 +26,6 @@ Every remote path is passed through shlex.quote; file names never reach a shell 
 from __future__ import annotations
 
 import atexit
-import dataclasses
-import json
 import shutil
 import subprocess
 import sys
@@ -43,7 +41,7 @@ from bench.devices.remote import SentOnce, last_line, parse_state, throttle_warn
 from bench.devices.ssh_transport import STOP_GRACE_S, SshConnection, SshError, parse_url
 from pocketbert.backends import get_runtime
 from pocketbert.common import UsageError
-from pocketbert.contracts import WorkerResult
+from pocketbert.contracts import WorkerResult, WorkerSpec
 
 
 class SshDevice:
@@ -120,13 +118,12 @@ class SshDevice:
         return parse_state(self.conn.shell(STATE_SH, check=False)[1])
 
     # ------------------------------------------------------------------ one worker run
-    def run_worker(self, spec: Any, timeout_s: float | None = None) -> WorkerResult:
-        """Copy payload, bundle and items over, run the worker there, pull its result back.
+    def run_worker(self, spec: WorkerSpec, timeout_s: float | None = None) -> WorkerResult:
+        """Copy payload, bundle and spec (its items in it) over, run the worker there, pull its result back.
 
         The board's WorkerResult (with `device_state`: before/after and throttle warnings), or the error.
         Ctrl-C stops the remote worker, removes the run folder and re-raises.
         """
-        spec_d = _spec_dict(spec)
         collected = False
         try:
             problem = self._python_problem()
@@ -136,19 +133,13 @@ class SshDevice:
             payload = self._send_payload(session)
             self._runs += 1
             run_dir = f"{session}/run.{self._runs:04d}"  # the session folder is ours alone (mktemp, 0700)
-            remote_spec, files = dict(spec_d), {}
-            if spec_d.get("model_path"):
-                remote_spec["model_path"] = self._send_bundle(Path(spec_d["model_path"]), session)
-            if spec_d.get("items_path"):
-                name = "items" + (Path(spec_d["items_path"]).suffix or ".json")
-                files[name] = Path(spec_d["items_path"]).read_bytes()
-                remote_spec["items_path"] = f"{run_dir}/{name}"
-            files["spec.json"] = _spec_json(spec, remote_spec).encode()
-            self.conn.put(files, run_dir)
+            if spec.model_path:  # the spec as the board's worker reads it: the board's path of the model
+                spec = spec.replace(model_path=self._send_bundle(Path(spec.model_path), session))
+            self.conn.put({"spec.json": spec.to_json().encode()}, run_dir)
         except (SshError, UsageError) as e:
             return WorkerResult(error=str(e))
         try:
-            rc, err = self._run_remote(run_dir, payload, spec_d.get("threads"), timeout_s)
+            rc, err = self._run_remote(run_dir, payload, spec.threads, timeout_s)
             if rc == "timeout":
                 return WorkerResult(error=f"timed out after {timeout_s:.0f} s on {self.name}; the worker there was stopped")
             try:
@@ -254,21 +245,6 @@ class SshDevice:
 @register_device("ssh")
 def open_ssh(url: str) -> SshDevice:
     return SshDevice(url)
-
-
-def _spec_json(spec: Any, remote: dict[str, Any]) -> str:
-    """The spec as the board's worker reads it: the WorkerSpec contract with the board's paths."""
-    if hasattr(spec, "to_json"):
-        return spec.replace(model_path=remote.get("model_path", ""), items_path=remote.get("items_path", "")).to_json()
-    return json.dumps(remote)
-
-
-def _spec_dict(spec: Any) -> dict[str, Any]:
-    if isinstance(spec, dict):
-        return dict(spec)
-    if hasattr(spec, "to_json"):
-        return json.loads(spec.to_json())
-    return dataclasses.asdict(spec)
 
 
 def _exit_reason(rc: Any, stderr: str, name: str) -> str:
