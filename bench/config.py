@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.devices import device_schemes
-from bench.workloads import check_workload
+from bench.workloads import SYNTHETIC_ITEMS, check_workload
 from pocketbert import argtypes as t
 from pocketbert.backends import all_precisions, get_runtime, main_job, runtime_names
 from pocketbert.common import UsageError, lookup
@@ -20,6 +20,7 @@ from pocketbert.tasks import task_names
 
 SHAPES = ("fixed", "dynamic")
 DEFAULT_PRECISIONS = ("fp32", "int8")  # the paper's fp32 + the phone's int8
+STRICT_RETRIES = 2  # --strict asks for a quiet record: two more tries before a noisy one fails the run
 
 
 def _device_url(value: str) -> None:
@@ -51,7 +52,8 @@ class BenchConfig:
     # the same count for every runtime
     threads: int | None = knob(None, rule=t.positive_int, none="all physical cores")
     warmup: int = knob(3, rule=t.nonneg_int)  # untimed runs after the first inference: caches, pools, lazy init
-    limit: int | None = knob(None, rule=t.positive_int, none="all; synthetic: 32")  # first N items of the workload
+    # first N items of the workload
+    limit: int | None = knob(None, rule=t.positive_int, none=f"all; synthetic: {SYNTHETIC_ITEMS}")
     # vocab.txt/folder for presets: real token lengths
     tokenizer: str | None = knob(None, rule=t.tokenizer, none="a generated vocab")
     out: Path = knob(Path("results"), rule=t.output_root)  # records go to out/<run_id>/
@@ -69,7 +71,7 @@ class BenchConfig:
     rounds: int = knob(1, rule=t.positive_int)
     strict: bool = False  # a record still noisy after its retries fails the run (exit 1)
     # re-run a worker whose record is noisy up to this many times (None: resolved by __post_init__)
-    retries: int | None = knob(None, rule=t.nonneg_int, none="2 with --strict, else 0")
+    retries: int | None = knob(None, rule=t.nonneg_int, none=f"{STRICT_RETRIES} with --strict, else 0")
     # ...and at least this many when /proc saw no one else: the pace moved alone
     # (a quiet 2-vCPU VM's GEMM pace moves 20-35% for a second or more: 3 of 12 quiet main-job
     # records); a shared machine stays shared, so those wait for --retries/--strict
@@ -80,8 +82,8 @@ class BenchConfig:
     devices: list[str] = knob(factory=lambda: ["local"], rule=device_url, flag="--device")  # where to run
 
     def __post_init__(self) -> None:
-        if self.retries is None:  # --strict asks for a quiet record: two more tries before it fails the run
-            self.retries = 2 if self.strict else 0
+        if self.retries is None:
+            self.retries = STRICT_RETRIES if self.strict else 0
 
 
 def run_pairs(cfg: BenchConfig) -> list[tuple[str, str]]:

@@ -203,7 +203,7 @@ def time_rounds(planned: list[Prepared], plan: BenchPlan, ready: Ready) -> Itera
                 yield planned[i].record.replace(status="failed", reason=result.error)
             elif result.record is not None:  # the device recorded the run itself (phone app, minibench)
                 done.add(i)
-                yield device_record(planned[i], result, ready.facts[planned[i].record.model]["config"])
+                yield device_record(planned[i], result, ready.facts[planned[i].record.model].config)
             else:
                 rounds[i].append(Round(result, r + 1, position))
                 if r == plan.cfg.rounds - 1:

@@ -22,6 +22,16 @@ from pocketbert.contracts import Manifest, Record, WorkerSpec
 from pocketbert.models import PRESETS, count_parameters, load_model, load_tokenizer, preset_tokenizer
 
 
+@dataclass(frozen=True)
+class ModelFacts:
+    """What a record and its spec need of the model: from its bundle's manifest, or the model itself."""
+
+    parameters: dict[str, int]  # total, non_embedding
+    config: dict[str, Any]  # the model's config.json ({}: a plain file without one): its FLOPs
+    model_type: str
+    input_names: list[str]
+
+
 @dataclass
 class Ready:
     """A group's inputs, made once: the workload in its tokenizer's tokens (every worker spec carries
@@ -31,7 +41,7 @@ class Ready:
     workload: Workload
     bundles: dict[Path, Manifest]  # exported bundle folder -> its manifest (given ones: Run.manifest)
     unusable: dict[Path, str]  # bundle folder -> why (export failed, bad bundle): its runs fail
-    facts: dict[str, dict[str, Any]]  # model -> parameters, config, model_type, input_names
+    facts: dict[str, ModelFacts]  # model -> its facts
 
 
 @dataclass
@@ -64,7 +74,7 @@ def prepare(run: Run, plan: BenchPlan, ready: Ready) -> Prepared:
                       items=ready.workload.items, shape=run.shape, seq_len=plan.cfg.seq_len,
                       threads=plan.threads, warmup=plan.cfg.warmup, overhead_check=plan.cfg.overhead_check,
                       quiet=plan.cfg.quiet, label=f"{run.model} {run.runtime}-{run.precision} {run.shape}",
-                      input_names=ready.facts[run.model]["input_names"], remeasure=plan.cfg.pace_retries,
+                      input_names=ready.facts[run.model].input_names, remeasure=plan.cfg.pace_retries,
                       profile=plan.cfg.profile)
     if get_runtime(run.runtime).bundle_target:
         try:
@@ -79,10 +89,10 @@ def prepare(run: Run, plan: BenchPlan, ready: Ready) -> Prepared:
 def _record_header(run: Run, plan: BenchPlan, ready: Ready) -> Record:
     """What every record of the run knows before it is timed: identity, provenance, the model's facts."""
     facts = ready.facts[run.model]
-    return Record(**plan.provenance, status="ok", reason="", model=run.model, model_type=facts["model_type"],
+    return Record(**plan.provenance, status="ok", reason="", model=run.model, model_type=facts.model_type,
                   task=run.task, runtime=run.runtime, precision=run.precision, workload=ready.workload.name,
                   workload_source=ready.workload.source, shape=run.shape, seq_len=plan.cfg.seq_len,
-                  parameters=facts["parameters"], rounds=plan.cfg.rounds,
+                  parameters=facts.parameters, rounds=plan.cfg.rounds,
                   created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
@@ -150,7 +160,7 @@ def _with_workload_facts(record: Record, run: Run, ready: Ready) -> tuple[Record
     lengths = [[len(f["input_ids"]) for f in item.features] for item in items]
     fed = [[record.seq_len if run.shape == "fixed" else n for n in item] for item in lengths]
     try:
-        item_flops = [sum(forward_flops(ready.facts[run.model]["config"], n, run.task) for n in item) for item in fed]
+        item_flops = [sum(forward_flops(ready.facts[run.model].config, n, run.task) for n in item) for item in fed]
     except ValueError:  # a plain file with no config.json beside it: sizes unknown, so no FLOPs
         item_flops = [0] * len(fed)
     flops = sum(item_flops) or None
@@ -187,13 +197,13 @@ def _items_as(plain: PlainFile, workload) -> list[Item]:
 
 
 def model_facts(model: str, task: str, runs: list[Run], plan: BenchPlan | None = None,
-                 bundles: dict[Path, Manifest] | None = None) -> dict[str, Any]:
+                 bundles: dict[Path, Manifest] | None = None) -> ModelFacts:
     """Parameter counts and config of the model: from a given bundle's manifest, else from a bundle
     the bench exported for it (as opened for the run: building a preset model in this process costs
     ~6 s of imports), else from the model itself."""
-    def from_manifest(m: Opened, folder: Path) -> dict[str, Any]:
-        return {"parameters": m.parameters, "config": m.config if "vocab_size" in m.config
-                else _config_from_folder(folder), "model_type": m.model_type, "input_names": m.input_names}
+    def from_manifest(m: Opened, folder: Path) -> ModelFacts:
+        return ModelFacts(m.parameters, m.config if "vocab_size" in m.config else _config_from_folder(folder),
+                          m.model_type, m.input_names)
 
     given = next((r for r in runs if r.bundle), None)
     if given:
@@ -205,8 +215,8 @@ def model_facts(model: str, task: str, runs: list[Run], plan: BenchPlan | None =
         if folder in (bundles or {}):
             return from_manifest(bundles[folder], folder)
     loaded = load_model(model, task)
-    return {"parameters": count_parameters(loaded.model), "config": loaded.model.config.to_dict(),
-            "model_type": loaded.model_type, "input_names": loaded.input_names}
+    return ModelFacts(count_parameters(loaded.model), loaded.model.config.to_dict(), loaded.model_type,
+                      loaded.input_names)
 
 
 def tokenizer_for(model: str, tokenizer: str | None, runs: list[Run]):

@@ -204,8 +204,11 @@ def _fmt(name: str, value: Any) -> str:
 
 
 def _table(headers: tuple[str, ...], cells: list[list[str]]) -> list[str]:
-    """A Markdown table (tabulate's pipe format) of cells already formatted and escaped, and a blank line."""
-    return tabulate(cells, headers=list(headers), tablefmt="pipe", disable_numparse=True).splitlines() + [""]
+    """A Markdown table (tabulate's pipe format) of cells already formatted and escaped, and a blank line:
+    text columns aligned left, figures right."""
+    align = ["left" if FORMATS.get(h, "{}") == "{}" else "right" for h in headers]
+    return tabulate(cells, headers=list(headers), tablefmt="pipe", disable_numparse=True,
+                    colalign=align).splitlines() + [""]
 
 
 def markdown(records: list[Record]) -> str:

@@ -1,15 +1,16 @@
-"""One rule per knob: a config dataclass field holds its default, its rule (choices or numeric range,
-a `pocketbert.argtypes` validator) and what a None default means; the command's flag is generated
-from that field and the config checks a value by the same rule.
+"""One rule per knob: a config dataclass field holds its default and the reason for it, its rule
+(choices or numeric range: a `pocketbert.argtypes` validator) and what a None default means; the
+command's flag is generated from that field and the config checks a value by the same rule.
 
-    seq_len: int = knob(384, rule=t.int_range(16, 512))  # the SQuAD window: ...
+    seq_len: int = knob(384, rule=t.int_range(16, 512), why="the SQuAD window")
 
-    add_knob(parser, BenchConfig, "seq_len", "max tokens per input")   # --seq-len, default, type, help
-    check_knobs(cfg)  # the config's check: every field's value against its rule, one line naming the flag
+    add_knob(parser, BenchConfig, "seq_len", "max tokens per input")
+        # --seq-len SEQ_LEN  max tokens per input (16..512; default: 384, the SQuAD window)
+    check_knobs(cfg)  # every field's value by its rule: `--seq-len: must be 16..512, got 600`
 
 A flag so generated has `dest` = the field's name (so `config_from_args` is one line) and carries
 `action.knob = (config class, field name)`; tests/test_knob_rules.py walks every flag of every
-command against its field. stdlib only (foundation).
+command against its field. Foundation: the standard library and pocketbert.common only.
 """
 
 from __future__ import annotations
@@ -128,16 +129,16 @@ def add_knobs(parser, cls, helps: dict[str, str], **kw: Any) -> None:
         add_knob(parser, cls, name, help, **kw)
 
 
-def config_from_args(cls, args: argparse.Namespace, **extra: Any):
-    """The config from the parsed flags of its fields (those the parser has), plus `extra`."""
+def config_from_args(cls, args: argparse.Namespace):
+    """The config from the parsed flags of its fields (those the parser has; the rest keep their default)."""
     names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in vars(args).items() if k in names}, **extra)
+    return cls(**{k: v for k, v in vars(args).items() if k in names})
 
 
 def check_knobs(cfg: Any) -> None:
     """Check every field of `cfg` whose knob has a choice or number rule: the value (each item of a
     list) must pass the very validator its flag uses. A None value passes where the default is None.
-    Raises a one-line UsageError naming the flag: `--seq-len must be 16..512, got 600`."""
+    Raises a one-line UsageError naming the flag: `--seq-len: must be 16..512, got 600`."""
     for f in dataclasses.fields(cfg):
         rule = knob_of(f).rule
         kind = getattr(rule, "kind", None)
