@@ -1,7 +1,10 @@
 """What machine a record was measured on, how busy it was while the record was taken (/proc), and
-GEMM probes (fp32 and int8 peaks, the roofline's denominators) run inside the benchmark worker.
+GEMM probes (fp32 and int8 peaks, the roofline's denominators) run inside the benchmark worker: the
+timing is here, the GEMMs are the runtimes' own (pocketbert.backends: a GemmProbe program, else the
+LibraryGemm of the library the process loaded, else numpy's).
 CPU facts themselves (model, ISA flags, cores) are pocketbert.machine's. stdlib and numpy at module
-level: the worker imports this on boards."""
+level, psutil inside: the worker imports this on boards (psutil is one of the worker's own modules,
+bench.devices.board.WORKER_REQUIRES)."""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ import platform
 import time
 from pathlib import Path
 
-from pocketbert.backends import GemmProbe, get_runtime
+from pocketbert.backends import GemmProbe, all_runtimes, get_runtime
+from pocketbert.common import lookup
 from pocketbert.machine import cpu_model, isa_flags, physical_cores
 
 def machine_info() -> dict:
@@ -21,7 +25,7 @@ def machine_info() -> dict:
             "physical_cores": physical_cores(), "logical_cores": os.cpu_count(),
             "isa_flags": isa_flags(), "os": platform.platform(),
             "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+            "load_avg_1m": round(psutil.getloadavg()[0], 2),
             "env": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OMP_NUM_THREADS") if k in os.environ}}
 
 
@@ -30,37 +34,21 @@ def machine_info() -> dict:
 def cpu_snapshot() -> dict:
     """What the whole machine and this process have used so far, for trust checks over a window.
 
-    /proc/stat (Linux, Android): jiffies per state summed over CPUs; `busy` = user + nice + system +
-    irq + softirq (guest time is inside user), `steal` = time the hypervisor gave our vCPUs to
-    another guest. getrusage: this process's own CPU seconds, all its threads (every OS). Where
-    /proc is absent the machine fields are None and only the process's own time is known.
+    psutil.cpu_times() (on Linux and Android /proc/stat's jiffies in seconds, summed over CPUs):
+    `busy` = user + nice + system + irq + softirq (guest time is inside user), `steal` = time the
+    hypervisor gave our vCPUs to another guest (Linux only; 0 elsewhere). psutil's process
+    cpu_times: this process's own CPU seconds, all its threads.
     """
-    snap = {"t_s": time.monotonic(), "self_cpu_s": _self_cpu_s(), "busy_s": None, "steal_s": None,
-            "total_s": None, "load_avg_1m": None}
-    try:
-        snap["load_avg_1m"] = round(os.getloadavg()[0], 2)
-    except (OSError, AttributeError):
-        pass
-    try:
-        with open("/proc/stat") as f:
-            fields = f.readline().split()
-    except OSError:
-        return snap
-    if not fields or fields[0] != "cpu":
-        return snap
-    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    v = [int(x) / hz for x in fields[1:]] + [0.0] * 10
-    user, nice, system, idle, iowait, irq, softirq, steal = v[:8]
-    snap.update(busy_s=user + nice + system + irq + softirq, steal_s=steal,
-                total_s=user + nice + system + idle + iowait + irq + softirq + steal)
-    return snap
+    import psutil
 
-
-def _self_cpu_s() -> float:
-    import resource
-
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
+    t = psutil.cpu_times()
+    user, nice, system, idle, iowait, irq, softirq, steal = (getattr(t, k, 0.0) for k in (
+        "user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"))
+    own = psutil.Process().cpu_times()
+    return {"t_s": time.monotonic(), "self_cpu_s": own.user + own.system,
+            "busy_s": user + nice + system + irq + softirq, "steal_s": steal,
+            "total_s": user + nice + system + idle + iowait + irq + softirq + steal,
+            "load_avg_1m": round(psutil.getloadavg()[0], 2)}
 
 
 def cpu_window(a: dict, b: dict) -> dict:
@@ -84,14 +72,12 @@ PROBE_BUDGET_S = 0.3  # per probe: short enough to run before and after every ti
 
 def probe_library() -> str:
     """The GEMM library to probe with: the one the runtime in this process already loaded (so a
-    probe adds no import and no memory to the runtime's footprint): torch, else onnxruntime, else numpy."""
+    probe adds no import and no memory to the runtime's footprint): the first runtime's, in rank order,
+    whose library is loaded (torch, then onnxruntime), else numpy."""
     import sys
 
-    if "torch" in sys.modules:
-        return "torch"
-    if "onnxruntime" in sys.modules:
-        return "onnxruntime"
-    return "numpy"
+    return next((r.gemm.library for r in all_runtimes().values() if r.gemm and r.gemm.library in sys.modules),
+                "numpy")
 
 
 def gemm_probe(precision: str, threads: int | None, library: str | None = None,
@@ -111,7 +97,7 @@ def gemm_probe(precision: str, threads: int | None, library: str | None = None,
         rows, depth = probe.rows * n, probe.depth
     else:  # no probe program (a board, a user's file): the in-process library
         library = library or probe_library()
-        call = _PROBES[library](kind, n, threads)
+        call = _library_gemm(library)(kind, n, threads)
     if call is None and library != "numpy" and kind == "fp32":  # e.g. a board with onnxruntime but no onnx
         library, call = "numpy", _numpy_gemm(kind, n, threads)
     if call is None:
@@ -129,53 +115,6 @@ def gemm_probe(precision: str, threads: int | None, library: str | None = None,
             "calls": len(times), "n": n, "kind": kind, "library": library}
 
 
-def _torch_gemm(kind: str, n: int, threads: int | None):
-    import torch
-
-    if threads:
-        torch.set_num_threads(int(threads))
-    a = torch.randn(n, n)
-    if kind == "fp32":
-        b, c = torch.randn(n, n), torch.empty(n, n)
-        return lambda: torch.matmul(a, b, out=c)
-    # The pytorch int8 path: nn.Linear dynamically quantized (fbgemm; activations quantized per call)
-    lin = torch.ao.nn.quantized.dynamic.Linear(n, n, dtype=torch.qint8)
-    lin.set_weight_bias(torch.quantize_per_tensor(torch.randn(n, n), 0.05, 0, torch.qint8), None)
-
-    def run():
-        with torch.inference_mode():
-            lin(a)
-    return run
-
-
-def _ort_gemm(kind: str, n: int, threads: int | None):
-    import numpy as np
-    import onnxruntime as ort
-
-    try:
-        from onnx import TensorProto, helper
-    except ImportError:  # a board with the runtime but not the onnx package: no model to build
-        return None
-    ta, tb, tc, op = ((TensorProto.FLOAT, TensorProto.FLOAT, TensorProto.FLOAT, "MatMul") if kind == "fp32" else
-                      (TensorProto.UINT8, TensorProto.INT8, TensorProto.INT32, "MatMulInteger"))
-    graph = helper.make_graph([helper.make_node(op, ["A", "B"], ["C"])], "probe",
-                              [helper.make_tensor_value_info("A", ta, [n, n]),
-                               helper.make_tensor_value_info("B", tb, [n, n])],
-                              [helper.make_tensor_value_info("C", tc, [n, n])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads, opts.inter_op_num_threads = int(threads), 1
-    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(0)
-    if kind == "fp32":
-        feeds = {"A": rng.standard_normal((n, n), dtype=np.float32), "B": rng.standard_normal((n, n), dtype=np.float32)}
-    else:  # what onnxruntime's dynamic quantization feeds MatMulInteger: uint8 activations, int8 weights
-        feeds = {"A": rng.integers(0, 255, (n, n), dtype=np.uint8), "B": rng.integers(-127, 127, (n, n), dtype=np.int8)}
-    return lambda: sess.run(None, feeds)
-
-
 def _numpy_gemm(kind: str, n: int, threads: int | None):
     if kind != "fp32":
         return None  # numpy has no integer GEMM kernel (int matmul is a slow loop): no int8 peak
@@ -186,7 +125,10 @@ def _numpy_gemm(kind: str, n: int, threads: int | None):
     return lambda: a @ b
 
 
-_PROBES = {"torch": _torch_gemm, "onnxruntime": _ort_gemm, "numpy": _numpy_gemm}
+def _library_gemm(library: str):
+    """The in-process GEMM maker of `library`: a runtime's (Runtime.gemm), or numpy's."""
+    makers = {r.gemm.library: r.gemm.make for r in all_runtimes().values() if r.gemm}
+    return lookup({**makers, "numpy": _numpy_gemm}, library, "GEMM probe library")
 
 
 def probe_program_path(cache: Path, runtime: str, kind: str, n: int = PROBE_N) -> Path | None:

@@ -20,6 +20,7 @@ from pocketbert.common import write_text_atomic
 from pocketbert.contracts import Record
 from pocketbert.escape import markdown as md
 from pocketbert.record_parts import Machine
+from pocketbert.tables import markdown_table
 
 PAPER = {"bert_params_M": 110, "distil_params_M": 66, "bert_stsb_s": 668, "distil_stsb_s": 410,
          "stsb_ratio": 0.61, "qa_faster": 0.71}
@@ -68,27 +69,26 @@ def _pairs(records: list[Record]) -> list[tuple[tuple, Record, Record]]:
 
 def paper_markdown(table3: list[Record], qa: list[Record]) -> str:
     p = PAPER
-    lines = ["## Table 3: STS-B dev full pass, batch 1 (paper vs pocketbert)", "",
-             "| | runtime | precision | shape | items | BERT-base params | BERT-base s | DistilBERT params | "
-             "DistilBERT s | DistilBERT/BERT time | DistilBERT speed-up |",
-             "|---|---|---|---|---|---|---|---|---|---|---|",
-             f"| paper (CPU, 2019) | PyTorch | fp32 | – | 1500 | {p['bert_params_M']}M | {p['bert_stsb_s']} | "
-             f"{p['distil_params_M']}M | {p['distil_stsb_s']} | {p['stsb_ratio']:.2f} | "
-             f"{p['bert_stsb_s'] / p['distil_stsb_s']:.2f}x |"]
+    rows = [["paper (CPU, 2019)", "PyTorch", "fp32", "–", 1500, f"{p['bert_params_M']}M", p["bert_stsb_s"],
+             f"{p['distil_params_M']}M", p["distil_stsb_s"], f"{p['stsb_ratio']:.2f}",
+             f"{p['bert_stsb_s'] / p['distil_stsb_s']:.2f}x"]]
     for (rt, prec, shape), b, d in _pairs(table3):
-        lines.append(f"| ours ({md(b.workload)}) | {md(rt)} | {md(prec)} | {md(shape)} | {b.n_items} | "
-                     f"{b.parameters.total / 1e6:.1f}M | {b.total_model_s:.1f} | "
-                     f"{d.parameters.total / 1e6:.1f}M | {d.total_model_s:.1f} | "
-                     f"{d.total_model_s / b.total_model_s:.2f} | {b.total_model_s / d.total_model_s:.2f}x |")
-    lines += ["", "## On-device QA: per-question latency, tokenization excluded (paper vs pocketbert)", "",
-              "| | runtime | precision | shape | questions | BERT-base mean ms | BERT-base p50 ms | "
-              "DistilBERT mean ms | DistilBERT p50 ms | DistilBERT faster by |",
-              "|---|---|---|---|---|---|---|---|---|---|",
-              f"| paper (iPhone 7 Plus) | – | – | – | – | – | – | – | – | {p['qa_faster']:.0%} |"]
+        rows.append([f"ours ({md(b.workload)})", md(rt), md(prec), md(shape), b.n_items, f"{b.parameters.total / 1e6:.1f}M",
+                     f"{b.total_model_s:.1f}", f"{d.parameters.total / 1e6:.1f}M", f"{d.total_model_s:.1f}",
+                     f"{d.total_model_s / b.total_model_s:.2f}", f"{b.total_model_s / d.total_model_s:.2f}x"])
+    lines = ["## Table 3: STS-B dev full pass, batch 1 (paper vs pocketbert)", "",
+             markdown_table(["", "runtime", "precision", "shape", "items", "BERT-base params", "BERT-base s",
+                             "DistilBERT params", "DistilBERT s", "DistilBERT/BERT time", "DistilBERT speed-up"], rows,
+                            "llllrrrrrrr")]
+    rows = [["paper (iPhone 7 Plus)", *["–"] * 8, f"{p['qa_faster']:.0%}"]]
     for (rt, prec, shape), b, d in _pairs(qa):
         bs, ds = b.stats.latency_ms, d.stats.latency_ms
-        lines.append(f"| ours ({md(b.workload)}) | {md(rt)} | {md(prec)} | {md(shape)} | {b.n_items} | {bs.mean:.1f} | "
-                     f"{bs.p50:.1f} | {ds.mean:.1f} | {ds.p50:.1f} | {bs.mean / ds.mean - 1:.0%} |")
+        rows.append([f"ours ({md(b.workload)})", md(rt), md(prec), md(shape), b.n_items, f"{bs.mean:.1f}", f"{bs.p50:.1f}",
+                     f"{ds.mean:.1f}", f"{ds.p50:.1f}", f"{bs.mean / ds.mean - 1:.0%}"])
+    lines += ["", "## On-device QA: per-question latency, tokenization excluded (paper vs pocketbert)", "",
+              markdown_table(["", "runtime", "precision", "shape", "questions", "BERT-base mean ms", "BERT-base p50 ms",
+                              "DistilBERT mean ms", "DistilBERT p50 ms", "DistilBERT faster by"], rows,
+                             "llllrrrrrr")]
 
     noisy = [r for r in table3 + qa if r.status == "ok" and r.trust.noisy]
     if noisy:

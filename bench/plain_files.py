@@ -19,7 +19,7 @@ from pocketbert.common import UsageError, sha256_file
 from pocketbert.contract_base import Strict
 from pocketbert.contracts import FileEntry, Manifest
 from pocketbert.inputs import FEATURES
-from pocketbert.models import auto_class, count_parameters
+from pocketbert.models import config_parameters
 from pocketbert.tasks import task_names
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
@@ -209,14 +209,5 @@ def _config_beside(folder: Path) -> dict:
 def _parameters(config: dict, task: str, counted: dict | None) -> dict[str, int]:
     """From config.json (the HF model built on the meta device: what our bundles report), else
     the file's own weight count, else zeros (a .pte with no config.json beside it)."""
-    if config.get("model_type"):
-        try:
-            import torch
-            from transformers import AutoConfig
-
-            cfg = AutoConfig.for_model(**config)
-            with torch.device("meta"):
-                return count_parameters(auto_class(task).from_config(cfg))
-        except Exception:  # noqa: BLE001 - an unknown model type: fall back to the file's count
-            pass
-    return counted or {"total": 0, "non_embedding": 0}
+    return ((config.get("model_type") and config_parameters(config, task)) or counted
+            or {"total": 0, "non_embedding": 0})

@@ -11,6 +11,7 @@ from pocketbert.contracts import Record
 from pocketbert.escape import markdown as md
 from pocketbert.escape import plot_label
 from pocketbert.profile import CLASSES
+from pocketbert.tables import markdown_table
 
 PNG = "profile_classes.png"
 
@@ -28,20 +29,20 @@ def markdown_lines(records: list[Record]) -> list[str]:
     rows = _profiled(records)
     if not rows:
         return []
-    lines = ["## Where the time goes (per-operator profiles)", "",
-             "| model | runtime | precision | shape | profiler | calls | profiled ms/call | "
-             + " | ".join(f"{c} ms (%)" for c in CLASSES) + " |",
-             "|---|---|---|---|---|---:|---:|" + "---:|" * len(CLASSES)]
+    table = []
     for r in rows:
         p = r.profile
-        head = f"| {md(r.model)} | {md(r.runtime)} | {md(r.precision)} | {md(r.shape)} | {md(p.tool)}"
+        head = [md(r.model), md(r.runtime), md(r.precision), md(r.shape)]
         if p.status != "ok":
-            lines.append(f"{head} | – | – | " + " | ".join(["–"] * (len(CLASSES) - 1)) + f" | {md(p.why)} |")
+            table.append([*head, md(p.tool), "–", "–", *["–"] * (len(CLASSES) - 1), md(p.why)])
             continue
         n = p.calls or 1
-        cells = [f"{p.classes_ms.get(c, 0) / n:.2f} ({p.classes_pct.get(c, 0):.0f}%)" for c in CLASSES]
         level = " (delegate calls)" if p.level == "delegate" else ""
-        lines.append(f"{head}{level} | {p.calls} | {p.wall_ms / n:.2f} | " + " | ".join(cells) + " |")
+        table.append([*head, md(p.tool) + level, p.calls, f"{p.wall_ms / n:.2f}",
+                      *[f"{p.classes_ms.get(c, 0) / n:.2f} ({p.classes_pct.get(c, 0):.0f}%)" for c in CLASSES]])
+    lines = ["## Where the time goes (per-operator profiles)", "",
+             markdown_table(["model", "runtime", "precision", "shape", "profiler", "calls", "profiled ms/call",
+                             *[f"{c} ms (%)" for c in CLASSES]], table, "lllllrr" + "r" * len(CLASSES))]
     lines += ["", "Each profile is one more pass over the record's calls under the runtime's own profiler, after "
               "its timed loop (the latency above excludes it); ms are per model call; shares are of the time "
               "the profiler attributed to operators (profiled ms/call also holds the runtime's own overhead "

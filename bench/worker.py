@@ -13,8 +13,9 @@ Library output (warnings, C++ logging) goes to RESULT.log and comes back in the 
 the console shows only the tool's lines; the progress bar still goes to the original stderr.
 It writes RESULT.json (a `pocketbert.contracts.WorkerResult`: the samples, or the error) when it
 ends; on Ctrl-C it exits 130 without writing anything.
-SPEC.json is a `pocketbert.contracts.WorkerSpec`, read once: it carries the items it times. The run
-path needs numpy, pydantic and the runtime alone, so the same file runs on a board or a phone's Python.
+SPEC.json is a `pocketbert.contracts.WorkerSpec`, read once: it carries the items it times. Beyond
+the stdlib the run path needs numpy, the runtime, pydantic (the spec) and psutil (CPU and memory
+accounting) alone (bench.devices.board.WORKER_REQUIRES), so the same file runs on a board's Python.
 """
 
 from __future__ import annotations
@@ -32,39 +33,29 @@ from bench.machine import cpu_snapshot, cpu_window, gemm_probe
 from bench.trust import judge
 from bench.workloads import postprocess
 from pocketbert.backends import LoadRequest, get_runtime
-from pocketbert.common import UsageError, write_text_atomic
+from pocketbert.common import UsageError, fds_redirected, write_text_atomic
 from pocketbert.contracts import Profile, WorkerResult, WorkerSpec
 from pocketbert.inputs import pad_inputs
 from pocketbert.profile import profile_run
 
 
-def _proc_status_mb(key: str) -> float | None:
-    """A memory line of /proc/self/status in MB (Linux and Android), None where absent."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 2**10  # kB
-    except OSError:
-        pass
-    return None
-
-
 def _rss_mb() -> float:
-    """This process's resident memory now (/proc; psutil elsewhere)."""
-    rss = _proc_status_mb("VmRSS")
-    if rss is not None:
-        return rss
+    """This process's resident memory now."""
     import psutil
 
     return psutil.Process().memory_info().rss / 2**20
 
 
 def _peak_rss_mb() -> float:
-    """This process's peak RSS. On Linux VmHWM, not ru_maxrss: ru_maxrss survives fork+exec, so a
-    worker would inherit the parent's peak (the harness holds models and tokenizers)."""
-    peak = _proc_status_mb("VmHWM")
-    if peak is not None:
-        return peak
+    """This process's peak RSS. On Linux and Android VmHWM of /proc/self/status (psutil does not give
+    it), not ru_maxrss: ru_maxrss survives fork+exec, so a worker would inherit the parent's peak (the
+    harness holds models and tokenizers)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**10  # kB
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
@@ -73,19 +64,6 @@ _PROGRESS = None  # the original stderr, kept for the progress bar while library
 # tasks whose per-item answers come back (short strings: a span, a pair's cosine, labels per word) to be scored
 ANSWERED_TASKS = ("question-answering", "feature-extraction", "token-classification")
 LOG_TAIL_CHARS = 20000  # how much of the worker's library output comes back in its result
-
-
-def capture_output(log_path: Path):
-    """Send this process's stdout/stderr (Python and C/C++ alike: fds 1 and 2) to `log_path`; keep
-    the original stderr for the progress bar."""
-    global _PROGRESS
-    sys.stdout.flush()
-    sys.stderr.flush()
-    _PROGRESS = os.fdopen(os.dup(2), "w", buffering=1)
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
 
 
 def read_log(log_path: Path) -> str:
@@ -247,20 +225,21 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _stop_quietly)  # the parent stops a worker with SIGTERM: like Ctrl-C, no traceback
     spec_path, result_path = Path(argv[0]), Path(argv[1])
     log_path = result_path.with_suffix(".log")
-    capture_output(log_path)
-    try:
-        result = run_spec(WorkerSpec.read(spec_path))
-    except KeyboardInterrupt:
-        return 130
-    except Exception as e:  # noqa: BLE001 - reported to the parent as a failed record
-        error = str(e) if isinstance(e, UsageError) else f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
-        import traceback
+    global _PROGRESS
+    with fds_redirected(log_path) as (_, _PROGRESS):  # library output to the log; the bar to the console
+        try:
+            result = run_spec(WorkerSpec.read(spec_path))
+        except KeyboardInterrupt:
+            return 130
+        except Exception as e:  # noqa: BLE001 - reported to the parent as a failed record
+            error = str(e) if isinstance(e, UsageError) else f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+            import traceback
 
-        traceback.print_exc()  # into the log: the console gets the one-line error
-        result = WorkerResult(error=error)
-    result.log = read_log(log_path)
-    write_text_atomic(result_path, result.to_json())
-    return 1 if result.error else 0
+            traceback.print_exc()  # into the log: the console gets the one-line error
+            result = WorkerResult(error=error)
+        result.log = read_log(log_path)
+        write_text_atomic(result_path, result.to_json())
+        return 1 if result.error else 0
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from pocketbert.contracts import Manifest
 from pocketbert.inputs import pad_inputs
 from pocketbert.families import family_of
 from pocketbert.models import count_parameters, load_model, peek_model_type
+from pocketbert.tables import markdown_table
 from pocketbert.tasks import get_task
 from pocketbert.textgen import synthetic_examples
 
@@ -110,9 +111,7 @@ def run_export(cfg: ExportConfig, log=None) -> list[Path]:
 
 def summary_markdown(manifests: list[tuple[str, Manifest]]) -> str:
     """A Markdown table of bundles: size, parity figures, task metric, export time."""
-    lines = ["| bundle | size MB | parity | max abs diff | min SNR dB | agreement | "
-             "task metric (fp32) | identical answers | delegated | export s |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = []
     for name, m in manifests:
         p, d = m.parity, m.delegation
         size = m.files[m.model_file].bytes / 1e6
@@ -124,11 +123,12 @@ def summary_markdown(manifests: list[tuple[str, Manifest]]) -> str:
         f1 = f"{t['export'][metric] * (100 if metric == 'label_agreement' else 1):.2f}{ref}" if metric else t.get("status", "-")
         same = (f"{t['identical_answers']:.1%}" if "identical_answers" in t else
                 f"cos {t['mean_cosine_to_fp32']:.5f}" if "mean_cosine_to_fp32" in t else "-")
-        lines.append(f"| {name} | {size:.1f} | {p['status']} | {fmt('max_abs_diff', '.2e')} | "
-                     f"{fmt('min_snr_db', '.1f')} | {fmt('decision_agreement', '.1%')} | {f1} | "
-                     f"{same} | {delegated_label(d and {'delegated_pct': d.delegated_pct, 'partitions': d.partitions})} | "
-                     f"{m.export_seconds:.0f} |")
-    return "\n".join(lines)
+        rows.append([name, f"{size:.1f}", p["status"], fmt("max_abs_diff", ".2e"), fmt("min_snr_db", ".1f"),
+                     fmt("decision_agreement", ".1%"), f1, same,
+                     delegated_label(d and {"delegated_pct": d.delegated_pct, "partitions": d.partitions}),
+                     f"{m.export_seconds:.0f}"])
+    return markdown_table(["bundle", "size MB", "parity", "max abs diff", "min SNR dB", "agreement",
+                           "task metric (fp32)", "identical answers", "delegated", "export s"], rows, "lrlrrrrrrr")
 
 
 def _task_data(cfg: ExportConfig, loaded):

@@ -6,6 +6,15 @@ A claim is an `fcntl.flock` on a lock file beside the target (`.<name>.pocketber
 the owner's pid). The kernel drops the lock when its owner dies, even by SIGKILL, so a stale lock
 file never blocks a later run; a finished run removes its lock file (and the folders it had to
 create for it, when they stayed empty). Claims are re-entrant within one process. stdlib only.
+
+Why fcntl and not filelock (4.3, checked): what this module needs, filelock does not do. Its
+FileLock takes exclusive flocks only and keeps the lock file on release; the holder's pid is written
+only by its soft (marker-file) fallback. Here a refusal names the holder's pid read from the locked
+file, a finished run removes its lock file, and `claimed_by_another` / `users_of` ask "is anyone
+holding this?" with a shared non-blocking flock that never excludes a second asker; taking
+filelock's exclusive lock to ask would make two askers refuse each other. Its ReadWriteLock is an
+SQLite database per lock, not a flock on the holder's own file (`in_use`'s holds die with the
+process and name the run that holds them).
 """
 
 from __future__ import annotations

@@ -66,43 +66,41 @@ def console_stderr():
 
 
 @contextlib.contextmanager
-def native_output_captured() -> Iterator[list[str]]:
-    """Within: what libraries write — C/C++ on file descriptors 1 and 2 (ExecuTorch's cpuinfo and
-    threadpool lines), and on Python's sys.stderr (warnings, logging, pybind-redirected std::cerr) —
-    goes to a temp file; print (stdout) and the bars and notes given console_stderr() still reach the
-    console. After the block, the list holds the captured text."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    captured: list[str] = []
+def fds_redirected(target: Path | int) -> Iterator[tuple[Any, Any]]:
+    """Within: this process's file descriptors 1 and 2 (Python and C/C++ alike) write to `target`, a
+    log file appended to (its folder made) or an open descriptor; yields Python files on the console's
+    stdout and stderr (None for a stream replaced by tests or notebooks, which stays as it is) for what
+    must still reach it. Restored after, whatever happened. The one fd capture: the export log, the
+    bench log and the worker's log go through it."""
+    _flush_std()
     saved = [os.dup(1), os.dup(2)]
-    console_out, console_err = _console_copy(sys.stdout, 1, saved[0]), _console_copy(sys.stderr, 2, saved[1])
-    with tempfile.TemporaryFile() as tmp, contextlib.ExitStack() as keep:
-        if console_out is not None:
-            keep.enter_context(contextlib.redirect_stdout(console_out))
-        if console_err is not None:  # sys.stderr was the console: libraries' Python-side lines to the file
-            library = open(os.dup(tmp.fileno()), "w", buffering=1, encoding="utf-8", errors="replace")
-            keep.callback(library.close)
-            keep.enter_context(contextlib.redirect_stderr(library))
-        _console.append(console_err or sys.stderr)
-        os.dup2(tmp.fileno(), 1)
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield captured
-        finally:
-            _console.pop()
-            for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(OSError, ValueError):
-                    stream.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
-            keep.close()
-            for c in (console_out, console_err):
-                if c is not None:
-                    c.close()
-            tmp.seek(0)
-            captured.append(tmp.read().decode(errors="replace"))
+    console = (_console_copy(sys.stdout, 1, saved[0]), _console_copy(sys.stderr, 2, saved[1]))
+    if isinstance(target, int):
+        os.dup2(target, 1)
+        os.dup2(target, 2)
+    else:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+    try:
+        yield console
+    finally:
+        _flush_std()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+        for c in console:
+            if c is not None:
+                c.close()
+
+
+def _flush_std() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            stream.flush()
 
 
 def _console_copy(stream, fd: int, saved: int):
@@ -114,6 +112,30 @@ def _console_copy(stream, fd: int, saved: int):
     except (AttributeError, OSError, ValueError):
         return None
     return os.fdopen(os.dup(saved), "w", buffering=1)
+
+
+@contextlib.contextmanager
+def native_output_captured() -> Iterator[list[str]]:
+    """Within: what libraries write — C/C++ on file descriptors 1 and 2 (ExecuTorch's cpuinfo and
+    threadpool lines), and on Python's sys.stderr (warnings, logging, pybind-redirected std::cerr) —
+    goes to a temp file; print (stdout) and the bars and notes given console_stderr() still reach the
+    console. After the block, the list holds the captured text."""
+    captured: list[str] = []
+    with tempfile.TemporaryFile() as tmp:
+        try:
+            with fds_redirected(tmp.fileno()) as (console_out, console_err), contextlib.ExitStack() as keep:
+                if console_out is not None:
+                    keep.enter_context(contextlib.redirect_stdout(console_out))
+                if console_err is not None:  # sys.stderr was the console: libraries' Python-side lines to the file
+                    library = open(os.dup(tmp.fileno()), "w", buffering=1, encoding="utf-8", errors="replace")
+                    keep.callback(library.close)
+                    keep.enter_context(contextlib.redirect_stderr(library))
+                _console.append(console_err or sys.stderr)
+                keep.callback(_console.pop)
+                yield captured
+        finally:
+            tmp.seek(0)
+            captured.append(tmp.read().decode(errors="replace"))
 
 
 def append_log(path: Path, header: str, text: str) -> None:

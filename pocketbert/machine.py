@@ -54,6 +54,13 @@ def parse_cpuinfo(text: str) -> dict[str, Any]:
             "cores": cores, "isa_flags": [f for f in ISA_FLAGS if f in flags]}
 
 
+def mem_total_gb(meminfo: str) -> float | None:
+    """MemTotal of a device's /proc/meminfo text in GiB (None where absent): boards and phones alike.
+    This machine's memory is psutil's (bench.machine)."""
+    m = re.search(r"^MemTotal:\s+(\d+)", meminfo, flags=re.M)
+    return round(int(m.group(1)) / 2**20, 1) if m else None
+
+
 def _local_cpuinfo() -> dict[str, Any] | None:
     try:
         return parse_cpuinfo(Path("/proc/cpuinfo").read_text())

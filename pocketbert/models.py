@@ -361,3 +361,17 @@ def count_parameters(model) -> dict[str, int]:
         if "embeddings" in name:
             embedding += p.numel()
     return {"total": total, "non_embedding": total - embedding}
+
+
+def config_parameters(config: dict, task: str) -> dict[str, int] | None:
+    """count_parameters of the model a config.json (its dict) describes, built on the meta device (no
+    weights, no memory); None when transformers does not know its model type."""
+    import torch
+    from transformers import AutoConfig
+
+    try:
+        cfg = AutoConfig.for_model(**config)
+        with torch.device("meta"):
+            return count_parameters(auto_class(task).from_config(cfg))
+    except Exception:  # noqa: BLE001 - an unknown model type: the caller falls back
+        return None

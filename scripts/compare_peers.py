@@ -183,8 +183,8 @@ def evaluate(paths: list[Path], spec: str, model: str, tokenizer: str | None, se
     _, path = parse_eval_spec(spec)
     feats, examples = squad_windows(path, loaded.tokenizer, seq_len, 1000)
     reference, cache, out = _reference_runner(loaded), {}, {}
-    for folder, m in given_bundles(paths):
-        pairs = [(i.name, i.feature) for i in m.inputs]
+    for folder, m in given_bundles(paths):  # a bundle's Manifest or a plain file's PlainFile
+        pairs = [(i.name, getattr(i, "feature", "") or i.name) for i in m.inputs]
         run = open_runner(m.target, folder / m.model_file, [n for n, _ in pairs], threads)
 
         def runner(fd, _run=run, _pairs=pairs):
@@ -195,7 +195,7 @@ def evaluate(paths: list[Path], spec: str, model: str, tokenizer: str | None, se
 
         r = squad_f1_gate(feats, examples, loaded.input_names, reference, runner, None, 100.0,
                           progress=False, cache=cache)
-        key = m.peer.file if isinstance(m, PlainFile) else str(folder)
+        key = m.peer.file if getattr(m, "peer", None) else str(folder)
         out[key] = {"f1": r["export"]["f1"], "identical": r["identical_answers"]}
     return out
 

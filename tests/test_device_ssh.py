@@ -206,6 +206,7 @@ def test_board_without_the_runtime_says_how_to_install(sshd, tmp_path):
         assert not ok and "\n" not in why
         assert f"not installed on {dev.name}" in why
         assert f"{no_site} -m pip install onnxruntime==1.32.0 numpy" in why
+        assert f"{no_site} -m pip install psutil pydantic (the worker's own" in why  # its CPU/memory accounting, its spec
         ok, why = dev.available("executorch")
         assert not ok and "must be built and installed" in why
         assert dev.info()["python"]  # the board itself is fine

@@ -21,7 +21,6 @@ pytestmark = pytest.mark.heavy  # fused and plain ONNX, ExecuTorch 8da4w exports
 
 SEQ = BERT_TINY_SEQ
 FUSED_OPS = {"SkipLayerNormalization", "BiasGelu"}
-ATTENTION = {"onnx-fp32": "Attention", "onnx-int8": "QAttention"}  # packed (export/onnx_attention.py)
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +43,14 @@ def _op_types(path: Path) -> set[str]:
 
 
 def test_onnx_export_is_fused_by_default(bundles):
-    for name in ("onnx-fp32", "onnx-int8"):
-        assert FUSED_OPS | {ATTENTION[name]} <= _op_types(_model(bundles[name])), name
-        assert "MultiHeadAttention" not in _op_types(_model(bundles[name])), name
-        assert read_manifest(bundles[name]).notes["fusions"]["packed_attention"] == 2
-        assert read_manifest(bundles[name]).notes["fusions"]["skip_layer_normalization"] >= 2
+    assert FUSED_OPS | {"MultiHeadAttention"} <= _op_types(_model(bundles["onnx-fp32"]))
+    # int8: attention packed into QAttention, SkipLayerNorm / BiasGelu split into faster plain ops
+    int8 = _op_types(_model(bundles["onnx-int8"]))
+    assert {"QAttention", "Sum", "LayerNormalization", "Gelu"} <= int8 and not FUSED_OPS & int8, int8
+    assert "MultiHeadAttention" not in int8
+    fusions = read_manifest(bundles["onnx-int8"]).notes["fusions"]
+    assert fusions["packed_attention"] == 2 and fusions["split_skip_layer_normalization"] == 4
+    assert read_manifest(bundles["onnx-fp32"]).notes["fusions"]["skip_layer_normalization"] >= 2
     assert not FUSED_OPS & _op_types(_model(bundles["plain-onnx-fp32"]))
 
 
@@ -115,6 +117,32 @@ def test_packed_attention_replaces_each_mha_and_its_projections_and_keeps_the_ou
     feeds["attention_mask"][1] = 1  # the mask moves the padded row's outputs: it is read
     assert not np.allclose(sessions[1].run(None, feeds)[0][1], got[0][1])
     assert _op_types_counted(_quantize(packed, tmp_path / "int8.onnx"))["QAttention"] == n
+
+
+def test_split_skip_layer_norm_and_bias_gelu_keep_the_outputs(bundles, tmp_path):
+    """export/onnx_unfuse.py: SkipLayerNormalization -> Sum + LayerNormalization, BiasGelu -> Add + Gelu
+    (ORT would fuse an Add + LayerNormalization back at load: Sum is not matched); same outputs."""
+    import onnxruntime as ort
+
+    from export.onnx_unfuse import split_slow_fusions
+    from export.targets.onnx import fuse
+
+    fused, _ = fuse(_model(bundles["plain-onnx-fp32"]), tmp_path / "fused.onnx")
+    split, counts = split_slow_fusions(fused, tmp_path / "split.onnx")
+    before, after = _op_types_counted(fused), _op_types_counted(split)
+    assert counts == {"skip_layer_normalization": before["SkipLayerNormalization"], "bias_gelu": before["BiasGelu"]}
+    assert after["SkipLayerNormalization"] == after["BiasGelu"] == 0 and after["Sum"] == before["SkipLayerNormalization"]
+    opts = ort.SessionOptions()
+    opts.optimized_model_filepath = str(tmp_path / "loaded.onnx")  # what ORT runs after its own fusions
+    sessions = [ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"]) for p in (fused, split)]
+    assert _op_types_counted(tmp_path / "loaded.onnx")["SkipLayerNormalization"] == 0
+    rng = np.random.default_rng(1)
+    feeds = {i.name: rng.integers(1, 500, (2, SEQ)) for i in sessions[0].get_inputs()}
+    feeds["attention_mask"] = np.ones((2, SEQ), np.int64)
+    if "token_type_ids" in feeds:
+        feeds["token_type_ids"] = np.zeros((2, SEQ), np.int64)
+    for w, g in zip(*(s.run(None, feeds) for s in sessions)):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
 
 
 def _op_types_counted(path: Path):

@@ -183,6 +183,37 @@ def test_an_injected_backend_name_is_caught(tmp_path):
     assert [m.split(": ")[1] for m in found] == ["onnx"] and found[0].startswith("bench/harness.py:")
 
 
+# ------------------------------------------------------------------ bench holds no runtime code
+
+RUNTIME_LIBRARIES = ("torch", "torchao", "transformers", "onnxruntime", "onnx", "onnxscript", "executorch",
+                     "coremltools")
+
+
+def runtime_imports(root: Path, package: str = "bench") -> list[str]:
+    """'file:line: module' for each import of a runtime library in `package`, lazy ones included."""
+    out = []
+    for path in sorted((root / package).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else [])
+            out += [f"{path.relative_to(root)}:{node.lineno}: {n}" for n in names
+                    if n.split(".")[0] in RUNTIME_LIBRARIES]
+    return out
+
+
+def test_bench_holds_no_runtime_code():
+    """bench reaches a runtime only through its record in pocketbert/backends (load, profile, GemmProbe,
+    LibraryGemm) and models through pocketbert/models: it imports no runtime library itself."""
+    assert runtime_imports(ROOT) == []
+
+
+def test_an_injected_runtime_import_is_caught(tmp_path):
+    root = _copy(tmp_path)
+    machine = root / "bench" / "machine.py"
+    machine.write_text(machine.read_text() + "\n\ndef probe():\n    import onnxruntime as ort\n")
+    assert [m.split(": ")[1] for m in runtime_imports(root)] == ["onnxruntime"]
+
+
 # ------------------------------------------------------------------ own modules at the top of a file
 
 HEAVY = ("torch", "transformers", "executorch", "onnxruntime", "onnx", "coremltools", "torchao", "onnxscript",

@@ -2,6 +2,7 @@
 runtime (pocketbert/profile.py), carried by the record and drawn by the report."""
 
 import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
@@ -182,7 +183,7 @@ def test_the_report_draws_one_stacked_bar_per_profiled_record(tmp_path):
                Record(**base, runtime="executorch", precision="int8",
                       profile=Profile(tool="ETDump + Inspector", status="unavailable", why="no tracer")),
                Record(**base, runtime="pytorch", precision="fp32", profile=None)]
-    lines = "\n".join(profile_report.markdown_lines(records))
+    lines = re.sub(" +", " ", "\n".join(profile_report.markdown_lines(records)))  # cells padded to their width
     assert "| m | onnx | int8 | fixed | onnxruntime profiler | 2 | 4.50 | 3.00 (75%) |" in lines
     assert "| m | executorch | int8 | fixed | ETDump + Inspector | – |" in lines and "no tracer" in lines
     assert "pytorch" not in lines

@@ -49,7 +49,7 @@ from bench.devices.remote import STATE_SH, Disconnected, RemoteError, SentOnce, 
 from pocketbert.backends import all_runtimes
 from pocketbert.common import UsageError
 from pocketbert.contracts import WorkerResult, WorkerSpec
-from pocketbert.machine import parse_cpuinfo
+from pocketbert.machine import mem_total_gb, parse_cpuinfo
 
 EXIT_MARKER = "__PB_EXIT__"
 VIAS = ("app", "minibench", "runner")
@@ -230,7 +230,6 @@ class AdbDevice:
         clusters = sorted({(c["max_mhz"], c["core"]) for c in cores if c["max_mhz"]}, key=lambda x: x[0])
         described = ", ".join(f"{sum(1 for c in cores if (c['max_mhz'], c['core']) == k)}x "
                               f"{k[1] or 'core'} @ {k[0]} MHz" for k in clusters)
-        mem = re.search(r"MemTotal:\s+(\d+)", meminfo)
 
         return {
             "device": self.name, "hostname": props.get("ro.product.device", self.serial),
@@ -242,7 +241,7 @@ class AdbDevice:
             "isa_flags": cpu["isa_flags"],
             "os": f"Android {props.get('ro.build.version.release', '?')} (API {props.get('ro.build.version.sdk', '?')})",
             "build": props.get("ro.build.fingerprint"), "serial": self.serial,
-            "memory_gb": round(int(mem.group(1)) / 2**20, 1) if mem else None,
+            "memory_gb": mem_total_gb(meminfo),
             "load_avg_1m": st["load_avg_1m"], "governors": sorted({v.get("governor") for v in
                                                                   st["cores"].values() if v.get("governor")}),
             "temperature_c": st["soc_temperature_c"], "battery": st["battery"], "env": {},

@@ -11,7 +11,7 @@ from typing import Any
 from bench.devices.remote import STATE_SH as _STATE_SH
 from bench.devices.remote import last_line, parse_state
 from pocketbert.backends import all_runtimes
-from pocketbert.machine import parse_cpuinfo
+from pocketbert.machine import mem_total_gb, parse_cpuinfo
 
 MIN_PYTHON = (3, 9)
 
@@ -52,7 +52,8 @@ except Exception:
 print(json.dumps(out))
 """
 
-WORKER_REQUIRES = ("pydantic",)  # what the worker itself imports beyond the stdlib (pocketbert.contracts)
+WORKER_REQUIRES = ("psutil", "pydantic")  # what the worker itself imports beyond the stdlib: its spec and result
+# (pocketbert.contracts), its CPU and memory accounting (bench.machine, bench.worker)
 
 
 def probe_py() -> str:
@@ -193,8 +194,7 @@ def board_info(probe: dict[str, Any], name: str, host: str, emulated: bool | Non
     osr = py.get("os_release") or _os_release(sec.get("os_release", []))
     state = parse_state("\n".join(sec.get("state", [])))
     nproc = int(next(iter(sec.get("nproc", [])), "0") or 0) or cpu["processors"] or None
-    mem = next(iter(sec.get("meminfo", [])), "")
-    mem_gb = round(int(mem.split()[1]) / 2**20, 1) if len(mem.split()) > 1 else None
+    mem_gb = mem_total_gb("\n".join(sec.get("meminfo", [])))
     arch = py.get("machine") or shell_arch
     if emulated is None:  # qemu-user: the Python is aarch64, the shell around it is the host's
         emulated = bool(py.get("machine")) and bool(shell_arch) and py["machine"] != shell_arch

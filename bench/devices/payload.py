@@ -1,8 +1,8 @@
 """The self-contained runner a remote device runs: a zip of the project's pure-Python code.
 
 `PYTHONPATH=payload.zip python3 -m bench.worker SPEC.json RESULT.json` on the device runs the very
-worker code the local bench runs (zipimport), with nothing installed there but python3 and the
-runtime (numpy + onnxruntime). The zip is deterministic (fixed timestamps, sorted names), so its
+worker code the local bench runs (zipimport), with nothing installed there but python3, the
+runtime (numpy + onnxruntime) and the worker's own modules (board.WORKER_REQUIRES: pydantic, psutil). The zip is deterministic (fixed timestamps, sorted names), so its
 sha256 names it and a device that already holds it is not sent it again.
 """
 

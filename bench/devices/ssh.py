@@ -98,7 +98,7 @@ class SshDevice:
         mods = self._probe_board()["python"]["modules"]
         py = self.target.python
         lacking = [m for m in WORKER_REQUIRES if not mods.get(m)]  # the worker's own: one line says all of it
-        worker = f"{py} -m pip install {' '.join(lacking)} (the worker reads its spec with it)" if lacking else ""
+        worker = f"{py} -m pip install {' '.join(lacking)} (the worker's own: its spec and result, CPU and memory accounting)" if lacking else ""
         missing = [m for m in need if not mods.get(m)]
         if missing:
             return False, (f"{', '.join(missing + lacking)} not installed on {self.name} ({py}): "

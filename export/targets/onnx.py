@@ -12,10 +12,11 @@ do not recognise the attention of dynamo-exported graphs (its Reshape/Transpose/
 from the TorchScript exporter's), so they stay as ~20 small ops per layer. onnxscript's rewriter
 (`optimize_for_ort`, written for dynamo graphs) fuses them into ORT's contrib ops: MultiHeadAttention,
 SkipLayerNormalization and BiasGelu per layer (outputs equal the unfused graph within 1e-6 relative,
-3-5% faster fp32). Then each MultiHeadAttention and its three Q/K/V projections are packed into one
-`Attention` (export/onnx_attention.py: one [D, 3D] weight, the 2-D padding mask), which int8 turns
-into `QAttention` (one integer GEMM for Q, K and V; outputs identical to the three separate int8
-projections). The output projection and FFN stay MatMuls that int8 quantizes like every other linear
+3-5% faster fp32). For dynamic int8, each MultiHeadAttention and its three Q/K/V projections are then
+packed into one `Attention` (export/onnx_attention.py: one [D, 3D] weight, the 2-D padding mask),
+which quantize_dynamic turns into `QAttention` (one integer GEMM for Q, K and V; outputs identical to
+the three separate int8 projections), and SkipLayerNormalization / BiasGelu are split back into plain
+ops whose ORT kernels are faster (export/onnx_unfuse.py). The output projection and FFN stay MatMuls that int8 quantizes like every other linear
 (the ORT-optimizer path's packed Attention weights were left fp32 by quantize_dynamic: 138 MB
 instead of 67 for DistilBERT).
 
@@ -33,6 +34,7 @@ import numpy as np
 
 from export import int8_guided as g
 from export.onnx_attention import pack_attention
+from export.onnx_unfuse import split_slow_fusions
 from export.onnx_quant import (
     BLOCKWISE,
     INT8_OP_TYPES,
@@ -73,6 +75,8 @@ def export_onnx(loaded, precision: str, cfg, calibration: list[dict[str, np.ndar
         path, fusions = fuse(path, work / "fused.onnx")
         if _packs_attention(precision, cfg):
             path, fusions["packed_attention"] = pack_attention(path, work / "packed.onnx")
+            path, split = split_slow_fusions(path, work / "split.onnx")
+            fusions.update({f"split_{k}": v for k, v in split.items()})
     ort_optimized = bool(cfg.onnx_optimize and loaded.family.ort_model_type)
     if cfg.onnx_optimize and not ort_optimized:
         log(f"--onnx-optimize skipped: ORT's transformer optimizer has no model type for {loaded.model_type}")
@@ -211,13 +215,13 @@ def _optimize(path: Path, loaded, out: Path) -> Path:
 
 
 def _packs_attention(precision: str, cfg) -> bool:
-    """Whether the fused graph's attention is packed into ORT's Attention (export/onnx_attention.py):
-    fp32 and the dynamic int8 builds (there quantize_dynamic makes it QAttention, outputs identical to
-    the three separate int8 projections). Not static QDQ nor guided int8 (their node choices are made
-    on the MultiHeadAttention graph). Measured side by side on the AMD EPYC (AVX-512 VNNI), DistilBERT-base,
-    2 threads: int8 1.15x at 384 tokens, fp32 1.03x (scripts/compare_peers.py, docs/bench.md)."""
-    if precision == "fp32":
-        return True
+    """Whether the fused graph's attention is packed into ORT's Attention (export/onnx_attention.py; int8
+    makes it QAttention, outputs identical to the three separate int8 projections) and its
+    SkipLayerNormalization / BiasGelu split into faster plain ops (export/onnx_unfuse.py): the dynamic
+    int8 builds only. Measured side by side (interleaved, 2 threads, AMD EPYC AVX-512 VNNI, same
+    weights): DistilBERT-base int8 1.12x wall / 1.17x CPU at 384 tokens and 1.18x / 1.17x at 187 over
+    the MultiHeadAttention graph; fp32 0.99x / 1.03x (no gain: fp32 keeps MultiHeadAttention). Not
+    static QDQ nor guided int8 (their node choices are made on the MultiHeadAttention graph)."""
     return precision == "int8" and not getattr(cfg, "int8_guided", None) and int8_mode(cfg) in ("dynamic", "per-tensor")
 
 

@@ -68,6 +68,16 @@ class GemmProbe:
 
 
 @dataclass(frozen=True)
+class LibraryGemm:
+    """The GEMM of the library a runtime runs in, built in-process: the bench's fp32 / int8 peak where
+    the runtime has no probe program (or a board lacks it), in the library the model already loaded."""
+
+    library: str  # the module it runs in ("torch"): used when that module is loaded in the process
+    make: Callable[[str, int, int | None], Callable[[], Any] | None]  # (kind "fp32"|"int8", n, threads)
+    # -> one n x n x n call; None: the library has no such GEMM here
+
+
+@dataclass(frozen=True)
 class Runtime:
     name: str
     precisions: tuple[str, ...]  # what it runs
@@ -85,6 +95,7 @@ class Runtime:
     feeds: tuple[str, ...] = ("int64", "int32")  # id dtypes it can feed a file (a plain file's inputs are checked)
     plain_file: PlainFile | None = None  # a manifest-less file it opens (bench --bundle x.onnx)
     probe: GemmProbe | None = None  # its own GEMM probe program, if any
+    gemm: LibraryGemm | None = None  # its library's in-process GEMM (the probe without a program)
     main_job: tuple[str, ...] = ()  # precisions it runs in the bench's main job (no --runtime/--precision)
     rank: int = 50  # its place in the main job and in lists (lower first)
     on_phones: tuple[str, ...] = ()  # the ways it runs on an Android phone (adb devices, `via=`): "app" (an

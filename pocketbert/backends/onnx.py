@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pocketbert.backends import LoadRequest, PlainFile, Runner, Runtime, installed, register
+from pocketbert.backends import LibraryGemm, LoadRequest, PlainFile, Runner, Runtime, installed, register
 from pocketbert.common import UsageError
 from pocketbert.inputs import FEATURES
 from pocketbert.profile import build_profile, timed_calls
@@ -109,11 +109,40 @@ def _onnx_parameters(graph) -> dict[str, int]:
     return {"total": total, "non_embedding": total - embedding}
 
 
+def ort_gemm(kind: str, n: int, threads: int | None):
+    """The ONNX Runtime GEMM of the bench's probe (LibraryGemm): a one-node MatMul graph for fp32, and for
+    int8 the MatMulInteger that dynamic quantization runs (uint8 activations, int8 weights)."""
+    import onnxruntime as ort
+
+    try:
+        from onnx import TensorProto, helper
+    except ImportError:  # a board with the runtime but not the onnx package: no model to build
+        return None
+    ta, tb, tc, op = ((TensorProto.FLOAT, TensorProto.FLOAT, TensorProto.FLOAT, "MatMul") if kind == "fp32" else
+                      (TensorProto.UINT8, TensorProto.INT8, TensorProto.INT32, "MatMulInteger"))
+    graph = helper.make_graph([helper.make_node(op, ["A", "B"], ["C"])], "probe",
+                              [helper.make_tensor_value_info("A", ta, [n, n]),
+                               helper.make_tensor_value_info("B", tb, [n, n])],
+                              [helper.make_tensor_value_info("C", tc, [n, n])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads, opts.inter_op_num_threads = int(threads), 1
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    if kind == "fp32":
+        feeds = {"A": rng.standard_normal((n, n), dtype=np.float32), "B": rng.standard_normal((n, n), dtype=np.float32)}
+    else:  # what onnxruntime's dynamic quantization feeds MatMulInteger: uint8 activations, int8 weights
+        feeds = {"A": rng.integers(0, 255, (n, n), dtype=np.uint8), "B": rng.integers(-127, 127, (n, n), dtype=np.int8)}
+    return lambda: sess.run(None, feeds)
+
+
 register(Runtime(name="onnx", precisions=("fp32", "fp16", "int8"), load=load_onnx,
                  available=installed("onnxruntime"), dynamic_shapes=True,
                  label="ONNX Runtime", requires=("numpy", "onnxruntime"), runtime_modules=("onnxruntime",),
                  install_hint="{python} -m pip install onnxruntime==1.32.0 numpy",
                  plain_file=PlainFile(".onnx", "an ONNX model", onnx_file_facts),
                  main_job=("fp32", "int8"), rank=10, on_phones=("app",),  # the demo app's ONNX Runtime engine
-                 profile=profile_onnx,
+                 profile=profile_onnx, gemm=LibraryGemm("onnxruntime", ort_gemm),
                  description="ONNX Runtime CPU (model.onnx; dynamic batch and sequence)"))

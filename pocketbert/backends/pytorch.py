@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pocketbert.backends import LoadRequest, Runner, Runtime, installed, register
+from pocketbert.backends import LibraryGemm, LoadRequest, Runner, Runtime, installed, register
 from pocketbert.families import families
 from pocketbert.models import load_model
 from pocketbert.profile import build_profile, timed_calls
@@ -49,9 +49,30 @@ def profile_pytorch(req: LoadRequest, runner: Runner, calls: list, work):
     return build_profile("torch.profiler", events, n, wall_ms)
 
 
+def torch_gemm(kind: str, n: int, threads: int | None):
+    """torch's GEMM for the bench's probe (LibraryGemm): torch.matmul for fp32; for int8 the kernel of
+    this runtime's int8 path, a dynamically quantized nn.Linear (fbgemm, activations quantized per call)."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(int(threads))
+    a = torch.randn(n, n)
+    if kind == "fp32":
+        b, c = torch.randn(n, n), torch.empty(n, n)
+        return lambda: torch.matmul(a, b, out=c)
+    # The pytorch int8 path: nn.Linear dynamically quantized (fbgemm; activations quantized per call)
+    lin = torch.ao.nn.quantized.dynamic.Linear(n, n, dtype=torch.qint8)
+    lin.set_weight_bias(torch.quantize_per_tensor(torch.randn(n, n), 0.05, 0, torch.qint8), None)
+
+    def run():
+        with torch.inference_mode():
+            lin(a)
+    return run
+
+
 register(Runtime(name="pytorch", precisions=("fp32", "int8"), load=load_pytorch,
                  available=installed("torch", "transformers"), target=None, dynamic_shapes=True,
-                 main_job=("fp32",), rank=0, profile=profile_pytorch,
+                 main_job=("fp32",), rank=0, profile=profile_pytorch, gemm=LibraryGemm("torch", torch_gemm),
                  label="PyTorch eager", requires=("numpy", "torch", "transformers"),
                  # transformers imports its modeling code on first use (~6 s of the ~9 s "load" measured here)
                  runtime_modules=("torch", "transformers.modeling_utils",
