@@ -550,3 +550,21 @@ def test_pocketbert_bench_device_adb(phone, bundle, tmp_path, capsys):
     assert main([*base, "--device", "adb://NOSUCHPHONE"]) == 2  # one line, no traceback
     err = capsys.readouterr().err
     assert "adb://NOSUCHPHONE is not reachable" in err and "adb devices" in err and len(err.splitlines()) == 1
+
+
+def test_an_app_result_that_is_no_record_is_one_line_naming_the_phone(monkeypatch):
+    """The app's result file is read through the Record model (no hand-written schema check): a
+    record with a bad field is one line naming the phone and the field."""
+    from types import SimpleNamespace
+
+    from bench.devices import phone_runs
+
+    monkeypatch.setattr(phone_runs, "am_start", lambda *a: None)
+    record = {"schema": "pocketbert-bench/1", "run_id": "r", "model": "m", "runtime": "executorch",
+              "precision": "int8", "workload": "squad", "shape": "dynamic", "status": "ok", "latency_ms": ["fast"]}
+    monkeypatch.setattr(phone_runs, "wait_file", lambda *a: json.dumps(record))
+    dev = SimpleNamespace(name="phone-1", gone=True, stop_quietly=lambda: None, shell=lambda *a, **k: (0, ""))
+    spec = SimpleNamespace(warmup=0, threads=1, shape="dynamic", seq_len=64, label="t")
+    with pytest.raises(phone_runs.AdbError) as e:
+        phone_runs.launch_app(dev, "/b", "/w.json", spec, deadline=0.0, timeout_s=1.0)
+    assert "phone-1" in str(e.value) and "latency_ms" in str(e.value) and "\n" not in str(e.value)

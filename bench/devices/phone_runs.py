@@ -18,7 +18,8 @@ from bench.devices import minibench
 from bench.devices.remote import RemoteError as AdbError
 from bench.devices.remote import last_line
 from export.bundle import read_manifest
-from pocketbert.contracts import Item, WorkerSpec
+from pocketbert.common import UsageError
+from pocketbert.contracts import Item, Record, WorkerSpec
 
 APP_PACKAGE = "org.pocketbert.demo"
 APP_COMPONENT = f"{APP_PACKAGE}/.BenchmarkActivity"
@@ -69,7 +70,7 @@ def run_app(dev, spec: WorkerSpec, deadline: float, timeout_s: float) -> dict[st
     dev.shell(f"chmod -R a+rX {shlex.quote(REMOTE_ROOT)}", check=False)
     if not dev.copied_in:
         rec = launch_app(dev, remote, remote_wl, spec, deadline, timeout_s)
-    if dev.copied_in or (rec.get("status") != "ok" and _unreadable_tmp(str(rec.get("reason")))):
+    if dev.copied_in or (rec.status != "ok" and _unreadable_tmp(rec.reason)):
         # SELinux keeps this phone's apps out of /data/local/tmp: copy the inputs into the app's
         # own files folder, pass paths relative to it (BENCHMARK_PROTOCOL.md), and keep doing so.
         dev.copied_in = True
@@ -80,16 +81,14 @@ def run_app(dev, spec: WorkerSpec, deadline: float, timeout_s: float) -> dict[st
         dev.shell(f"run-as {APP_PACKAGE} rm -f {shlex.quote('files/' + _in_app(remote_wl))}", check=False)
     if not dev.gone:
         dev.shell(f"rm -f {shlex.quote(remote_wl)}", check=False)
-    if not isinstance(rec, dict) or rec.get("schema") != "pocketbert-bench/1":
-        raise AdbError(f"{dev.name}: the app's result is not a pocketbert-bench/1 record")
-    if rec.get("status") != "ok":
-        raise AdbError(f"the app: {rec.get('reason') or rec.get('status')}")
-    rec.setdefault("notes", {}).setdefault("source", f"{APP_PACKAGE} BenchmarkActivity")
-    return rec
+    if rec.status != "ok":
+        raise AdbError(f"the app: {rec.reason or rec.status}")
+    return rec.replace(notes={"source": f"{APP_PACKAGE} BenchmarkActivity", **rec.notes}).to_dict()
 
 
-def launch_app(dev, bundle: str, workload: str, spec: WorkerSpec, deadline: float, timeout_s: float) -> dict[str, Any]:
-    """One `am start` of the app's benchmark activity; its record (whatever its status)."""
+def launch_app(dev, bundle: str, workload: str, spec: WorkerSpec, deadline: float, timeout_s: float) -> Record:
+    """One `am start` of the app's benchmark activity; its record (whatever its status), read through
+    the Record model: a result that is no pocketbert-bench record is one line naming the phone."""
     result_name = f"pb-{uuid.uuid4().hex[:12]}.json"
     result_rel = shlex.quote(f"files/bench/{result_name}")
     dev.shell(f"run-as {APP_PACKAGE} rm -f {result_rel}", check=False)
@@ -104,7 +103,10 @@ def launch_app(dev, bundle: str, workload: str, spec: WorkerSpec, deadline: floa
         dev.stop_quietly()
         if not dev.gone:
             dev.shell(f"run-as {APP_PACKAGE} rm -f {result_rel}", check=False)
-    return json.loads(text)
+    try:
+        return Record.from_json(text, f"{dev.name}: the app's result")
+    except UsageError as e:
+        raise AdbError(str(e)) from None
 
 
 def am_start(dev, component: str, extras: list[tuple[str, str, str]]) -> None:
