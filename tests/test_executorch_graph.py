@@ -89,3 +89,66 @@ def test_our_attention_equals_transformers_eager(bs):
     ours, _ = xnnpack_attention(module, q, k, v, mask)
     theirs, _ = eager_attention_forward(module, q, k, v, mask)
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def _op_name(node) -> str:
+    parts = getattr(node.target, "__name__", str(node.target)).split(".")
+    return parts[1] if len(parts) == 3 else parts[0]  # aten.add.Tensor -> add
+
+
+def _lowered_edge_nodes(module, args):
+    with torch.no_grad():
+        program = torch.export.export(module, args, strict=False)
+    from executorch.exir import to_edge
+
+    return [n for n in to_edge(program).exported_program().graph.nodes if n.op == "call_function"]
+
+
+def test_layer_norm_reduces_rows_as_channels():
+    """The LayerNorm's two means see a (1, rows, hidden, 1) tensor: XNNPACK reduces that as one image
+    of `rows` channels. Viewed as (rows, 1, hidden, 1) (a batch of one-channel images) the same
+    means took 2.4x as long (export/targets/executorch.py `xnnpack_layer_norm`)."""
+    ln = torch.nn.LayerNorm(48, eps=1e-12)
+    nodes = _lowered_edge_nodes(xnnpack_layer_norm(ln), (torch.randn(1, 7, 48),))
+    means = [n for n in nodes if _op_name(n) == "mean"]
+    assert len(means) == 2
+    assert all(tuple(n.args[0].meta["val"].shape) == (1, 7, 48, 1) for n in means), \
+        [tuple(n.args[0].meta["val"].shape) for n in means]
+
+
+def test_attention_scales_queries_not_scores():
+    """The 1/sqrt(dh) scale multiplies the queries (heads x seq x dh), never the scores (heads x seq x
+    seq): at seq 384 and dh 64 that is one pass over 1/6 of the elements per layer. The only
+    elementwise op on the scores is the padding mask's add (then softmax)."""
+
+    class Attn(torch.nn.Module):
+        def forward(self, q, k, v, mask):
+            return xnnpack_attention(self, q, k, v, mask)[0]
+
+    seq = 24
+    q, k, v = (torch.randn(1, 4, seq, 16) for _ in range(3))
+    nodes = _lowered_edge_nodes(Attn(), (q, k, v, torch.zeros(1, 1, 1, seq)))
+    on_scores = sorted(_op_name(n) for n in nodes if tuple(n.meta["val"].shape) == (4, seq, seq))
+    assert on_scores == ["_softmax", "add", "bmm"], on_scores
+
+
+def test_one_permute_per_head_split_and_merge():
+    """Per layer the activations are permuted four times: queries, keys (straight to Kᵀ), values
+    into heads, and the heads back. The keys' transpose for Q.Kᵀ used to be a second copy after
+    transformers' head split (5 per layer); `xnnpack_friendly_shapes` composes the two."""
+    from executorch.exir import to_edge
+
+    from export.targets.executorch import xnnpack_friendly_shapes
+
+    loaded = load_model("distilbert-tiny", "question-answering")
+    use_xnnpack_attention(loaded.model)
+    use_xnnpack_layer_norm(loaded.model)
+    wrapper = ExportWrapper(loaded.model, loaded.task, loaded.uses_token_type_ids).eval()
+    with torch.no_grad():
+        program = torch.export.export(wrapper, _example_args(loaded, 32),
+                                      dynamic_shapes=_dynamic_shapes(loaded, 32), strict=False)
+    gm = to_edge(program).exported_program().graph_module
+    xnnpack_friendly_shapes(gm)
+    permutes = [n for n in gm.graph.nodes if n.op == "call_function" and _op_name(n) == "permute_copy"
+                and n.args[0].op != "placeholder"]  # not the weights' transposes
+    assert len(permutes) == 4 * loaded.model.config.num_hidden_layers, [n.args[1] for n in permutes]
