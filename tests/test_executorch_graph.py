@@ -152,3 +152,21 @@ def test_one_permute_per_head_split_and_merge():
     permutes = [n for n in gm.graph.nodes if n.op == "call_function" and _op_name(n) == "permute_copy"
                 and n.args[0].op != "placeholder"]  # not the weights' transposes
     assert len(permutes) == 4 * loaded.model.config.num_hidden_layers, [n.args[1] for n in permutes]
+
+
+def test_permutes_that_cancel_disappear():
+    """Two permutes that undo each other leave no copy; the values are the input's."""
+    from executorch.exir import to_edge
+
+    from export.targets.executorch import xnnpack_friendly_shapes
+
+    class Twice(torch.nn.Module):
+        def forward(self, x):
+            return x.permute(2, 0, 1).permute(1, 2, 0) * 2
+
+    x = torch.randn(3, 4, 5)
+    with torch.no_grad():
+        ep = to_edge(torch.export.export(Twice(), (x,), strict=False)).exported_program()
+    xnnpack_friendly_shapes(ep.graph_module)
+    assert not [n for n in ep.graph.nodes if n.op == "call_function" and _op_name(n) == "permute_copy"]
+    torch.testing.assert_close(ep.module()(x), x * 2)

@@ -252,8 +252,9 @@ def xnnpack_friendly_shapes(graph_module):
             changed = True
         elif node.target == permute and getattr(node.args[0], "target", None) == permute:
             inner = node.args[0]
-            order = [inner.args[1][d] for d in node.args[1]]  # out[i] = in[inner[outer[i]]]
-            if order == sorted(order):
+            rank = len(node.args[1])
+            order = [inner.args[1][d] % rank for d in node.args[1]]  # out[i] = in[inner[outer[i]]]
+            if order == list(range(rank)):
                 node.replace_all_uses_with(inner.args[0])
                 graph_module.graph.erase_node(node)
             else:
