@@ -26,15 +26,21 @@ OUTSIDE_OK = {"embedding", "slice_copy", "_to_dim_order_copy",
               "split_with_sizes_copy", "squeeze_copy", "unsqueeze_copy", "sym_size", "getitem"}
 
 
-def _ops_outside_the_delegate(model_name: str, seq: int = 32) -> tuple[dict[str, int], int]:
-    """The portable operators of the lowered graph by name, and the number of delegate calls."""
+def _exported(model_name: str, seq: int = 32):
+    """(the loaded model, its torch.export program) with our attention and LayerNorm, as the export does."""
     loaded = load_model(model_name, "question-answering")
     use_xnnpack_attention(loaded.model)
     use_xnnpack_layer_norm(loaded.model)
     wrapper = ExportWrapper(loaded.model, loaded.task, loaded.uses_token_type_ids).eval()
     with torch.no_grad():
-        program = torch.export.export(wrapper, _example_args(loaded, seq),
-                                      dynamic_shapes=_dynamic_shapes(loaded, seq), strict=False)
+        return loaded, torch.export.export(wrapper, _example_args(loaded, seq),
+                                           dynamic_shapes=_dynamic_shapes(loaded, seq), strict=False)
+
+
+def _ops_outside_the_delegate(model_name: str, seq: int = 32) -> tuple[dict[str, int], int]:
+    """The portable operators of the lowered graph by name, and the number of delegate calls."""
+    _, program = _exported(model_name, seq)
+    with torch.no_grad():
         graph = lower_to_xnnpack(program).exported_program().graph
     ops: dict[str, int] = {}
     delegates = 0
@@ -140,13 +146,7 @@ def test_one_permute_per_head_split_and_merge():
 
     from export.targets.executorch import xnnpack_friendly_shapes
 
-    loaded = load_model("distilbert-tiny", "question-answering")
-    use_xnnpack_attention(loaded.model)
-    use_xnnpack_layer_norm(loaded.model)
-    wrapper = ExportWrapper(loaded.model, loaded.task, loaded.uses_token_type_ids).eval()
-    with torch.no_grad():
-        program = torch.export.export(wrapper, _example_args(loaded, 32),
-                                      dynamic_shapes=_dynamic_shapes(loaded, 32), strict=False)
+    loaded, program = _exported("distilbert-tiny")
     gm = to_edge(program).exported_program().graph_module
     xnnpack_friendly_shapes(gm)
     permutes = [n for n in gm.graph.nodes if n.op == "call_function" and _op_name(n) == "permute_copy"
