@@ -4,6 +4,9 @@ Not CI (optimum needs transformers < 5, so it runs from its own virtualenv, crea
 first use):
 
   python scripts/compare_peers.py --work runs/peers --threads 2 --limit 16 --rounds 3
+  # the ratio with its run-to-run range (one bench run's ratio moves by +-10% on a shared VM)
+  python scripts/compare_peers.py --work runs/peers --workload squad:../shared/data/squad/dev-v1.1-articles13-24.json \
+      --limit 120 --rounds 5 --repeat 4 --precision int8
   # the issue-33 table for a trained QA model: real SQuAD questions (ms per question at real length and
   # padded to 384), F1 and identical answers on 1000 questions of the unseen articles
   python scripts/compare_peers.py --work runs/peers-minilm --model ../shared/models/minilm-l6-squad12 \
@@ -27,6 +30,7 @@ import argparse
 import json
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -122,35 +126,56 @@ def best_peer_int8(rows: dict[tuple, dict], shape: str) -> float | None:
     return min(p50s, default=None)
 
 
-def table(run: Path, quality: dict[str, dict] | None = None) -> str:
-    """One row per file: size, p50 per item padded and at real length, each as a speed-up over
-    optimum's fastest int8 file at that shape, load, RSS, trust (and F1 / identical answers)."""
+def _rows(run: Path) -> tuple[list[dict], dict[tuple, dict]]:
+    """One bench run's records, and them by (model, runtime, precision) then shape."""
     recs = [json.loads(p.read_text()) for p in sorted(run.glob("*.json"))]
     rows: dict[tuple, dict] = {}
     for r in recs:
         rows.setdefault((r["model"], r["runtime"], r["precision"]), {})[r["shape"]] = r
+    return recs, rows
+
+
+def table(runs: Path | list[Path], quality: dict[str, dict] | None = None) -> str:
+    """One row per file: size, p50 per item padded and at real length, each as a speed-up over
+    optimum's fastest int8 file at that shape, load, RSS, trust (and F1 / identical answers).
+
+    With several bench runs (--repeat), a cell is the median p50 over the runs and the median of the
+    per-run speed-ups (each run's own bar), with their range: on a shared VM one run's ratio moves
+    by +-10%."""
+    runs = [runs] if isinstance(runs, Path) else list(runs)
+    loaded = [_rows(run) for run in runs]
+    recs, rows = loaded[0]
     shapes = ("fixed", "dynamic")
-    bar = {s: best_peer_int8(rows, s) for s in shapes}
+    bars = [{s: best_peer_int8(by_file, s) for s in shapes} for _, by_file in loaded]
     head = ("| file | runtime | precision | MB | " + " | ".join(f"{s} p50 ms (x optimum int8)" for s in shapes)
             + " | load ms | peak RSS MB | trust |" + (" F1 | identical |" if quality else ""))
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
 
-    def p50(r, shape):
-        if not r:
+    def p50(key, shape):
+        found = [(by_file.get(key, {}).get(shape), bar[shape]) for (_, by_file), bar in zip(loaded, bars)]
+        found = [(r, b) for r, b in found if r]
+        if not found:
             return "–"
-        if r["status"] != "ok":
-            return r["status"]
-        ms = r["stats"]["latency_ms"]["p50"]
-        return f"{ms:.1f} ({bar[shape] / ms:.2f}x)" if bar[shape] else f"{ms:.1f}"
+        ok = [(r["stats"]["latency_ms"]["p50"], b) for r, b in found if r["status"] == "ok"]
+        if not ok:
+            return found[0][0]["status"]
+        ms = statistics.median(m for m, _ in ok)
+        ratios = [b / m for m, b in ok if b]
+        if not ratios:
+            return f"{ms:.1f}"
+        spread = f", {min(ratios):.2f}-{max(ratios):.2f}" if len(ratios) > 1 else ""
+        return f"{ms:.1f} ({statistics.median(ratios):.2f}x{spread})"
 
-    for (model, runtime, precision), by in sorted(rows.items(), key=lambda kv: (kv[0][0] != "distilbert-base", kv[0])):
+    for key, by in sorted(rows.items(), key=lambda kv: (kv[0][0] != "distilbert-base", kv[0])):
+        model, runtime, precision = key
         ok = [r for r in by.values() if r["status"] == "ok"]
         first = ok[0] if ok else next(iter(by.values()))
-        trust = ", ".join(sorted({"noisy" if r["trust"].get("noisy") else "ok" for r in ok})) or "–"
+        trust = ", ".join(sorted({"noisy" if r["trust"].get("noisy") else "ok" for _, by_file in loaded
+                                  for r in by_file.get(key, {}).values() if r["status"] == "ok"})) or "–"
         q = (quality or {}).get(first.get("bundle") or "")
         lines.append(f"| {model} | {runtime} | {precision} | "
                      f"{(first.get('model_file_bytes') or 0) / 1e6:.1f} | "
-                     + " | ".join(p50(by.get(s), s) for s in shapes)
+                     + " | ".join(p50(key, s) for s in shapes)
                      + f" | {first.get('load_ms') or 0:.0f} | {max((r['peak_rss_mb'] for r in ok), default=0):.0f} "
                        f"| {trust} |"
                      + ((f" {q['f1']:.2f} | {q['identical']:.1%} |" if q else " – | – |") if quality else ""))
@@ -158,11 +183,14 @@ def table(run: Path, quality: dict[str, dict] | None = None) -> str:
     m = r0["machine"]
     real = next((r for r in recs if r["status"] == "ok" and r["shape"] == "dynamic"), None)
     mean = f", mean {real['tokens']['real'] / real['n_model_calls']:.0f} real tokens per call" if real else ""
+    where = (f"all from one `pocketbert bench` run ({runs[0]})" if len(runs) == 1 else
+             f"median over {len(runs)} `pocketbert bench` runs, speed-ups per run then their median and range "
+             f"({', '.join(str(r) for r in runs)})")
     lines += ["", f"{m.get('cpu_model')}, {r0['threads']} threads; {r0['workload']} ({r0['n_items']} items{mean}); "
               f"fixed = padded to {r0['seq_len']}, dynamic = real length; p50 of per-item model time, median of "
-              f"{r0.get('rounds', 1)} rounds in rotated order, all from one `pocketbert bench` run ({run}); "
+              f"{r0.get('rounds', 1)} rounds in rotated order, {where}; "
               f"load average at start {m.get('load_avg_1m')}, after {os.getloadavg()[0]:.1f}. "
-              f"Skipped/failed shapes say why in {run}/report.md.",
+              f"Skipped/failed shapes say why in {runs[0]}/report.md.",
               f"CPU int8 features: {', '.join(f for f in m.get('isa_flags', []) if 'vnni' in f or 'amx' in f or f in ('asimddp', 'i8mm')) or 'none'}."]
     lines += [f"{r['model']} {r['runtime']} int8: {r['notes']['int8_chosen_elsewhere']}" for r in recs
               if r["shape"] == "fixed" and (r.get("notes") or {}).get("int8_chosen_elsewhere")]
@@ -216,10 +244,15 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=16, help="items of the workload")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="whole bench runs (each --rounds rounds); the table gives the median and range of the "
+                         "per-run speed-ups (on a shared VM one run's ratio moves by +-10%%)")
     ap.add_argument("--seq-len", type=int, default=384)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval", metavar="squad:PATH", help="also score F1 / identical answers (trained model)")
     args = ap.parse_args()
+    if args.repeat < 1:
+        ap.error(f"--repeat must be at least 1, got {args.repeat}")
 
     args.work.mkdir(parents=True, exist_ok=True)
     tokenizer = args.tokenizer if not Path(args.model).is_dir() else None
@@ -229,10 +262,12 @@ def main() -> int:
     peers = peer_folders(cli, folder, args.work, args.isa or cpu_isas())
     ours = our_bundles(args.model, tokenizer, args.work, args.seed, args.seq_len, args.precision,
                        shlex.split(args.export_args))
-    run = run_bench([ours, *peers], args, datetime.now(timezone.utc).strftime("peers-%Y%m%dT%H%M%SZ"))
+    stamp = datetime.now(timezone.utc).strftime("peers-%Y%m%dT%H%M%SZ")
+    runs = [run_bench([ours, *peers], args, stamp if args.repeat == 1 else f"{stamp}-{i + 1}")
+            for i in range(args.repeat)]
     quality = evaluate([ours, *peers], args.eval, args.model, tokenizer, args.seed, args.seq_len,
                        args.threads) if args.eval else None
-    text = table(run, quality)
+    text = table(runs, quality)
     (args.work / "peers.md").write_text(text + "\n")
     print(text)
     return 0

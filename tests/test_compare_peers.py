@@ -51,3 +51,19 @@ def test_a_run_of_120_distilbert_questions_at_384_fits_the_records_flop_count(tm
     rec = Record.model_validate({**_record(model="distilbert-base", precision="int8", shape="fixed").to_dict(),
                                  "flops_total": flops})
     assert rec.flops_total == flops
+
+
+def test_repeated_runs_give_the_median_speed_up_and_its_range(tmp_path):
+    """--repeat: each run's speed-up is taken against that run's own bar, then the median and range
+    over the runs (a noisy VM moves one run's ratio by +-10%); the p50 shown is the median p50."""
+    runs = []
+    for i, (peer, ours) in enumerate(((50.0, 40.0), (60.0, 40.0), (45.0, 40.0))):  # 1.25x, 1.50x, 1.125x
+        run = tmp_path / f"run{i}"
+        run.mkdir()
+        _write(run, "optimum-avx512_vnni-model_quantized", "int8", "fixed", peer)
+        _write(run, "distilbert-base", "int8", "fixed", ours)
+        runs.append(run)
+    text = compare_peers.table(runs)
+    ours = next(line for line in text.splitlines() if line.startswith("| distilbert-base | onnx | int8"))
+    assert "| 40.0 (1.25x, 1.12-1.50) |" in ours
+    assert "median over 3 `pocketbert bench` runs" in text
