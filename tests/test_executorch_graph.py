@@ -8,6 +8,8 @@ import torch
 
 pytest.importorskip("executorch")
 
+from executorch.exir import to_edge  # noqa: E402
+
 from pocketbert.wrapper import ExportWrapper  # noqa: E402
 from export.targets.executorch import (  # noqa: E402
     _dynamic_shapes,
@@ -16,6 +18,7 @@ from export.targets.executorch import (  # noqa: E402
     use_xnnpack_attention,
     use_xnnpack_layer_norm,
     xnnpack_attention,
+    xnnpack_friendly_shapes,
     xnnpack_layer_norm,
 )
 from pocketbert.models import load_model  # noqa: E402
@@ -48,9 +51,7 @@ def _ops_outside_the_delegate(model_name: str, seq: int = 32) -> tuple[dict[str,
         if node.op == "call_function" and "call_delegate" in str(node.target):
             delegates += 1
         elif node.op == "call_function":
-            parts = getattr(node.target, "__name__", str(node.target)).split(".")
-            name = parts[1] if len(parts) == 3 else parts[0]  # aten.view_copy.default -> view_copy
-            ops[name] = ops.get(name, 0) + 1
+            ops[_op_name(node)] = ops.get(_op_name(node), 0) + 1
     return ops, delegates
 
 
@@ -99,14 +100,12 @@ def test_our_attention_equals_transformers_eager(bs):
 
 def _op_name(node) -> str:
     parts = getattr(node.target, "__name__", str(node.target)).split(".")
-    return parts[1] if len(parts) == 3 else parts[0]  # aten.add.Tensor -> add
+    return parts[1] if len(parts) == 3 else parts[0]  # aten.view_copy.default -> view_copy
 
 
 def _lowered_edge_nodes(module, args):
     with torch.no_grad():
         program = torch.export.export(module, args, strict=False)
-    from executorch.exir import to_edge
-
     return [n for n in to_edge(program).exported_program().graph.nodes if n.op == "call_function"]
 
 
@@ -142,10 +141,6 @@ def test_one_permute_per_head_split_and_merge():
     """Per layer the activations are permuted four times: queries, keys (straight to Kᵀ), values
     into heads, and the heads back. The keys' transpose for Q.Kᵀ used to be a second copy after
     transformers' head split (5 per layer); `xnnpack_friendly_shapes` composes the two."""
-    from executorch.exir import to_edge
-
-    from export.targets.executorch import xnnpack_friendly_shapes
-
     loaded, program = _exported("distilbert-tiny")
     gm = to_edge(program).exported_program().graph_module
     xnnpack_friendly_shapes(gm)
@@ -156,10 +151,6 @@ def test_one_permute_per_head_split_and_merge():
 
 def test_permutes_that_cancel_disappear():
     """Two permutes that undo each other leave no copy; the values are the input's."""
-    from executorch.exir import to_edge
-
-    from export.targets.executorch import xnnpack_friendly_shapes
-
     class Twice(torch.nn.Module):
         def forward(self, x):
             return x.permute(2, 0, 1).permute(1, 2, 0) * 2
